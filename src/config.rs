@@ -1,0 +1,534 @@
+//! Typed configuration: defaults < `config.toml` < environment.
+//!
+//! Every key can be overridden with `RTK_SESSIONS__SECTION__KEY`; the conventional `DATABASE_URL` and
+//! `CLOUDFLARE_API_TOKEN` are honoured too. Everything is validated here, once, so that the rest of the
+//! service only ever sees usable values, and an invalid value stops the start with a message naming its key.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::Value;
+use serde::{Deserialize, Deserializer, Serialize};
+use sqlx::postgres::PgConnectOptions;
+
+/// The prefix of the environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "RTK_SESSIONS__";
+
+/// A value that must never reach a log line or an error body.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call it only where the value is used, never to print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub realtimekit: RealtimeKitSettings,
+    pub api: ApiSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub bind: String,
+    /// Where RealtimeKit reaches us, e.g. `https://sessions.example.com`. Empty when not yet public.
+    pub public_url: String,
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "0.0.0.0:8080".into(),
+            public_url: String::new(),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 10,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it is answered 503.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("postgres://postgres@localhost:5432/rtk_sessions"),
+            max_connections: 16,
+            acquire_timeout_secs: 3,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RealtimeKitSettings {
+    pub account_id: String,
+    pub app_id: String,
+    pub api_token: Secret,
+    pub api_base: String,
+    pub public_key_url: String,
+    /// Pins the verification key (PEM); when set, nothing is fetched.
+    pub public_key_pem: String,
+    /// The same, read from a PEM file.
+    pub public_key_file: String,
+    /// The least time between two fetches of the public key (a failed signature triggers a refetch).
+    pub public_key_refetch_interval_secs: u64,
+}
+
+impl Default for RealtimeKitSettings {
+    fn default() -> Self {
+        Self {
+            account_id: String::new(),
+            app_id: String::new(),
+            api_token: Secret::default(),
+            api_base: "https://api.cloudflare.com/client/v4".into(),
+            public_key_url: "https://api.realtime.cloudflare.com/.well-known/webhooks.json".into(),
+            public_key_pem: String::new(),
+            public_key_file: String::new(),
+            public_key_refetch_interval_secs: 60,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// Bearer tokens that may read `/sessions`. From the environment, a comma-separated list works too.
+    #[serde(deserialize_with = "tokens_from_list_or_csv")]
+    pub tokens: Vec<Secret>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `rtk_sessions=debug,info`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+fn tokens_from_list_or_csv<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Secret>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    let tokens = match ListOrCsv::deserialize(deserializer)? {
+        ListOrCsv::List(list) => list,
+        // `a,b`, and also `[a, b]` or `["a", "b"]` as one would write the TOML array in a variable.
+        ListOrCsv::Csv(csv) => csv
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(',')
+            .map(|token| token.trim().trim_matches('"').to_owned())
+            .collect(),
+    };
+    Ok(tokens
+        .into_iter()
+        .map(|token| token.trim().to_owned())
+        .filter(|token| !token.is_empty())
+        .map(Secret)
+        .collect())
+}
+
+/// Where the configuration file comes from.
+#[derive(Clone, Debug)]
+pub enum ConfigFile {
+    /// `config.toml` in the working directory; fine when missing.
+    Default,
+    /// A file named on the command line; an error when missing.
+    Named(PathBuf),
+}
+
+impl Settings {
+    /// Loads defaults, then the file, then the process environment, and validates the result.
+    pub fn load(file: &ConfigFile) -> anyhow::Result<Self> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given explicitly (tests use this).
+    pub fn load_with_env(
+        file: &ConfigFile,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let path: &Path = match file {
+            ConfigFile::Default => Path::new("config.toml"),
+            ConfigFile::Named(path) => {
+                if !path.is_file() {
+                    bail!("configuration file {} does not exist", path.display());
+                }
+                path
+            }
+        };
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let conventional = |name: &str, key: &str| {
+            env.iter()
+                .find(|(var, value)| var == name && !value.is_empty())
+                .map(|(_, value)| Serialized::global(key, value.clone()))
+        };
+
+        let mut figment =
+            Figment::from(Serialized::defaults(Settings::default())).merge(Toml::file(path));
+        if let Some(url) = conventional("DATABASE_URL", "database.url") {
+            figment = figment.merge(url);
+        }
+        if let Some(token) = conventional("CLOUDFLARE_API_TOKEN", "realtimekit.api_token") {
+            figment = figment.merge(token);
+        }
+        for (var, value) in &env {
+            if let Some(key) = var.strip_prefix(ENV_PREFIX) {
+                let key = key.to_lowercase().replace("__", ".");
+                // Kept as text: `extract_lossy` below turns it into a number or a boolean only where the key wants one.
+                figment = figment.merge(Serialized::global(&key, Value::from(value.clone())));
+            }
+        }
+
+        let settings: Settings = figment.extract_lossy().map_err(|error| {
+            anyhow::anyhow!("invalid configuration: {}", describe_figment_error(error))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let invalid =
+            |key: &str, why: String| anyhow::anyhow!("invalid configuration: {key}: {why}");
+
+        self.bind_addr()
+            .map_err(|e| invalid("server.bind", e.to_string()))?;
+        if !self.server.public_url.is_empty() {
+            let url = reqwest::Url::parse(&self.server.public_url)
+                .map_err(|e| invalid("server.public_url", format!("not a URL ({e})")))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(invalid(
+                    "server.public_url",
+                    "must start with https:// or http://".into(),
+                ));
+            }
+        }
+        if self.server.body_limit_bytes == 0 {
+            return Err(invalid(
+                "server.body_limit_bytes",
+                "must be greater than 0".into(),
+            ));
+        }
+        if self.server.request_timeout_secs == 0 {
+            return Err(invalid(
+                "server.request_timeout_secs",
+                "must be greater than 0".into(),
+            ));
+        }
+        let url = self.database.url.expose();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid(
+                "database.url",
+                "must start with postgres:// or postgresql://".into(),
+            ));
+        }
+        PgConnectOptions::from_str(url).map_err(|_| {
+            // The URL may hold a password: say what is wrong without echoing it.
+            invalid(
+                "database.url",
+                "not a valid postgres:// connection URL".into(),
+            )
+        })?;
+        if self.database.max_connections == 0 {
+            return Err(invalid(
+                "database.max_connections",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.database.acquire_timeout_secs == 0 {
+            return Err(invalid(
+                "database.acquire_timeout_secs",
+                "must be greater than 0".into(),
+            ));
+        }
+        for (key, value) in [
+            ("realtimekit.api_base", &self.realtimekit.api_base),
+            (
+                "realtimekit.public_key_url",
+                &self.realtimekit.public_key_url,
+            ),
+        ] {
+            reqwest::Url::parse(value).map_err(|e| invalid(key, format!("not a URL ({e})")))?;
+        }
+        if !self.realtimekit.public_key_pem.is_empty()
+            && !self.realtimekit.public_key_file.is_empty()
+        {
+            return Err(invalid(
+                "realtimekit.public_key_pem",
+                "set either public_key_pem or public_key_file, not both".into(),
+            ));
+        }
+        if !self.realtimekit.public_key_pem.is_empty() {
+            crate::realtimekit::signature::PublicKey::from_pem(&self.realtimekit.public_key_pem)
+                .map_err(|e| invalid("realtimekit.public_key_pem", e.to_string()))?;
+        }
+        if !self.realtimekit.public_key_file.is_empty() {
+            let pem = std::fs::read_to_string(&self.realtimekit.public_key_file).map_err(|e| {
+                invalid(
+                    "realtimekit.public_key_file",
+                    format!("cannot read it ({e})"),
+                )
+            })?;
+            crate::realtimekit::signature::PublicKey::from_pem(&pem)
+                .map_err(|e| invalid("realtimekit.public_key_file", e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.server.bind.parse().with_context(|| {
+            format!(
+                "{:?} is not an address such as 0.0.0.0:8080",
+                self.server.bind
+            )
+        })
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.server.request_timeout_secs)
+    }
+
+    /// The pinned verification key, when the configuration pins one.
+    pub fn pinned_public_key_pem(&self) -> anyhow::Result<Option<String>> {
+        if !self.realtimekit.public_key_pem.is_empty() {
+            return Ok(Some(self.realtimekit.public_key_pem.clone()));
+        }
+        if !self.realtimekit.public_key_file.is_empty() {
+            let pem =
+                std::fs::read_to_string(&self.realtimekit.public_key_file).with_context(|| {
+                    format!(
+                        "reading realtimekit.public_key_file {}",
+                        self.realtimekit.public_key_file
+                    )
+                })?;
+            return Ok(Some(pem));
+        }
+        Ok(None)
+    }
+}
+
+/// Figment names the key and the source (file or variable) of a bad value; keep that and drop its `default.` profile prefix.
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let mut text = e.kind.to_string();
+            if !e.path.is_empty() {
+                text = format!("{}: {text}", e.path.join("."));
+            }
+            if let Some(metadata) = &e.metadata {
+                if let Some(source) = &metadata.source {
+                    text = format!("{text} (from {source})");
+                } else {
+                    text = format!("{text} (from {})", metadata.name);
+                }
+            }
+            text
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Settings::load_with_env(&ConfigFile::Named(PathBuf::from("config.toml")), env)
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let s = Settings::default();
+        assert_eq!(s.server.bind, "0.0.0.0:8080");
+        assert_eq!(s.server.body_limit_bytes, 1_048_576);
+        assert_eq!(s.server.request_timeout_secs, 10);
+        assert_eq!(s.database.max_connections, 16);
+        assert!(s.api.tokens.is_empty());
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_conventional_variables_are_honoured() {
+        let s = load(&[
+            ("RTK_SESSIONS__SERVER__BIND", "127.0.0.1:9999"),
+            ("DATABASE_URL", "postgres://u@db:5432/x"),
+            ("CLOUDFLARE_API_TOKEN", "cf-token"),
+            ("RTK_SESSIONS__API__TOKENS", "one, two"),
+            ("RTK_SESSIONS__DATABASE__MAX_CONNECTIONS", "4"),
+            ("RTK_SESSIONS__REALTIMEKIT__ACCOUNT_ID", "0012"),
+        ])
+        .expect("valid configuration");
+        assert_eq!(s.database.max_connections, 4);
+        assert_eq!(s.realtimekit.account_id, "0012");
+        assert_eq!(s.server.bind, "127.0.0.1:9999");
+        assert_eq!(s.database.url.expose(), "postgres://u@db:5432/x");
+        assert_eq!(s.realtimekit.api_token.expose(), "cf-token");
+        assert_eq!(s.api.tokens, vec![Secret::new("one"), Secret::new("two")]);
+    }
+
+    #[test]
+    fn tokens_may_be_written_as_a_toml_array_in_the_environment() {
+        let s = load(&[("RTK_SESSIONS__API__TOKENS", r#"["one", "0042"]"#)])
+            .expect("valid configuration");
+        assert_eq!(s.api.tokens, vec![Secret::new("one"), Secret::new("0042")]);
+    }
+
+    #[test]
+    fn numeric_looking_tokens_stay_text() {
+        let s = load(&[("RTK_SESSIONS__API__TOKENS", "0042")]).expect("valid configuration");
+        assert_eq!(s.api.tokens, vec![Secret::new("0042")]);
+        let dir = std::env::temp_dir().join(format!("rtk-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("tokens.toml");
+        std::fs::write(&file, "[api]\ntokens = [\"0042\", \"abc\"]\n").expect("write");
+        let s = Settings::load_with_env(&ConfigFile::Named(file), Vec::new())
+            .expect("valid configuration");
+        assert_eq!(s.api.tokens, vec![Secret::new("0042"), Secret::new("abc")]);
+    }
+
+    #[test]
+    fn the_prefixed_variable_wins_over_the_conventional_one() {
+        let s = load(&[
+            ("DATABASE_URL", "postgres://u@db:5432/conventional"),
+            (
+                "RTK_SESSIONS__DATABASE__URL",
+                "postgres://u@db:5432/prefixed",
+            ),
+        ])
+        .expect("valid configuration");
+        assert_eq!(s.database.url.expose(), "postgres://u@db:5432/prefixed");
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("RTK_SESSIONS__SERVER__BIND", "nonsense")], "server.bind"),
+            (
+                &[("RTK_SESSIONS__SERVER__BODY_LIMIT_BYTES", "lots")],
+                "server.body_limit_bytes",
+            ),
+            (
+                &[("RTK_SESSIONS__SERVER__REQUEST_TIMEOUT_SECS", "0")],
+                "server.request_timeout_secs",
+            ),
+            (
+                &[("RTK_SESSIONS__SERVER__PUBLIC_URL", "ftp://x")],
+                "server.public_url",
+            ),
+            (
+                &[("RTK_SESSIONS__DATABASE__URL", "mysql://secret@x")],
+                "database.url",
+            ),
+            (
+                &[("RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_PEM", "not a pem")],
+                "realtimekit.public_key_pem",
+            ),
+            (
+                &[(
+                    "RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_FILE",
+                    "/nonexistent.pem",
+                )],
+                "realtimekit.public_key_file",
+            ),
+            (&[("RTK_SESSIONS__SERVER__NO_SUCH_KEY", "1")], "no_such_key"),
+        ];
+        for (env, key) in cases {
+            let error = load(env)
+                .err()
+                .unwrap_or_else(|| panic!("{env:?} must be rejected"))
+                .to_string();
+            assert!(
+                error.contains(key),
+                "error for {env:?} should name {key}: {error}"
+            );
+            assert!(
+                !error.contains("secret@"),
+                "the database URL must not be echoed: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_named_file_is_an_error_but_a_missing_default_file_is_fine() {
+        let named = ConfigFile::Named(PathBuf::from("/nonexistent/rtk.toml"));
+        assert!(Settings::load_with_env(&named, Vec::new()).is_err());
+        // The crate root has no config.toml of its own in tests' working directory unless the repo ships one,
+        // which must then be valid as well.
+        assert!(Settings::load_with_env(&ConfigFile::Default, Vec::new()).is_ok());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let mut s = Settings::default();
+        s.api.tokens = vec![Secret::new("very-secret-token")];
+        s.realtimekit.api_token = Secret::new("cf-secret");
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("very-secret-token"));
+        assert!(!printed.contains("cf-secret"));
+        assert!(printed.contains("[redacted]"));
+    }
+}

@@ -1,0 +1,207 @@
+//! What a verified delivery means: a `meeting.ended` that records a session, another event that is kept but
+//! ignored, or a body that cannot be used (kept byte for byte, so nothing verified is ever lost).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::lenient;
+
+pub const MEETING_ENDED: &str = "meeting.ended";
+const MAX_ID_LEN: usize = 256;
+
+/// A session that RealtimeKit reported as ended, with every field the `/sessions` API answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndedSession {
+    pub session_id: String,
+    pub meeting_id: String,
+    pub meeting_title: Option<String>,
+    pub room_name: Option<String>,
+    pub organization_id: Option<String>,
+    pub organization_name: Option<String>,
+    pub reason: Option<String>,
+    pub meeting_created_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: DateTime<Utc>,
+    pub duration_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Classified {
+    EndedSession(EndedSession),
+    /// A well-formed event of another type: accepted and kept, nothing to do.
+    Ignored {
+        event: String,
+    },
+    /// Verified, but not JSON or not a usable `meeting.ended`.
+    Unprocessable {
+        event: Option<String>,
+        reason: String,
+    },
+}
+
+/// Reads a verified body. `json` is the parsed body, or `None` when it is not JSON.
+pub fn classify(json: Option<&Value>) -> Classified {
+    let Some(json) = json else {
+        return Classified::Unprocessable {
+            event: None,
+            reason: "the body is not JSON".into(),
+        };
+    };
+    let Some(event) = json
+        .get("event")
+        .and_then(Value::as_str)
+        .map(|e| e.replace('\0', ""))
+    else {
+        return Classified::Unprocessable {
+            event: None,
+            reason: "the body has no \"event\" field".into(),
+        };
+    };
+    if event != MEETING_ENDED {
+        return Classified::Ignored { event };
+    }
+    match EndedSession::from_payload(json) {
+        Ok(session) => Classified::EndedSession(session),
+        Err(reason) => Classified::Unprocessable {
+            event: Some(event),
+            reason,
+        },
+    }
+}
+
+impl EndedSession {
+    /// Reads `meeting.*` and `reason` from a `meeting.ended` payload. `meeting.status` is deliberately ignored: it
+    /// says `LIVE` even here.
+    pub fn from_payload(payload: &Value) -> Result<Self, String> {
+        // Some RealtimeKit events are flat (no `meeting` object): read the top level then.
+        let meeting = payload
+            .get("meeting")
+            .filter(|m| m.is_object())
+            .unwrap_or(payload);
+        let field = |name: &str| meeting.get(name);
+
+        let session_id = lenient::text(field("sessionId"));
+        let meeting_id = lenient::text(field("id")).or_else(|| lenient::text(field("meetingId")));
+        let ended_at = lenient::timestamp(field("endedAt"));
+
+        let mut missing = Vec::new();
+        if session_id.is_none() {
+            missing.push("meeting.sessionId");
+        }
+        if meeting_id.is_none() {
+            missing.push("meeting.id");
+        }
+        if ended_at.is_none() {
+            missing.push("meeting.endedAt");
+        }
+        let (Some(session_id), Some(meeting_id), Some(ended_at)) =
+            (session_id, meeting_id, ended_at)
+        else {
+            return Err(format!(
+                "meeting.ended without a usable {}",
+                missing.join(", ")
+            ));
+        };
+        for (name, id) in [
+            ("meeting.sessionId", &session_id),
+            ("meeting.id", &meeting_id),
+        ] {
+            if id.len() > MAX_ID_LEN {
+                return Err(format!("{name} is longer than {MAX_ID_LEN} characters"));
+            }
+        }
+
+        let organized_by = field("organizedBy");
+        let started_at = lenient::timestamp(field("startedAt"));
+        let duration_seconds = started_at
+            .map(|started| (ended_at - started).num_seconds())
+            .filter(|seconds| *seconds >= 0);
+
+        Ok(Self {
+            session_id,
+            meeting_id,
+            meeting_title: lenient::text(field("title")),
+            room_name: lenient::text(field("roomName")),
+            organization_id: lenient::text(organized_by.and_then(|o| o.get("id"))),
+            organization_name: lenient::text(organized_by.and_then(|o| o.get("name"))),
+            reason: lenient::text(payload.get("reason")),
+            meeting_created_at: lenient::timestamp(field("createdAt")),
+            started_at,
+            ended_at,
+            duration_seconds,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Value {
+        serde_json::from_str(include_str!("../../tests/fixtures/meeting.ended.json"))
+            .expect("fixture is JSON")
+    }
+
+    #[test]
+    fn the_documented_sample_becomes_a_session() {
+        let Classified::EndedSession(s) = classify(Some(&sample())) else {
+            panic!("the sample is a usable meeting.ended");
+        };
+        assert_eq!(s.session_id, "05e57591-d89e-45c9-ae44-08dc1eaad0e0");
+        assert_eq!(s.meeting_id, "50c8940e-1b97-402a-97d6-2708b7feca41");
+        assert_eq!(s.meeting_title.as_deref(), Some("Weekly sync"));
+        assert_eq!(s.organization_name.as_deref(), Some("Example organization"));
+        assert_eq!(s.reason.as_deref(), Some("ALL_PARTICIPANTS_LEFT"));
+        assert_eq!(s.duration_seconds, Some(1800));
+    }
+
+    #[test]
+    fn optional_fields_may_be_absent_or_null() {
+        let payload = json!({
+            "event": "meeting.ended",
+            "meeting": {"id": 17, "sessionId": "s-1", "title": null, "endedAt": "2026-06-03 10:30:00"}
+        });
+        let Classified::EndedSession(s) = classify(Some(&payload)) else {
+            panic!("usable");
+        };
+        assert_eq!(s.meeting_id, "17");
+        assert_eq!(s.meeting_title, None);
+        assert_eq!(s.started_at, None);
+        assert_eq!(s.duration_seconds, None);
+        assert_eq!(s.reason, None);
+    }
+
+    #[test]
+    fn other_events_are_ignored_and_unusable_bodies_say_why() {
+        assert_eq!(
+            classify(Some(&json!({"event": "meeting.started"}))),
+            Classified::Ignored {
+                event: "meeting.started".into()
+            }
+        );
+        let cases = [
+            (None, "not JSON"),
+            (Some(json!([1, 2])), "no \"event\""),
+            (Some(json!({"event": 5})), "no \"event\""),
+            (
+                Some(json!({"event": "meeting.ended"})),
+                "meeting.sessionId, meeting.id, meeting.endedAt",
+            ),
+            (
+                Some(
+                    json!({"event": "meeting.ended", "meeting": {"id": "m", "sessionId": "s", "endedAt": "soon"}}),
+                ),
+                "meeting.endedAt",
+            ),
+        ];
+        for (body, expected) in cases {
+            match classify(body.as_ref()) {
+                Classified::Unprocessable { reason, .. } => {
+                    assert!(reason.contains(expected), "{reason}")
+                }
+                other => panic!("{body:?} should be unprocessable, got {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Validated types of the service, free of HTTP and SQL: what a delivery is, and what an ended session is.
+
+pub mod delivery;
+pub mod ended_session;
+mod lenient;
+
+pub use delivery::{DeliveryId, DeliveryPayload, WebhookId};
+pub use ended_session::{Classified, EndedSession, classify};

@@ -1,0 +1,87 @@
+//! Bearer tokens for the operator endpoints. Tokens are compared in constant time on their SHA-256 digests, so
+//! neither their content nor their length leaks through timing.
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::config::Secret;
+
+pub struct ApiTokens {
+    digests: Vec<[u8; 32]>,
+}
+
+impl ApiTokens {
+    pub fn new(tokens: &[Secret]) -> Self {
+        Self {
+            digests: tokens
+                .iter()
+                .map(|t| Sha256::digest(t.expose().as_bytes()).into())
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    pub fn accepts(&self, candidate: &str) -> bool {
+        let candidate: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
+        // Every token is compared, whichever matches.
+        self.digests
+            .iter()
+            .fold(subtle::Choice::from(0), |found, digest| {
+                found | digest.ct_eq(&candidate)
+            })
+            .into()
+    }
+}
+
+pub async fn require_bearer(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if state.api_tokens.is_empty() {
+        return Err(ApiError::unauthorized_bearer(
+            "no API token is configured; set api.tokens (RTK_SESSIONS__API__TOKENS) to read sessions",
+        ));
+    }
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    match token {
+        Some(token) if state.api_tokens.accepts(token) => Ok(next.run(request).await),
+        Some(_) => Err(ApiError::unauthorized_bearer(
+            "the bearer token is not valid",
+        )),
+        None => Err(ApiError::unauthorized_bearer(
+            "an Authorization: Bearer <token> header is required",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_configured_tokens_are_accepted() {
+        let tokens = ApiTokens::new(&[Secret::new("alpha"), Secret::new("beta")]);
+        assert!(tokens.accepts("alpha"));
+        assert!(tokens.accepts("beta"));
+        assert!(!tokens.accepts("alph"));
+        assert!(!tokens.accepts(""));
+        assert!(!ApiTokens::new(&[]).accepts(""));
+    }
+}

@@ -1,0 +1,141 @@
+//! The one error type of the HTTP API. Every error answers `{"error": {"code", "message"}}` with the right status;
+//! a 5xx says nothing of its internals to the client, and its whole cause chain is logged once.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<Duration>,
+    bearer_challenge: bool,
+    cause: Option<anyhow::Error>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+            bearer_challenge: false,
+            cause: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// A failure of ours that should pass: the client is told to come back later.
+    pub fn unavailable(
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after: Duration,
+    ) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message).retry_after(retry_after)
+    }
+
+    /// A missing or unknown bearer token.
+    pub fn unauthorized_bearer(message: impl Into<String>) -> Self {
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+        error.bearer_challenge = true;
+        error
+    }
+
+    /// A database failure: 503 when it should pass (Postgres down or overloaded), 500 otherwise.
+    pub fn database(error: sqlx::Error) -> Self {
+        let transient = crate::store::is_transient(&error);
+        let api_error = if transient {
+            Self::unavailable(
+                "database_unavailable",
+                "the database is unavailable; try again later",
+                Duration::from_secs(5),
+            )
+        } else {
+            Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            )
+        };
+        api_error.caused_by(anyhow::Error::new(error))
+    }
+
+    pub fn retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
+    pub fn caused_by(mut self, cause: anyhow::Error) -> Self {
+        self.cause = Some(cause);
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            match &self.cause {
+                Some(cause) => {
+                    tracing::error!(status = self.status.as_u16(), code = self.code, error = %format!("{cause:#}"), "{}", self.message)
+                }
+                None => tracing::warn!(
+                    status = self.status.as_u16(),
+                    code = self.code,
+                    "{}",
+                    self.message
+                ),
+            }
+        } else {
+            tracing::info!(
+                status = self.status.as_u16(),
+                code = self.code,
+                "{}",
+                self.message
+            );
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(after) = self.retry_after {
+            let seconds = after.as_secs_f64().ceil().max(1.0) as u64;
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.bearer_challenge {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

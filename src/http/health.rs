@@ -1,0 +1,110 @@
+//! `GET /healthz`: the process answers. `GET /readyz`: it can do its work, with a JSON report of each check.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::json;
+
+use super::AppState;
+use crate::realtimekit::public_key::KeyStatus;
+
+/// Whether the database has been created and migrated by this process.
+#[derive(Clone, Default)]
+pub struct DatabaseReadiness(Arc<AtomicBool>);
+
+impl DatabaseReadiness {
+    pub fn mark_prepared(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_prepared(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Serialize)]
+pub struct Readiness {
+    status: &'static str,
+    checks: Checks,
+}
+
+#[derive(Serialize)]
+struct Checks {
+    database: DatabaseCheck,
+    verification_key: KeyStatus,
+}
+
+#[derive(Serialize)]
+struct DatabaseCheck {
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let database = database_check(&state).await;
+    let verification_key = state.keys.status();
+    let ready = database.ok && verification_key.ok;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Readiness {
+            status: if ready { "ready" } else { "not_ready" },
+            checks: Checks {
+                database,
+                verification_key,
+            },
+        }),
+    )
+}
+
+async fn database_check(state: &AppState) -> DatabaseCheck {
+    if !state.database_readiness.is_prepared() {
+        return DatabaseCheck {
+            ok: false,
+            detail: Some("the database is not created and migrated yet; see the log".into()),
+        };
+    }
+    let ping = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("SELECT 1").execute(&state.db),
+    )
+    .await;
+    match ping {
+        Ok(Ok(_)) => DatabaseCheck {
+            ok: true,
+            detail: None,
+        },
+        Ok(Err(error)) => DatabaseCheck {
+            ok: false,
+            detail: Some(format!("unreachable: {}", describe(&error))),
+        },
+        Err(_) => DatabaseCheck {
+            ok: false,
+            detail: Some("unreachable: no answer within 2 seconds".into()),
+        },
+    }
+}
+
+/// A short description that cannot carry the connection URL (and so no password).
+fn describe(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        sqlx::Error::PoolTimedOut => "no connection available in time".to_owned(),
+        sqlx::Error::Io(io) => io.kind().to_string(),
+        other => other.to_string(),
+    }
+}

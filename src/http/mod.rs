@@ -1,0 +1,113 @@
+//! The HTTP surface: routes, the shared state, and the layers every request goes through (request id, tracing
+//! span, timeout).
+
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod sessions;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use sqlx::PgPool;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use self::auth::ApiTokens;
+use self::error::ApiError;
+use self::health::DatabaseReadiness;
+use crate::realtimekit::public_key::VerificationKeys;
+
+pub const WEBHOOK_PATH: &str = "/webhooks/realtimekit";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub keys: Arc<VerificationKeys>,
+    pub api_tokens: Arc<ApiTokens>,
+    pub database_readiness: DatabaseReadiness,
+    pub body_limit_bytes: usize,
+}
+
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let operator_api = Router::new()
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/{session_id}", get(sessions::get_one))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_bearer));
+
+    let receiver = Router::new()
+        .route(WEBHOOK_PATH, post(webhook::receive))
+        .layer(DefaultBodyLimit::max(state.body_limit_bytes));
+
+    Router::new()
+        .merge(operator_api)
+        .merge(receiver)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(from_fn_with_state(request_timeout, answer_within)),
+        )
+}
+
+/// The span every log line of a request carries; the receiver fills in the delivery and session ids.
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id,
+        delivery_id = tracing::field::Empty,
+        session_id = tracing::field::Empty,
+    )
+}
+
+/// Past `server.request_timeout_secs` a request is answered 503 with `Retry-After`: to RealtimeKit a timeout is a
+/// fault of ours to retry, never a rejection. The work is dropped whole; a delivery is one statement, so either it
+/// committed (and the retry is a duplicate) or nothing of it did.
+async fn answer_within(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::unavailable(
+            "timeout",
+            "the request took too long; try again later",
+            Duration::from_secs(5),
+        )
+        .into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this method is not allowed here",
+    )
+}

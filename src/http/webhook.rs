@@ -1,0 +1,171 @@
+//! `POST /webhooks/realtimekit`: verify the signature over the raw bytes, then parse, then record, then answer.
+//!
+//! RealtimeKit retries a 5xx and drops anything else below 500 for good, so: 4xx only for a request that can
+//! never succeed (no signature, a bad signature, a body over the limit); 503 with `Retry-After` for every failure of
+//! ours; 200 once the delivery is committed, whatever it contained.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Serialize;
+use tracing::Span;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::{Classified, DeliveryId, DeliveryPayload, WebhookId, classify};
+use crate::realtimekit::public_key::VerifyError;
+use crate::realtimekit::signature::decode_signature_header;
+use crate::store::deliveries::{self, Outcome, VerifiedDelivery};
+
+/// Current header names first, then the legacy Dyte ones.
+const SIGNATURE_HEADERS: [&str; 2] = ["rtk-signature", "dyte-signature"];
+const DELIVERY_ID_HEADERS: [&str; 2] = ["rtk-uuid", "dyte-uuid"];
+const WEBHOOK_ID_HEADERS: [&str; 2] = ["rtk-webhook-id", "dyte-webhook-id"];
+
+#[derive(Debug, Serialize)]
+pub struct Acknowledgement {
+    pub outcome: Outcome,
+    pub delivery_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}
+
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Acknowledgement>, ApiError> {
+    let body = body.map_err(|rejection| body_error(&rejection, state.body_limit_bytes))?;
+    let signature = signature_from(&headers)?;
+    verify(&state, &body, &signature).await?;
+
+    let delivery_id =
+        DeliveryId::from_header_or_body(first_header(&headers, &DELIVERY_ID_HEADERS), &body);
+    let webhook_id = WebhookId::from_header(first_header(&headers, &WEBHOOK_ID_HEADERS));
+    Span::current().record("delivery_id", delivery_id.as_str());
+
+    let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    let classified = classify(json.as_ref());
+    let payload = match json {
+        Some(_) => DeliveryPayload::for_json_body(&body),
+        None => DeliveryPayload::Raw(&body),
+    };
+    let session_id = match &classified {
+        Classified::EndedSession(session) => Some(session.session_id.clone()),
+        _ => None,
+    };
+    if let Some(session_id) = &session_id {
+        Span::current().record("session_id", session_id.as_str());
+    }
+
+    let delivery = VerifiedDelivery {
+        delivery_id: &delivery_id,
+        webhook_id: webhook_id.as_ref(),
+        payload,
+        classified: &classified,
+    };
+    let outcome = deliveries::record(&state.db, &delivery)
+        .await
+        .map_err(|error| {
+            // Whatever failed, nothing was committed (one statement), and RealtimeKit's retry will bring it again.
+            ApiError::unavailable(
+                "storage_unavailable",
+                "the delivery could not be stored; try again later",
+                Duration::from_secs(5),
+            )
+            .caused_by(anyhow::Error::new(error))
+        })?;
+
+    match (&classified, outcome) {
+        (Classified::Unprocessable { event, reason }, Outcome::Unprocessable) => tracing::error!(
+            delivery_id = delivery_id.as_str(),
+            event = event.as_deref(),
+            reason,
+            "kept a verified delivery that cannot be used; its exact body is in the deliveries table"
+        ),
+        (Classified::Ignored { event }, _) => tracing::info!(
+            delivery_id = delivery_id.as_str(),
+            event,
+            outcome = outcome.as_str(),
+            "delivery accepted"
+        ),
+        _ => tracing::info!(
+            delivery_id = delivery_id.as_str(),
+            session_id = session_id.as_deref(),
+            outcome = outcome.as_str(),
+            "delivery accepted"
+        ),
+    }
+    Ok(Json(Acknowledgement {
+        outcome,
+        delivery_id: delivery_id.as_str().to_owned(),
+        session_id,
+    }))
+}
+
+fn body_error(rejection: &BytesRejection, limit: usize) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than the limit of {limit} bytes"),
+        )
+    } else {
+        ApiError::bad_request(
+            "unreadable_body",
+            format!("the body could not be read: {}", rejection.body_text()),
+        )
+    }
+}
+
+fn first_header<'h>(headers: &'h HeaderMap, names: &[&str]) -> Option<&'h str> {
+    names
+        .iter()
+        .find_map(|name| headers.get(*name))
+        .and_then(|value| value.to_str().ok())
+}
+
+fn signature_from(headers: &HeaderMap) -> Result<Vec<u8>, ApiError> {
+    let present = SIGNATURE_HEADERS.iter().find_map(|name| headers.get(*name));
+    let Some(value) = present.filter(|value| !value.as_bytes().trim_ascii().is_empty()) else {
+        return Err(ApiError::bad_request(
+            "missing_signature",
+            "the rtk-signature header is missing",
+        ));
+    };
+    decode_signature_header(value.as_bytes()).ok_or_else(|| {
+        ApiError::bad_request(
+            "malformed_signature",
+            "the rtk-signature header is not base64",
+        )
+    })
+}
+
+async fn verify(state: &AppState, body: &[u8], signature: &[u8]) -> Result<(), ApiError> {
+    state.keys.verify(body, signature).await.map_err(|error| match error {
+        VerifyError::Invalid => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+            "the rtk-signature does not verify against RealtimeKit's public key",
+        ),
+        VerifyError::NoKeyYet => ApiError::unavailable(
+            "verification_key_unavailable",
+            "the RealtimeKit verification key is not loaded yet; try again later",
+            Duration::from_secs(5),
+        ),
+        VerifyError::RefetchNotAllowedYet { retry_after } => ApiError::unavailable(
+            "verification_key_refresh_pending",
+            "the signature does not verify against the cached key, which may have rotated; try again later",
+            retry_after,
+        ),
+        VerifyError::RefetchFailed => ApiError::unavailable(
+            "verification_key_unavailable",
+            "the signature does not verify against the cached key and the key could not be refetched; try again later",
+            Duration::from_secs(30),
+        ),
+    })
+}

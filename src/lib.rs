@@ -1,0 +1,12 @@
+//! rtk-sessions: a verified, durable, idempotent receiver for Cloudflare RealtimeKit `meeting.ended` webhooks, and
+//! the `/sessions` API over what it recorded.
+
+pub mod cli;
+pub mod config;
+pub mod dev;
+pub mod domain;
+pub mod http;
+pub mod realtimekit;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,184 @@
+//! Building and running the service: what `serve` does, and what the tests start.
+//!
+//! `Application::build` binds the listener (port 0 in tests) and assembles the state; `run_until_stopped` serves
+//! until the shutdown token is cancelled (SIGTERM or Ctrl-C in production), then lets in-flight requests finish.
+//! Background work (preparing the database, loading the verification key) runs beside the server and watches the
+//! same token; serving never waits for it, and `/readyz` says when it is done.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::http::auth::ApiTokens;
+use crate::http::health::DatabaseReadiness;
+use crate::http::{self, AppState};
+use crate::realtimekit::public_key::VerificationKeys;
+use crate::realtimekit::signature::PublicKey;
+use crate::store::database;
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+    background: JoinSet<()>,
+    grace: Duration,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let shutdown = CancellationToken::new();
+        let mut background = JoinSet::new();
+
+        let db = database::lazy_pool(&settings.database)?;
+        let database_readiness = DatabaseReadiness::default();
+        background.spawn(prepare_database_until_done(
+            settings.database.clone(),
+            db.clone(),
+            database_readiness.clone(),
+            shutdown.clone(),
+        ));
+
+        let keys = Arc::new(verification_keys(&settings)?);
+        background.spawn(keys.clone().load_until_ready(shutdown.clone()));
+
+        if settings.api.tokens.is_empty() {
+            tracing::warn!(
+                "no API token is configured: /sessions answers 401 to everyone; set api.tokens in config.toml or \
+                 RTK_SESSIONS__API__TOKENS=<token>[,<token>...] in the environment"
+            );
+        }
+        let state = AppState {
+            db,
+            keys,
+            api_tokens: Arc::new(ApiTokens::new(&settings.api.tokens)),
+            database_readiness,
+            body_limit_bytes: settings.server.body_limit_bytes,
+        };
+        let router = http::router(state, settings.request_timeout());
+
+        let address = settings.bind_addr()?;
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding server.bind {address}"))?;
+        Ok(Self {
+            listener,
+            router,
+            shutdown,
+            background,
+            grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    /// Cancelling this token stops the service gracefully, as SIGTERM does.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
+        let address = self.listener.local_addr()?;
+        tracing::info!(%address, "listening");
+        let shutdown = self.shutdown.clone();
+        let server = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future();
+        tokio::pin!(server);
+
+        let result = tokio::select! {
+            result = &mut server => result.context("serving HTTP"),
+            () = shutdown.cancelled() => {
+                tracing::info!(grace_secs = self.grace.as_secs(), "shutting down: no new connections; finishing in-flight requests");
+                match tokio::time::timeout(self.grace, &mut server).await {
+                    Ok(result) => result.context("serving HTTP"),
+                    Err(_) => {
+                        tracing::warn!("in-flight requests did not finish within the grace period; stopping anyway");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        self.shutdown.cancel();
+        while self.background.join_next().await.is_some() {}
+        tracing::info!("stopped");
+        result
+    }
+}
+
+fn verification_keys(settings: &Settings) -> anyhow::Result<VerificationKeys> {
+    if let Some(pem) = settings.pinned_public_key_pem()? {
+        let key = PublicKey::from_pem(&pem).context("the pinned RealtimeKit public key")?;
+        tracing::info!("verifying deliveries with the pinned public key; nothing is fetched");
+        return Ok(VerificationKeys::pinned(key));
+    }
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("rtk-sessions/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")?;
+    Ok(VerificationKeys::fetched(
+        settings.realtimekit.public_key_url.clone(),
+        http,
+        Duration::from_secs(settings.realtimekit.public_key_refetch_interval_secs),
+    ))
+}
+
+async fn prepare_database_until_done(
+    settings: crate::config::DatabaseSettings,
+    pool: sqlx::PgPool,
+    readiness: DatabaseReadiness,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match database::prepare(&settings, &pool).await {
+            Ok(()) => {
+                readiness.mark_prepared();
+                tracing::info!("the database is ready");
+                return;
+            }
+            Err(error) => tracing::warn!(
+                error = %format!("{error:#}"),
+                retry_in_secs = backoff.as_secs_f64(),
+                "the database is not ready yet; deliveries are answered 503 until it is"
+            ),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Cancels `token` on SIGTERM or Ctrl-C.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    token.cancel();
+}

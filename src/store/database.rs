@@ -1,0 +1,75 @@
+//! Connecting to Postgres, creating the database when it does not exist, and applying the migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Executor, PgPool};
+
+use crate::config::DatabaseSettings;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub fn connect_options(settings: &DatabaseSettings) -> anyhow::Result<PgConnectOptions> {
+    let options = PgConnectOptions::from_str(settings.url.expose())
+        .map_err(|_| anyhow::anyhow!("database.url is not a valid postgres:// connection URL"))?;
+    // Statements are logged at debug level only: at info they would flood the log under load.
+    Ok(options
+        .application_name("rtk-sessions")
+        .log_statements(tracing::log::LevelFilter::Debug)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1)))
+}
+
+/// A pool that connects on first use, so the service starts (and reports itself unready) while Postgres is down.
+pub fn lazy_pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
+        .connect_lazy_with(connect_options(settings)?))
+}
+
+/// Creates the database if it does not exist, then applies the pending migrations. Safe to run from several
+/// replicas at once: creation tolerates losing the race, and sqlx serialises migrations with an advisory lock.
+pub async fn prepare(settings: &DatabaseSettings, pool: &PgPool) -> anyhow::Result<()> {
+    create_database_if_missing(settings).await?;
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("applying the database migrations")?;
+    Ok(())
+}
+
+async fn create_database_if_missing(settings: &DatabaseSettings) -> anyhow::Result<()> {
+    let options = connect_options(settings)?;
+    let Some(name) = options.get_database().map(str::to_owned) else {
+        return Ok(()); // The server's default database: it exists.
+    };
+    // Connecting to the database itself is the usual case, and needs no rights to other databases.
+    match options.connect().await {
+        Ok(connection) => {
+            let _ = connection.close().await;
+            return Ok(());
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {}
+        Err(e) => return Err(e).context("connecting to the database"),
+    }
+    let mut maintenance = options
+        .clone()
+        .database("postgres")
+        .connect()
+        .await
+        .context(
+            "connecting to the postgres maintenance database to create the service's database",
+        )?;
+    let statement = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+    match maintenance.execute(statement.as_str()).await {
+        Ok(_) => tracing::info!(database = %name, "created the database"),
+        // Another replica created it first.
+        Err(sqlx::Error::Database(e))
+            if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) => {}
+        Err(e) => return Err(e).with_context(|| format!("creating the database {name}")),
+    }
+    let _ = maintenance.close().await;
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! Reading recorded sessions: one by id, or a page of them, newest ended first, with keyset pagination on
+//! `(ended_at, session_id)` so that no row is skipped or repeated while new sessions arrive between pages.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Session {
+    pub session_id: String,
+    pub meeting_id: String,
+    pub meeting_title: Option<String>,
+    pub room_name: Option<String>,
+    pub organization_id: Option<String>,
+    pub organization_name: Option<String>,
+    pub reason: Option<String>,
+    pub meeting_created_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: DateTime<Utc>,
+    pub duration_seconds: Option<i64>,
+    pub received_at: DateTime<Utc>,
+    pub delivery_id: String,
+    pub webhook_id: Option<String>,
+}
+
+const COLUMNS: &str = "session_id, meeting_id, meeting_title, room_name, organization_id, organization_name, reason, \
+     meeting_created_at, started_at, ended_at, duration_seconds, received_at, delivery_id, webhook_id";
+
+/// The position after the last row of a page. Opaque to clients: base64url of `v1:<ended_at µs>:<session_id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    ended_at_micros: i64,
+    session_id: String,
+}
+
+impl Cursor {
+    fn after(session: &Session) -> Self {
+        Self {
+            ended_at_micros: session.ended_at.timestamp_micros(),
+            session_id: session.session_id.clone(),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("v1:{}:{}", self.ended_at_micros, self.session_id))
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let rest = text.strip_prefix("v1:")?;
+        let (micros, session_id) = rest.split_once(':')?;
+        let ended_at_micros = micros.parse().ok()?;
+        DateTime::from_timestamp_micros(ended_at_micros)?;
+        Some(Self {
+            ended_at_micros,
+            session_id: session_id.to_owned(),
+        })
+    }
+
+    fn ended_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.ended_at_micros).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub meeting_id: Option<String>,
+    pub organization_id: Option<String>,
+    pub reason: Option<String>,
+    /// Inclusive: sessions that ended at or after this instant.
+    pub ended_after: Option<DateTime<Utc>>,
+    /// Exclusive: sessions that ended before this instant.
+    pub ended_before: Option<DateTime<Utc>>,
+}
+
+pub struct Page {
+    pub sessions: Vec<Session>,
+    pub next_cursor: Option<Cursor>,
+}
+
+pub async fn get(pool: &PgPool, session_id: &str) -> Result<Option<Session>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM sessions WHERE session_id = $1"
+    ))
+    .bind(session_id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn list(
+    pool: &PgPool,
+    filter: &ListFilter,
+    cursor: Option<&Cursor>,
+    limit: u16,
+) -> Result<Page, sqlx::Error> {
+    let mut query: QueryBuilder<Postgres> =
+        QueryBuilder::new(format!("SELECT {COLUMNS} FROM sessions WHERE TRUE"));
+    for (column, value) in [
+        ("meeting_id", &filter.meeting_id),
+        ("organization_id", &filter.organization_id),
+        ("reason", &filter.reason),
+    ] {
+        if let Some(value) = value {
+            query
+                .push(format_args!(" AND {column} = "))
+                .push_bind(value.clone());
+        }
+    }
+    if let Some(after) = filter.ended_after {
+        query.push(" AND ended_at >= ").push_bind(after);
+    }
+    if let Some(before) = filter.ended_before {
+        query.push(" AND ended_at < ").push_bind(before);
+    }
+    if let Some(cursor) = cursor {
+        // A row comparison matches the index order exactly, so the page starts with an index seek.
+        query
+            .push(" AND (ended_at, session_id) < (")
+            .push_bind(cursor.ended_at())
+            .push(", ")
+            .push_bind(cursor.session_id.clone())
+            .push(")");
+    }
+    query
+        .push(" ORDER BY ended_at DESC, session_id DESC LIMIT ")
+        .push_bind(i64::from(limit) + 1);
+
+    let mut sessions: Vec<Session> = query.build_query_as().fetch_all(pool).await?;
+    let next_cursor = if sessions.len() > usize::from(limit) {
+        sessions.truncate(usize::from(limit));
+        sessions.last().map(Cursor::after)
+    } else {
+        None
+    };
+    Ok(Page {
+        sessions,
+        next_cursor,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_and_garbage_is_refused() {
+        let cursor = Cursor {
+            ended_at_micros: 1_780_482_600_123_456,
+            session_id: "a:b:c".into(),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        for garbage in [
+            "",
+            "!!!",
+            "djE6",
+            &URL_SAFE_NO_PAD.encode("v2:1:x"),
+            &URL_SAFE_NO_PAD.encode("v1:x:y"),
+            &URL_SAFE_NO_PAD.encode(format!("v1:{}:y", i64::MAX)),
+        ] {
+            assert_eq!(Cursor::decode(garbage), None, "{garbage}");
+        }
+    }
+}

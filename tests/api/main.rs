@@ -1,0 +1,7 @@
+mod binary;
+mod helpers;
+mod pagination;
+mod readiness;
+mod sessions_api;
+mod signature_keys;
+mod webhook;

@@ -1,0 +1,203 @@
+//! `/sessions` and `/sessions/{id}`: authentication, each filter, and clear errors for bad queries.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::helpers::{API_TOKEN, TestApp, spawn_app, spawn_app_with, status_and_json};
+
+/// Records a session through the receiver, as RealtimeKit would.
+pub async fn record_session(
+    app: &TestApp,
+    session_id: &str,
+    meeting_id: &str,
+    organization_id: &str,
+    reason: &str,
+    ended_at: DateTime<Utc>,
+) {
+    let body = json!({
+        "event": "meeting.ended",
+        "meeting": {
+            "id": meeting_id,
+            "sessionId": session_id,
+            "title": format!("Meeting {meeting_id}"),
+            "status": "LIVE",
+            "startedAt": (ended_at - Duration::minutes(10)).to_rfc3339(),
+            "endedAt": ended_at.to_rfc3339(),
+            "organizedBy": {"id": organization_id, "name": "Org"}
+        },
+        "reason": reason
+    });
+    let response = app
+        .deliver(&app.signed(serde_json::to_vec(&body).expect("json")))
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .expect("data is an array")
+        .iter()
+        .map(|s| s["session_id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn sessions_require_a_configured_bearer_token() {
+    let app = spawn_app().await;
+    for (case, authorization) in [
+        ("no header", None),
+        ("wrong token", Some(format!("Bearer {API_TOKEN}x"))),
+        ("wrong scheme", Some(format!("Basic {API_TOKEN}"))),
+    ] {
+        for path in ["/sessions", "/sessions/some-id"] {
+            let mut request = app.http.get(format!("{}{path}", app.address));
+            if let Some(value) = &authorization {
+                request = request.header("authorization", value);
+            }
+            let response = request.send().await.expect("answers");
+            assert_eq!(response.status(), 401, "{case} {path}");
+            assert_eq!(response.headers()["www-authenticate"], "Bearer", "{case}");
+            let (_, error) = status_and_json(response).await;
+            assert_eq!(error["error"]["code"], "unauthorized");
+        }
+    }
+    assert_eq!(app.get_sessions("").await.status(), 200);
+    let lowercase_scheme = app
+        .http
+        .get(format!("{}/sessions", app.address))
+        .header("authorization", format!("bearer {API_TOKEN}"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(lowercase_scheme.status(), 200);
+}
+
+#[tokio::test]
+async fn with_no_token_configured_sessions_answer_401_to_everyone() {
+    let app = spawn_app_with(|s| s.api.tokens.clear()).await;
+    let response = app.get_sessions("").await;
+    assert_eq!(response.status(), 401);
+    let (_, error) = status_and_json(response).await;
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("api.tokens"))
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_session_is_a_404() {
+    let app = spawn_app().await;
+    let (status, error) = status_and_json(app.get_session("no-such-session").await).await;
+    assert_eq!(status, 404);
+    assert_eq!(error["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn each_filter_selects_exactly_its_sessions_newest_ended_first() {
+    let app = spawn_app().await;
+    let t0 = DateTime::parse_from_rfc3339("2026-06-03T10:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc);
+    let rows = [
+        ("s1", "m1", "o1", "HOST_ENDED_MEETING", 1),
+        ("s2", "m1", "o1", "ALL_PARTICIPANTS_LEFT", 2),
+        ("s3", "m2", "o1", "ALL_PARTICIPANTS_LEFT", 3),
+        ("s4", "m3", "o2", "HOST_ENDED_MEETING", 4),
+        ("s5", "m3", "o2", "SOMETHING_NEW", 5),
+    ];
+    for (session, meeting, org, reason, hours) in rows {
+        record_session(
+            &app,
+            session,
+            meeting,
+            org,
+            reason,
+            t0 + Duration::hours(hours),
+        )
+        .await;
+    }
+
+    let cases = [
+        ("", vec!["s5", "s4", "s3", "s2", "s1"]),
+        ("?meeting_id=m1", vec!["s2", "s1"]),
+        ("?organization_id=o2", vec!["s5", "s4"]),
+        ("?reason=HOST_ENDED_MEETING", vec!["s4", "s1"]),
+        ("?reason=SOMETHING_NEW", vec!["s5"]),
+        ("?ended_after=2026-06-03T13:00:00Z", vec!["s5", "s4", "s3"]),
+        ("?ended_before=2026-06-03T13:00:00Z", vec!["s2", "s1"]),
+        (
+            "?ended_after=2026-06-03T12:00:00Z&ended_before=2026-06-03T14:00:00Z",
+            vec!["s3", "s2"],
+        ),
+        (
+            "?ended_after=2026-06-03T14:00:00%2B02:00",
+            vec!["s5", "s4", "s3", "s2"],
+        ),
+        (
+            "?organization_id=o1&reason=ALL_PARTICIPANTS_LEFT",
+            vec!["s3", "s2"],
+        ),
+        ("?meeting_id=nope", vec![]),
+        ("?meeting_id=", vec!["s5", "s4", "s3", "s2", "s1"]),
+    ];
+    for (query, expected) in cases {
+        let (status, page) = status_and_json(app.get_sessions(query).await).await;
+        assert_eq!(status, 200, "{query}");
+        assert_eq!(ids(&page), expected, "{query}");
+        assert_eq!(page["next_cursor"], Value::Null, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn bad_queries_get_a_400_that_says_what_is_wrong() {
+    let app = spawn_app().await;
+    let cases = [
+        ("?limit=0", "invalid_limit"),
+        ("?limit=501", "invalid_limit"),
+        ("?limit=ten", "invalid_limit"),
+        ("?limit=-1", "invalid_limit"),
+        ("?cursor=bogus", "invalid_cursor"),
+        ("?ended_after=yesterday", "invalid_timestamp"),
+        ("?ended_before=2026-13-01T00:00:00Z", "invalid_timestamp"),
+        ("?meetingId=m1", "invalid_query"),
+    ];
+    for (query, code) in cases {
+        let (status, error) = status_and_json(app.get_sessions(query).await).await;
+        assert_eq!(status, 400, "{query}");
+        assert_eq!(error["error"]["code"], code, "{query}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    for limit in ["1", "500"] {
+        assert_eq!(
+            app.get_sessions(&format!("?limit={limit}")).await.status(),
+            200
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_error_shape() {
+    let app = spawn_app().await;
+    let (status, error) = status_and_json(app.get_authorized("/nope").await).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let response = app
+        .http
+        .get(app.webhook_url())
+        .send()
+        .await
+        .expect("answers");
+    let (status, error) = status_and_json(response).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+}
