@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+
+# Dependencies are built in their own layer (cargo-chef), so a code change rebuilds only the service itself.
+FROM rust:1.95-slim-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
+WORKDIR /app
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /app/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json
+COPY . .
+RUN cargo build --release --locked --bin rtk-sessions
+
+# glibc and libgcc only, no shell, no package manager; runs as an unprivileged user.
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+WORKDIR /app
+COPY --from=builder /app/target/release/rtk-sessions /usr/local/bin/rtk-sessions
+COPY config.toml /app/config.toml
+USER 65532:65532
+ENV RTK_SESSIONS__LOG__FORMAT=json
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=6s --start-period=20s --retries=3 \
+    CMD ["/usr/local/bin/rtk-sessions", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/rtk-sessions"]
+CMD ["serve"]
