@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{ConfigFile, Settings};
 use crate::dev::{self, SignedDelivery};
+use crate::realtimekit::client::{ApiError, RealtimeKitClient, missing_credentials};
+use crate::realtimekit::end_meeting::end_meeting;
+use crate::realtimekit::registration::{self, DesiredWebhook, RegistrationError};
 use crate::realtimekit::signature::WebhookSigner;
+use crate::reconcile;
 use crate::startup::{self, Application};
 use crate::store::database;
 use crate::{http, telemetry};
@@ -39,9 +43,49 @@ pub enum Command {
         /// The readiness URL [default: /readyz on the configured server.bind, via 127.0.0.1]
         url: Option<String>,
     },
+    /// Manage the RealtimeKit webhook of this app
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+    /// Act on RealtimeKit meetings
+    #[command(subcommand)]
+    Meetings(MeetingsCommand),
+    /// Recorded sessions
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// Tools for local trials
     #[command(subcommand)]
     Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// List the app's webhooks
+    List,
+    /// Create, correct or move this service's webhook now (what `serve` does at start)
+    Register,
+    /// Delete a webhook by id
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MeetingsCommand {
+    /// End a meeting's active session for everyone
+    End {
+        meeting_id: String,
+        /// First set the meeting INACTIVE, so nobody can rejoin or start a new session
+        #[arg(long)]
+        disable: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Record the sessions that ended since a time and that no delivery brought (one reconciliation sweep)
+    Backfill {
+        /// RFC 3339, e.g. 2026-06-01T00:00:00Z
+        #[arg(long)]
+        since: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,8 +130,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Migrate) => {
             let settings = load(&cli)?;
-            let pool = database::lazy_pool(&settings.database)?;
-            database::prepare(&settings.database, &pool).await?;
+            prepared_pool(&settings).await?;
             tracing::info!("the database is created and migrated");
             Ok(ExitCode::SUCCESS)
         }
@@ -101,6 +144,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             healthcheck(&url).await
+        }
+        Some(Command::Webhooks(command)) => webhooks(&cli, command).await,
+        Some(Command::Meetings(MeetingsCommand::End {
+            meeting_id,
+            disable,
+        })) => {
+            let settings = load(&cli)?;
+            let client = realtimekit_client(&settings)?;
+            let ended = end_meeting(&client, meeting_id, *disable).await?;
+            println!("{}", serde_json::to_string(&ended)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Sessions(SessionsCommand::Backfill { since })) => {
+            let since = chrono::DateTime::parse_from_rfc3339(since)
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "--since must be an RFC 3339 timestamp such as 2026-06-01T00:00:00Z"
+                    )
+                })?
+                .with_timezone(&chrono::Utc);
+            let settings = load(&cli)?;
+            let client = realtimekit_client(&settings)?;
+            let pool = prepared_pool(&settings).await?;
+            let report = reconcile::sweep(&pool, &client, since).await?;
+            if !report.ran {
+                anyhow::bail!("another replica is sweeping right now; try again in a moment");
+            }
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::Dev(DevCommand::Keygen { out })) => {
             let (private, public) = dev::keygen(out)?;
@@ -119,6 +191,81 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             payload,
         })) => send(url, private_key, event, payload.as_deref()).await,
     }
+}
+
+async fn prepared_pool(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {
+    let pool = database::lazy_pool(&settings.database)?;
+    database::prepare(&settings.database, &pool).await?;
+    Ok(pool)
+}
+
+fn realtimekit_client(settings: &Settings) -> anyhow::Result<RealtimeKitClient> {
+    RealtimeKitClient::from_settings(&settings.realtimekit, reqwest::Client::new())?.ok_or_else(
+        || {
+            anyhow::anyhow!(
+                "set {}",
+                missing_credentials(&settings.realtimekit).join(", ")
+            )
+        },
+    )
+}
+
+async fn webhooks(cli: &Cli, command: &WebhooksCommand) -> anyhow::Result<ExitCode> {
+    let settings = load(cli)?;
+    let client = realtimekit_client(&settings)?;
+    match command {
+        WebhooksCommand::List => {
+            let ours = settings.webhook_url();
+            for webhook in client.list_webhooks().await.map_err(explain)? {
+                let mark = if Some(&webhook.url) == ours.as_ref()
+                    || webhook.name == settings.registration.name
+                {
+                    "*"
+                } else {
+                    " "
+                };
+                println!(
+                    "{mark} {}  {:<20} {:<8} {:<40} {}",
+                    webhook.id,
+                    webhook.name,
+                    if webhook.enabled {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    },
+                    webhook.events.join(","),
+                    webhook.url
+                );
+            }
+        }
+        WebhooksCommand::Register => {
+            let desired = DesiredWebhook::from_settings(&settings)
+                .map_err(|reason| anyhow::anyhow!(reason))?;
+            let pool = prepared_pool(&settings).await?;
+            let (webhook, action) = registration::register_once(&pool, &client, &desired)
+                .await
+                .map_err(|e| match e {
+                    RegistrationError::Api(api) => explain(api),
+                    other => other.into(),
+                })?;
+            println!(
+                "{} webhook {} -> {}",
+                action.as_str(),
+                webhook.id,
+                webhook.url
+            );
+        }
+        WebhooksCommand::Delete { id } => {
+            client.delete_webhook(id).await.map_err(explain)?;
+            println!("deleted webhook {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An API failure as an operator needs to read it: the permission for an auth failure, Cloudflare's message otherwise.
+fn explain(error: ApiError) -> anyhow::Error {
+    anyhow::anyhow!(registration::describe_failure(&error))
 }
 
 fn load(cli: &Cli) -> anyhow::Result<Settings> {

@@ -53,6 +53,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub realtimekit: RealtimeKitSettings,
     pub api: ApiSettings,
+    pub registration: RegistrationSettings,
+    pub reconcile: ReconcileSettings,
     pub log: LogSettings,
 }
 
@@ -138,6 +140,62 @@ pub struct ApiSettings {
     pub tokens: Vec<Secret>,
 }
 
+/// The events RealtimeKit can send; a webhook may subscribe to any of them.
+pub const REALTIMEKIT_EVENTS: [&str; 9] = [
+    "meeting.started",
+    "meeting.ended",
+    "meeting.participantJoined",
+    "meeting.participantLeft",
+    "meeting.chatSynced",
+    "recording.statusUpdate",
+    "livestreaming.statusUpdate",
+    "meeting.transcript",
+    "meeting.summary",
+];
+
+/// Keeping the Cloudflare side's webhook in line with this service: created, corrected or moved at start.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationSettings {
+    /// Also needs realtimekit.account_id, app_id, api_token and server.public_url.
+    pub enabled: bool,
+    /// The webhook's name: how this service recognises its own webhook.
+    pub name: String,
+    #[serde(deserialize_with = "strings_from_list_or_csv")]
+    pub events: Vec<String>,
+}
+
+impl Default for RegistrationSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            name: "rtk-sessions".into(),
+            events: vec!["meeting.ended".into()],
+        }
+    }
+}
+
+/// The periodic sweep that records ended sessions whose delivery never came.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcileSettings {
+    /// Also needs realtimekit.account_id, app_id and api_token.
+    pub enabled: bool,
+    pub interval_secs: u64,
+    /// How far back each sweep looks for ended sessions.
+    pub lookback_hours: u64,
+}
+
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_secs: 900,
+            lookback_hours: 24,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -166,28 +224,37 @@ impl Default for LogSettings {
 fn tokens_from_list_or_csv<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<Secret>, D::Error> {
+    Ok(strings_from_list_or_csv(deserializer)?
+        .into_iter()
+        .map(Secret)
+        .collect())
+}
+
+/// A list of strings from a TOML array, or from one string as an environment variable gives it: `a,b`, `[a, b]` or
+/// `["a", "b"]`. Blank items are dropped.
+fn strings_from_list_or_csv<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum ListOrCsv {
         List(Vec<String>),
         Csv(String),
     }
-    let tokens = match ListOrCsv::deserialize(deserializer)? {
+    let items = match ListOrCsv::deserialize(deserializer)? {
         ListOrCsv::List(list) => list,
-        // `a,b`, and also `[a, b]` or `["a", "b"]` as one would write the TOML array in a variable.
         ListOrCsv::Csv(csv) => csv
             .trim()
             .trim_start_matches('[')
             .trim_end_matches(']')
             .split(',')
-            .map(|token| token.trim().trim_matches('"').to_owned())
+            .map(|item| item.trim().trim_matches('"').to_owned())
             .collect(),
     };
-    Ok(tokens
+    Ok(items
         .into_iter()
-        .map(|token| token.trim().to_owned())
-        .filter(|token| !token.is_empty())
-        .map(Secret)
+        .map(|item| item.trim().to_owned())
+        .filter(|item| !item.is_empty())
         .collect())
 }
 
@@ -335,7 +402,48 @@ impl Settings {
             crate::realtimekit::signature::PublicKey::from_pem(&pem)
                 .map_err(|e| invalid("realtimekit.public_key_file", e.to_string()))?;
         }
+        if self.registration.name.trim().is_empty() {
+            return Err(invalid("registration.name", "must not be empty".into()));
+        }
+        if self.registration.events.is_empty() {
+            return Err(invalid(
+                "registration.events",
+                "must list at least one event".into(),
+            ));
+        }
+        if let Some(unknown) = self
+            .registration
+            .events
+            .iter()
+            .find(|e| !REALTIMEKIT_EVENTS.contains(&e.as_str()))
+        {
+            return Err(invalid(
+                "registration.events",
+                format!(
+                    "{unknown:?} is not a RealtimeKit event (one of {})",
+                    REALTIMEKIT_EVENTS.join(", ")
+                ),
+            ));
+        }
+        if self.reconcile.interval_secs == 0 {
+            return Err(invalid(
+                "reconcile.interval_secs",
+                "must be greater than 0".into(),
+            ));
+        }
+        if self.reconcile.lookback_hours == 0 {
+            return Err(invalid(
+                "reconcile.lookback_hours",
+                "must be greater than 0".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The URL RealtimeKit delivers to: `server.public_url` + `/webhooks/realtimekit`; `None` without a public URL.
+    pub fn webhook_url(&self) -> Option<String> {
+        let base = self.server.public_url.trim().trim_end_matches('/');
+        (!base.is_empty()).then(|| format!("{base}{}", crate::http::WEBHOOK_PATH))
     }
 
     pub fn bind_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -495,6 +603,17 @@ mod tests {
                 "realtimekit.public_key_file",
             ),
             (&[("RTK_SESSIONS__SERVER__NO_SUCH_KEY", "1")], "no_such_key"),
+            (
+                &[(
+                    "RTK_SESSIONS__REGISTRATION__EVENTS",
+                    "meeting.ended,meeting.exploded",
+                )],
+                "registration.events",
+            ),
+            (
+                &[("RTK_SESSIONS__RECONCILE__INTERVAL_SECS", "0")],
+                "reconcile.interval_secs",
+            ),
         ];
         for (env, key) in cases {
             let error = load(env)

@@ -7,6 +7,7 @@ pub mod dev;
 pub mod domain;
 pub mod http;
 pub mod realtimekit;
+pub mod reconcile;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -17,8 +17,13 @@ use crate::config::Settings;
 use crate::http::auth::ApiTokens;
 use crate::http::health::DatabaseReadiness;
 use crate::http::{self, AppState};
+use crate::realtimekit::client::{RealtimeKitClient, missing_credentials};
 use crate::realtimekit::public_key::VerificationKeys;
+use crate::realtimekit::registration::{
+    self, DesiredWebhook, RegistrationState, RegistrationStatus,
+};
 use crate::realtimekit::signature::PublicKey;
+use crate::reconcile;
 use crate::store::database;
 
 pub struct Application {
@@ -43,7 +48,11 @@ impl Application {
             shutdown.clone(),
         ));
 
-        let keys = Arc::new(verification_keys(&settings)?);
+        let http_client = reqwest::Client::builder()
+            .user_agent(concat!("rtk-sessions/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the HTTP client")?;
+        let keys = Arc::new(verification_keys(&settings, http_client.clone())?);
         background.spawn(keys.clone().load_until_ready(shutdown.clone()));
 
         if settings.api.tokens.is_empty() {
@@ -52,12 +61,50 @@ impl Application {
                  RTK_SESSIONS__API__TOKENS=<token>[,<token>...] in the environment"
             );
         }
+        let realtimekit =
+            RealtimeKitClient::from_settings(&settings.realtimekit, http_client.clone())?;
+        let desired_webhook = DesiredWebhook::from_settings(&settings);
+        let registration = RegistrationStatus::new(match &desired_webhook {
+            Ok(_) => RegistrationState::Pending,
+            Err(reason) => RegistrationState::Disabled {
+                reason: reason.clone(),
+            },
+        });
+        background.spawn(registration::run(
+            db.clone(),
+            realtimekit.clone(),
+            desired_webhook,
+            registration.clone(),
+            database_readiness.clone(),
+            shutdown.clone(),
+        ));
+        match (&realtimekit, settings.reconcile.enabled) {
+            (Some(client), true) => {
+                background.spawn(reconcile::run_periodically(
+                    db.clone(),
+                    client.clone(),
+                    Duration::from_secs(settings.reconcile.interval_secs),
+                    Duration::from_secs(settings.reconcile.lookback_hours * 3600),
+                    database_readiness.clone(),
+                    shutdown.clone(),
+                ));
+            }
+            (None, true) => tracing::info!(
+                "reconciliation skipped: set {} to record sessions whose delivery never came",
+                missing_credentials(&settings.realtimekit).join(", ")
+            ),
+            (_, false) => {}
+        }
+
         let state = AppState {
             db,
             keys,
             api_tokens: Arc::new(ApiTokens::new(&settings.api.tokens)),
             database_readiness,
             body_limit_bytes: settings.server.body_limit_bytes,
+            realtimekit,
+            realtimekit_settings: Arc::new(settings.realtimekit.clone()),
+            registration,
         };
         let router = http::router(state, settings.request_timeout());
 
@@ -115,16 +162,15 @@ impl Application {
     }
 }
 
-fn verification_keys(settings: &Settings) -> anyhow::Result<VerificationKeys> {
+fn verification_keys(
+    settings: &Settings,
+    http: reqwest::Client,
+) -> anyhow::Result<VerificationKeys> {
     if let Some(pem) = settings.pinned_public_key_pem()? {
         let key = PublicKey::from_pem(&pem).context("the pinned RealtimeKit public key")?;
         tracing::info!("verifying deliveries with the pinned public key; nothing is fetched");
         return Ok(VerificationKeys::pinned(key));
     }
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("rtk-sessions/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .context("building the HTTP client")?;
     Ok(VerificationKeys::fetched(
         settings.realtimekit.public_key_url.clone(),
         http,

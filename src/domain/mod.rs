@@ -2,7 +2,7 @@
 
 pub mod delivery;
 pub mod ended_session;
-mod lenient;
+pub(crate) mod lenient;
 
 pub use delivery::{DeliveryId, DeliveryPayload, WebhookId};
 pub use ended_session::{Classified, EndedSession, classify};

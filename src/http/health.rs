@@ -1,7 +1,6 @@
 //! `GET /healthz`: the process answers. `GET /readyz`: it can do its work, with a JSON report of each check.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Json;
@@ -12,18 +11,30 @@ use serde_json::json;
 
 use super::AppState;
 use crate::realtimekit::public_key::KeyStatus;
+use crate::realtimekit::registration::RegistrationState;
 
-/// Whether the database has been created and migrated by this process.
-#[derive(Clone, Default)]
-pub struct DatabaseReadiness(Arc<AtomicBool>);
+/// Whether the database has been created and migrated by this process; background work waits for it.
+#[derive(Clone)]
+pub struct DatabaseReadiness(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for DatabaseReadiness {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+}
 
 impl DatabaseReadiness {
     pub fn mark_prepared(&self) {
-        self.0.store(true, Ordering::Release);
+        self.0.send_replace(true);
     }
 
     pub fn is_prepared(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        *self.0.borrow()
+    }
+
+    pub async fn wait_until_prepared(&self) {
+        let mut receiver = self.0.subscribe();
+        let _ = receiver.wait_for(|prepared| *prepared).await;
     }
 }
 
@@ -37,6 +48,8 @@ pub struct Readiness {
 struct Checks {
     database: DatabaseCheck,
     verification_key: KeyStatus,
+    /// Informational: the webhook registration never makes the service unready.
+    registration: RegistrationState,
 }
 
 #[derive(Serialize)]
@@ -66,6 +79,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
             checks: Checks {
                 database,
                 verification_key,
+                registration: state.registration.get(),
             },
         }),
     )

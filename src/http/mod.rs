@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod meetings;
 pub mod sessions;
 pub mod webhook;
 
@@ -24,7 +25,10 @@ use tower_http::trace::TraceLayer;
 use self::auth::ApiTokens;
 use self::error::ApiError;
 use self::health::DatabaseReadiness;
+use crate::config::RealtimeKitSettings;
+use crate::realtimekit::client::RealtimeKitClient;
 use crate::realtimekit::public_key::VerificationKeys;
+use crate::realtimekit::registration::RegistrationStatus;
 
 pub const WEBHOOK_PATH: &str = "/webhooks/realtimekit";
 
@@ -35,12 +39,17 @@ pub struct AppState {
     pub api_tokens: Arc<ApiTokens>,
     pub database_readiness: DatabaseReadiness,
     pub body_limit_bytes: usize,
+    /// `None` when the account id, app id or API token is not configured.
+    pub realtimekit: Option<RealtimeKitClient>,
+    pub realtimekit_settings: Arc<RealtimeKitSettings>,
+    pub registration: RegistrationStatus,
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let operator_api = Router::new()
         .route("/sessions", get(sessions::list))
         .route("/sessions/{session_id}", get(sessions::get_one))
+        .route("/meetings/{meeting_id}/end", post(meetings::end))
         .route_layer(from_fn_with_state(state.clone(), auth::require_bearer));
 
     let receiver = Router::new()

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
+use crate::domain::EndedSession;
+
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Session {
     pub session_id: String,
@@ -21,12 +23,15 @@ pub struct Session {
     pub ended_at: DateTime<Utc>,
     pub duration_seconds: Option<i64>,
     pub received_at: DateTime<Utc>,
-    pub delivery_id: String,
+    /// `None` for a session found by reconciliation.
+    pub delivery_id: Option<String>,
     pub webhook_id: Option<String>,
+    /// `delivery` or `reconciliation`.
+    pub source: String,
 }
 
 const COLUMNS: &str = "session_id, meeting_id, meeting_title, room_name, organization_id, organization_name, reason, \
-     meeting_created_at, started_at, ended_at, duration_seconds, received_at, delivery_id, webhook_id";
+     meeting_created_at, started_at, ended_at, duration_seconds, received_at, delivery_id, webhook_id, source";
 
 /// The position after the last row of a page. Opaque to clients: base64url of `v1:<ended_at µs>:<session_id>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +84,31 @@ pub struct ListFilter {
 pub struct Page {
     pub sessions: Vec<Session>,
     pub next_cursor: Option<Cursor>,
+}
+
+/// Records a session that no delivery brought; false when it is already recorded.
+pub async fn record_reconciled(pool: &PgPool, session: &EndedSession) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO sessions (session_id, meeting_id, meeting_title, room_name, organization_id, organization_name,
+                               reason, meeting_created_at, started_at, ended_at, duration_seconds, source)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'reconciliation')
+         ON CONFLICT (session_id) DO NOTHING",
+    )
+    .bind(&session.session_id)
+    .bind(&session.meeting_id)
+    .bind(&session.meeting_title)
+    .bind(&session.room_name)
+    .bind(&session.organization_id)
+    .bind(&session.organization_name)
+    .bind(&session.reason)
+    .bind(session.meeting_created_at)
+    .bind(session.started_at)
+    .bind(session.ended_at)
+    .bind(session.duration_seconds)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 pub async fn get(pool: &PgPool, session_id: &str) -> Result<Option<Session>, sqlx::Error> {

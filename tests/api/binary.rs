@@ -197,3 +197,57 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_end_a_session_and_manage_the_webhook_from_the_command_line() {
+    use crate::cloudflare_fake::{
+        ACCOUNT, APP, FakeCloudflare, GOOD_TOKEN, OUR_WEBHOOK_URL, PUBLIC_URL,
+    };
+    let fake = FakeCloudflare::start().await;
+    fake.with(|s| {
+        s.meetings.insert("m-1".into(), "ACTIVE".into());
+        s.active_sessions.insert("m-1".into(), 4);
+    });
+    let database = format!("rtk_bin_{}", uuid::Uuid::new_v4().simple());
+    let with_fake = |command: &mut Command| {
+        command
+            .env("RTK_SESSIONS__REALTIMEKIT__API_BASE", fake.api_base())
+            .env("RTK_SESSIONS__REALTIMEKIT__ACCOUNT_ID", ACCOUNT)
+            .env("RTK_SESSIONS__REALTIMEKIT__APP_ID", APP)
+            .env("CLOUDFLARE_API_TOKEN", GOOD_TOKEN)
+            .env("RTK_SESSIONS__SERVER__PUBLIC_URL", PUBLIC_URL);
+    };
+    let cli = |args: &[&str]| {
+        let mut command = command(&database);
+        with_fake(&mut command);
+        let output = command.args(args).output().expect("runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+
+    let (ok, stdout, stderr) =
+        tokio::task::block_in_place(|| cli(&["meetings", "end", "m-1", "--disable"]));
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        r#"{"kicked_participants_count":4,"disabled":true}"#
+    );
+
+    let (ok, stdout, stderr) = tokio::task::block_in_place(|| cli(&["webhooks", "register"]));
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("created webhook"), "{stdout}");
+    let (ok, stdout, _) = tokio::task::block_in_place(|| cli(&["webhooks", "list"]));
+    assert!(ok && stdout.contains(OUR_WEBHOOK_URL), "{stdout}");
+    let id = fake.webhooks()[0]["id"].as_str().expect("id").to_owned();
+    let (ok, _, stderr) = tokio::task::block_in_place(|| cli(&["webhooks", "delete", &id]));
+    assert!(ok, "{stderr}");
+    assert!(fake.webhooks().is_empty());
+
+    let (ok, _, stderr) = tokio::task::block_in_place(|| cli(&["meetings", "end", "nobody"]));
+    assert!(!ok);
+    assert!(stderr.contains("no meeting"), "{stderr}");
+    drop_database(&database);
+}

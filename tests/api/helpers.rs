@@ -67,6 +67,7 @@ pub fn test_settings() -> Settings {
     settings.database.max_connections = 8;
     settings.realtimekit.public_key_pem = realtimekit_signer().public_key_pem().expect("pem");
     settings.api.tokens = vec![Secret::new(API_TOKEN)];
+    settings.reconcile.enabled = false;
     settings
 }
 

@@ -1,4 +1,6 @@
 mod binary;
+mod cloudflare;
+mod cloudflare_fake;
 mod helpers;
 mod pagination;
 mod readiness;

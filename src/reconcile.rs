@@ -1,0 +1,165 @@
+//! The reconciliation sweep: lists recently ended sessions through the Sessions API and records each one that no
+//! delivery brought (RealtimeKit's retry window is undocumented, and an outage of ours can outlast it).
+//!
+//! A reconciled session is recorded like a delivered one, marked `source = 'reconciliation'`. Whichever comes first
+//! wins: a delivery arriving later for it is a duplicate, and a session a delivery already brought is left alone.
+//! One replica sweeps at a time (a Postgres advisory lock); the others skip that round.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::EndedSession;
+use crate::domain::lenient;
+use crate::http::health::DatabaseReadiness;
+use crate::realtimekit::client::{RealtimeKitClient, SessionDetails, SessionQuery};
+use crate::store::sessions;
+
+/// The advisory lock key that keeps sweeps from overlapping across replicas ("rtk" + 2).
+const RECONCILE_LOCK: i64 = 0x7274_6b02;
+const PER_PAGE: u32 = 100;
+/// A bound on one sweep, whatever the API's paging says.
+const MAX_PAGES: u32 = 1000;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Ended sessions the API listed.
+    pub listed: u64,
+    /// Of those, recorded now.
+    pub recorded: u64,
+    /// Of those, already recorded.
+    pub already_known: u64,
+    /// Listed but without the fields a session needs (meeting id, end time).
+    pub unusable: u64,
+    /// False when another replica held the lock and this sweep did nothing.
+    pub ran: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Api(#[from] crate::realtimekit::client::ApiError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Records every session that ended since `since` and is missing here.
+pub async fn sweep(
+    pool: &PgPool,
+    client: &RealtimeKitClient,
+    since: DateTime<Utc>,
+) -> Result<SweepReport, SweepError> {
+    // A session-level lock on a connection of its own, closed afterwards so the lock cannot outlive the sweep.
+    let mut lock_connection = pool.acquire().await?.detach();
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(RECONCILE_LOCK)
+        .fetch_one(&mut lock_connection)
+        .await?;
+    if !locked {
+        return Ok(SweepReport::default());
+    }
+    let mut report = SweepReport {
+        ran: true,
+        ..SweepReport::default()
+    };
+    for page_no in 1..=MAX_PAGES {
+        let page = client
+            .list_sessions(&SessionQuery {
+                status: Some("ENDED".into()),
+                start_time: Some(since),
+                end_time: None,
+                page_no,
+                per_page: PER_PAGE,
+            })
+            .await?;
+        for details in &page.sessions {
+            if details
+                .status
+                .as_deref()
+                .is_some_and(|s| !s.eq_ignore_ascii_case("ENDED"))
+            {
+                continue;
+            }
+            report.listed += 1;
+            let Some(session) = ended_session(details) else {
+                report.unusable += 1;
+                tracing::warn!(session_id = %details.id, "the Sessions API listed an ended session without a meeting id or end time; skipped");
+                continue;
+            };
+            if sessions::record_reconciled(pool, &session).await? {
+                report.recorded += 1;
+                tracing::info!(session_id = %session.session_id, meeting_id = %session.meeting_id, "recorded a session whose delivery never came");
+            } else {
+                report.already_known += 1;
+            }
+        }
+        if page.last {
+            break;
+        }
+    }
+    let _ = sqlx::Connection::close(lock_connection).await;
+    Ok(report)
+}
+
+/// A session as the Sessions API describes it, in the form a delivery would have given.
+pub fn ended_session(details: &SessionDetails) -> Option<EndedSession> {
+    let text = |v: &Option<String>| v.as_deref().map(|s| Value::String(s.to_owned()));
+    let ended_at = lenient::timestamp(text(&details.ended_at).as_ref())?;
+    let started_at = lenient::timestamp(text(&details.started_at).as_ref());
+    let meeting_id = lenient::text(text(&details.associated_id).as_ref())?;
+    let session_id = lenient::text(Some(&Value::String(details.id.clone())))?;
+    Some(EndedSession {
+        session_id,
+        meeting_id,
+        meeting_title: lenient::text(text(&details.meeting_display_name).as_ref()),
+        room_name: None,
+        organization_id: lenient::text(text(&details.organization_id).as_ref()),
+        organization_name: None,
+        reason: None,
+        meeting_created_at: None,
+        started_at,
+        ended_at,
+        duration_seconds: started_at
+            .map(|s| (ended_at - s).num_seconds())
+            .filter(|d| *d >= 0),
+    })
+}
+
+/// The periodic sweep `serve` runs while reconciliation is enabled and credentials are set.
+pub async fn run_periodically(
+    pool: PgPool,
+    client: RealtimeKitClient,
+    interval: Duration,
+    lookback: Duration,
+    database: DatabaseReadiness,
+    shutdown: CancellationToken,
+) {
+    tokio::select! {
+        () = shutdown.cancelled() => return,
+        () = database.wait_until_prepared() => {}
+    }
+    loop {
+        let since = Utc::now() - lookback;
+        match sweep(&pool, &client, since).await {
+            Ok(report) if report.ran => tracing::info!(
+                listed = report.listed,
+                recorded = report.recorded,
+                already_known = report.already_known,
+                unusable = report.unusable,
+                "reconciliation sweep done"
+            ),
+            Ok(_) => tracing::debug!("another replica is sweeping; skipped"),
+            Err(error) => {
+                tracing::warn!(error = %error, "reconciliation sweep failed; the next one retries")
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! A local fake of the Cloudflare RealtimeKit API that behaves as FACTS.md documents: the `{success, data}`
+//! envelope, 201 on create, 400/401/403/404/429 (with `retry-after`)/500, and Cloudflare's own `errors[]` envelope
+//! for a refused token. It keeps state (webhooks, meetings, sessions) and records every call in order.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rtk_sessions::config::Settings;
+use serde_json::{Value, json};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+pub const ACCOUNT: &str = "acc-1";
+pub const APP: &str = "app-1";
+pub const GOOD_TOKEN: &str = "cf-good-token";
+pub const FORBIDDEN_TOKEN: &str = "cf-forbidden-token";
+pub const PUBLIC_URL: &str = "https://sessions.example.com";
+pub const OUR_WEBHOOK_URL: &str = "https://sessions.example.com/webhooks/realtimekit";
+
+#[derive(Default)]
+pub struct State {
+    pub webhooks: Vec<Value>,
+    next_id: u64,
+    /// meeting id -> status (ACTIVE or INACTIVE)
+    pub meetings: HashMap<String, String>,
+    /// meeting id -> participants in its active session
+    pub active_sessions: HashMap<String, u64>,
+    /// Sessions the Sessions API lists.
+    pub sessions: Vec<Value>,
+    /// Whether list answers carry `paging` (older answers do not).
+    pub paging: bool,
+    /// Answers given before any normal one, in order.
+    pub scripted: VecDeque<ResponseTemplate>,
+    /// Every call: (method, path below the app prefix, query).
+    pub calls: Vec<(String, String, String)>,
+}
+
+#[derive(Clone)]
+pub struct FakeCloudflare {
+    pub server: Arc<MockServer>,
+    pub state: Arc<Mutex<State>>,
+}
+
+struct Responder(Arc<Mutex<State>>);
+
+impl FakeCloudflare {
+    pub async fn start() -> Self {
+        let server = MockServer::start().await;
+        let state = Arc::new(Mutex::new(State {
+            paging: true,
+            ..State::default()
+        }));
+        Mock::given(any())
+            .respond_with(Responder(state.clone()))
+            .mount(&server)
+            .await;
+        Self {
+            server: Arc::new(server),
+            state,
+        }
+    }
+
+    pub fn api_base(&self) -> String {
+        format!("{}/client/v4", self.server.uri())
+    }
+
+    /// Points a test app's settings at this fake, with working credentials and a public URL.
+    pub fn configure(&self, settings: &mut Settings) {
+        settings.realtimekit.api_base = self.api_base();
+        settings.realtimekit.account_id = ACCOUNT.into();
+        settings.realtimekit.app_id = APP.into();
+        settings.realtimekit.api_token = rtk_sessions::config::Secret::new(GOOD_TOKEN);
+        settings.server.public_url = PUBLIC_URL.into();
+    }
+
+    pub fn client(&self, token: &str) -> rtk_sessions::realtimekit::client::RealtimeKitClient {
+        rtk_sessions::realtimekit::client::RealtimeKitClient::new(
+            &self.api_base(),
+            ACCOUNT,
+            APP,
+            rtk_sessions::config::Secret::new(token),
+            reqwest::Client::new(),
+            rtk_sessions::realtimekit::client::RetryPolicy {
+                initial_backoff: Duration::from_millis(20),
+                max_backoff: Duration::from_millis(100),
+                ..Default::default()
+            },
+        )
+        .expect("client")
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().expect("fake state"))
+    }
+
+    pub fn add_webhook(&self, name: &str, url: &str, events: &[&str], enabled: bool) -> String {
+        self.with(|s| {
+            s.next_id += 1;
+            let id = format!("00000000-0000-4000-8000-{:012}", s.next_id);
+            s.webhooks.push(json!({
+                "id": id, "name": name, "url": url, "events": events, "enabled": enabled,
+                "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+            }));
+            id
+        })
+    }
+
+    pub fn webhooks(&self) -> Vec<Value> {
+        self.with(|s| s.webhooks.clone())
+    }
+
+    pub fn calls(&self) -> Vec<(String, String)> {
+        self.with(|s| {
+            s.calls
+                .iter()
+                .map(|(m, p, _)| (m.clone(), p.clone()))
+                .collect()
+        })
+    }
+
+    pub fn calls_with_query(&self) -> Vec<(String, String, String)> {
+        self.with(|s| s.calls.clone())
+    }
+
+    pub fn script(&self, answers: impl IntoIterator<Item = ResponseTemplate>) {
+        self.with(|s| s.scripted.extend(answers));
+    }
+}
+
+fn ok(status: u16, data: Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({"success": true, "data": data}))
+}
+
+pub fn rtk_error(status: u16, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status)
+        .set_body_json(json!({"success": false, "error": {"code": status, "message": message}}))
+}
+
+pub fn cloudflare_error(status: u16, code: u64, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({
+        "success": false, "errors": [{"code": code, "message": message}], "messages": [], "result": null
+    }))
+}
+
+impl Respond for Responder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut state = self.0.lock().expect("fake state");
+        let prefix = format!("/client/v4/accounts/{ACCOUNT}/realtime/kit/{APP}/");
+        let Some(path) = request.url.path().strip_prefix(&prefix).map(str::to_owned) else {
+            return rtk_error(404, "NOT_FOUND: no such route");
+        };
+        let method = request.method.to_string();
+        state.calls.push((
+            method.clone(),
+            path.clone(),
+            request.url.query().unwrap_or_default().to_owned(),
+        ));
+        if let Some(scripted) = state.scripted.pop_front() {
+            return scripted;
+        }
+        let authorization = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if authorization == format!("Bearer {FORBIDDEN_TOKEN}") {
+            return rtk_error(
+                403,
+                "FORBIDDEN: the token lacks permission for this resource",
+            );
+        }
+        if authorization != format!("Bearer {GOOD_TOKEN}") {
+            return cloudflare_error(401, 10000, "Authentication error");
+        }
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
+        let segments: Vec<&str> = path.split('/').collect();
+        match (method.as_str(), segments.as_slice()) {
+            ("GET", ["webhooks"]) => {
+                // Slow enough that two replicas starting together would both see "none" without the lock.
+                ok(200, Value::Array(state.webhooks.clone())).set_delay(Duration::from_millis(150))
+            }
+            ("POST", ["webhooks"]) => {
+                for field in ["name", "url", "events"] {
+                    if body.get(field).is_none() {
+                        return rtk_error(400, &format!("BAD_REQUEST: \"{field}\" is required"));
+                    }
+                }
+                state.next_id += 1;
+                let id = format!("00000000-0000-4000-8000-{:012}", state.next_id);
+                let webhook = json!({
+                    "id": id, "name": body["name"], "url": body["url"], "events": body["events"],
+                    "enabled": body.get("enabled").cloned().unwrap_or(Value::Bool(true)),
+                    "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+                });
+                state.webhooks.push(webhook.clone());
+                ok(201, webhook)
+            }
+            (verb @ ("GET" | "PUT" | "PATCH" | "DELETE"), ["webhooks", id]) => {
+                let Some(index) = state.webhooks.iter().position(|w| w["id"] == *id) else {
+                    return rtk_error(404, "NOT_FOUND: webhook not found");
+                };
+                match verb {
+                    "GET" => ok(200, state.webhooks[index].clone()),
+                    "DELETE" => ok(200, state.webhooks.remove(index)),
+                    _ => {
+                        let webhook = &mut state.webhooks[index];
+                        for field in ["name", "url", "events", "enabled"] {
+                            if let Some(value) = body.get(field) {
+                                webhook[field] = value.clone();
+                            }
+                        }
+                        ok(200, webhook.clone())
+                    }
+                }
+            }
+            ("GET", ["meetings", id]) => match state.meetings.get(*id) {
+                Some(status) => ok(
+                    200,
+                    json!({"id": id, "title": "A meeting", "status": status, "created_at": "2026-01-01T00:00:00Z"}),
+                ),
+                None => rtk_error(404, "NOT_FOUND: meeting not found"),
+            },
+            ("PATCH", ["meetings", id]) => match state.meetings.get_mut(*id) {
+                Some(status) => {
+                    if let Some(new) = body.get("status").and_then(Value::as_str) {
+                        *status = new.to_owned();
+                    }
+                    ok(200, json!({"id": id, "status": status}))
+                }
+                None => rtk_error(404, "NOT_FOUND: meeting not found"),
+            },
+            ("GET", ["meetings", id, "active-session"]) => match state.active_sessions.get(*id) {
+                Some(count) => ok(200, json!({"id": "active", "live_participants": count})),
+                None => rtk_error(404, "No active session found for the meeting"),
+            },
+            ("POST", ["meetings", id, "active-session", "kick-all"]) => {
+                match state.active_sessions.remove(*id) {
+                    Some(count) => ok(
+                        200,
+                        json!({"action": "kick-all", "kicked_participants_count": count}),
+                    ),
+                    None => rtk_error(404, "No active session found for the meeting"),
+                }
+            }
+            ("GET", ["sessions"]) => {
+                let page_no: usize = query
+                    .get("page_no")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(1);
+                let per_page: usize = query
+                    .get("per_page")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(20);
+                let status = query.get("status").cloned();
+                let matching: Vec<Value> = state
+                    .sessions
+                    .iter()
+                    .filter(|s| {
+                        status
+                            .as_ref()
+                            .is_none_or(|wanted| s["status"] == *wanted.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                let start = (page_no - 1) * per_page;
+                let page: Vec<Value> = matching
+                    .iter()
+                    .skip(start)
+                    .take(per_page)
+                    .cloned()
+                    .collect();
+                let mut answer = json!({"success": true, "data": {"sessions": page}});
+                if state.paging {
+                    answer["paging"] = json!({
+                        "total_count": matching.len(), "start_offset": start, "end_offset": start + page.len()
+                    });
+                }
+                ResponseTemplate::new(200).set_body_json(answer)
+            }
+            _ => rtk_error(404, "NOT_FOUND: no such route"),
+        }
+    }
+}
