@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{ConfigFile, Settings};
 use crate::dev::{self, SignedDelivery};
+use crate::followups::Registry;
 use crate::realtimekit::client::{ApiError, RealtimeKitClient, missing_credentials};
 use crate::realtimekit::end_meeting::end_meeting;
 use crate::realtimekit::registration::{self, DesiredWebhook, RegistrationError};
@@ -15,6 +16,7 @@ use crate::realtimekit::signature::WebhookSigner;
 use crate::reconcile;
 use crate::startup::{self, Application};
 use crate::store::database;
+use crate::store::followup_jobs;
 use crate::{http, telemetry};
 
 #[derive(Debug, Parser)]
@@ -52,9 +54,28 @@ pub enum Command {
     /// Recorded sessions
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// The follow-up job queue
+    #[command(subcommand)]
+    Followups(FollowupsCommand),
     /// Tools for local trials
     #[command(subcommand)]
     Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FollowupsCommand {
+    /// List follow-up jobs, newest first
+    List {
+        /// queued, running, succeeded or dead
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        session_id: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u16,
+    },
+    /// Bring a dead job back (or run a waiting one now)
+    Retry { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,9 +134,7 @@ pub enum DevCommand {
 
 impl Cli {
     fn config_file(&self) -> ConfigFile {
-        self.config
-            .clone()
-            .map_or(ConfigFile::Default, ConfigFile::Named)
+        self.config.clone().map_or(ConfigFile::Default, ConfigFile::Named)
     }
 }
 
@@ -146,10 +165,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             healthcheck(&url).await
         }
         Some(Command::Webhooks(command)) => webhooks(&cli, command).await,
-        Some(Command::Meetings(MeetingsCommand::End {
-            meeting_id,
-            disable,
-        })) => {
+        Some(Command::Meetings(MeetingsCommand::End { meeting_id, disable })) => {
             let settings = load(&cli)?;
             let client = realtimekit_client(&settings)?;
             let ended = end_meeting(&client, meeting_id, *disable).await?;
@@ -158,20 +174,56 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Sessions(SessionsCommand::Backfill { since })) => {
             let since = chrono::DateTime::parse_from_rfc3339(since)
-                .map_err(|_| {
-                    anyhow::anyhow!(
-                        "--since must be an RFC 3339 timestamp such as 2026-06-01T00:00:00Z"
-                    )
-                })?
+                .map_err(|_| anyhow::anyhow!("--since must be an RFC 3339 timestamp such as 2026-06-01T00:00:00Z"))?
                 .with_timezone(&chrono::Utc);
             let settings = load(&cli)?;
             let client = realtimekit_client(&settings)?;
             let pool = prepared_pool(&settings).await?;
-            let report = reconcile::sweep(&pool, &client, since).await?;
+            let registry = Registry::from_settings(&settings).map_err(|e| anyhow::anyhow!(e))?;
+            let jobs = registry.job_specs(settings.worker.max_attempts);
+            let report = reconcile::sweep(&pool, &client, since, &jobs).await?;
             if !report.ran {
                 anyhow::bail!("another replica is sweeping right now; try again in a moment");
             }
             println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Followups(command)) => {
+            let settings = load(&cli)?;
+            let pool = prepared_pool(&settings).await?;
+            match command {
+                FollowupsCommand::List {
+                    status,
+                    session_id,
+                    limit,
+                } => {
+                    let filter = followup_jobs::JobFilter {
+                        status: status.clone(),
+                        session_id: session_id.clone(),
+                    };
+                    let (jobs, _) = followup_jobs::list(&pool, &filter, None, (*limit).clamp(1, 500)).await?;
+                    for job in jobs {
+                        println!(
+                            "{:>8}  {:<10} {:<20} {:>2}/{:<2}  {}  {}  {}",
+                            job.id,
+                            job.status,
+                            job.followup,
+                            job.attempts,
+                            job.max_attempts,
+                            job.session_id,
+                            job.run_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            job.last_error.unwrap_or_default()
+                        );
+                    }
+                }
+                FollowupsCommand::Retry { id } => {
+                    let job = followup_jobs::retry(&pool, *id).await?;
+                    println!(
+                        "job {} is queued again ({} of {} attempts used)",
+                        job.id, job.attempts, job.max_attempts
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Dev(DevCommand::Keygen { out })) => {
@@ -200,14 +252,8 @@ async fn prepared_pool(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {
 }
 
 fn realtimekit_client(settings: &Settings) -> anyhow::Result<RealtimeKitClient> {
-    RealtimeKitClient::from_settings(&settings.realtimekit, reqwest::Client::new())?.ok_or_else(
-        || {
-            anyhow::anyhow!(
-                "set {}",
-                missing_credentials(&settings.realtimekit).join(", ")
-            )
-        },
-    )
+    RealtimeKitClient::from_settings(&settings.realtimekit, reqwest::Client::new())?
+        .ok_or_else(|| anyhow::anyhow!("set {}", missing_credentials(&settings.realtimekit).join(", ")))
 }
 
 async fn webhooks(cli: &Cli, command: &WebhooksCommand) -> anyhow::Result<ExitCode> {
@@ -217,9 +263,7 @@ async fn webhooks(cli: &Cli, command: &WebhooksCommand) -> anyhow::Result<ExitCo
         WebhooksCommand::List => {
             let ours = settings.webhook_url();
             for webhook in client.list_webhooks().await.map_err(explain)? {
-                let mark = if Some(&webhook.url) == ours.as_ref()
-                    || webhook.name == settings.registration.name
-                {
+                let mark = if Some(&webhook.url) == ours.as_ref() || webhook.name == settings.registration.name {
                     "*"
                 } else {
                     " "
@@ -228,32 +272,23 @@ async fn webhooks(cli: &Cli, command: &WebhooksCommand) -> anyhow::Result<ExitCo
                     "{mark} {}  {:<20} {:<8} {:<40} {}",
                     webhook.id,
                     webhook.name,
-                    if webhook.enabled {
-                        "enabled"
-                    } else {
-                        "disabled"
-                    },
+                    if webhook.enabled { "enabled" } else { "disabled" },
                     webhook.events.join(","),
                     webhook.url
                 );
             }
         }
         WebhooksCommand::Register => {
-            let desired = DesiredWebhook::from_settings(&settings)
-                .map_err(|reason| anyhow::anyhow!(reason))?;
+            let desired = DesiredWebhook::from_settings(&settings).map_err(|reason| anyhow::anyhow!(reason))?;
             let pool = prepared_pool(&settings).await?;
-            let (webhook, action) = registration::register_once(&pool, &client, &desired)
-                .await
-                .map_err(|e| match e {
-                    RegistrationError::Api(api) => explain(api),
-                    other => other.into(),
-                })?;
-            println!(
-                "{} webhook {} -> {}",
-                action.as_str(),
-                webhook.id,
-                webhook.url
-            );
+            let (webhook, action) =
+                registration::register_once(&pool, &client, &desired)
+                    .await
+                    .map_err(|e| match e {
+                        RegistrationError::Api(api) => explain(api),
+                        other => other.into(),
+                    })?;
+            println!("{} webhook {} -> {}", action.as_str(), webhook.id, webhook.url);
         }
         WebhooksCommand::Delete { id } => {
             client.delete_webhook(id).await.map_err(explain)?;
@@ -301,8 +336,7 @@ async fn send(
     event: &str,
     payload: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
-    let pem = std::fs::read_to_string(private_key)
-        .with_context(|| format!("reading {}", private_key.display()))?;
+    let pem = std::fs::read_to_string(private_key).with_context(|| format!("reading {}", private_key.display()))?;
     let signer = WebhookSigner::from_pem(&pem)?;
     let body = match payload {
         Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,

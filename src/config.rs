@@ -55,6 +55,9 @@ pub struct Settings {
     pub api: ApiSettings,
     pub registration: RegistrationSettings,
     pub reconcile: ReconcileSettings,
+    pub worker: WorkerSettings,
+    /// The follow-up work run for every newly recorded session, in `[[followups]]` entries.
+    pub followups: Vec<FollowupSettings>,
     pub log: LogSettings,
 }
 
@@ -196,6 +199,81 @@ impl Default for ReconcileSettings {
     }
 }
 
+/// The follow-up worker pool that runs inside `serve`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSettings {
+    /// False: this replica only serves HTTP (jobs are still queued, for the replicas that work).
+    pub enabled: bool,
+    /// Jobs run at once by this replica.
+    pub concurrency: usize,
+    /// Attempts before a job is `dead`.
+    pub max_attempts: u32,
+    pub backoff_initial_secs: u64,
+    pub backoff_max_secs: u64,
+    /// How long a claimed job belongs to its worker; past it, another worker may take the job over.
+    pub lease_secs: u64,
+    /// Each attempt is cancelled after this long; must be shorter than the lease.
+    pub attempt_timeout_secs: u64,
+    /// Due jobs are also looked for this often, besides the LISTEN/NOTIFY wake-ups.
+    pub poll_interval_secs: u64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            concurrency: 4,
+            max_attempts: 12,
+            backoff_initial_secs: 5,
+            backoff_max_secs: 3600,
+            lease_secs: 300,
+            attempt_timeout_secs: 60,
+            poll_interval_secs: 5,
+        }
+    }
+}
+
+/// One `[[followups]]` entry: `kind`, optional `name` and `enabled`, and the kind's own options.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct FollowupSettings {
+    pub kind: String,
+    /// Tells two follow-ups of one kind apart in the API and the logs; defaults to the kind.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// The kind's own options (`url`, `secret`, ...), checked by the follow-up itself.
+    #[serde(flatten)]
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl FollowupSettings {
+    pub fn name(&self) -> &str {
+        self.name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&self.kind)
+    }
+}
+
+impl fmt::Debug for FollowupSettings {
+    /// Options may hold secrets: only their names are shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FollowupSettings")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("enabled", &self.enabled)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -221,9 +299,7 @@ impl Default for LogSettings {
     }
 }
 
-fn tokens_from_list_or_csv<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Vec<Secret>, D::Error> {
+fn tokens_from_list_or_csv<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Secret>, D::Error> {
     Ok(strings_from_list_or_csv(deserializer)?
         .into_iter()
         .map(Secret)
@@ -232,9 +308,7 @@ fn tokens_from_list_or_csv<'de, D: Deserializer<'de>>(
 
 /// A list of strings from a TOML array, or from one string as an environment variable gives it: `a,b`, `[a, b]` or
 /// `["a", "b"]`. Blank items are dropped.
-fn strings_from_list_or_csv<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Vec<String>, D::Error> {
+fn strings_from_list_or_csv<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum ListOrCsv {
@@ -274,10 +348,7 @@ impl Settings {
     }
 
     /// As [`Settings::load`], with the environment given explicitly (tests use this).
-    pub fn load_with_env(
-        file: &ConfigFile,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> anyhow::Result<Self> {
+    pub fn load_with_env(file: &ConfigFile, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
         let path: &Path = match file {
             ConfigFile::Default => Path::new("config.toml"),
             ConfigFile::Named(path) => {
@@ -294,8 +365,7 @@ impl Settings {
                 .map(|(_, value)| Serialized::global(key, value.clone()))
         };
 
-        let mut figment =
-            Figment::from(Serialized::defaults(Settings::default())).merge(Toml::file(path));
+        let mut figment = Figment::from(Serialized::defaults(Settings::default())).merge(Toml::file(path));
         if let Some(url) = conventional("DATABASE_URL", "database.url") {
             figment = figment.merge(url);
         }
@@ -310,19 +380,17 @@ impl Settings {
             }
         }
 
-        let settings: Settings = figment.extract_lossy().map_err(|error| {
-            anyhow::anyhow!("invalid configuration: {}", describe_figment_error(error))
-        })?;
+        let settings: Settings = figment
+            .extract_lossy()
+            .map_err(|error| anyhow::anyhow!("invalid configuration: {}", describe_figment_error(error)))?;
         settings.validate()?;
         Ok(settings)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        let invalid =
-            |key: &str, why: String| anyhow::anyhow!("invalid configuration: {key}: {why}");
+        let invalid = |key: &str, why: String| anyhow::anyhow!("invalid configuration: {key}: {why}");
 
-        self.bind_addr()
-            .map_err(|e| invalid("server.bind", e.to_string()))?;
+        self.bind_addr().map_err(|e| invalid("server.bind", e.to_string()))?;
         if !self.server.public_url.is_empty() {
             let url = reqwest::Url::parse(&self.server.public_url)
                 .map_err(|e| invalid("server.public_url", format!("not a URL ({e})")))?;
@@ -334,16 +402,10 @@ impl Settings {
             }
         }
         if self.server.body_limit_bytes == 0 {
-            return Err(invalid(
-                "server.body_limit_bytes",
-                "must be greater than 0".into(),
-            ));
+            return Err(invalid("server.body_limit_bytes", "must be greater than 0".into()));
         }
         if self.server.request_timeout_secs == 0 {
-            return Err(invalid(
-                "server.request_timeout_secs",
-                "must be greater than 0".into(),
-            ));
+            return Err(invalid("server.request_timeout_secs", "must be greater than 0".into()));
         }
         let url = self.database.url.expose();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -354,16 +416,10 @@ impl Settings {
         }
         PgConnectOptions::from_str(url).map_err(|_| {
             // The URL may hold a password: say what is wrong without echoing it.
-            invalid(
-                "database.url",
-                "not a valid postgres:// connection URL".into(),
-            )
+            invalid("database.url", "not a valid postgres:// connection URL".into())
         })?;
         if self.database.max_connections == 0 {
-            return Err(invalid(
-                "database.max_connections",
-                "must be at least 1".into(),
-            ));
+            return Err(invalid("database.max_connections", "must be at least 1".into()));
         }
         if self.database.acquire_timeout_secs == 0 {
             return Err(invalid(
@@ -373,16 +429,11 @@ impl Settings {
         }
         for (key, value) in [
             ("realtimekit.api_base", &self.realtimekit.api_base),
-            (
-                "realtimekit.public_key_url",
-                &self.realtimekit.public_key_url,
-            ),
+            ("realtimekit.public_key_url", &self.realtimekit.public_key_url),
         ] {
             reqwest::Url::parse(value).map_err(|e| invalid(key, format!("not a URL ({e})")))?;
         }
-        if !self.realtimekit.public_key_pem.is_empty()
-            && !self.realtimekit.public_key_file.is_empty()
-        {
+        if !self.realtimekit.public_key_pem.is_empty() && !self.realtimekit.public_key_file.is_empty() {
             return Err(invalid(
                 "realtimekit.public_key_pem",
                 "set either public_key_pem or public_key_file, not both".into(),
@@ -393,12 +444,8 @@ impl Settings {
                 .map_err(|e| invalid("realtimekit.public_key_pem", e.to_string()))?;
         }
         if !self.realtimekit.public_key_file.is_empty() {
-            let pem = std::fs::read_to_string(&self.realtimekit.public_key_file).map_err(|e| {
-                invalid(
-                    "realtimekit.public_key_file",
-                    format!("cannot read it ({e})"),
-                )
-            })?;
+            let pem = std::fs::read_to_string(&self.realtimekit.public_key_file)
+                .map_err(|e| invalid("realtimekit.public_key_file", format!("cannot read it ({e})")))?;
             crate::realtimekit::signature::PublicKey::from_pem(&pem)
                 .map_err(|e| invalid("realtimekit.public_key_file", e.to_string()))?;
         }
@@ -406,10 +453,7 @@ impl Settings {
             return Err(invalid("registration.name", "must not be empty".into()));
         }
         if self.registration.events.is_empty() {
-            return Err(invalid(
-                "registration.events",
-                "must list at least one event".into(),
-            ));
+            return Err(invalid("registration.events", "must list at least one event".into()));
         }
         if let Some(unknown) = self
             .registration
@@ -426,17 +470,37 @@ impl Settings {
             ));
         }
         if self.reconcile.interval_secs == 0 {
-            return Err(invalid(
-                "reconcile.interval_secs",
-                "must be greater than 0".into(),
-            ));
+            return Err(invalid("reconcile.interval_secs", "must be greater than 0".into()));
         }
         if self.reconcile.lookback_hours == 0 {
+            return Err(invalid("reconcile.lookback_hours", "must be greater than 0".into()));
+        }
+        let worker = &self.worker;
+        for (key, value) in [
+            ("worker.concurrency", worker.concurrency as u64),
+            ("worker.max_attempts", u64::from(worker.max_attempts)),
+            ("worker.backoff_initial_secs", worker.backoff_initial_secs),
+            ("worker.lease_secs", worker.lease_secs),
+            ("worker.attempt_timeout_secs", worker.attempt_timeout_secs),
+            ("worker.poll_interval_secs", worker.poll_interval_secs),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be greater than 0".into()));
+            }
+        }
+        if worker.backoff_max_secs < worker.backoff_initial_secs {
             return Err(invalid(
-                "reconcile.lookback_hours",
-                "must be greater than 0".into(),
+                "worker.backoff_max_secs",
+                "must be at least worker.backoff_initial_secs".into(),
             ));
         }
+        if worker.attempt_timeout_secs >= worker.lease_secs {
+            return Err(invalid(
+                "worker.attempt_timeout_secs",
+                "must be shorter than worker.lease_secs, so a live worker never outlasts its lease".into(),
+            ));
+        }
+        crate::followups::Registry::validate(self).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(())
     }
 
@@ -447,12 +511,10 @@ impl Settings {
     }
 
     pub fn bind_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.server.bind.parse().with_context(|| {
-            format!(
-                "{:?} is not an address such as 0.0.0.0:8080",
-                self.server.bind
-            )
-        })
+        self.server
+            .bind
+            .parse()
+            .with_context(|| format!("{:?} is not an address such as 0.0.0.0:8080", self.server.bind))
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -465,13 +527,12 @@ impl Settings {
             return Ok(Some(self.realtimekit.public_key_pem.clone()));
         }
         if !self.realtimekit.public_key_file.is_empty() {
-            let pem =
-                std::fs::read_to_string(&self.realtimekit.public_key_file).with_context(|| {
-                    format!(
-                        "reading realtimekit.public_key_file {}",
-                        self.realtimekit.public_key_file
-                    )
-                })?;
+            let pem = std::fs::read_to_string(&self.realtimekit.public_key_file).with_context(|| {
+                format!(
+                    "reading realtimekit.public_key_file {}",
+                    self.realtimekit.public_key_file
+                )
+            })?;
             return Ok(Some(pem));
         }
         Ok(None)
@@ -540,8 +601,7 @@ mod tests {
 
     #[test]
     fn tokens_may_be_written_as_a_toml_array_in_the_environment() {
-        let s = load(&[("RTK_SESSIONS__API__TOKENS", r#"["one", "0042"]"#)])
-            .expect("valid configuration");
+        let s = load(&[("RTK_SESSIONS__API__TOKENS", r#"["one", "0042"]"#)]).expect("valid configuration");
         assert_eq!(s.api.tokens, vec![Secret::new("one"), Secret::new("0042")]);
     }
 
@@ -553,19 +613,40 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("tokens.toml");
         std::fs::write(&file, "[api]\ntokens = [\"0042\", \"abc\"]\n").expect("write");
-        let s = Settings::load_with_env(&ConfigFile::Named(file), Vec::new())
-            .expect("valid configuration");
+        let s = Settings::load_with_env(&ConfigFile::Named(file), Vec::new()).expect("valid configuration");
         assert_eq!(s.api.tokens, vec![Secret::new("0042"), Secret::new("abc")]);
+    }
+
+    #[test]
+    fn followups_are_read_from_the_file_and_a_bad_one_is_named() {
+        let dir = std::env::temp_dir().join(format!("rtk-config-f-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("followups.toml");
+        std::fs::write(
+            &file,
+            "[worker]\nconcurrency = 2\n\n[[followups]]\nkind = \"slack\"\nname = \"team\"\nurl = \"https://hooks.example.com/x\"\n\n\
+             [[followups]]\nkind = \"webhook\"\nenabled = false\nurl = \"https://example.com/h\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n",
+        )
+        .expect("write");
+        let s = Settings::load_with_env(&ConfigFile::Named(file.clone()), Vec::new()).expect("valid");
+        assert_eq!(s.worker.concurrency, 2);
+        assert_eq!(s.followups.len(), 2);
+        assert_eq!(s.followups[0].name(), "team");
+        assert!(!s.followups[1].enabled);
+        assert!(!format!("{s:?}").contains("whsec_"), "follow-up secrets are redacted");
+
+        std::fs::write(&file, "[[followups]]\nkind = \"pager\"\n").expect("write");
+        let error = Settings::load_with_env(&ConfigFile::Named(file), Vec::new())
+            .expect_err("unknown kind")
+            .to_string();
+        assert!(error.contains("followups[0]") && error.contains("pager"), "{error}");
     }
 
     #[test]
     fn the_prefixed_variable_wins_over_the_conventional_one() {
         let s = load(&[
             ("DATABASE_URL", "postgres://u@db:5432/conventional"),
-            (
-                "RTK_SESSIONS__DATABASE__URL",
-                "postgres://u@db:5432/prefixed",
-            ),
+            ("RTK_SESSIONS__DATABASE__URL", "postgres://u@db:5432/prefixed"),
         ])
         .expect("valid configuration");
         assert_eq!(s.database.url.expose(), "postgres://u@db:5432/prefixed");
@@ -583,31 +664,19 @@ mod tests {
                 &[("RTK_SESSIONS__SERVER__REQUEST_TIMEOUT_SECS", "0")],
                 "server.request_timeout_secs",
             ),
-            (
-                &[("RTK_SESSIONS__SERVER__PUBLIC_URL", "ftp://x")],
-                "server.public_url",
-            ),
-            (
-                &[("RTK_SESSIONS__DATABASE__URL", "mysql://secret@x")],
-                "database.url",
-            ),
+            (&[("RTK_SESSIONS__SERVER__PUBLIC_URL", "ftp://x")], "server.public_url"),
+            (&[("RTK_SESSIONS__DATABASE__URL", "mysql://secret@x")], "database.url"),
             (
                 &[("RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_PEM", "not a pem")],
                 "realtimekit.public_key_pem",
             ),
             (
-                &[(
-                    "RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_FILE",
-                    "/nonexistent.pem",
-                )],
+                &[("RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_FILE", "/nonexistent.pem")],
                 "realtimekit.public_key_file",
             ),
             (&[("RTK_SESSIONS__SERVER__NO_SUCH_KEY", "1")], "no_such_key"),
             (
-                &[(
-                    "RTK_SESSIONS__REGISTRATION__EVENTS",
-                    "meeting.ended,meeting.exploded",
-                )],
+                &[("RTK_SESSIONS__REGISTRATION__EVENTS", "meeting.ended,meeting.exploded")],
                 "registration.events",
             ),
             (
@@ -620,10 +689,7 @@ mod tests {
                 .err()
                 .unwrap_or_else(|| panic!("{env:?} must be rejected"))
                 .to_string();
-            assert!(
-                error.contains(key),
-                "error for {env:?} should name {key}: {error}"
-            );
+            assert!(error.contains(key), "error for {env:?} should name {key}: {error}");
             assert!(
                 !error.contains("secret@"),
                 "the database URL must not be echoed: {error}"

@@ -19,8 +19,7 @@ pub fn keygen(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     let private = dir.join(PRIVATE_KEY_FILE);
     let public = dir.join(PUBLIC_KEY_FILE);
     write_private(&private, &pems.private_key_pem)?;
-    std::fs::write(&public, &pems.public_key_pem)
-        .with_context(|| format!("writing {}", public.display()))?;
+    std::fs::write(&public, &pems.public_key_pem).with_context(|| format!("writing {}", public.display()))?;
     Ok((private, public))
 }
 

@@ -17,6 +17,7 @@ use crate::domain::EndedSession;
 use crate::domain::lenient;
 use crate::http::health::DatabaseReadiness;
 use crate::realtimekit::client::{RealtimeKitClient, SessionDetails, SessionQuery};
+use crate::store::followup_jobs::JobSpecs;
 use crate::store::sessions;
 
 /// The advisory lock key that keeps sweeps from overlapping across replicas ("rtk" + 2).
@@ -52,6 +53,7 @@ pub async fn sweep(
     pool: &PgPool,
     client: &RealtimeKitClient,
     since: DateTime<Utc>,
+    jobs: &JobSpecs,
 ) -> Result<SweepReport, SweepError> {
     // A session-level lock on a connection of its own, closed afterwards so the lock cannot outlive the sweep.
     let mut lock_connection = pool.acquire().await?.detach();
@@ -90,7 +92,7 @@ pub async fn sweep(
                 tracing::warn!(session_id = %details.id, "the Sessions API listed an ended session without a meeting id or end time; skipped");
                 continue;
             };
-            if sessions::record_reconciled(pool, &session).await? {
+            if sessions::record_reconciled(pool, &session, jobs).await? {
                 report.recorded += 1;
                 tracing::info!(session_id = %session.session_id, meeting_id = %session.meeting_id, "recorded a session whose delivery never came");
             } else {
@@ -123,9 +125,7 @@ pub fn ended_session(details: &SessionDetails) -> Option<EndedSession> {
         meeting_created_at: None,
         started_at,
         ended_at,
-        duration_seconds: started_at
-            .map(|s| (ended_at - s).num_seconds())
-            .filter(|d| *d >= 0),
+        duration_seconds: started_at.map(|s| (ended_at - s).num_seconds()).filter(|d| *d >= 0),
     })
 }
 
@@ -133,6 +133,7 @@ pub fn ended_session(details: &SessionDetails) -> Option<EndedSession> {
 pub async fn run_periodically(
     pool: PgPool,
     client: RealtimeKitClient,
+    jobs: JobSpecs,
     interval: Duration,
     lookback: Duration,
     database: DatabaseReadiness,
@@ -144,7 +145,7 @@ pub async fn run_periodically(
     }
     loop {
         let since = Utc::now() - lookback;
-        match sweep(&pool, &client, since).await {
+        match sweep(&pool, &client, since, &jobs).await {
             Ok(report) if report.ran => tracing::info!(
                 listed = report.listed,
                 recorded = report.recorded,

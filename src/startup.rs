@@ -14,17 +14,17 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::followups::Registry;
 use crate::http::auth::ApiTokens;
 use crate::http::health::DatabaseReadiness;
 use crate::http::{self, AppState};
 use crate::realtimekit::client::{RealtimeKitClient, missing_credentials};
 use crate::realtimekit::public_key::VerificationKeys;
-use crate::realtimekit::registration::{
-    self, DesiredWebhook, RegistrationState, RegistrationStatus,
-};
+use crate::realtimekit::registration::{self, DesiredWebhook, RegistrationState, RegistrationStatus};
 use crate::realtimekit::signature::PublicKey;
 use crate::reconcile;
 use crate::store::database;
+use crate::worker::Worker;
 
 pub struct Application {
     listener: TcpListener,
@@ -61,14 +61,11 @@ impl Application {
                  RTK_SESSIONS__API__TOKENS=<token>[,<token>...] in the environment"
             );
         }
-        let realtimekit =
-            RealtimeKitClient::from_settings(&settings.realtimekit, http_client.clone())?;
+        let realtimekit = RealtimeKitClient::from_settings(&settings.realtimekit, http_client.clone())?;
         let desired_webhook = DesiredWebhook::from_settings(&settings);
         let registration = RegistrationStatus::new(match &desired_webhook {
             Ok(_) => RegistrationState::Pending,
-            Err(reason) => RegistrationState::Disabled {
-                reason: reason.clone(),
-            },
+            Err(reason) => RegistrationState::Disabled { reason: reason.clone() },
         });
         background.spawn(registration::run(
             db.clone(),
@@ -78,11 +75,38 @@ impl Application {
             database_readiness.clone(),
             shutdown.clone(),
         ));
+        let registry = Registry::from_settings(&settings).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let followup_jobs = registry.job_specs(settings.worker.max_attempts);
+        if settings.worker.enabled && !registry.is_empty() {
+            let worker = Arc::new(Worker::new(
+                db.clone(),
+                registry.clone(),
+                http_client.clone(),
+                realtimekit.clone(),
+                settings.worker.clone(),
+            ));
+            let (database_readiness, shutdown, grace) = (
+                database_readiness.clone(),
+                shutdown.clone(),
+                Duration::from_secs(settings.server.shutdown_grace_secs),
+            );
+            background.spawn(async move {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = database_readiness.wait_until_prepared() => {}
+                }
+                worker.run_until_stopped(shutdown, grace).await;
+            });
+        } else if !registry.is_empty() {
+            tracing::info!("worker.enabled is false: this replica queues follow-ups but leaves running them to others");
+        }
+
         match (&realtimekit, settings.reconcile.enabled) {
             (Some(client), true) => {
                 background.spawn(reconcile::run_periodically(
                     db.clone(),
                     client.clone(),
+                    followup_jobs.clone(),
                     Duration::from_secs(settings.reconcile.interval_secs),
                     Duration::from_secs(settings.reconcile.lookback_hours * 3600),
                     database_readiness.clone(),
@@ -105,6 +129,7 @@ impl Application {
             realtimekit,
             realtimekit_settings: Arc::new(settings.realtimekit.clone()),
             registration,
+            followup_jobs: Arc::new(followup_jobs),
         };
         let router = http::router(state, settings.request_timeout());
 
@@ -122,10 +147,7 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or_default()
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
     }
 
     /// Cancelling this token stops the service gracefully, as SIGTERM does.
@@ -162,10 +184,7 @@ impl Application {
     }
 }
 
-fn verification_keys(
-    settings: &Settings,
-    http: reqwest::Client,
-) -> anyhow::Result<VerificationKeys> {
+fn verification_keys(settings: &Settings, http: reqwest::Client) -> anyhow::Result<VerificationKeys> {
     if let Some(pem) = settings.pinned_public_key_pem()? {
         let key = PublicKey::from_pem(&pem).context("the pinned RealtimeKit public key")?;
         tracing::info!("verifying deliveries with the pinned public key; nothing is fetched");

@@ -19,9 +19,8 @@ impl DeliveryId {
     /// Printable ASCII, at most 200 characters: anything else is not an id RealtimeKit would send.
     fn parse_header(value: &str) -> Option<Self> {
         let value = value.trim();
-        let usable = !value.is_empty()
-            && value.len() <= MAX_HEADER_ID_LEN
-            && value.bytes().all(|b| b.is_ascii_graphic());
+        let usable =
+            !value.is_empty() && value.len() <= MAX_HEADER_ID_LEN && value.bytes().all(|b| b.is_ascii_graphic());
         usable.then(|| Self(value.to_owned()))
     }
 
@@ -41,9 +40,8 @@ pub struct WebhookId(String);
 impl WebhookId {
     pub fn from_header(value: Option<&str>) -> Option<Self> {
         let value = value?.trim();
-        let usable = !value.is_empty()
-            && value.len() <= MAX_HEADER_ID_LEN
-            && value.bytes().all(|b| b.is_ascii_graphic());
+        let usable =
+            !value.is_empty() && value.len() <= MAX_HEADER_ID_LEN && value.bytes().all(|b| b.is_ascii_graphic());
         usable.then(|| Self(value.to_owned()))
     }
 
@@ -102,18 +100,8 @@ mod tests {
         );
         let hashed = DeliveryId::from_body(body);
         assert!(hashed.as_str().starts_with("sha256:"));
-        for unusable in [
-            None,
-            Some(""),
-            Some("   "),
-            Some("has space"),
-            Some(&*"x".repeat(201)),
-        ] {
-            assert_eq!(
-                DeliveryId::from_header_or_body(unusable, body),
-                hashed,
-                "{unusable:?}"
-            );
+        for unusable in [None, Some(""), Some("   "), Some("has space"), Some(&*"x".repeat(201))] {
+            assert_eq!(DeliveryId::from_header_or_body(unusable, body), hashed, "{unusable:?}");
         }
     }
 

@@ -47,11 +47,7 @@ pub fn classify(json: Option<&Value>) -> Classified {
             reason: "the body is not JSON".into(),
         };
     };
-    let Some(event) = json
-        .get("event")
-        .and_then(Value::as_str)
-        .map(|e| e.replace('\0', ""))
-    else {
+    let Some(event) = json.get("event").and_then(Value::as_str).map(|e| e.replace('\0', "")) else {
         return Classified::Unprocessable {
             event: None,
             reason: "the body has no \"event\" field".into(),
@@ -74,10 +70,7 @@ impl EndedSession {
     /// says `LIVE` even here.
     pub fn from_payload(payload: &Value) -> Result<Self, String> {
         // Some RealtimeKit events are flat (no `meeting` object): read the top level then.
-        let meeting = payload
-            .get("meeting")
-            .filter(|m| m.is_object())
-            .unwrap_or(payload);
+        let meeting = payload.get("meeting").filter(|m| m.is_object()).unwrap_or(payload);
         let field = |name: &str| meeting.get(name);
 
         let session_id = lenient::text(field("sessionId"));
@@ -94,18 +87,10 @@ impl EndedSession {
         if ended_at.is_none() {
             missing.push("meeting.endedAt");
         }
-        let (Some(session_id), Some(meeting_id), Some(ended_at)) =
-            (session_id, meeting_id, ended_at)
-        else {
-            return Err(format!(
-                "meeting.ended without a usable {}",
-                missing.join(", ")
-            ));
+        let (Some(session_id), Some(meeting_id), Some(ended_at)) = (session_id, meeting_id, ended_at) else {
+            return Err(format!("meeting.ended without a usable {}", missing.join(", ")));
         };
-        for (name, id) in [
-            ("meeting.sessionId", &session_id),
-            ("meeting.id", &meeting_id),
-        ] {
+        for (name, id) in [("meeting.sessionId", &session_id), ("meeting.id", &meeting_id)] {
             if id.len() > MAX_ID_LEN {
                 return Err(format!("{name} is longer than {MAX_ID_LEN} characters"));
             }
@@ -139,8 +124,7 @@ mod tests {
     use serde_json::json;
 
     fn sample() -> Value {
-        serde_json::from_str(include_str!("../../tests/fixtures/meeting.ended.json"))
-            .expect("fixture is JSON")
+        serde_json::from_str(include_str!("../../tests/fixtures/meeting.ended.json")).expect("fixture is JSON")
     }
 
     #[test]
@@ -189,9 +173,7 @@ mod tests {
                 "meeting.sessionId, meeting.id, meeting.endedAt",
             ),
             (
-                Some(
-                    json!({"event": "meeting.ended", "meeting": {"id": "m", "sessionId": "s", "endedAt": "soon"}}),
-                ),
+                Some(json!({"event": "meeting.ended", "meeting": {"id": "m", "sessionId": "s", "endedAt": "soon"}})),
                 "meeting.endedAt",
             ),
         ];

@@ -21,9 +21,7 @@ pub fn text(value: Option<&Value>) -> Option<String> {
 pub fn timestamp(value: Option<&Value>) -> Option<DateTime<Utc>> {
     let parsed = match value? {
         Value::String(s) => parse_timestamp_text(s.trim()),
-        Value::Number(n) => n
-            .as_i64()
-            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+        Value::Number(n) => n.as_i64().and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
         _ => None,
     }?;
     parsed.duration_trunc(TimeDelta::microseconds(1)).ok()
@@ -55,10 +53,7 @@ mod tests {
 
     #[test]
     fn timestamps_in_every_tolerated_form_parse_to_the_same_instant() {
-        let expected = Utc
-            .with_ymd_and_hms(2026, 6, 3, 10, 30, 0)
-            .single()
-            .expect("valid");
+        let expected = Utc.with_ymd_and_hms(2026, 6, 3, 10, 30, 0).single().expect("valid");
         for form in [
             json!("2026-06-03T10:30:00.000Z"),
             json!("2026-06-03T10:30:00Z"),

@@ -42,11 +42,7 @@ impl ApiTokens {
     }
 }
 
-pub async fn require_bearer(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+pub async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
     if state.api_tokens.is_empty() {
         return Err(ApiError::unauthorized_bearer(
             "no API token is configured; set api.tokens (RTK_SESSIONS__API__TOKENS) to read sessions",
@@ -62,9 +58,7 @@ pub async fn require_bearer(
         });
     match token {
         Some(token) if state.api_tokens.accepts(token) => Ok(next.run(request).await),
-        Some(_) => Err(ApiError::unauthorized_bearer(
-            "the bearer token is not valid",
-        )),
+        Some(_) => Err(ApiError::unauthorized_bearer("the bearer token is not valid")),
         None => Err(ApiError::unauthorized_bearer(
             "an Authorization: Bearer <token> header is required",
         )),

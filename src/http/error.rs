@@ -50,11 +50,7 @@ impl ApiError {
     }
 
     /// A failure of ours that should pass: the client is told to come back later.
-    pub fn unavailable(
-        code: &'static str,
-        message: impl Into<String>,
-        retry_after: Duration,
-    ) -> Self {
+    pub fn unavailable(code: &'static str, message: impl Into<String>, retry_after: Duration) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message).retry_after(retry_after)
     }
 
@@ -75,11 +71,7 @@ impl ApiError {
                 Duration::from_secs(5),
             )
         } else {
-            Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error",
-            )
+            Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
         };
         api_error.caused_by(anyhow::Error::new(error))
     }
@@ -106,20 +98,10 @@ impl IntoResponse for ApiError {
                 Some(cause) => {
                     tracing::error!(status = self.status.as_u16(), code = self.code, error = %format!("{cause:#}"), "{}", self.message)
                 }
-                None => tracing::warn!(
-                    status = self.status.as_u16(),
-                    code = self.code,
-                    "{}",
-                    self.message
-                ),
+                None => tracing::warn!(status = self.status.as_u16(), code = self.code, "{}", self.message),
             }
         } else {
-            tracing::info!(
-                status = self.status.as_u16(),
-                code = self.code,
-                "{}",
-                self.message
-            );
+            tracing::info!(status = self.status.as_u16(), code = self.code, "{}", self.message);
         }
         let body = ErrorBody {
             error: ErrorDetail {

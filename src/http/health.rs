@@ -92,16 +92,9 @@ async fn database_check(state: &AppState) -> DatabaseCheck {
             detail: Some("the database is not created and migrated yet; see the log".into()),
         };
     }
-    let ping = tokio::time::timeout(
-        Duration::from_secs(2),
-        sqlx::query("SELECT 1").execute(&state.db),
-    )
-    .await;
+    let ping = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&state.db)).await;
     match ping {
-        Ok(Ok(_)) => DatabaseCheck {
-            ok: true,
-            detail: None,
-        },
+        Ok(Ok(_)) => DatabaseCheck { ok: true, detail: None },
         Ok(Err(error)) => DatabaseCheck {
             ok: false,
             detail: Some(format!("unreachable: {}", describe(&error))),

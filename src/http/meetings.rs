@@ -32,10 +32,7 @@ pub async fn end(
         Err(rejection) => {
             return Err(ApiError::bad_request(
                 "invalid_body",
-                format!(
-                    "{}; the body is optional: {{\"disable\": true}}",
-                    rejection.body_text()
-                ),
+                format!("{}; the body is optional: {{\"disable\": true}}", rejection.body_text()),
             ));
         }
     };
@@ -45,8 +42,7 @@ pub async fn end(
             "realtimekit_not_configured",
             format!(
                 "set {} to end sessions from here",
-                crate::realtimekit::client::missing_credentials(&state.realtimekit_settings)
-                    .join(", ")
+                crate::realtimekit::client::missing_credentials(&state.realtimekit_settings).join(", ")
             ),
         ));
     };
@@ -63,16 +59,12 @@ pub async fn end(
                 EndMeetingError::Unauthorized(_) => {
                     ApiError::new(StatusCode::BAD_GATEWAY, "realtimekit_unauthorized", message)
                 }
-                EndMeetingError::Unavailable(cause) => ApiError::unavailable(
-                    "realtimekit_unavailable",
-                    message,
-                    Duration::from_secs(30),
-                )
-                .caused_by(anyhow::Error::new(cause)),
+                EndMeetingError::Unavailable(cause) => {
+                    ApiError::unavailable("realtimekit_unavailable", message, Duration::from_secs(30))
+                        .caused_by(anyhow::Error::new(cause))
+                }
                 // A 400 is about the meeting id we passed on; anything else is RealtimeKit's own refusal.
-                EndMeetingError::Rejected(cause)
-                    if cause.status() == Some(StatusCode::BAD_REQUEST) =>
-                {
+                EndMeetingError::Rejected(cause) if cause.status() == Some(StatusCode::BAD_REQUEST) => {
                     ApiError::bad_request("realtimekit_rejected", message)
                 }
                 EndMeetingError::Rejected(cause) => {

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod followups;
 pub mod health;
 pub mod meetings;
 pub mod sessions;
@@ -29,6 +30,7 @@ use crate::config::RealtimeKitSettings;
 use crate::realtimekit::client::RealtimeKitClient;
 use crate::realtimekit::public_key::VerificationKeys;
 use crate::realtimekit::registration::RegistrationStatus;
+use crate::store::followup_jobs::JobSpecs;
 
 pub const WEBHOOK_PATH: &str = "/webhooks/realtimekit";
 
@@ -43,12 +45,17 @@ pub struct AppState {
     pub realtimekit: Option<RealtimeKitClient>,
     pub realtimekit_settings: Arc<RealtimeKitSettings>,
     pub registration: RegistrationStatus,
+    /// The jobs each newly recorded session gets, one per enabled follow-up.
+    pub followup_jobs: Arc<JobSpecs>,
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let operator_api = Router::new()
         .route("/sessions", get(sessions::list))
         .route("/sessions/{session_id}", get(sessions::get_one))
+        .route("/sessions/{session_id}/report", get(sessions::report))
+        .route("/followups", get(followups::list))
+        .route("/followups/{id}/retry", post(followups::retry))
         .route("/meetings/{meeting_id}/end", post(meetings::end))
         .route_layer(from_fn_with_state(state.clone(), auth::require_bearer));
 

@@ -3,11 +3,16 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::followups::render_report_html;
+use crate::store::followup_jobs::{self, Job};
+use crate::store::reports;
 use crate::store::sessions::{self, Cursor, ListFilter, Session};
 
 pub const DEFAULT_LIMIT: u16 = 50;
@@ -45,26 +50,11 @@ pub async fn list(
             ),
         )
     })?;
-    let limit = match params.limit.as_deref().map(str::trim) {
-        None | Some("") => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse::<u16>()
-            .ok()
-            .filter(|limit| (1..=MAX_LIMIT).contains(limit))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_limit",
-                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
+    let limit = parse_limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let cursor = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_cursor",
-                "cursor is not one this API returned as next_cursor",
-            )
+            ApiError::bad_request("invalid_cursor", "cursor is not one this API returned as next_cursor")
         })?),
     };
     let filter = ListFilter {
@@ -84,19 +74,81 @@ pub async fn list(
     }))
 }
 
+/// One session, with the state of its follow-ups.
+#[derive(Debug, Serialize)]
+pub struct SessionWithFollowups {
+    #[serde(flatten)]
+    pub session: Session,
+    pub followups: Vec<Job>,
+}
+
 pub async fn get_one(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
-) -> Result<Json<Session>, ApiError> {
-    sessions::get(&state.db, &session_id)
+) -> Result<Json<SessionWithFollowups>, ApiError> {
+    let session = sessions::get(&state.db, &session_id)
         .await
         .map_err(ApiError::database)?
-        .map(Json)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no session with id {session_id:?} has been recorded"
-            ))
-        })
+        .ok_or_else(|| session_not_found(&session_id))?;
+    let followups = followup_jobs::for_session(&state.db, &session_id)
+        .await
+        .map_err(ApiError::database)?;
+    Ok(Json(SessionWithFollowups { session, followups }))
+}
+
+fn session_not_found(session_id: &str) -> ApiError {
+    ApiError::not_found(format!("no session with id {session_id:?} has been recorded"))
+}
+
+/// `GET /sessions/{id}/report`: JSON, or a readable HTML page when the client asks for `text/html`.
+pub async fn report(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let report = reports::get(&state.db, &session_id).await.map_err(ApiError::database)?;
+    let Some(report) = report else {
+        let known = sessions::get(&state.db, &session_id)
+            .await
+            .map_err(ApiError::database)?;
+        return Err(match known {
+            None => session_not_found(&session_id),
+            Some(_) => ApiError::not_found(format!(
+                "no report for session {session_id:?} yet: it is made by a `report` follow-up (see GET /sessions/{{id}})"
+            )),
+        });
+    };
+    if prefers_html(&headers) {
+        return Ok(Html(render_report_html(&report)).into_response());
+    }
+    Ok(Json(report).into_response())
+}
+
+/// True when `Accept` ranks `text/html` above `application/json` (a browser, or `curl -H 'Accept: text/html'`).
+fn prefers_html(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match (accept.find("text/html"), accept.find("application/json")) {
+        (Some(html), Some(json)) => html < json,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// A page size from 1 to `max`, `default` when absent.
+pub fn parse_limit(text: Option<&str>, default: u16, max: u16) -> Result<u16, ApiError> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(text) => text
+            .parse::<u16>()
+            .ok()
+            .filter(|limit| (1..=max).contains(limit))
+            .ok_or_else(|| {
+                ApiError::bad_request("invalid_limit", format!("limit must be a whole number from 1 to {max}"))
+            }),
+    }
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {

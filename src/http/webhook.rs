@@ -43,8 +43,7 @@ pub async fn receive(
     let signature = signature_from(&headers)?;
     verify(&state, &body, &signature).await?;
 
-    let delivery_id =
-        DeliveryId::from_header_or_body(first_header(&headers, &DELIVERY_ID_HEADERS), &body);
+    let delivery_id = DeliveryId::from_header_or_body(first_header(&headers, &DELIVERY_ID_HEADERS), &body);
     let webhook_id = WebhookId::from_header(first_header(&headers, &WEBHOOK_ID_HEADERS));
     Span::current().record("delivery_id", delivery_id.as_str());
 
@@ -67,18 +66,17 @@ pub async fn receive(
         webhook_id: webhook_id.as_ref(),
         payload,
         classified: &classified,
+        jobs: &state.followup_jobs,
     };
-    let outcome = deliveries::record(&state.db, &delivery)
-        .await
-        .map_err(|error| {
-            // Whatever failed, nothing was committed (one statement), and RealtimeKit's retry will bring it again.
-            ApiError::unavailable(
-                "storage_unavailable",
-                "the delivery could not be stored; try again later",
-                Duration::from_secs(5),
-            )
-            .caused_by(anyhow::Error::new(error))
-        })?;
+    let outcome = deliveries::record(&state.db, &delivery).await.map_err(|error| {
+        // Whatever failed, nothing was committed (one statement), and RealtimeKit's retry will bring it again.
+        ApiError::unavailable(
+            "storage_unavailable",
+            "the delivery could not be stored; try again later",
+            Duration::from_secs(5),
+        )
+        .caused_by(anyhow::Error::new(error))
+    })?;
 
     match (&classified, outcome) {
         (Classified::Unprocessable { event, reason }, Outcome::Unprocessable) => tracing::error!(
@@ -137,12 +135,8 @@ fn signature_from(headers: &HeaderMap) -> Result<Vec<u8>, ApiError> {
             "the rtk-signature header is missing",
         ));
     };
-    decode_signature_header(value.as_bytes()).ok_or_else(|| {
-        ApiError::bad_request(
-            "malformed_signature",
-            "the rtk-signature header is not base64",
-        )
-    })
+    decode_signature_header(value.as_bytes())
+        .ok_or_else(|| ApiError::bad_request("malformed_signature", "the rtk-signature header is not base64"))
 }
 
 async fn verify(state: &AppState, body: &[u8], signature: &[u8]) -> Result<(), ApiError> {

@@ -40,9 +40,7 @@ pub enum ApiError {
         #[source]
         source: reqwest::Error,
     },
-    #[error(
-        "{method} {path} answered {status} with a body that is not the expected envelope: {detail}"
-    )]
+    #[error("{method} {path} answered {status} with a body that is not the expected envelope: {detail}")]
     Decode {
         method: Method,
         path: String,
@@ -66,18 +64,13 @@ impl ApiError {
 
     /// 401 or 403: the token is wrong or lacks the permission.
     pub fn is_auth_failure(&self) -> bool {
-        matches!(
-            self.status(),
-            Some(StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
-        )
+        matches!(self.status(), Some(StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN))
     }
 
     /// Worth trying again later: rate limited, a server error, or no answer at all.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Status { status, .. } => {
-                *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
-            }
+            Self::Status { status, .. } => *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
             Self::Network { .. } => true,
             Self::Decode { status, .. } => status.is_server_error(),
         }
@@ -163,10 +156,7 @@ pub fn missing_credentials(settings: &RealtimeKitSettings) -> Vec<&'static str> 
 
 impl RealtimeKitClient {
     /// `None` when the account id, app id or token is missing.
-    pub fn from_settings(
-        settings: &RealtimeKitSettings,
-        http: reqwest::Client,
-    ) -> anyhow::Result<Option<Self>> {
+    pub fn from_settings(settings: &RealtimeKitSettings, http: reqwest::Client) -> anyhow::Result<Option<Self>> {
         if !missing_credentials(settings).is_empty() {
             return Ok(None);
         }
@@ -193,8 +183,7 @@ impl RealtimeKitClient {
             "{}/accounts/{account_id}/realtime/kit/{app_id}/",
             api_base.trim_end_matches('/')
         );
-        let app_base =
-            Url::parse(&base).map_err(|e| anyhow::anyhow!("realtimekit.api_base: {e}"))?;
+        let app_base = Url::parse(&base).map_err(|e| anyhow::anyhow!("realtimekit.api_base: {e}"))?;
         Ok(Self {
             http,
             app_base,
@@ -240,11 +229,7 @@ impl RealtimeKitClient {
         .and_then(data)
     }
 
-    pub async fn replace_webhook(
-        &self,
-        id: &str,
-        webhook: &WebhookSpec,
-    ) -> Result<Webhook, ApiError> {
+    pub async fn replace_webhook(&self, id: &str, webhook: &WebhookSpec) -> Result<Webhook, ApiError> {
         self.call(
             Method::PUT,
             &format!("webhooks/{}", segment(id)),
@@ -256,11 +241,7 @@ impl RealtimeKitClient {
         .and_then(data)
     }
 
-    pub async fn edit_webhook(
-        &self,
-        id: &str,
-        changes: &WebhookChanges,
-    ) -> Result<Webhook, ApiError> {
+    pub async fn edit_webhook(&self, id: &str, changes: &WebhookChanges) -> Result<Webhook, ApiError> {
         self.call(
             Method::PATCH,
             &format!("webhooks/{}", segment(id)),
@@ -299,11 +280,7 @@ impl RealtimeKitClient {
     }
 
     /// `PATCH /meetings/{id}` with `{"status": ...}`: `INACTIVE` stops anyone joining or starting a new session.
-    pub async fn update_meeting_status(
-        &self,
-        meeting_id: &str,
-        status: MeetingStatus,
-    ) -> Result<(), ApiError> {
+    pub async fn update_meeting_status(&self, meeting_id: &str, status: MeetingStatus) -> Result<(), ApiError> {
         let body = serde_json::json!({ "status": status });
         self.call(
             Method::PATCH,
@@ -319,10 +296,7 @@ impl RealtimeKitClient {
     /// The active session of a meeting, or `None` when it has none (404).
     pub async fn active_session(&self, meeting_id: &str) -> Result<Option<Value>, ApiError> {
         let path = format!("meetings/{}/active-session", segment(meeting_id));
-        match self
-            .call(Method::GET, &path, &[], None::<&()>, Repeat::Safe)
-            .await
-        {
+        match self.call(Method::GET, &path, &[], None::<&()>, Repeat::Safe).await {
             Ok(envelope) => Ok(envelope.data),
             Err(error) if error.is_not_found() => Ok(None),
             Err(error) => Err(error),
@@ -332,15 +306,9 @@ impl RealtimeKitClient {
     /// Removes everyone from the meeting's active session, which ends it. 404 when there is none (or no meeting).
     pub async fn kick_all(&self, meeting_id: &str) -> Result<KickAll, ApiError> {
         let path = format!("meetings/{}/active-session/kick-all", segment(meeting_id));
-        self.call(
-            Method::POST,
-            &path,
-            &[],
-            None::<&()>,
-            Repeat::OnlyWhenRateLimited,
-        )
-        .await
-        .and_then(data)
+        self.call(Method::POST, &path, &[], None::<&()>, Repeat::OnlyWhenRateLimited)
+            .await
+            .and_then(data)
     }
 
     // ---- sessions ----
@@ -368,10 +336,7 @@ impl RealtimeKitClient {
     }
 
     /// Every participant of a session, paging until a page comes back short.
-    pub async fn list_session_participants(
-        &self,
-        session_id: &str,
-    ) -> Result<Vec<Participant>, ApiError> {
+    pub async fn list_session_participants(&self, session_id: &str) -> Result<Vec<Participant>, ApiError> {
         const PER_PAGE: usize = 100;
         let path = format!("sessions/{}/participants", segment(session_id));
         let mut participants = Vec::new();
@@ -381,9 +346,7 @@ impl RealtimeKitClient {
                 ("per_page", PER_PAGE.to_string()),
                 ("sort_by", "joinedAt".to_owned()),
             ];
-            let envelope = self
-                .call(Method::GET, &path, &query, None::<&()>, Repeat::Safe)
-                .await?;
+            let envelope = self.call(Method::GET, &path, &query, None::<&()>, Repeat::Safe).await?;
             let batch: Vec<Participant> = list_in(&envelope, "participants")?;
             let count = batch.len();
             participants.extend(batch);
@@ -406,25 +369,17 @@ impl RealtimeKitClient {
             params.push(("status", status.clone()));
         }
         if let Some(start) = query.start_time {
-            params.push((
-                "start_time",
-                start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            ));
+            params.push(("start_time", start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
         }
         if let Some(end) = query.end_time {
-            params.push((
-                "end_time",
-                end.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            ));
+            params.push(("end_time", end.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
         }
         let envelope = self
             .call(Method::GET, "sessions", &params, None::<&()>, Repeat::Safe)
             .await?;
         let sessions: Vec<SessionDetails> = list_in(&envelope, "sessions")?;
         let last = sessions.len() < query.per_page as usize
-            || envelope.is_last_page(
-                (query.page_no as usize - 1) * query.per_page as usize + sessions.len(),
-            );
+            || envelope.is_last_page((query.page_no as usize - 1) * query.per_page as usize + sessions.len());
         Ok(SessionPage { sessions, last })
     }
 
@@ -610,9 +565,7 @@ fn error_code_and_message(body: &Value) -> (Option<String>, Option<String>) {
 }
 
 fn backoff_with_jitter(policy: &RetryPolicy, attempt: u32) -> Duration {
-    let exponential = policy
-        .initial_backoff
-        .saturating_mul(1 << (attempt - 1).min(16));
+    let exponential = policy.initial_backoff.saturating_mul(1 << (attempt - 1).min(16));
     let capped = exponential.min(policy.max_backoff);
     // Full jitter between half and all of the capped delay.
     let factor = 0.5 + rand::random::<f64>() * 0.5;
@@ -655,11 +608,7 @@ impl Envelope {
 }
 
 fn data<T: DeserializeOwned>(envelope: Envelope) -> Result<T, ApiError> {
-    decode(
-        envelope.data.unwrap_or(Value::Null),
-        &envelope.method,
-        &envelope.path,
-    )
+    decode(envelope.data.unwrap_or(Value::Null), &envelope.method, &envelope.path)
 }
 
 fn decode<T: DeserializeOwned>(value: Value, method: &Method, path: &str) -> Result<T, ApiError> {
@@ -844,11 +793,7 @@ mod tests {
                 Some("10000"),
                 Some("Authentication error"),
             ),
-            (
-                json!({"message": "Unauthorized"}),
-                None,
-                Some("Unauthorized"),
-            ),
+            (json!({"message": "Unauthorized"}), None, Some("Unauthorized")),
             (json!({"something": "else"}), None, None),
         ];
         for (body, code, message) in cases {

@@ -47,10 +47,7 @@ pub async fn end_meeting(
         meeting_id: meeting_id.to_owned(),
     };
     if disable {
-        match client
-            .update_meeting_status(meeting_id, MeetingStatus::Inactive)
-            .await
-        {
+        match client.update_meeting_status(meeting_id, MeetingStatus::Inactive).await {
             Ok(()) => {}
             Err(error) if error.is_not_found() => return Err(unknown()),
             Err(error) => return Err(EndMeetingError::from_api(error)),

@@ -23,9 +23,7 @@ pub enum VerifyError {
     NoKeyYet,
     #[error("the signature does not verify")]
     Invalid,
-    #[error(
-        "the signature does not verify against the cached key, and the key may not be refetched yet"
-    )]
+    #[error("the signature does not verify against the cached key, and the key may not be refetched yet")]
     RefetchNotAllowedYet { retry_after: Duration },
     #[error("the signature does not verify against the cached key, and refetching the key failed")]
     RefetchFailed,
@@ -97,11 +95,7 @@ impl VerificationKeys {
             ok: loaded,
             source,
             detail: (!loaded).then(|| {
-                let last_error = self
-                    .last_error
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
+                let last_error = self.last_error.read().unwrap_or_else(|p| p.into_inner()).clone();
                 match last_error {
                     Some(error) => format!("not loaded yet; last fetch failed: {error}"),
                     None => "not loaded yet".to_owned(),
@@ -150,11 +144,7 @@ impl VerificationKeys {
         }
     }
 
-    async fn fetch_and_store(
-        &self,
-        url: &str,
-        http: &reqwest::Client,
-    ) -> anyhow::Result<Arc<PublicKey>> {
+    async fn fetch_and_store(&self, url: &str, http: &reqwest::Client) -> anyhow::Result<Arc<PublicKey>> {
         let result = fetch_public_key(http, url).await;
         match result {
             Ok(key) => {
@@ -170,8 +160,7 @@ impl VerificationKeys {
                 Ok(current.clone().unwrap_or(key))
             }
             Err(error) => {
-                *self.last_error.write().unwrap_or_else(|p| p.into_inner()) =
-                    Some(format!("{error:#}"));
+                *self.last_error.write().unwrap_or_else(|p| p.into_inner()) = Some(format!("{error:#}"));
                 Err(error)
             }
         }

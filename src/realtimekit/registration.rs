@@ -12,9 +12,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use super::client::{
-    ApiError, RealtimeKitClient, TOKEN_PERMISSION, Webhook, WebhookChanges, WebhookSpec,
-};
+use super::client::{ApiError, RealtimeKitClient, TOKEN_PERMISSION, Webhook, WebhookChanges, WebhookSpec};
 use crate::config::Settings;
 use crate::http::health::DatabaseReadiness;
 
@@ -96,10 +94,7 @@ impl DesiredWebhook {
         wanted.dedup();
         has.sort();
         has.dedup();
-        webhook.enabled
-            && webhook.name == self.name
-            && same_url(&webhook.url, &self.url)
-            && wanted == has
+        webhook.enabled && webhook.name == self.name && same_url(&webhook.url, &self.url) && wanted == has
     }
 }
 
@@ -165,10 +160,7 @@ pub async fn reconcile_webhook(
 }
 
 fn warn_about_stale_namesakes(webhooks: &[Webhook], desired: &DesiredWebhook, kept: &str) {
-    for other in webhooks
-        .iter()
-        .filter(|w| w.id != kept && w.name == desired.name)
-    {
+    for other in webhooks.iter().filter(|w| w.id != kept && w.name == desired.name) {
         tracing::warn!(
             webhook_id = %other.id,
             url = %other.url,
@@ -258,24 +250,15 @@ pub async fn run(
         let wait = match register_once(&pool, &client, &desired).await {
             Ok((webhook, action)) => {
                 tracing::info!(webhook_id = %webhook.id, url = %desired.url, action = action.as_str(), "webhook registered with RealtimeKit");
-                status.set(RegistrationState::Registered {
-                    webhook_id: webhook.id,
-                });
+                status.set(RegistrationState::Registered { webhook_id: webhook.id });
                 return;
             }
             Err(RegistrationError::Api(error)) => {
                 let reason = describe_failure(&error);
-                tracing::error!(
-                    raw_body = error.raw_body(),
-                    "webhook registration failed: {reason}"
-                );
+                tracing::error!(raw_body = error.raw_body(), "webhook registration failed: {reason}");
                 status.set(RegistrationState::Failed { reason });
                 // A refused token will not fix itself quickly: wait the longest.
-                if error.is_auth_failure() {
-                    MAX_BACKOFF
-                } else {
-                    backoff
-                }
+                if error.is_auth_failure() { MAX_BACKOFF } else { backoff }
             }
             Err(RegistrationError::Database(error)) => {
                 tracing::warn!(error = %error, "webhook registration waits for the database");

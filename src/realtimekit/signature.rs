@@ -28,9 +28,7 @@ pub struct PublicKey {
 
 impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PublicKey")
-            .field("der_len", &self.der.len())
-            .finish()
+        f.debug_struct("PublicKey").field("der_len", &self.der.len()).finish()
     }
 }
 
@@ -53,8 +51,7 @@ impl PublicKey {
     }
 
     pub fn from_der(der: &[u8]) -> Result<Self, KeyError> {
-        let parsed = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der)
-            .map_err(|_| KeyError::Rejected)?;
+        let parsed = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der).map_err(|_| KeyError::Rejected)?;
         Ok(Self {
             parsed,
             der: der.to_vec(),
@@ -95,8 +92,7 @@ pub struct GeneratedKeyPair {
 impl WebhookSigner {
     /// Reads a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) PEM private key.
     pub fn from_pem(pem_text: &str) -> anyhow::Result<Self> {
-        let document = pem::parse(pem_text.trim().as_bytes())
-            .map_err(|_| anyhow::anyhow!("not a PEM private key"))?;
+        let document = pem::parse(pem_text.trim().as_bytes()).map_err(|_| anyhow::anyhow!("not a PEM private key"))?;
         let key_pair = match document.tag() {
             "PRIVATE KEY" => KeyPair::from_pkcs8(document.contents()),
             "RSA PRIVATE KEY" => KeyPair::from_der(document.contents()),
@@ -110,10 +106,9 @@ impl WebhookSigner {
     }
 
     pub fn generate() -> anyhow::Result<(Self, GeneratedKeyPair)> {
-        let key_pair = KeyPair::generate(KeySize::Rsa2048)
-            .map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
-        let private_der = AsDer::<Pkcs8V1Der>::as_der(&key_pair)
-            .map_err(|_| anyhow::anyhow!("cannot encode the private key"))?;
+        let key_pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
+        let private_der =
+            AsDer::<Pkcs8V1Der>::as_der(&key_pair).map_err(|_| anyhow::anyhow!("cannot encode the private key"))?;
         let public_der = AsDer::<PublicKeyX509Der>::as_der(key_pair.public_key())
             .map_err(|_| anyhow::anyhow!("cannot encode the public key"))?;
         let pems = GeneratedKeyPair {
@@ -132,10 +127,7 @@ impl WebhookSigner {
     pub fn public_key_pem(&self) -> anyhow::Result<String> {
         let public_der = AsDer::<PublicKeyX509Der>::as_der(self.key_pair.public_key())
             .map_err(|_| anyhow::anyhow!("cannot encode the public key"))?;
-        Ok(pem::encode(&pem::Pem::new(
-            "PUBLIC KEY",
-            public_der.as_ref(),
-        )))
+        Ok(pem::encode(&pem::Pem::new("PUBLIC KEY", public_der.as_ref())))
     }
 
     /// The `rtk-signature` header value for `body`.
@@ -175,20 +167,14 @@ mod tests {
 
     #[test]
     fn malformed_keys_and_signature_headers_are_refused() {
-        assert!(matches!(
-            PublicKey::from_pem("hello"),
-            Err(KeyError::NotPem)
-        ));
+        assert!(matches!(PublicKey::from_pem("hello"), Err(KeyError::NotPem)));
         let wrong_label = pem::encode(&pem::Pem::new("CERTIFICATE", vec![1, 2, 3]));
         assert!(matches!(
             PublicKey::from_pem(&wrong_label),
             Err(KeyError::UnexpectedLabel(_))
         ));
         let garbage = pem::encode(&pem::Pem::new("PUBLIC KEY", vec![1, 2, 3]));
-        assert!(matches!(
-            PublicKey::from_pem(&garbage),
-            Err(KeyError::Rejected)
-        ));
+        assert!(matches!(PublicKey::from_pem(&garbage), Err(KeyError::Rejected)));
 
         assert_eq!(decode_signature_header(b""), None);
         assert_eq!(decode_signature_header(b"   "), None);

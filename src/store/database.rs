@@ -33,10 +33,7 @@ pub fn lazy_pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
 /// replicas at once: creation tolerates losing the race, and sqlx serialises migrations with an advisory lock.
 pub async fn prepare(settings: &DatabaseSettings, pool: &PgPool) -> anyhow::Result<()> {
     create_database_if_missing(settings).await?;
-    MIGRATOR
-        .run(pool)
-        .await
-        .context("applying the database migrations")?;
+    MIGRATOR.run(pool).await.context("applying the database migrations")?;
     Ok(())
 }
 
@@ -59,15 +56,12 @@ async fn create_database_if_missing(settings: &DatabaseSettings) -> anyhow::Resu
         .database("postgres")
         .connect()
         .await
-        .context(
-            "connecting to the postgres maintenance database to create the service's database",
-        )?;
+        .context("connecting to the postgres maintenance database to create the service's database")?;
     let statement = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
     match maintenance.execute(statement.as_str()).await {
         Ok(_) => tracing::info!(database = %name, "created the database"),
         // Another replica created it first.
-        Err(sqlx::Error::Database(e))
-            if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) => {}
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) => {}
         Err(e) => return Err(e).with_context(|| format!("creating the database {name}")),
     }
     let _ = maintenance.close().await;

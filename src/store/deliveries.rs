@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::domain::{Classified, DeliveryId, DeliveryPayload, EndedSession, WebhookId};
+use crate::store::followup_jobs::JobSpecs;
 
 /// What became of a delivery; each is answered 200.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -46,26 +47,16 @@ pub struct VerifiedDelivery<'a> {
     pub webhook_id: Option<&'a WebhookId>,
     pub payload: DeliveryPayload<'a>,
     pub classified: &'a Classified,
+    /// The follow-up jobs a newly recorded session gets.
+    pub jobs: &'a JobSpecs,
 }
 
-pub async fn record(
-    pool: &PgPool,
-    delivery: &VerifiedDelivery<'_>,
-) -> Result<Outcome, sqlx::Error> {
+pub async fn record(pool: &PgPool, delivery: &VerifiedDelivery<'_>) -> Result<Outcome, sqlx::Error> {
     match delivery.classified {
         Classified::EndedSession(session) => record_ended_session(pool, delivery, session).await,
-        Classified::Ignored { event } => {
-            record_other(pool, delivery, Some(event), Outcome::Ignored, None).await
-        }
+        Classified::Ignored { event } => record_other(pool, delivery, Some(event), Outcome::Ignored, None).await,
         Classified::Unprocessable { event, reason } => {
-            record_other(
-                pool,
-                delivery,
-                event.as_deref(),
-                Outcome::Unprocessable,
-                Some(reason),
-            )
-            .await
+            record_other(pool, delivery, event.as_deref(), Outcome::Unprocessable, Some(reason)).await
         }
     }
 }
@@ -88,6 +79,11 @@ async fn record_ended_session(
             WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE delivery_id = $12)
             ON CONFLICT (session_id) DO NOTHING
             RETURNING session_id
+        ), new_jobs AS (
+            -- The transactional outbox: a session is committed with its follow-up jobs, or not at all.
+            INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
+            SELECT new_session.session_id, f.name, f.kind, $18
+            FROM new_session, unnest($16::text[], $17::text[]) AS f(name, kind)
         )
         INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, payload, raw_body)
         VALUES ($12, $13, 'meeting.ended',
@@ -112,6 +108,9 @@ async fn record_ended_session(
     .bind(delivery.webhook_id.map(WebhookId::as_str))
     .bind(delivery.payload.json())
     .bind(delivery.payload.raw())
+    .bind(&delivery.jobs.names)
+    .bind(&delivery.jobs.kinds)
+    .bind(delivery.jobs.max_attempts)
     .fetch_optional(pool)
     .await?;
     Ok(status.map_or(Outcome::Duplicate, |status| Outcome::from_status(&status)))
@@ -141,9 +140,5 @@ async fn record_other(
     .execute(pool)
     .await?
     .rows_affected();
-    Ok(if inserted == 1 {
-        outcome
-    } else {
-        Outcome::Duplicate
-    })
+    Ok(if inserted == 1 { outcome } else { Outcome::Duplicate })
 }

@@ -2,6 +2,8 @@
 
 pub mod database;
 pub mod deliveries;
+pub mod followup_jobs;
+pub mod reports;
 pub mod sessions;
 
 /// True for failures that are expected to pass (the database is down, restarting, overloaded or too slow), as

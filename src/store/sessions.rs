@@ -8,6 +8,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::domain::EndedSession;
+use crate::store::followup_jobs::JobSpecs;
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Session {
@@ -87,12 +88,20 @@ pub struct Page {
 }
 
 /// Records a session that no delivery brought; false when it is already recorded.
-pub async fn record_reconciled(pool: &PgPool, session: &EndedSession) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO sessions (session_id, meeting_id, meeting_title, room_name, organization_id, organization_name,
-                               reason, meeting_created_at, started_at, ended_at, duration_seconds, source)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'reconciliation')
-         ON CONFLICT (session_id) DO NOTHING",
+pub async fn record_reconciled(pool: &PgPool, session: &EndedSession, jobs: &JobSpecs) -> Result<bool, sqlx::Error> {
+    let inserted: Option<String> = sqlx::query_scalar(
+        "WITH new_session AS (
+             INSERT INTO sessions (session_id, meeting_id, meeting_title, room_name, organization_id, organization_name,
+                                   reason, meeting_created_at, started_at, ended_at, duration_seconds, source)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'reconciliation')
+             ON CONFLICT (session_id) DO NOTHING
+             RETURNING session_id
+         ), new_jobs AS (
+             INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
+             SELECT new_session.session_id, f.name, f.kind, $14
+             FROM new_session, unnest($12::text[], $13::text[]) AS f(name, kind)
+         )
+         SELECT session_id FROM new_session",
     )
     .bind(&session.session_id)
     .bind(&session.meeting_id)
@@ -105,19 +114,19 @@ pub async fn record_reconciled(pool: &PgPool, session: &EndedSession) -> Result<
     .bind(session.started_at)
     .bind(session.ended_at)
     .bind(session.duration_seconds)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    .bind(&jobs.names)
+    .bind(&jobs.kinds)
+    .bind(jobs.max_attempts)
+    .fetch_optional(pool)
+    .await?;
+    Ok(inserted.is_some())
 }
 
 pub async fn get(pool: &PgPool, session_id: &str) -> Result<Option<Session>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM sessions WHERE session_id = $1"
-    ))
-    .bind(session_id)
-    .fetch_optional(pool)
-    .await
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM sessions WHERE session_id = $1"))
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await
 }
 
 pub async fn list(
@@ -126,17 +135,14 @@ pub async fn list(
     cursor: Option<&Cursor>,
     limit: u16,
 ) -> Result<Page, sqlx::Error> {
-    let mut query: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("SELECT {COLUMNS} FROM sessions WHERE TRUE"));
+    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {COLUMNS} FROM sessions WHERE TRUE"));
     for (column, value) in [
         ("meeting_id", &filter.meeting_id),
         ("organization_id", &filter.organization_id),
         ("reason", &filter.reason),
     ] {
         if let Some(value) = value {
-            query
-                .push(format_args!(" AND {column} = "))
-                .push_bind(value.clone());
+            query.push(format_args!(" AND {column} = ")).push_bind(value.clone());
         }
     }
     if let Some(after) = filter.ended_after {
@@ -165,10 +171,7 @@ pub async fn list(
     } else {
         None
     };
-    Ok(Page {
-        sessions,
-        next_cursor,
-    })
+    Ok(Page { sessions, next_cursor })
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ const BINARY: &str = env!("CARGO_BIN_EXE_rtk-sessions");
 
 fn command(database: &str) -> Command {
     let mut command = Command::new(BINARY);
-    let server = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let server =
+        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut url = reqwest::Url::parse(&server).expect("url");
     url.set_path(&format!("/{database}"));
     command
@@ -64,17 +64,10 @@ async fn serve(keys: &Path) -> Served {
         .stderr(Stdio::null())
         .spawn()
         .expect("serve starts");
-    let served = Served {
-        child,
-        port,
-        database,
-    };
+    let served = Served { child, port, database };
     let ready = format!("http://127.0.0.1:{port}/readyz");
     for _ in 0..200 {
-        if run(Command::new(BINARY).args(["healthcheck", &ready]))
-            .status
-            .success()
-        {
+        if run(Command::new(BINARY).args(["healthcheck", &ready])).status.success() {
             return served;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -85,13 +78,9 @@ async fn serve(keys: &Path) -> Served {
 #[tokio::test]
 async fn keygen_serve_send_and_a_clean_exit_on_sigterm() {
     let keys = tempdir("keys");
-    let keygen = run(Command::new(BINARY)
-        .args(["dev", "keygen", "--out"])
-        .arg(&keys));
+    let keygen = run(Command::new(BINARY).args(["dev", "keygen", "--out"]).arg(&keys));
     assert!(keygen.status.success(), "{keygen:?}");
-    assert!(
-        keys.join("rtk-dev-private.pem").is_file() && keys.join("rtk-dev-public.pem").is_file()
-    );
+    assert!(keys.join("rtk-dev-private.pem").is_file() && keys.join("rtk-dev-public.pem").is_file());
 
     let mut served = serve(&keys).await;
     let url = format!("http://127.0.0.1:{}/webhooks/realtimekit", served.port);
@@ -133,18 +122,13 @@ async fn keygen_serve_send_and_a_clean_exit_on_sigterm() {
         .expect("kill");
     assert!(terminated.success());
     let status = wait_for_exit(&mut served.child).await;
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "SIGTERM stops the service with status 0"
-    );
+    assert_eq!(status.code(), Some(0), "SIGTERM stops the service with status 0");
 }
 
 #[tokio::test]
 async fn healthcheck_fails_when_nothing_answers() {
     let port = free_port();
-    let output =
-        run(Command::new(BINARY).args(["healthcheck", &format!("http://127.0.0.1:{port}/readyz")]));
+    let output = run(Command::new(BINARY).args(["healthcheck", &format!("http://127.0.0.1:{port}/readyz")]));
     assert!(!output.status.success());
 }
 
@@ -192,17 +176,14 @@ async fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("rtk-test-{name}-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!("rtk-test-{name}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_end_a_session_and_manage_the_webhook_from_the_command_line() {
-    use crate::cloudflare_fake::{
-        ACCOUNT, APP, FakeCloudflare, GOOD_TOKEN, OUR_WEBHOOK_URL, PUBLIC_URL,
-    };
+    use crate::cloudflare_fake::{ACCOUNT, APP, FakeCloudflare, GOOD_TOKEN, OUR_WEBHOOK_URL, PUBLIC_URL};
     let fake = FakeCloudflare::start().await;
     fake.with(|s| {
         s.meetings.insert("m-1".into(), "ACTIVE".into());
@@ -228,13 +209,9 @@ async fn operators_end_a_session_and_manage_the_webhook_from_the_command_line() 
         )
     };
 
-    let (ok, stdout, stderr) =
-        tokio::task::block_in_place(|| cli(&["meetings", "end", "m-1", "--disable"]));
+    let (ok, stdout, stderr) = tokio::task::block_in_place(|| cli(&["meetings", "end", "m-1", "--disable"]));
     assert!(ok, "{stderr}");
-    assert_eq!(
-        stdout.trim(),
-        r#"{"kicked_participants_count":4,"disabled":true}"#
-    );
+    assert_eq!(stdout.trim(), r#"{"kicked_participants_count":4,"disabled":true}"#);
 
     let (ok, stdout, stderr) = tokio::task::block_in_place(|| cli(&["webhooks", "register"]));
     assert!(ok, "{stderr}");

@@ -8,8 +8,7 @@ use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 
 use crate::cloudflare_fake::{
-    FORBIDDEN_TOKEN, FakeCloudflare, GOOD_TOKEN, OUR_WEBHOOK_URL, PUBLIC_URL, cloudflare_error,
-    rtk_error,
+    FORBIDDEN_TOKEN, FakeCloudflare, GOOD_TOKEN, OUR_WEBHOOK_URL, PUBLIC_URL, cloudflare_error, rtk_error,
 };
 use crate::helpers::{API_TOKEN, TestApp, spawn_app_with, status_and_json};
 use rtk_sessions::reconcile;
@@ -29,10 +28,7 @@ async fn registered_webhook_id(app: &TestApp) -> String {
 }
 
 fn writes(fake: &FakeCloudflare) -> Vec<(String, String)> {
-    fake.calls()
-        .into_iter()
-        .filter(|(method, _)| method != "GET")
-        .collect()
+    fake.calls().into_iter().filter(|(method, _)| method != "GET").collect()
 }
 
 #[tokio::test]
@@ -54,10 +50,7 @@ async fn the_webhook_is_created_when_absent_and_recorded() {
             .fetch_one(&app.db)
             .await
             .expect("row");
-    assert_eq!(
-        (stored_id.as_deref(), outcome.as_str()),
-        (Some(id.as_str()), "created")
-    );
+    assert_eq!((stored_id.as_deref(), outcome.as_str()), (Some(id.as_str()), "created"));
     let (status, _) = app.readiness().await;
     assert_eq!(status, 200);
 }
@@ -69,22 +62,13 @@ async fn a_webhook_that_is_already_right_is_left_unchanged() {
     let app = spawn_with_fake(&fake).await;
 
     assert_eq!(registered_webhook_id(&app).await, id);
-    assert!(
-        writes(&fake).is_empty(),
-        "nothing written: {:?}",
-        fake.calls()
-    );
+    assert!(writes(&fake).is_empty(), "nothing written: {:?}", fake.calls());
 }
 
 #[tokio::test]
 async fn a_webhook_with_our_url_but_other_settings_is_updated_not_duplicated() {
     let fake = FakeCloudflare::start().await;
-    let id = fake.add_webhook(
-        "old name",
-        &format!("{OUR_WEBHOOK_URL}/"),
-        &["meeting.started"],
-        false,
-    );
+    let id = fake.add_webhook("old name", &format!("{OUR_WEBHOOK_URL}/"), &["meeting.started"], false);
     let app = spawn_with_fake(&fake).await;
 
     assert_eq!(registered_webhook_id(&app).await, id);
@@ -93,21 +77,13 @@ async fn a_webhook_with_our_url_but_other_settings_is_updated_not_duplicated() {
     assert_eq!(webhooks[0]["name"], "rtk-sessions");
     assert_eq!(webhooks[0]["events"], json!(["meeting.ended"]));
     assert_eq!(webhooks[0]["enabled"], true);
-    assert_eq!(
-        writes(&fake),
-        vec![("PATCH".to_owned(), format!("webhooks/{id}"))]
-    );
+    assert_eq!(writes(&fake), vec![("PATCH".to_owned(), format!("webhooks/{id}"))]);
 }
 
 #[tokio::test]
 async fn our_webhook_at_an_old_url_is_moved_and_foreign_webhooks_are_never_touched() {
     let fake = FakeCloudflare::start().await;
-    let foreign = fake.add_webhook(
-        "billing",
-        "https://billing.example.com/hook",
-        &["meeting.ended"],
-        true,
-    );
+    let foreign = fake.add_webhook("billing", "https://billing.example.com/hook", &["meeting.ended"], true);
     let ours = fake.add_webhook(
         "rtk-sessions",
         "https://old.example.com/webhooks/realtimekit",
@@ -121,15 +97,9 @@ async fn our_webhook_at_an_old_url_is_moved_and_foreign_webhooks_are_never_touch
     assert_eq!(webhooks.len(), 2);
     let moved = webhooks.iter().find(|w| w["id"] == ours).expect("ours");
     assert_eq!(moved["url"], OUR_WEBHOOK_URL);
-    let untouched = webhooks
-        .iter()
-        .find(|w| w["id"] == foreign)
-        .expect("foreign");
+    let untouched = webhooks.iter().find(|w| w["id"] == foreign).expect("foreign");
     assert_eq!(untouched["url"], "https://billing.example.com/hook");
-    assert_eq!(
-        writes(&fake),
-        vec![("PATCH".to_owned(), format!("webhooks/{ours}"))]
-    );
+    assert_eq!(writes(&fake), vec![("PATCH".to_owned(), format!("webhooks/{ours}"))]);
 }
 
 #[tokio::test]
@@ -150,10 +120,7 @@ async fn two_instances_starting_together_over_one_database_make_exactly_one_webh
     settings.database.url = rtk_sessions::config::Secret::new(database_url);
     let second = crate::helpers::start(settings).await;
 
-    let (a, b) = tokio::join!(
-        registered_webhook_id(&first),
-        registered_webhook_id(&second)
-    );
+    let (a, b) = tokio::join!(registered_webhook_id(&first), registered_webhook_id(&second));
 
     assert_eq!(a, b);
     assert_eq!(fake.webhooks().len(), 1);
@@ -175,9 +142,7 @@ async fn missing_credentials_or_public_url_skip_registration_with_the_keys_to_se
     let readiness = app
         .wait_until(|r| r["checks"]["registration"]["state"] == "disabled")
         .await;
-    let reason = readiness["checks"]["registration"]["reason"]
-        .as_str()
-        .expect("reason");
+    let reason = readiness["checks"]["registration"]["reason"].as_str().expect("reason");
     assert!(
         reason.contains("server.public_url") && reason.contains("realtimekit.api_token"),
         "{reason}"
@@ -202,21 +167,12 @@ async fn a_refused_token_fails_registration_naming_the_permission_without_a_tigh
     let readiness = app
         .wait_until(|r| r["checks"]["registration"]["state"] == "failed")
         .await;
-    let reason = readiness["checks"]["registration"]["reason"]
-        .as_str()
-        .expect("reason");
+    let reason = readiness["checks"]["registration"]["reason"].as_str().expect("reason");
     assert!(reason.contains("Realtime Admin or Realtime"), "{reason}");
-    assert!(
-        !reason.contains(FORBIDDEN_TOKEN),
-        "the token is never shown"
-    );
+    assert!(!reason.contains(FORBIDDEN_TOKEN), "the token is never shown");
     assert_eq!(readiness["status"], "ready");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        fake.calls().len(),
-        1,
-        "a 403 is not retried in a tight loop"
-    );
+    assert_eq!(fake.calls().len(), 1, "a 403 is not retried in a tight loop");
 }
 
 #[tokio::test]
@@ -241,16 +197,10 @@ async fn the_client_retries_500_and_honours_retry_after_on_429() {
     let client = fake.client(GOOD_TOKEN);
 
     let started = Instant::now();
-    let webhooks = client
-        .list_webhooks()
-        .await
-        .expect("succeeds on the third try");
+    let webhooks = client.list_webhooks().await.expect("succeeds on the third try");
 
     assert_eq!(webhooks.len(), 1);
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "waited for retry-after"
-    );
+    assert!(started.elapsed() >= Duration::from_secs(1), "waited for retry-after");
     assert_eq!(fake.calls().len(), 3);
 }
 
@@ -265,18 +215,12 @@ async fn a_create_is_not_repeated_after_a_server_error_but_is_after_a_429() {
         enabled: true,
     };
     fake.script([rtk_error(500, "INTERNAL_SERVER_ERROR")]);
-    let error = client
-        .create_webhook(&spec)
-        .await
-        .expect_err("not repeated");
+    let error = client.create_webhook(&spec).await.expect_err("not repeated");
     assert_eq!(error.status().map(|s| s.as_u16()), Some(500));
     assert_eq!(fake.calls().len(), 1);
 
     fake.script([rtk_error(429, "TOO_MANY_REQUESTS").insert_header("retry-after", "0")]);
-    client
-        .create_webhook(&spec)
-        .await
-        .expect("repeated after a 429");
+    client.create_webhook(&spec).await.expect("repeated after a 429");
     assert_eq!(fake.webhooks().len(), 1);
 }
 
@@ -306,10 +250,7 @@ async fn every_error_envelope_is_decoded_with_status_code_and_message() {
                 raw_body,
                 ..
             } => {
-                assert_eq!(
-                    (s.as_u16(), c.as_deref(), m.as_str()),
-                    (status, code, message)
-                );
+                assert_eq!((s.as_u16(), c.as_deref(), m.as_str()), (status, code, message));
                 assert!(!raw_body.is_empty());
             }
             other => panic!("{other:?}"),
@@ -325,8 +266,7 @@ async fn session_details_are_read_flat_or_wrapped_and_participants_are_paged() {
                          "max_concurrent_participants": 3, "ended_at": "2026-06-03T10:30:00Z"});
     fake.script([
         ResponseTemplate::new(200).set_body_json(json!({"success": true, "data": details})),
-        ResponseTemplate::new(200)
-            .set_body_json(json!({"success": true, "data": {"session": details}})),
+        ResponseTemplate::new(200).set_body_json(json!({"success": true, "data": {"session": details}})),
     ]);
     for _ in 0..2 {
         let session = client.get_session("s-1").await.expect("session");
@@ -340,13 +280,12 @@ async fn session_details_are_read_flat_or_wrapped_and_participants_are_paged() {
     let participant = |i: usize| json!({"id": format!("p-{i}"), "display_name": format!("P{i}"), "duration": 3.5});
     let page = |range: std::ops::Range<usize>| range.map(participant).collect::<Vec<_>>();
     fake.script([
-        ResponseTemplate::new(200).set_body_json(json!({"success": true, "data": {"participants": page(0..100), "paging": {"total_count": 130}}})),
+        ResponseTemplate::new(200).set_body_json(
+            json!({"success": true, "data": {"participants": page(0..100), "paging": {"total_count": 130}}}),
+        ),
         ResponseTemplate::new(200).set_body_json(json!({"success": true, "data": {"participants": page(100..130)}})),
     ]);
-    let participants = client
-        .list_session_participants("s-1")
-        .await
-        .expect("participants");
+    let participants = client.list_session_participants("s-1").await.expect("participants");
     assert_eq!(participants.len(), 130);
     assert_eq!(participants[129].id.as_deref(), Some("p-129"));
 }
@@ -389,10 +328,7 @@ async fn ending_a_session_kicks_everyone_and_disable_first_makes_the_meeting_ina
     let (status, answer) = end(&app, "m-1", None).await;
     assert_eq!(
         (status, answer),
-        (
-            200,
-            json!({"kicked_participants_count": 3, "disabled": false})
-        )
+        (200, json!({"kicked_participants_count": 3, "disabled": false}))
     );
     assert_eq!(
         meeting_calls(&fake),
@@ -403,10 +339,7 @@ async fn ending_a_session_kicks_everyone_and_disable_first_makes_the_meeting_ina
     let (status, answer) = end(&app, "m-2", Some(json!({"disable": true}))).await;
     assert_eq!(
         (status, answer),
-        (
-            200,
-            json!({"kicked_participants_count": 5, "disabled": true})
-        )
+        (200, json!({"kicked_participants_count": 5, "disabled": true}))
     );
     assert_eq!(
         meeting_calls(&fake)[1..],
@@ -463,10 +396,7 @@ async fn ending_an_unknown_meeting_is_a_404() {
     let app = spawn_with_fake(&fake).await;
 
     let (status, error) = end(&app, "ghost", None).await;
-    assert_eq!(
-        (status, error["error"]["code"].as_str()),
-        (404, Some("not_found"))
-    );
+    assert_eq!((status, error["error"]["code"].as_str()), (404, Some("not_found")));
     assert_eq!(
         meeting_calls(&fake),
         [
@@ -570,18 +500,9 @@ fn api_session(i: usize, ended: chrono::DateTime<Utc>) -> Value {
     })
 }
 
-async fn deliver_ended(
-    app: &TestApp,
-    session_id: &str,
-    meeting_id: &str,
-    ended: chrono::DateTime<Utc>,
-) -> Value {
+async fn deliver_ended(app: &TestApp, session_id: &str, meeting_id: &str, ended: chrono::DateTime<Utc>) -> Value {
     let body = json!({"event": "meeting.ended", "meeting": {"id": meeting_id, "sessionId": session_id, "endedAt": ended.to_rfc3339()}, "reason": "HOST_ENDED_MEETING"});
-    let (status, ack) = status_and_json(
-        app.deliver(&app.signed(serde_json::to_vec(&body).expect("json")))
-            .await,
-    )
-    .await;
+    let (status, ack) = status_and_json(app.deliver(&app.signed(serde_json::to_vec(&body).expect("json"))).await).await;
     assert_eq!(status, 200);
     ack
 }
@@ -617,22 +538,19 @@ async fn reconciliation_records_exactly_the_missing_sessions(paging: bool) {
         &app.db,
         &fake.client(GOOD_TOKEN),
         Utc::now() - TimeDelta::hours(24),
+        &Default::default(),
     )
     .await
     .expect("sweep");
 
     assert!(report.ran);
-    assert_eq!(
-        (report.listed, report.recorded, report.already_known),
-        (250, 166, 84)
-    );
+    assert_eq!((report.listed, report.recorded, report.already_known), (250, 166, 84));
     assert_eq!(app.count("sessions").await, 250);
-    let reconciled: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM sessions WHERE source = 'reconciliation' AND delivery_id IS NULL",
-    )
-    .fetch_one(&app.db)
-    .await
-    .expect("count");
+    let reconciled: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sessions WHERE source = 'reconciliation' AND delivery_id IS NULL")
+            .fetch_one(&app.db)
+            .await
+            .expect("count");
     assert_eq!(reconciled, 166);
     let queries: Vec<String> = fake
         .calls_with_query()
@@ -660,6 +578,7 @@ async fn reconciliation_records_exactly_the_missing_sessions(paging: bool) {
         &app.db,
         &fake.client(GOOD_TOKEN),
         Utc::now() - TimeDelta::hours(24),
+        &Default::default(),
     )
     .await
     .expect("sweep");
@@ -697,10 +616,7 @@ async fn the_periodic_sweep_runs_at_start_when_enabled() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!(
-        "the sweep did not record the sessions; calls: {:?}",
-        fake.calls()
-    );
+    panic!("the sweep did not record the sessions; calls: {:?}", fake.calls());
 }
 
 #[tokio::test]

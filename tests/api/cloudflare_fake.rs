@@ -111,12 +111,7 @@ impl FakeCloudflare {
     }
 
     pub fn calls(&self) -> Vec<(String, String)> {
-        self.with(|s| {
-            s.calls
-                .iter()
-                .map(|(m, p, _)| (m.clone(), p.clone()))
-                .collect()
-        })
+        self.with(|s| s.calls.iter().map(|(m, p, _)| (m.clone(), p.clone())).collect())
     }
 
     pub fn calls_with_query(&self) -> Vec<(String, String, String)> {
@@ -166,10 +161,7 @@ impl Respond for Responder {
             .unwrap_or_default()
             .to_owned();
         if authorization == format!("Bearer {FORBIDDEN_TOKEN}") {
-            return rtk_error(
-                403,
-                "FORBIDDEN: the token lacks permission for this resource",
-            );
+            return rtk_error(403, "FORBIDDEN: the token lacks permission for this resource");
         }
         if authorization != format!("Bearer {GOOD_TOKEN}") {
             return cloudflare_error(401, 10000, "Authentication error");
@@ -236,42 +228,22 @@ impl Respond for Responder {
                 Some(count) => ok(200, json!({"id": "active", "live_participants": count})),
                 None => rtk_error(404, "No active session found for the meeting"),
             },
-            ("POST", ["meetings", id, "active-session", "kick-all"]) => {
-                match state.active_sessions.remove(*id) {
-                    Some(count) => ok(
-                        200,
-                        json!({"action": "kick-all", "kicked_participants_count": count}),
-                    ),
-                    None => rtk_error(404, "No active session found for the meeting"),
-                }
-            }
+            ("POST", ["meetings", id, "active-session", "kick-all"]) => match state.active_sessions.remove(*id) {
+                Some(count) => ok(200, json!({"action": "kick-all", "kicked_participants_count": count})),
+                None => rtk_error(404, "No active session found for the meeting"),
+            },
             ("GET", ["sessions"]) => {
-                let page_no: usize = query
-                    .get("page_no")
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(1);
-                let per_page: usize = query
-                    .get("per_page")
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(20);
+                let page_no: usize = query.get("page_no").and_then(|p| p.parse().ok()).unwrap_or(1);
+                let per_page: usize = query.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(20);
                 let status = query.get("status").cloned();
                 let matching: Vec<Value> = state
                     .sessions
                     .iter()
-                    .filter(|s| {
-                        status
-                            .as_ref()
-                            .is_none_or(|wanted| s["status"] == *wanted.as_str())
-                    })
+                    .filter(|s| status.as_ref().is_none_or(|wanted| s["status"] == *wanted.as_str()))
                     .cloned()
                     .collect();
                 let start = (page_no - 1) * per_page;
-                let page: Vec<Value> = matching
-                    .iter()
-                    .skip(start)
-                    .take(per_page)
-                    .cloned()
-                    .collect();
+                let page: Vec<Value> = matching.iter().skip(start).take(per_page).cloned().collect();
                 let mut answer = json!({"success": true, "data": {"sessions": page}});
                 if state.paging {
                     answer["paging"] = json!({

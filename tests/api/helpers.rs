@@ -7,8 +7,11 @@ use std::time::Duration;
 use reqwest::Url;
 use rtk_sessions::config::{Secret, Settings};
 use rtk_sessions::dev::{SignedDelivery, sample_body};
+use rtk_sessions::followups::Registry;
+use rtk_sessions::realtimekit::client::RealtimeKitClient;
 use rtk_sessions::realtimekit::signature::WebhookSigner;
 use rtk_sessions::startup::Application;
+use rtk_sessions::worker::Worker;
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -17,8 +20,8 @@ pub const API_TOKEN: &str = "test-operator-token";
 
 /// The Postgres server the tests use: `TEST_DATABASE_URL`, or the local one.
 fn server_url() -> Url {
-    let url = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let url =
+        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     Url::parse(&url).expect("TEST_DATABASE_URL is a URL")
 }
 
@@ -47,6 +50,7 @@ pub fn init_test_logging() {
 }
 
 pub struct TestApp {
+    pub settings: Settings,
     pub address: String,
     pub db: PgPool,
     pub db_name: String,
@@ -60,10 +64,7 @@ pub fn test_settings() -> Settings {
     let mut settings = Settings::default();
     settings.server.bind = "127.0.0.1:0".into();
     settings.server.shutdown_grace_secs = 5;
-    settings.database.url = Secret::new(database_url(&format!(
-        "rtk_test_{}",
-        uuid::Uuid::new_v4().simple()
-    )));
+    settings.database.url = Secret::new(database_url(&format!("rtk_test_{}", uuid::Uuid::new_v4().simple())));
     settings.database.max_connections = 8;
     settings.realtimekit.public_key_pem = realtimekit_signer().public_key_pem().expect("pem");
     settings.api.tokens = vec![Secret::new(API_TOKEN)];
@@ -93,7 +94,7 @@ pub async fn start(settings: Settings) -> TestApp {
         .path()
         .trim_start_matches('/')
         .to_owned();
-    let application = Application::build(settings)
+    let application = Application::build(settings.clone())
         .await
         .expect("the application builds");
     let address = format!("http://127.0.0.1:{}", application.port());
@@ -104,6 +105,7 @@ pub async fn start(settings: Settings) -> TestApp {
         .connect_lazy(&db_url)
         .expect("test pool");
     TestApp {
+        settings,
         address,
         db,
         db_name,
@@ -162,11 +164,7 @@ impl TestApp {
     }
 
     /// POSTs `body` with exactly these headers.
-    pub async fn post_webhook(
-        &self,
-        body: impl Into<reqwest::Body>,
-        headers: &[(&str, &str)],
-    ) -> reqwest::Response {
+    pub async fn post_webhook(&self, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> reqwest::Response {
         let mut request = self.http.post(self.webhook_url()).body(body);
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -179,8 +177,7 @@ impl TestApp {
     }
 
     pub async fn get_session(&self, session_id: &str) -> reqwest::Response {
-        self.get_authorized(&format!("/sessions/{session_id}"))
-            .await
+        self.get_authorized(&format!("/sessions/{session_id}")).await
     }
 
     pub async fn get_authorized(&self, path: &str) -> reqwest::Response {
@@ -207,6 +204,40 @@ impl TestApp {
             .expect("query deliveries")
     }
 
+    /// A follow-up worker over this app's database and configuration, for tests to drive the queue.
+    pub fn worker(&self) -> Worker {
+        let registry = Registry::from_settings(&self.settings).expect("valid follow-ups");
+        let realtimekit = RealtimeKitClient::from_settings(&self.settings.realtimekit, reqwest::Client::new())
+            .expect("client settings");
+        Worker::new(
+            self.db.clone(),
+            registry,
+            reqwest::Client::new(),
+            realtimekit,
+            self.settings.worker.clone(),
+        )
+    }
+
+    /// Runs every follow-up job that is due now, to completion.
+    pub async fn run_pending_jobs(&self) -> usize {
+        self.worker().run_pending().await.expect("the queue runs")
+    }
+
+    /// Makes every waiting job due now, as if its backoff had passed.
+    pub async fn make_jobs_due(&self) {
+        sqlx::query("UPDATE followup_jobs SET run_at = now() WHERE status = 'queued'")
+            .execute(&self.db)
+            .await
+            .expect("update");
+    }
+
+    pub async fn jobs(&self) -> Vec<(i64, String, String, i32, Option<String>)> {
+        sqlx::query_as("SELECT id, followup, status, attempts, last_error FROM followup_jobs ORDER BY id")
+            .fetch_all(&self.db)
+            .await
+            .expect("jobs")
+    }
+
     /// Stops the server gracefully and returns what `run_until_stopped` returned.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();
@@ -228,10 +259,7 @@ impl Drop for TestApp {
 pub fn drop_database(name: &str) {
     let statement = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
     let cleanup = std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
             return;
         };
         runtime.block_on(async {
@@ -247,7 +275,6 @@ pub fn drop_database(name: &str) {
 pub async fn status_and_json(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.expect("a body");
-    let json =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
     (status, json)
 }

@@ -1,6 +1,7 @@
 mod binary;
 mod cloudflare;
 mod cloudflare_fake;
+mod followups;
 mod helpers;
 mod pagination;
 mod readiness;

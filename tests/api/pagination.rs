@@ -8,12 +8,7 @@ use serde_json::Value;
 use crate::helpers::{spawn_app, status_and_json};
 use crate::sessions_api::record_session;
 
-async fn insert_sessions(
-    app: &crate::helpers::TestApp,
-    prefix: &str,
-    count: usize,
-    base: DateTime<Utc>,
-) {
+async fn insert_sessions(app: &crate::helpers::TestApp, prefix: &str, count: usize, base: DateTime<Utc>) {
     // Straight into the table: fast, and it lets many sessions share one ended_at (the tie-break case).
     sqlx::query(
         "INSERT INTO sessions (session_id, meeting_id, ended_at, delivery_id)
@@ -62,13 +57,7 @@ async fn walking_all_pages_while_sessions_arrive_sees_every_existing_session_exa
             seen.push(key.1);
         }
         // Sessions keep arriving between pages: newer ones, and late ones that ended long ago.
-        insert_sessions(
-            &app,
-            &format!("new-{page_number}"),
-            2,
-            base + Duration::hours(1),
-        )
-        .await;
+        insert_sessions(&app, &format!("new-{page_number}"), 2, base + Duration::hours(1)).await;
         record_session(
             &app,
             &format!("late-{page_number}"),
@@ -84,10 +73,7 @@ async fn walking_all_pages_while_sessions_arrive_sees_every_existing_session_exa
         }
     }
 
-    let existing: Vec<&String> = seen
-        .iter()
-        .filter(|id| id.starts_with("existing-"))
-        .collect();
+    let existing: Vec<&String> = seen.iter().filter(|id| id.starts_with("existing-")).collect();
     let distinct: HashSet<&String> = existing.iter().copied().collect();
     assert_eq!(existing.len(), 300, "no existing session skipped");
     assert_eq!(distinct.len(), 300, "no session repeated");
@@ -104,15 +90,8 @@ async fn the_last_page_has_no_next_cursor_and_a_filter_pages_too() {
     insert_sessions(&app, "s", 20, Utc::now()).await;
 
     let (_, first) = status_and_json(app.get_sessions("?limit=10").await).await;
-    let cursor = first["next_cursor"]
-        .as_str()
-        .expect("a next page")
-        .to_owned();
-    let (_, second) = status_and_json(
-        app.get_sessions(&format!("?limit=10&cursor={cursor}"))
-            .await,
-    )
-    .await;
+    let cursor = first["next_cursor"].as_str().expect("a next page").to_owned();
+    let (_, second) = status_and_json(app.get_sessions(&format!("?limit=10&cursor={cursor}")).await).await;
     assert_eq!(second["data"].as_array().map(Vec::len), Some(10));
     assert_eq!(
         second["next_cursor"],

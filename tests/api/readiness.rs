@@ -73,12 +73,11 @@ async fn with_a_pinned_key_and_a_database_the_service_is_ready() {
 #[tokio::test]
 async fn the_service_creates_its_database_and_a_graceful_stop_finishes_in_flight_requests() {
     let mut app = spawn_app().await;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&app.db_name)
-            .fetch_one(&app.db)
-            .await
-            .expect("query");
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&app.db_name)
+        .fetch_one(&app.db)
+        .await
+        .expect("query");
     assert!(exists);
 
     // A delivery in flight when the stop begins still gets its answer.

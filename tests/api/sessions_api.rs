@@ -27,9 +27,7 @@ pub async fn record_session(
         },
         "reason": reason
     });
-    let response = app
-        .deliver(&app.signed(serde_json::to_vec(&body).expect("json")))
-        .await;
+    let response = app.deliver(&app.signed(serde_json::to_vec(&body).expect("json"))).await;
     assert_eq!(response.status(), 200);
 }
 
@@ -108,15 +106,7 @@ async fn each_filter_selects_exactly_its_sessions_newest_ended_first() {
         ("s5", "m3", "o2", "SOMETHING_NEW", 5),
     ];
     for (session, meeting, org, reason, hours) in rows {
-        record_session(
-            &app,
-            session,
-            meeting,
-            org,
-            reason,
-            t0 + Duration::hours(hours),
-        )
-        .await;
+        record_session(&app, session, meeting, org, reason, t0 + Duration::hours(hours)).await;
     }
 
     let cases = [
@@ -131,14 +121,8 @@ async fn each_filter_selects_exactly_its_sessions_newest_ended_first() {
             "?ended_after=2026-06-03T12:00:00Z&ended_before=2026-06-03T14:00:00Z",
             vec!["s3", "s2"],
         ),
-        (
-            "?ended_after=2026-06-03T14:00:00%2B02:00",
-            vec!["s5", "s4", "s3", "s2"],
-        ),
-        (
-            "?organization_id=o1&reason=ALL_PARTICIPANTS_LEFT",
-            vec!["s3", "s2"],
-        ),
+        ("?ended_after=2026-06-03T14:00:00%2B02:00", vec!["s5", "s4", "s3", "s2"]),
+        ("?organization_id=o1&reason=ALL_PARTICIPANTS_LEFT", vec!["s3", "s2"]),
         ("?meeting_id=nope", vec![]),
         ("?meeting_id=", vec!["s5", "s4", "s3", "s2", "s1"]),
     ];
@@ -167,17 +151,10 @@ async fn bad_queries_get_a_400_that_says_what_is_wrong() {
         let (status, error) = status_and_json(app.get_sessions(query).await).await;
         assert_eq!(status, 400, "{query}");
         assert_eq!(error["error"]["code"], code, "{query}");
-        assert!(
-            error["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty())
-        );
+        assert!(error["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
     for limit in ["1", "500"] {
-        assert_eq!(
-            app.get_sessions(&format!("?limit={limit}")).await.status(),
-            200
-        );
+        assert_eq!(app.get_sessions(&format!("?limit={limit}")).await.status(), 200);
     }
 }
 
@@ -185,16 +162,8 @@ async fn bad_queries_get_a_400_that_says_what_is_wrong() {
 async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     let app = spawn_app().await;
     let (status, error) = status_and_json(app.get_authorized("/nope").await).await;
-    assert_eq!(
-        (status, error["error"]["code"].as_str()),
-        (404, Some("not_found"))
-    );
-    let response = app
-        .http
-        .get(app.webhook_url())
-        .send()
-        .await
-        .expect("answers");
+    assert_eq!((status, error["error"]["code"].as_str()), (404, Some("not_found")));
+    let response = app.http.get(app.webhook_url()).send().await.expect("answers");
     let (status, error) = status_and_json(response).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),

@@ -36,16 +36,12 @@ async fn spawn_with_key_server(server: &MockServer, refetch_interval_secs: u64) 
         s.realtimekit.public_key_refetch_interval_secs = refetch_interval_secs;
     })
     .await;
-    app.wait_until(|r| r["checks"]["verification_key"]["ok"] == true)
-        .await;
+    app.wait_until(|r| r["checks"]["verification_key"]["ok"] == true).await;
     app
 }
 
 async fn fetches(server: &MockServer) -> usize {
-    server
-        .received_requests()
-        .await
-        .map_or(0, |requests| requests.len())
+    server.received_requests().await.map_or(0, |requests| requests.len())
 }
 
 #[tokio::test]
@@ -64,12 +60,9 @@ async fn a_rotated_key_is_refetched_and_the_delivery_signed_with_it_is_accepted(
     assert_eq!(fetches(&server).await, 1, "one refetch after the rotation");
     // The new key is cached: no further fetch for the next delivery.
     assert_eq!(
-        app.deliver(&SignedDelivery::new(
-            other_signer(),
-            sample_body("meeting.ended")
-        ))
-        .await
-        .status(),
+        app.deliver(&SignedDelivery::new(other_signer(), sample_body("meeting.ended")))
+            .await
+            .status(),
         200
     );
     assert_eq!(fetches(&server).await, 1);
@@ -99,11 +92,7 @@ async fn while_a_refetch_is_not_allowed_yet_a_failing_signature_is_a_503_with_re
 
     let response = app.deliver(&rotated).await;
 
-    assert_eq!(
-        response.status(),
-        503,
-        "retryable: RealtimeKit will bring it again"
-    );
+    assert_eq!(response.status(), 503, "retryable: RealtimeKit will bring it again");
     let retry_after: u64 = response.headers()["retry-after"]
         .to_str()
         .expect("ascii")
@@ -130,12 +119,8 @@ async fn concurrent_failures_share_one_refetch() {
         .map(|_| SignedDelivery::new(other_signer(), sample_body("meeting.ended")))
         .collect();
 
-    let statuses = futures_util::future::join_all(
-        deliveries
-            .iter()
-            .map(|d| async { app.deliver(d).await.status() }),
-    )
-    .await;
+    let statuses =
+        futures_util::future::join_all(deliveries.iter().map(|d| async { app.deliver(d).await.status() })).await;
 
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(

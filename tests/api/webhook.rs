@@ -5,9 +5,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    other_signer, realtimekit_signer, spawn_app, spawn_app_with, status_and_json,
-};
+use crate::helpers::{other_signer, realtimekit_signer, spawn_app, spawn_app_with, status_and_json};
 use rtk_sessions::dev::{SignedDelivery, sample_body};
 
 #[tokio::test]
@@ -27,22 +25,12 @@ async fn a_new_meeting_ended_delivery_is_stored_with_its_session_before_the_200(
         Some("stored")
     );
 
-    let (status, session) = status_and_json(
-        app.get_session("05e57591-d89e-45c9-ae44-08dc1eaad0e0")
-            .await,
-    )
-    .await;
+    let (status, session) = status_and_json(app.get_session("05e57591-d89e-45c9-ae44-08dc1eaad0e0").await).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        session["meeting_id"],
-        "50c8940e-1b97-402a-97d6-2708b7feca41"
-    );
+    assert_eq!(session["meeting_id"], "50c8940e-1b97-402a-97d6-2708b7feca41");
     assert_eq!(session["meeting_title"], "Weekly sync");
     assert_eq!(session["room_name"], "50c8940e-1b97-402a-97d6-2708b7feca41");
-    assert_eq!(
-        session["organization_id"],
-        "c94c437b-592a-4a39-b9e2-47ef1451e43b"
-    );
+    assert_eq!(session["organization_id"], "c94c437b-592a-4a39-b9e2-47ef1451e43b");
     assert_eq!(session["organization_name"], "Example organization");
     assert_eq!(session["reason"], "ALL_PARTICIPANTS_LEFT");
     assert_eq!(session["meeting_created_at"], "2026-06-03T10:00:00Z");
@@ -145,25 +133,17 @@ async fn a_verified_body_that_cannot_be_used_is_a_200_and_kept_byte_for_byte() {
         .expect("the delivery is kept");
         if serde_json::from_slice::<Value>(&body).is_ok() && !case.contains("jsonb") {
             let kept: Value = serde_json::from_slice(&kept).expect("kept as JSON");
-            assert_eq!(
-                kept,
-                serde_json::from_slice::<Value>(&body).expect("json"),
-                "{case}"
-            );
+            assert_eq!(kept, serde_json::from_slice::<Value>(&body).expect("json"), "{case}");
         } else {
             assert_eq!(kept, body, "{case}: exact bytes");
         }
-        assert!(
-            error.is_some_and(|e| !e.is_empty()),
-            "{case}: the reason is kept"
-        );
+        assert!(error.is_some_and(|e| !e.is_empty()), "{case}: the reason is kept");
     }
     assert_eq!(app.count("sessions").await, 0);
 }
 
 #[tokio::test]
-async fn a_usable_meeting_ended_with_a_nul_character_records_the_session_and_keeps_the_exact_bytes()
-{
+async fn a_usable_meeting_ended_with_a_nul_character_records_the_session_and_keeps_the_exact_bytes() {
     let app = spawn_app().await;
     let body = br#"{"event":"meeting.ended","meeting":{"id":"m-1","sessionId":"s-nul","title":"a\u0000b","endedAt":"2026-06-03T10:30:00Z"}}"#;
     let delivery = app.signed(body.to_vec());
@@ -187,10 +167,7 @@ async fn a_missing_or_undecodable_signature_is_a_400_and_nothing_is_kept() {
     let body = sample_body("meeting.ended");
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("rtk-uuid", "a")], "missing_signature"),
-        (
-            &[("rtk-signature", ""), ("rtk-uuid", "b")],
-            "missing_signature",
-        ),
+        (&[("rtk-signature", ""), ("rtk-uuid", "b")], "missing_signature"),
         (
             &[("rtk-signature", "%%% not base64 %%%"), ("rtk-uuid", "c")],
             "malformed_signature",
@@ -262,8 +239,7 @@ async fn legacy_dyte_headers_are_accepted() {
         ("dyte-webhook-id", "legacy-hook"),
     ];
 
-    let (status, ack) =
-        status_and_json(app.post_webhook(delivery.body.clone(), &headers).await).await;
+    let (status, ack) = status_and_json(app.post_webhook(delivery.body.clone(), &headers).await).await;
 
     assert_eq!((status, ack["outcome"].as_str()), (200, Some("stored")));
     assert_eq!(ack["delivery_id"], delivery.delivery_id);
@@ -276,8 +252,7 @@ async fn a_delivery_without_rtk_uuid_is_deduplicated_by_its_body() {
     let headers = [("rtk-signature", delivery.signature.as_str())];
 
     let (_, first) = status_and_json(app.post_webhook(delivery.body.clone(), &headers).await).await;
-    let (status, second) =
-        status_and_json(app.post_webhook(delivery.body.clone(), &headers).await).await;
+    let (status, second) = status_and_json(app.post_webhook(delivery.body.clone(), &headers).await).await;
 
     assert_eq!(first["outcome"], "stored");
     assert!(
@@ -285,10 +260,7 @@ async fn a_delivery_without_rtk_uuid_is_deduplicated_by_its_body() {
             .as_str()
             .is_some_and(|id| id.starts_with("sha256:"))
     );
-    assert_eq!(
-        (status, second["outcome"].as_str()),
-        (200, Some("duplicate"))
-    );
+    assert_eq!((status, second["outcome"].as_str()), (200, Some("duplicate")));
     assert_eq!(app.count("deliveries").await, 1);
 }
 
@@ -313,29 +285,15 @@ async fn duplicates_racing_each_other_produce_exactly_one_session() {
     )
     .await;
 
-    assert!(
-        answers.iter().all(|(status, _)| *status == 200),
-        "{answers:?}"
-    );
-    let stored = answers
-        .iter()
-        .filter(|(_, ack)| ack["outcome"] == "stored")
-        .count();
-    assert_eq!(
-        stored, 1,
-        "exactly one delivery brought the session: {answers:?}"
-    );
+    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+    let stored = answers.iter().filter(|(_, ack)| ack["outcome"] == "stored").count();
+    assert_eq!(stored, 1, "exactly one delivery brought the session: {answers:?}");
     assert_eq!(app.count("sessions").await, 1);
-    assert_eq!(
-        app.count("deliveries").await,
-        17,
-        "one row per distinct rtk-uuid"
-    );
-    let stored_rows: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'stored'")
-            .fetch_one(&app.db)
-            .await
-            .expect("count");
+    assert_eq!(app.count("deliveries").await, 17, "one row per distinct rtk-uuid");
+    let stored_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'stored'")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
     assert_eq!(stored_rows, 1);
 }
 
@@ -344,8 +302,7 @@ async fn an_unreachable_database_is_a_503_with_retry_after() {
     // Nothing listens on port 1.
     let app = crate::helpers::start({
         let mut settings = crate::helpers::test_settings();
-        settings.database.url =
-            rtk_sessions::config::Secret::new("postgres://postgres@127.0.0.1:1/nowhere");
+        settings.database.url = rtk_sessions::config::Secret::new("postgres://postgres@127.0.0.1:1/nowhere");
         settings.database.acquire_timeout_secs = 1;
         settings
     })
@@ -383,10 +340,7 @@ async fn a_request_past_the_timeout_is_a_503_and_its_retry_records_the_session_e
     // RealtimeKit retries: the answer is 200, whether or not the timed-out attempt committed in the end.
     let (status, ack) = status_and_json(app.deliver(&delivery).await).await;
     assert_eq!(status, 200);
-    assert!(
-        ack["outcome"] == "stored" || ack["outcome"] == "duplicate",
-        "{ack}"
-    );
+    assert!(ack["outcome"] == "stored" || ack["outcome"] == "duplicate", "{ack}");
     assert_eq!(app.count("sessions").await, 1);
 }
 
@@ -394,12 +348,7 @@ async fn a_request_past_the_timeout_is_a_503_and_its_retry_records_the_session_e
 async fn every_answer_carries_a_request_id() {
     let app = spawn_app().await;
     let response = app.deliver(&app.meeting_ended()).await;
-    assert!(
-        response
-            .headers()
-            .get("x-request-id")
-            .is_some_and(|v| !v.is_empty())
-    );
+    assert!(response.headers().get("x-request-id").is_some_and(|v| !v.is_empty()));
     let response = app
         .http
         .get(format!("{}/healthz", app.address))

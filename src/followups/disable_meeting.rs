@@ -1,0 +1,67 @@
+//! `kind = "disable_meeting"`: sets the meeting `INACTIVE` after its session ends, so nobody can join it or start a
+//! new session (the seed document's "Disable a meeting"). Idempotent: an already inactive meeting is success.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{Followup, FollowupContext, FollowupError, options};
+use crate::realtimekit::client::MeetingStatus;
+use crate::store::sessions::Session;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {}
+
+pub struct DisableMeetingFollowup {
+    name: String,
+}
+
+impl DisableMeetingFollowup {
+    pub fn from_options(name: String, raw: &Map<String, Value>) -> Result<Arc<dyn Followup>, String> {
+        let _: Options = options(raw)?;
+        Ok(Arc::new(Self { name }))
+    }
+}
+
+#[async_trait::async_trait]
+impl Followup for DisableMeetingFollowup {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "disable_meeting"
+    }
+
+    async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
+        let client = context
+            .realtimekit
+            .as_ref()
+            .ok_or_else(|| FollowupError::Permanent("the RealtimeKit API is not configured".into()))?;
+        let result = client
+            .update_meeting_status(&session.meeting_id, MeetingStatus::Inactive)
+            .await;
+        let Err(error) = result else {
+            return Ok(());
+        };
+        if error.is_transient() {
+            return Err(FollowupError::Retryable(error.to_string()));
+        }
+        if error.is_not_found() {
+            return Err(FollowupError::Permanent(format!(
+                "RealtimeKit knows no meeting {}",
+                session.meeting_id
+            )));
+        }
+        // Refused: if the meeting is inactive already, the work is done.
+        match client.get_meeting(&session.meeting_id).await {
+            Ok(meeting) if meeting.status.as_deref() == Some("INACTIVE") => Ok(()),
+            _ if error.is_auth_failure() => Err(FollowupError::Retryable(
+                crate::realtimekit::registration::describe_failure(&error),
+            )),
+            _ => Err(FollowupError::Permanent(error.to_string())),
+        }
+    }
+}

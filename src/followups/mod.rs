@@ -1,0 +1,300 @@
+//! Follow-ups: the work run in the background after a session is first recorded (a notification, a report,
+//! disabling the meeting). Each built-in lives in its own file.
+//!
+//! To add one: write a file with a type implementing [`Followup`] and a `from_options` constructor, then add one
+//! line to [`BUILT_INS`]. It is configured as a `[[followups]]` entry with `kind` set to its name.
+
+mod disable_meeting;
+mod report;
+mod slack;
+mod webhook;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+
+pub use report::{Report, ReportParticipant, render_report_html};
+pub use webhook::{sign_standard_webhook, standard_webhook_key};
+
+use crate::config::{FollowupSettings, Settings};
+use crate::realtimekit::client::RealtimeKitClient;
+use crate::store::followup_jobs::JobSpecs;
+use crate::store::sessions::Session;
+
+/// What a follow-up run can end in besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowupError {
+    /// Worth another attempt later (the receiver is down, the API does not know the session yet).
+    #[error("{0}")]
+    Retryable(String),
+    /// Another attempt would fail the same way (the receiver refused the request for good).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// What a follow-up gets besides the session.
+pub struct FollowupContext {
+    pub http: reqwest::Client,
+    pub db: PgPool,
+    /// Present whenever a follow-up that needs it is configured (checked at start).
+    pub realtimekit: Option<RealtimeKitClient>,
+    pub job: JobInfo,
+}
+
+/// The job being run.
+#[derive(Debug, Clone)]
+pub struct JobInfo {
+    pub id: i64,
+    /// 1 for the first attempt.
+    pub attempt: i32,
+}
+
+#[async_trait::async_trait]
+pub trait Followup: Send + Sync {
+    /// The configured name (unique among the follow-ups).
+    fn name(&self) -> &str;
+
+    /// The kind, as in `[[followups]] kind = ...`.
+    fn kind(&self) -> &'static str;
+
+    async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError>;
+}
+
+/// Builds a follow-up named `name` from its options, or says what is wrong with them.
+type Build = fn(name: String, options: &Map<String, Value>) -> Result<Arc<dyn Followup>, String>;
+
+/// How a kind is built from its options.
+struct BuiltIn {
+    kind: &'static str,
+    needs_realtimekit: bool,
+    build: Build,
+}
+
+/// The follow-ups this service knows; one line each.
+const BUILT_INS: &[BuiltIn] = &[
+    BuiltIn {
+        kind: "webhook",
+        needs_realtimekit: false,
+        build: webhook::WebhookFollowup::from_options,
+    },
+    BuiltIn {
+        kind: "slack",
+        needs_realtimekit: false,
+        build: slack::SlackFollowup::from_options,
+    },
+    BuiltIn {
+        kind: "report",
+        needs_realtimekit: true,
+        build: report::ReportFollowup::from_options,
+    },
+    BuiltIn {
+        kind: "disable_meeting",
+        needs_realtimekit: true,
+        build: disable_meeting::DisableMeetingFollowup::from_options,
+    },
+];
+
+/// The enabled follow-ups, by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    followups: Vec<Arc<dyn Followup>>,
+}
+
+impl Registry {
+    /// Builds every enabled `[[followups]]` entry; an error names the entry and what is wrong with it.
+    pub fn from_settings(settings: &Settings) -> Result<Self, String> {
+        let mut followups = Vec::new();
+        let mut names = HashSet::new();
+        for (index, entry) in settings.followups.iter().enumerate() {
+            let label = describe(index, entry);
+            let Some(built_in) = BUILT_INS.iter().find(|b| b.kind == entry.kind) else {
+                let kinds: Vec<&str> = BUILT_INS.iter().map(|b| b.kind).collect();
+                return Err(format!(
+                    "{label}: unknown kind {:?} (one of {})",
+                    entry.kind,
+                    kinds.join(", ")
+                ));
+            };
+            if !names.insert(entry.name().to_owned()) {
+                return Err(format!(
+                    "{label}: another follow-up is already named {:?}; give each a distinct `name`",
+                    entry.name()
+                ));
+            }
+            if built_in.needs_realtimekit {
+                let missing = crate::realtimekit::client::missing_credentials(&settings.realtimekit);
+                if !missing.is_empty() {
+                    return Err(format!(
+                        "{label}: needs the RealtimeKit API; set {}",
+                        missing.join(", ")
+                    ));
+                }
+            }
+            let followup =
+                (built_in.build)(entry.name().to_owned(), &entry.options).map_err(|e| format!("{label}: {e}"))?;
+            if entry.enabled {
+                followups.push(followup);
+            }
+        }
+        Ok(Self { followups })
+    }
+
+    pub fn validate(settings: &Settings) -> Result<(), String> {
+        Self::from_settings(settings).map(drop)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Followup>> {
+        self.followups.iter().find(|f| f.name() == name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.followups.is_empty()
+    }
+
+    /// The jobs a newly recorded session gets: one per enabled follow-up.
+    pub fn job_specs(&self, max_attempts: u32) -> JobSpecs {
+        let (names, kinds) = self
+            .followups
+            .iter()
+            .map(|f| (f.name().to_owned(), f.kind().to_owned()))
+            .unzip();
+        JobSpecs {
+            names,
+            kinds,
+            max_attempts: i32::try_from(max_attempts).unwrap_or(i32::MAX),
+        }
+    }
+}
+
+fn describe(index: usize, entry: &FollowupSettings) -> String {
+    match &entry.name {
+        Some(name) => format!("followups[{index}] ({name:?}, kind {:?})", entry.kind),
+        None => format!("followups[{index}] (kind {:?})", entry.kind),
+    }
+}
+
+/// Reads a kind's options, refusing unknown ones, with serde's message on failure.
+pub(crate) fn options<T: DeserializeOwned>(options: &Map<String, Value>) -> Result<T, String> {
+    serde_json::from_value(Value::Object(options.clone())).map_err(|e| e.to_string())
+}
+
+/// Classifies an HTTP answer from a receiver: 2xx done; 4xx other than 408/429 permanent; the rest retry.
+pub(crate) fn classify_http_status(status: reqwest::StatusCode, body: &str) -> Result<(), FollowupError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let snippet: String = body.chars().take(300).collect();
+    let message = format!("the receiver answered {status}: {snippet}");
+    if status.is_client_error()
+        && status != reqwest::StatusCode::REQUEST_TIMEOUT
+        && status != reqwest::StatusCode::TOO_MANY_REQUESTS
+    {
+        Err(FollowupError::Permanent(message))
+    } else {
+        Err(FollowupError::Retryable(message))
+    }
+}
+
+/// Validates a receiver URL option.
+pub(crate) fn http_url(url: &str) -> Result<reqwest::Url, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("url {url:?} is not a URL ({e})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("url {url:?} must be http:// or https://"));
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(kind: &str, name: Option<&str>, options: Value) -> FollowupSettings {
+        FollowupSettings {
+            kind: kind.into(),
+            name: name.map(str::to_owned),
+            enabled: true,
+            options: options.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    fn settings(followups: Vec<FollowupSettings>) -> Settings {
+        Settings {
+            followups,
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn a_bad_followup_stops_the_start_with_a_message_naming_it() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let cases = [
+            (
+                entry("email", Some("boss"), json!({})),
+                "\"boss\"",
+                "unknown kind \"email\"",
+            ),
+            (
+                entry("webhook", None, json!({"secret": secret})),
+                "kind \"webhook\"",
+                "missing field `url`",
+            ),
+            (
+                entry("webhook", None, json!({"url": "ftp://x", "secret": secret})),
+                "webhook",
+                "http",
+            ),
+            (
+                entry("webhook", None, json!({"url": "https://x", "secret": "hunter2"})),
+                "webhook",
+                "whsec_",
+            ),
+            (
+                entry(
+                    "webhook",
+                    None,
+                    json!({"url": "https://x", "secret": secret, "typo": 1}),
+                ),
+                "webhook",
+                "unknown field `typo`",
+            ),
+            (entry("slack", None, json!({})), "slack", "missing field `url`"),
+            (entry("report", None, json!({})), "report", "realtimekit.account_id"),
+            (
+                entry("disable_meeting", None, json!({})),
+                "disable_meeting",
+                "realtimekit.api_token",
+            ),
+        ];
+        for (followup, names, says) in cases {
+            let error = Registry::from_settings(&settings(vec![followup]))
+                .err()
+                .expect("refused");
+            assert!(error.contains(names) && error.contains(says), "{error}");
+            assert!(!error.contains("hunter2"), "secrets are not echoed: {error}");
+        }
+    }
+
+    #[test]
+    fn two_followups_of_one_kind_need_distinct_names() {
+        let hook = |name: Option<&str>| entry("slack", name, json!({"url": "https://hooks.example.com/a"}));
+        assert!(Registry::from_settings(&settings(vec![hook(None), hook(None)])).is_err());
+        let registry =
+            Registry::from_settings(&settings(vec![hook(Some("team-a")), hook(Some("team-b"))])).expect("valid");
+        let specs = registry.job_specs(12);
+        assert_eq!(specs.names, ["team-a", "team-b"]);
+        assert_eq!(specs.kinds, ["slack", "slack"]);
+        assert_eq!(specs.max_attempts, 12);
+    }
+
+    #[test]
+    fn disabled_followups_are_validated_but_get_no_jobs() {
+        let mut disabled = entry("slack", None, json!({"url": "https://hooks.example.com/a"}));
+        disabled.enabled = false;
+        let registry = Registry::from_settings(&settings(vec![disabled])).expect("valid");
+        assert!(registry.is_empty());
+    }
+}

@@ -1,0 +1,285 @@
+//! `kind = "report"`: fetches the session and its participants from RealtimeKit and stores a report: each
+//! participant (name, custom id, joined, left, minutes), total participant minutes, peak concurrency, and minutes
+//! consumed. A session the API does not know yet (it is eventually consistent) is retried, not failed.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Followup, FollowupContext, FollowupError, options};
+use crate::domain::lenient;
+use crate::realtimekit::client::{ApiError, Participant, SessionDetails};
+use crate::store::sessions::Session;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {}
+
+pub struct ReportFollowup {
+    name: String,
+}
+
+impl ReportFollowup {
+    pub fn from_options(name: String, raw: &Map<String, Value>) -> Result<Arc<dyn Followup>, String> {
+        let _: Options = options(raw)?;
+        Ok(Arc::new(Self { name }))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportParticipant {
+    pub name: Option<String>,
+    pub custom_participant_id: Option<String>,
+    pub joined_at: Option<DateTime<Utc>>,
+    pub left_at: Option<DateTime<Utc>>,
+    pub minutes: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub session_id: String,
+    pub meeting_id: String,
+    pub meeting_title: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: DateTime<Utc>,
+    pub participant_count: usize,
+    pub total_participant_minutes: f64,
+    pub peak_concurrency: u64,
+    pub minutes_consumed: Option<f64>,
+    pub participants: Vec<ReportParticipant>,
+    pub generated_at: DateTime<Utc>,
+}
+
+fn timestamp(text: &Option<String>) -> Option<DateTime<Utc>> {
+    lenient::timestamp(text.as_ref().map(|t| Value::String(t.clone())).as_ref())
+}
+
+/// Builds the report from what the API says, with the recorded session filling any gap.
+pub fn build_report(session: &Session, details: &SessionDetails, participants: &[Participant]) -> Report {
+    let ended_at = timestamp(&details.ended_at).unwrap_or(session.ended_at);
+    let participants: Vec<ReportParticipant> = participants
+        .iter()
+        .map(|p| {
+            let joined_at = timestamp(&p.joined_at);
+            let left_at = timestamp(&p.left_at);
+            let computed = match (joined_at, left_at.or(Some(ended_at))) {
+                (Some(joined), Some(left)) if left >= joined => (left - joined).num_milliseconds() as f64 / 60_000.0,
+                _ => 0.0,
+            };
+            ReportParticipant {
+                name: p.display_name.clone(),
+                custom_participant_id: p.custom_participant_id.clone(),
+                joined_at,
+                left_at,
+                minutes: round2(p.duration.unwrap_or(computed)),
+            }
+        })
+        .collect();
+    let total_participant_minutes = round2(participants.iter().map(|p| p.minutes).sum());
+    Report {
+        session_id: session.session_id.clone(),
+        meeting_id: session.meeting_id.clone(),
+        meeting_title: details
+            .meeting_display_name
+            .clone()
+            .or_else(|| session.meeting_title.clone()),
+        started_at: timestamp(&details.started_at).or(session.started_at),
+        ended_at,
+        participant_count: participants.len(),
+        total_participant_minutes,
+        peak_concurrency: peak_concurrency(&participants, ended_at)
+            .max(details.max_concurrent_participants.unwrap_or(0)),
+        minutes_consumed: details.minutes_consumed.map(round2),
+        participants,
+        generated_at: Utc::now(),
+    }
+}
+
+/// The most participants present at one instant; someone who left at the moment another joined is not counted
+/// twice.
+fn peak_concurrency(participants: &[ReportParticipant], ended_at: DateTime<Utc>) -> u64 {
+    let mut events: Vec<(DateTime<Utc>, i64)> = Vec::new();
+    for p in participants {
+        if let Some(joined) = p.joined_at {
+            events.push((joined, 1));
+            events.push((p.left_at.unwrap_or(ended_at), -1));
+        }
+    }
+    events.sort_by_key(|&(at, delta)| (at, delta));
+    let (mut present, mut peak) = (0_i64, 0_i64);
+    for (_, delta) in events {
+        present += delta;
+        peak = peak.max(present);
+    }
+    peak as u64
+}
+
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+fn transient_or_permanent(error: ApiError, what: &str) -> FollowupError {
+    if error.is_not_found() {
+        FollowupError::Retryable(format!("{what}: RealtimeKit does not know the session yet"))
+    } else if error.is_transient() || error.is_auth_failure() {
+        FollowupError::Retryable(format!(
+            "{what}: {}",
+            crate::realtimekit::registration::describe_failure(&error)
+        ))
+    } else {
+        FollowupError::Permanent(format!("{what}: {error}"))
+    }
+}
+
+#[async_trait::async_trait]
+impl Followup for ReportFollowup {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "report"
+    }
+
+    async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
+        let client = context
+            .realtimekit
+            .as_ref()
+            .ok_or_else(|| FollowupError::Permanent("the RealtimeKit API is not configured".into()))?;
+        let details = client
+            .get_session(&session.session_id)
+            .await
+            .map_err(|e| transient_or_permanent(e, "fetching the session"))?;
+        if details
+            .status
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("LIVE"))
+        {
+            return Err(FollowupError::Retryable(
+                "RealtimeKit still reports the session live".into(),
+            ));
+        }
+        let participants = client
+            .list_session_participants(&session.session_id)
+            .await
+            .map_err(|e| transient_or_permanent(e, "fetching the participants"))?;
+        let report = build_report(session, &details, &participants);
+        crate::store::reports::upsert(&context.db, &report)
+            .await
+            .map_err(|e| FollowupError::Retryable(format!("storing the report: {e}")))
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The report as a self-contained HTML page.
+pub fn render_report_html(report: &Report) -> String {
+    let time = |t: Option<DateTime<Utc>>| t.map_or("–".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+    let title = escape(report.meeting_title.as_deref().unwrap_or(&report.meeting_id));
+    let rows: String = report
+        .participants
+        .iter()
+        .map(|p| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{:.2}</td></tr>",
+                escape(p.name.as_deref().unwrap_or("(unnamed)")),
+                escape(p.custom_participant_id.as_deref().unwrap_or("")),
+                time(p.joined_at),
+                time(p.left_at),
+                p.minutes
+            )
+        })
+        .collect();
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Session report: {title}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}table{{border-collapse:collapse}}td,th{{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:left}}.n{{text-align:right}}dt{{font-weight:600}}dd{{margin:0 0 .5rem}}</style>
+</head><body>
+<h1>{title}</h1>
+<dl>
+<dt>Session</dt><dd>{session}</dd>
+<dt>Started</dt><dd>{started}</dd>
+<dt>Ended</dt><dd>{ended}</dd>
+<dt>Participants</dt><dd>{count}</dd>
+<dt>Peak concurrency</dt><dd>{peak}</dd>
+<dt>Total participant minutes</dt><dd>{total:.2}</dd>
+<dt>Minutes consumed</dt><dd>{consumed}</dd>
+</dl>
+<table><thead><tr><th>Name</th><th>Custom id</th><th>Joined</th><th>Left</th><th class="n">Minutes</th></tr></thead>
+<tbody>{rows}</tbody></table>
+</body></html>
+"#,
+        session = escape(&report.session_id),
+        started = time(report.started_at),
+        ended = time(Some(report.ended_at)),
+        count = report.participant_count,
+        peak = report.peak_concurrency,
+        total = report.total_participant_minutes,
+        consumed = report.minutes_consumed.map_or("–".to_owned(), |m| format!("{m:.2}")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn participant(name: &str, joined: &str, left: Option<&str>) -> ReportParticipant {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc);
+        ReportParticipant {
+            name: Some(name.into()),
+            custom_participant_id: None,
+            joined_at: Some(t(joined)),
+            left_at: left.map(t),
+            minutes: 0.0,
+        }
+    }
+
+    #[test]
+    fn peak_concurrency_counts_overlaps_and_not_hand_overs() {
+        let end = DateTime::parse_from_rfc3339("2026-06-03T11:00:00Z")
+            .expect("t")
+            .with_timezone(&Utc);
+        let participants = [
+            participant("a", "2026-06-03T10:00:00Z", Some("2026-06-03T10:30:00Z")),
+            participant("b", "2026-06-03T10:10:00Z", Some("2026-06-03T10:20:00Z")),
+            participant("c", "2026-06-03T10:15:00Z", None),
+            // Joins exactly when a leaves: a hand-over, not an overlap.
+            participant("d", "2026-06-03T10:30:00Z", Some("2026-06-03T10:40:00Z")),
+        ];
+        assert_eq!(peak_concurrency(&participants, end), 3);
+    }
+
+    #[test]
+    fn the_html_report_escapes_what_participants_chose_to_be_called() {
+        let report = Report {
+            session_id: "s".into(),
+            meeting_id: "m".into(),
+            meeting_title: Some("<script>x</script>".into()),
+            started_at: None,
+            ended_at: Utc::now(),
+            participant_count: 1,
+            total_participant_minutes: 1.0,
+            peak_concurrency: 1,
+            minutes_consumed: None,
+            participants: vec![ReportParticipant {
+                name: Some("<b>Eve</b>".into()),
+                custom_participant_id: None,
+                joined_at: None,
+                left_at: None,
+                minutes: 1.0,
+            }],
+            generated_at: Utc::now(),
+        };
+        let html = render_report_html(&report);
+        assert!(!html.contains("<script>") && !html.contains("<b>Eve"));
+        assert!(html.contains("&lt;b&gt;Eve&lt;/b&gt;"));
+    }
+}

@@ -1,0 +1,115 @@
+//! `kind = "slack"`: a Slack-compatible incoming-webhook message: the meeting title, how long it lasted, why it
+//! ended, and its participants when a report already knows them.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::report::Report;
+use super::{Followup, FollowupContext, FollowupError, classify_http_status, http_url, options};
+use crate::config::Secret;
+use crate::store::sessions::Session;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    /// The incoming-webhook URL holds its own secret.
+    url: Secret,
+}
+
+pub struct SlackFollowup {
+    name: String,
+    url: reqwest::Url,
+}
+
+impl SlackFollowup {
+    pub fn from_options(name: String, raw: &Map<String, Value>) -> Result<Arc<dyn Followup>, String> {
+        let options: Options = options(raw)?;
+        let url =
+            http_url(options.url.expose()).map_err(|_| "url must be an http(s) incoming-webhook URL".to_owned())?;
+        Ok(Arc::new(Self { name, url }))
+    }
+}
+
+/// `1h 05m`, `12m 30s`, `45s`.
+pub fn human_duration(seconds: i64) -> String {
+    let (h, m, s) = (seconds / 3600, (seconds % 3600) / 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s:02}s"),
+        _ => format!("{h}h {m:02}m"),
+    }
+}
+
+pub fn message(session: &Session, report: Option<&Report>) -> String {
+    let title = session.meeting_title.as_deref().unwrap_or(&session.meeting_id);
+    let mut text = format!("Meeting *{title}* ended");
+    if let Some(seconds) = session.duration_seconds {
+        text.push_str(&format!(" after {}", human_duration(seconds)));
+    }
+    if let Some(reason) = &session.reason {
+        let reason = match reason.as_str() {
+            "HOST_ENDED_MEETING" => "the host ended it",
+            "ALL_PARTICIPANTS_LEFT" => "everyone left",
+            other => other,
+        };
+        text.push_str(&format!(" ({reason})"));
+    }
+    text.push('.');
+    if let Some(report) = report.filter(|r| !r.participants.is_empty()) {
+        let names: Vec<&str> = report
+            .participants
+            .iter()
+            .map(|p| p.name.as_deref().unwrap_or("(unnamed)"))
+            .collect();
+        text.push_str(&format!("\n{} participants: {}", names.len(), names.join(", ")));
+    }
+    text
+}
+
+#[async_trait::async_trait]
+impl Followup for SlackFollowup {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "slack"
+    }
+
+    async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
+        let report = crate::store::reports::get(&context.db, &session.session_id)
+            .await
+            .map_err(|e| FollowupError::Retryable(format!("reading the session report: {e}")))?;
+        let response = context
+            .http
+            .post(self.url.clone())
+            .json(&json!({ "text": message(session, report.as_ref()) }))
+            .send()
+            .await
+            // The URL is a secret: name only its host.
+            .map_err(|e| {
+                FollowupError::Retryable(format!(
+                    "POST to {}: {}",
+                    self.url.host_str().unwrap_or("?"),
+                    e.without_url()
+                ))
+            })?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        classify_http_status(status, &text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(45), "45s");
+        assert_eq!(human_duration(750), "12m 30s");
+        assert_eq!(human_duration(3900), "1h 05m");
+    }
+}

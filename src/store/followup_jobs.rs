@@ -1,0 +1,230 @@
+//! The follow-up job queue in Postgres. Jobs are inserted with their session (see `deliveries` and `sessions`);
+//! this file claims, completes, fails, releases and lists them.
+//!
+//! A claim sets `status = 'running'`, a lease (`locked_until`) and a fresh `lease_token`. Every later write is
+//! guarded by that token, so a worker whose lease expired and whose job was taken over cannot overwrite the new
+//! owner's outcome.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+/// What the ingest statement needs to enqueue one job per configured follow-up.
+#[derive(Debug, Clone, Default)]
+pub struct JobSpecs {
+    pub names: Vec<String>,
+    pub kinds: Vec<String>,
+    pub max_attempts: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub session_id: String,
+    pub followup: String,
+    pub kind: String,
+    /// `queued`, `running`, `succeeded` or `dead`.
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    /// When a queued job is due.
+    pub run_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, session_id, followup, kind, status, attempts, max_attempts, run_at, last_error, created_at, updated_at, finished_at";
+
+/// A job claimed by a worker.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub session_id: String,
+    pub followup: String,
+    pub kind: String,
+    /// Including this one.
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub lease_token: Uuid,
+}
+
+/// Claims up to `limit` due jobs, oldest due first; other workers skip the rows this one locks.
+pub async fn claim(pool: &PgPool, limit: i64, lease_secs: f64) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE followup_jobs SET status = 'running', attempts = attempts + 1, lease_token = $3,
+                locked_until = now() + make_interval(secs => $2), updated_at = now()
+         WHERE id IN (
+             SELECT id FROM followup_jobs
+             WHERE status = 'queued' AND run_at <= now()
+             ORDER BY run_at, id
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED)
+         RETURNING id, session_id, followup, kind, attempts, max_attempts, lease_token",
+    )
+    .bind(limit)
+    .bind(lease_secs)
+    .bind(Uuid::new_v4())
+    .fetch_all(pool)
+    .await
+}
+
+/// Puts back the jobs whose worker stopped mid-run (the lease ran out): due again at once, or dead when that was
+/// the last attempt. Returns how many.
+pub async fn reclaim_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE followup_jobs SET
+             status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
+             finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
+             run_at = now(), locked_until = NULL, lease_token = NULL, updated_at = now(),
+             last_error = 'the worker stopped before finishing (lease expired)'
+         WHERE id IN (
+             SELECT id FROM followup_jobs
+             WHERE status = 'running' AND locked_until < now()
+             FOR UPDATE SKIP LOCKED)",
+    )
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+pub async fn succeed(pool: &PgPool, job: &ClaimedJob) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE followup_jobs SET status = 'succeeded', finished_at = now(), locked_until = NULL, lease_token = NULL,
+                updated_at = now()
+         WHERE id = $1 AND lease_token = $2 AND status = 'running'",
+    )
+    .bind(job.id)
+    .bind(job.lease_token)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Records a failed attempt: due again at `retry_at`, or dead when `retry_at` is `None`.
+pub async fn fail(
+    pool: &PgPool,
+    job: &ClaimedJob,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE followup_jobs SET
+             status = CASE WHEN $3::timestamptz IS NULL THEN 'dead' ELSE 'queued' END,
+             run_at = coalesce($3, run_at),
+             finished_at = CASE WHEN $3::timestamptz IS NULL THEN now() END,
+             last_error = $4, locked_until = NULL, lease_token = NULL, updated_at = now()
+         WHERE id = $1 AND lease_token = $2 AND status = 'running'",
+    )
+    .bind(job.id)
+    .bind(job.lease_token)
+    .bind(retry_at)
+    .bind(error)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Hands a claimed job back unfinished (at shutdown): due again at once, the interrupted attempt not counted.
+pub async fn release(pool: &PgPool, job: &ClaimedJob) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE followup_jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), run_at = now(),
+                locked_until = NULL, lease_token = NULL, updated_at = now(),
+                last_error = coalesce(last_error, 'interrupted by a shutdown')
+         WHERE id = $1 AND lease_token = $2 AND status = 'running'",
+    )
+    .bind(job.id)
+    .bind(job.lease_token)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("no follow-up job {0}")]
+    NotFound(i64),
+    #[error("follow-up job {id} is {status}; only a dead or waiting job can be retried")]
+    NotRetryable { id: i64, status: String },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Brings a dead job back (with a fresh set of attempts), or makes a waiting one due now.
+pub async fn retry(pool: &PgPool, id: i64) -> Result<Job, RetryError> {
+    let retried: Option<Job> = sqlx::query_as(&format!(
+        "UPDATE followup_jobs SET status = 'queued', run_at = now(), finished_at = NULL, updated_at = now(),
+                attempts = CASE WHEN status = 'dead' THEN 0 ELSE attempts END
+         WHERE id = $1 AND status IN ('dead', 'queued')
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(job) = retried {
+        sqlx::query("SELECT pg_notify('rtk_followup_jobs', '')")
+            .execute(pool)
+            .await?;
+        return Ok(job);
+    }
+    match get(pool, id).await? {
+        Some(job) => Err(RetryError::NotRetryable { id, status: job.status }),
+        None => Err(RetryError::NotFound(id)),
+    }
+}
+
+pub async fn get(pool: &PgPool, id: i64) -> Result<Option<Job>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM followup_jobs WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn for_session(pool: &PgPool, session_id: &str) -> Result<Vec<Job>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM followup_jobs WHERE session_id = $1 ORDER BY id"
+    ))
+    .bind(session_id)
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub status: Option<String>,
+    pub session_id: Option<String>,
+}
+
+/// A page of jobs, newest first; `after_id` is the last id of the previous page.
+pub async fn list(
+    pool: &PgPool,
+    filter: &JobFilter,
+    after_id: Option<i64>,
+    limit: u16,
+) -> Result<(Vec<Job>, Option<i64>), sqlx::Error> {
+    let mut query: QueryBuilder<Postgres> =
+        QueryBuilder::new(format!("SELECT {COLUMNS} FROM followup_jobs WHERE TRUE"));
+    if let Some(status) = &filter.status {
+        query.push(" AND status = ").push_bind(status.clone());
+    }
+    if let Some(session_id) = &filter.session_id {
+        query.push(" AND session_id = ").push_bind(session_id.clone());
+    }
+    if let Some(after) = after_id {
+        query.push(" AND id < ").push_bind(after);
+    }
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(limit) + 1);
+    let mut jobs: Vec<Job> = query.build_query_as().fetch_all(pool).await?;
+    let next = if jobs.len() > usize::from(limit) {
+        jobs.truncate(usize::from(limit));
+        jobs.last().map(|j| j.id)
+    } else {
+        None
+    };
+    Ok((jobs, next))
+}

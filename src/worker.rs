@@ -1,0 +1,297 @@
+//! The follow-up worker pool inside `serve`. It claims due jobs (`FOR UPDATE SKIP LOCKED`, under a lease), runs
+//! each with a timeout, and records the outcome: success, a retry after exponential backoff with jitter, or `dead`
+//! after `max_attempts` or a permanent failure. It wakes on `LISTEN/NOTIFY` and also polls, and it takes over jobs
+//! whose worker died once their lease expires.
+//!
+//! On shutdown it stops claiming, lets running jobs finish within the grace period, and hands the rest back.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::config::WorkerSettings;
+use crate::followups::{FollowupContext, FollowupError, JobInfo, Registry};
+use crate::realtimekit::client::RealtimeKitClient;
+use crate::store::followup_jobs::{self, ClaimedJob};
+use crate::store::sessions;
+
+pub const NOTIFY_CHANNEL: &str = "rtk_followup_jobs";
+
+/// How one attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Succeeded,
+    WillRetry,
+    Dead,
+}
+
+pub struct Worker {
+    pool: PgPool,
+    registry: Registry,
+    http: reqwest::Client,
+    realtimekit: Option<RealtimeKitClient>,
+    settings: WorkerSettings,
+}
+
+impl Worker {
+    pub fn new(
+        pool: PgPool,
+        registry: Registry,
+        http: reqwest::Client,
+        realtimekit: Option<RealtimeKitClient>,
+        settings: WorkerSettings,
+    ) -> Self {
+        Self {
+            pool,
+            registry,
+            http,
+            realtimekit,
+            settings,
+        }
+    }
+
+    fn lease_secs(&self) -> f64 {
+        self.settings.lease_secs as f64
+    }
+
+    /// Claims and runs every job that is due now, batch after batch, until none is left; returns how many ran.
+    /// The deterministic way for tests and one-off commands to drive the queue.
+    pub async fn run_pending(&self) -> Result<usize, sqlx::Error> {
+        followup_jobs::reclaim_expired(&self.pool).await?;
+        let mut ran = 0;
+        loop {
+            let jobs = followup_jobs::claim(&self.pool, self.settings.concurrency as i64, self.lease_secs()).await?;
+            if jobs.is_empty() {
+                return Ok(ran);
+            }
+            ran += jobs.len();
+            let attempts = jobs.into_iter().map(|job| self.attempt(job));
+            futures_util::future::join_all(attempts).await;
+        }
+    }
+
+    /// Runs one claimed job and records how it ended.
+    pub async fn attempt(&self, job: ClaimedJob) -> AttemptOutcome {
+        let span = tracing::info_span!(
+            "followup",
+            job_id = job.id,
+            session_id = %job.session_id,
+            followup = %job.followup,
+            attempt = job.attempts
+        );
+        self.attempt_and_record(job).instrument(span).await
+    }
+
+    async fn attempt_and_record(&self, job: ClaimedJob) -> AttemptOutcome {
+        let result = self.run(&job).await;
+        let (outcome, recorded) = match result {
+            Ok(()) => {
+                tracing::info!("follow-up succeeded");
+                (
+                    AttemptOutcome::Succeeded,
+                    followup_jobs::succeed(&self.pool, &job).await,
+                )
+            }
+            Err(FollowupError::Retryable(error)) if job.attempts < job.max_attempts => {
+                let delay = backoff(&self.settings, job.attempts);
+                tracing::warn!(%error, retry_in_secs = delay.as_secs(), "follow-up failed; it will be retried");
+                let retry_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                (
+                    AttemptOutcome::WillRetry,
+                    followup_jobs::fail(&self.pool, &job, &error, Some(retry_at)).await,
+                )
+            }
+            Err(FollowupError::Retryable(error) | FollowupError::Permanent(error)) => {
+                tracing::error!(%error, attempts = job.attempts, "follow-up is dead; POST /followups/{{id}}/retry brings it back");
+                (
+                    AttemptOutcome::Dead,
+                    followup_jobs::fail(&self.pool, &job, &error, None).await,
+                )
+            }
+        };
+        match recorded {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!("the job's lease had expired and another worker took it over; outcome not recorded")
+            }
+            // The lease will expire and the job will run again: at least once, never lost.
+            Err(error) => {
+                tracing::error!(%error, "could not record the follow-up's outcome; it will run again after its lease")
+            }
+        }
+        outcome
+    }
+
+    async fn run(&self, job: &ClaimedJob) -> Result<(), FollowupError> {
+        let Some(followup) = self.registry.get(&job.followup) else {
+            return Err(FollowupError::Permanent(format!(
+                "no follow-up named {:?} is configured (any more); add it back and retry the job",
+                job.followup
+            )));
+        };
+        let session = sessions::get(&self.pool, &job.session_id)
+            .await
+            .map_err(|e| FollowupError::Retryable(format!("loading the session: {e}")))?
+            .ok_or_else(|| FollowupError::Permanent(format!("session {} does not exist", job.session_id)))?;
+        let context = FollowupContext {
+            http: self.http.clone(),
+            db: self.pool.clone(),
+            realtimekit: self.realtimekit.clone(),
+            job: JobInfo {
+                id: job.id,
+                attempt: job.attempts,
+            },
+        };
+        let timeout = Duration::from_secs(self.settings.attempt_timeout_secs);
+        match tokio::time::timeout(timeout, followup.run(&session, &context)).await {
+            Ok(result) => result,
+            Err(_) => Err(FollowupError::Retryable(format!(
+                "the attempt took longer than worker.attempt_timeout_secs ({}s)",
+                timeout.as_secs()
+            ))),
+        }
+    }
+
+    /// The pool: runs until `shutdown`, then gives running jobs `grace` to finish and hands back the rest.
+    pub async fn run_until_stopped(self: Arc<Self>, shutdown: CancellationToken, grace: Duration) {
+        let mut listener = self.listen().await;
+        let slots = Arc::new(Semaphore::new(self.settings.concurrency));
+        let running: Arc<Mutex<HashMap<i64, ClaimedJob>>> = Arc::default();
+        let mut tasks = JoinSet::new();
+        let poll = Duration::from_secs(self.settings.poll_interval_secs);
+        let mut next_reclaim = tokio::time::Instant::now();
+
+        while !shutdown.is_cancelled() {
+            if tokio::time::Instant::now() >= next_reclaim {
+                match followup_jobs::reclaim_expired(&self.pool).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(jobs = n, "took over follow-up jobs whose worker stopped mid-run"),
+                    Err(error) => tracing::warn!(%error, "could not look for abandoned follow-up jobs"),
+                }
+                next_reclaim = tokio::time::Instant::now() + poll;
+            }
+            let free = slots.available_permits();
+            let mut claimed_all_free_slots = false;
+            if free > 0 {
+                match followup_jobs::claim(&self.pool, free as i64, self.lease_secs()).await {
+                    Ok(jobs) => {
+                        claimed_all_free_slots = jobs.len() == free;
+                        for job in jobs {
+                            let permit = slots.clone().try_acquire_owned().expect("a slot per claimed job");
+                            running
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(job.id, job.clone());
+                            let (worker, running) = (self.clone(), running.clone());
+                            tasks.spawn(async move {
+                                let id = job.id;
+                                worker.attempt(job).await;
+                                running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                                drop(permit);
+                            });
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "could not claim follow-up jobs; trying again shortly"),
+                }
+            }
+            if claimed_all_free_slots {
+                // More may be due: claim again as soon as a slot frees up.
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = tasks.join_next() => {}
+                }
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(poll) => {}
+                _ = tasks.join_next(), if !tasks.is_empty() => {}
+                notification = recv(&mut listener) => {
+                    if notification.is_err() {
+                        // The connection dropped: poll until it is back.
+                        listener = None;
+                    }
+                }
+            }
+            if listener.is_none() {
+                listener = self.listen().await;
+            }
+        }
+
+        if !tasks.is_empty() {
+            tracing::info!(
+                jobs = tasks.len(),
+                grace_secs = grace.as_secs(),
+                "waiting for running follow-ups to finish"
+            );
+            let finished = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+            if finished.is_err() {
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+            }
+        }
+        let unfinished: Vec<ClaimedJob> = running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, job)| job)
+            .collect();
+        for job in unfinished {
+            match followup_jobs::release(&self.pool, &job).await {
+                Ok(_) => tracing::info!(job_id = job.id, "handed an unfinished follow-up back to the queue"),
+                Err(error) => {
+                    tracing::warn!(job_id = job.id, %error, "could not hand back a follow-up; it will run again after its lease")
+                }
+            }
+        }
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
+        listener.listen(NOTIFY_CHANNEL).await.ok()?;
+        Some(listener)
+    }
+}
+
+async fn recv(listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {
+    match listener {
+        Some(listener) => listener.recv().await.map(drop),
+        None => std::future::pending().await,
+    }
+}
+
+/// `backoff_initial_secs * 2^(attempt-1)`, capped at `backoff_max_secs`, then between half and all of it.
+pub fn backoff(settings: &WorkerSettings, attempt: i32) -> Duration {
+    let exponent = (attempt.max(1) - 1).min(30) as u32;
+    let seconds = settings
+        .backoff_initial_secs
+        .saturating_mul(1_u64 << exponent)
+        .min(settings.backoff_max_secs);
+    Duration::from_secs(seconds).mul_f64(0.5 + rand::random::<f64>() * 0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_initial_delay_up_to_the_cap_with_jitter() {
+        let settings = WorkerSettings {
+            backoff_initial_secs: 5,
+            backoff_max_secs: 60,
+            ..WorkerSettings::default()
+        };
+        for (attempt, full) in [(1, 5.0), (2, 10.0), (3, 20.0), (4, 40.0), (5, 60.0), (12, 60.0)] {
+            let wait = backoff(&settings, attempt).as_secs_f64();
+            assert!(wait >= full / 2.0 && wait <= full, "attempt {attempt}: {wait}");
+        }
+    }
+}
