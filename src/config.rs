@@ -55,6 +55,7 @@ pub struct Settings {
     pub api: ApiSettings,
     pub registration: RegistrationSettings,
     pub reconcile: ReconcileSettings,
+    pub ingest: IngestSettings,
     pub worker: WorkerSettings,
     /// The follow-up work run for every newly recorded session, in `[[followups]]` entries.
     pub followups: Vec<FollowupSettings>,
@@ -195,6 +196,31 @@ impl Default for ReconcileSettings {
             enabled: true,
             interval_secs: 900,
             lookback_hours: 24,
+        }
+    }
+}
+
+/// How deliveries are written: group commit gathers concurrent deliveries into one transaction.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSettings {
+    /// The most deliveries one transaction acknowledges; 1 writes each delivery in its own transaction.
+    pub batch_max: usize,
+    /// How long a writer waits for more deliveries once it has one; 0 takes only what is already queued.
+    pub batch_window_micros: u64,
+    /// Batches written at once (each holds one database connection while it writes).
+    pub writers: usize,
+    /// Deliveries that may wait for a writer; past it, requests wait (and time out with a 503).
+    pub queue_capacity: usize,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            batch_max: 64,
+            batch_window_micros: 0,
+            writers: 2,
+            queue_capacity: 4096,
         }
     }
 }
@@ -474,6 +500,24 @@ impl Settings {
         }
         if self.reconcile.lookback_hours == 0 {
             return Err(invalid("reconcile.lookback_hours", "must be greater than 0".into()));
+        }
+        for (key, value) in [
+            ("ingest.batch_max", self.ingest.batch_max),
+            ("ingest.writers", self.ingest.writers),
+            ("ingest.queue_capacity", self.ingest.queue_capacity),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be greater than 0".into()));
+            }
+        }
+        if self.ingest.batch_max > 1000 {
+            return Err(invalid("ingest.batch_max", "must be at most 1000".into()));
+        }
+        if self.ingest.writers as u32 >= self.database.max_connections {
+            return Err(invalid(
+                "ingest.writers",
+                "must be below database.max_connections, which the API and the follow-ups share".into(),
+            ));
         }
         let worker = &self.worker;
         for (key, value) in [

@@ -7,6 +7,7 @@ pub mod dev;
 pub mod domain;
 pub mod followups;
 pub mod http;
+pub mod ingest;
 pub mod realtimekit;
 pub mod reconcile;
 pub mod startup;

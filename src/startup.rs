@@ -18,6 +18,7 @@ use crate::followups::Registry;
 use crate::http::auth::ApiTokens;
 use crate::http::health::DatabaseReadiness;
 use crate::http::{self, AppState};
+use crate::ingest::Ingest;
 use crate::realtimekit::client::{RealtimeKitClient, missing_credentials};
 use crate::realtimekit::public_key::VerificationKeys;
 use crate::realtimekit::registration::{self, DesiredWebhook, RegistrationState, RegistrationStatus};
@@ -120,6 +121,7 @@ impl Application {
             (_, false) => {}
         }
 
+        let ingest = Ingest::start(db.clone(), Arc::new(followup_jobs), &settings.ingest);
         let state = AppState {
             db,
             keys,
@@ -129,7 +131,7 @@ impl Application {
             realtimekit,
             realtimekit_settings: Arc::new(settings.realtimekit.clone()),
             registration,
-            followup_jobs: Arc::new(followup_jobs),
+            ingest,
         };
         let router = http::router(state, settings.request_timeout());
 

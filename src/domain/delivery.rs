@@ -1,5 +1,6 @@
 //! The identity of a delivery and the form in which its body is kept.
 
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 /// The key deliveries are deduplicated on: the `rtk-uuid` header (the same across retries of one event), or the
@@ -50,35 +51,32 @@ impl WebhookId {
     }
 }
 
-/// How the body is kept: as `jsonb` when Postgres can hold it so, otherwise as its exact bytes.
-#[derive(Debug, Clone, Copy)]
-pub enum DeliveryPayload<'a> {
-    Json(&'a str),
-    Raw(&'a [u8]),
+/// The exact bytes of a delivery, and how they are kept: as `jsonb` when they are JSON that Postgres can hold,
+/// otherwise byte for byte.
+#[derive(Debug, Clone)]
+pub struct DeliveryBody {
+    bytes: Bytes,
+    as_json: bool,
 }
 
-impl<'a> DeliveryPayload<'a> {
-    /// `body` must already be known to be valid JSON for the `Json` form to be chosen.
-    pub fn for_json_body(body: &'a [u8]) -> Self {
-        match std::str::from_utf8(body) {
-            // jsonb cannot hold the NUL character: such a body is kept byte for byte instead.
-            Ok(text) if !contains_escaped_nul(body) => Self::Json(text),
-            _ => Self::Raw(body),
+impl DeliveryBody {
+    /// `parsed_as_json` says whether the bytes parsed as JSON.
+    pub fn new(bytes: Bytes, parsed_as_json: bool) -> Self {
+        // jsonb cannot hold the NUL character: such a body is kept byte for byte instead.
+        let as_json = parsed_as_json && std::str::from_utf8(&bytes).is_ok() && !contains_escaped_nul(&bytes);
+        Self { bytes, as_json }
+    }
+
+    pub fn json(&self) -> Option<&str> {
+        if self.as_json {
+            std::str::from_utf8(&self.bytes).ok()
+        } else {
+            None
         }
     }
 
-    pub fn json(&self) -> Option<&'a str> {
-        match self {
-            Self::Json(text) => Some(text),
-            Self::Raw(_) => None,
-        }
-    }
-
-    pub fn raw(&self) -> Option<&'a [u8]> {
-        match self {
-            Self::Json(_) => None,
-            Self::Raw(bytes) => Some(bytes),
-        }
+    pub fn raw(&self) -> Option<&[u8]> {
+        (!self.as_json).then_some(&self.bytes[..])
     }
 }
 
@@ -106,18 +104,11 @@ mod tests {
     }
 
     #[test]
-    fn a_body_with_an_escaped_nul_is_kept_raw() {
-        assert!(matches!(
-            DeliveryPayload::for_json_body(br#"{"a":"b"}"#),
-            DeliveryPayload::Json(_)
-        ));
-        assert!(matches!(
-            DeliveryPayload::for_json_body(br#"{"a":"\u0000"}"#),
-            DeliveryPayload::Raw(_)
-        ));
-        assert!(matches!(
-            DeliveryPayload::for_json_body(br#"{"a":"\U0000"}"#),
-            DeliveryPayload::Raw(_)
-        ));
+    fn a_body_with_an_escaped_nul_or_that_is_not_json_is_kept_raw() {
+        let body = |text: &'static [u8], json: bool| DeliveryBody::new(Bytes::from_static(text), json);
+        assert_eq!(body(br#"{"a":"b"}"#, true).json(), Some(r#"{"a":"b"}"#));
+        assert!(body(br#"{"a":"\u0000"}"#, true).raw().is_some());
+        assert!(body(br#"{"a":"\U0000"}"#, true).raw().is_some());
+        assert_eq!(body(b"not json", false).raw(), Some(&b"not json"[..]));
     }
 }

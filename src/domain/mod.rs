@@ -4,5 +4,5 @@ pub mod delivery;
 pub mod ended_session;
 pub(crate) mod lenient;
 
-pub use delivery::{DeliveryId, DeliveryPayload, WebhookId};
+pub use delivery::{DeliveryBody, DeliveryId, WebhookId};
 pub use ended_session::{Classified, EndedSession, classify};

@@ -27,10 +27,10 @@ use self::auth::ApiTokens;
 use self::error::ApiError;
 use self::health::DatabaseReadiness;
 use crate::config::RealtimeKitSettings;
+use crate::ingest::Ingest;
 use crate::realtimekit::client::RealtimeKitClient;
 use crate::realtimekit::public_key::VerificationKeys;
 use crate::realtimekit::registration::RegistrationStatus;
-use crate::store::followup_jobs::JobSpecs;
 
 pub const WEBHOOK_PATH: &str = "/webhooks/realtimekit";
 
@@ -45,8 +45,8 @@ pub struct AppState {
     pub realtimekit: Option<RealtimeKitClient>,
     pub realtimekit_settings: Arc<RealtimeKitSettings>,
     pub registration: RegistrationStatus,
-    /// The jobs each newly recorded session gets, one per enabled follow-up.
-    pub followup_jobs: Arc<JobSpecs>,
+    /// Where verified deliveries are recorded (one transaction each, or group commit).
+    pub ingest: Ingest,
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {

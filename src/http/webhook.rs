@@ -16,10 +16,10 @@ use tracing::Span;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::domain::{Classified, DeliveryId, DeliveryPayload, WebhookId, classify};
+use crate::domain::{Classified, DeliveryBody, DeliveryId, WebhookId, classify};
 use crate::realtimekit::public_key::VerifyError;
 use crate::realtimekit::signature::decode_signature_header;
-use crate::store::deliveries::{self, Outcome, VerifiedDelivery};
+use crate::store::deliveries::{Outcome, VerifiedDelivery};
 
 /// Current header names first, then the legacy Dyte ones.
 const SIGNATURE_HEADERS: [&str; 2] = ["rtk-signature", "dyte-signature"];
@@ -49,10 +49,8 @@ pub async fn receive(
 
     let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
     let classified = classify(json.as_ref());
-    let payload = match json {
-        Some(_) => DeliveryPayload::for_json_body(&body),
-        None => DeliveryPayload::Raw(&body),
-    };
+    let body = DeliveryBody::new(body, json.is_some());
+    drop(json);
     let session_id = match &classified {
         Classified::EndedSession(session) => Some(session.session_id.clone()),
         _ => None,
@@ -62,14 +60,21 @@ pub async fn receive(
     }
 
     let delivery = VerifiedDelivery {
-        delivery_id: &delivery_id,
-        webhook_id: webhook_id.as_ref(),
-        payload,
-        classified: &classified,
-        jobs: &state.followup_jobs,
+        delivery_id: delivery_id.clone(),
+        webhook_id,
+        body,
+        classified,
     };
-    let outcome = deliveries::record(&state.db, &delivery).await.map_err(|error| {
-        // Whatever failed, nothing was committed (one statement), and RealtimeKit's retry will bring it again.
+    let log_context = match &delivery.classified {
+        Classified::Unprocessable { event, reason } => Some((event.clone(), reason.clone())),
+        _ => None,
+    };
+    let event = match &delivery.classified {
+        Classified::Ignored { event } => Some(event.clone()),
+        _ => None,
+    };
+    let outcome = state.ingest.record(delivery).await.map_err(|error| {
+        // Whatever failed, nothing was committed, and RealtimeKit's retry will bring the delivery again.
         ApiError::unavailable(
             "storage_unavailable",
             "the delivery could not be stored; try again later",
@@ -78,14 +83,14 @@ pub async fn receive(
         .caused_by(anyhow::Error::new(error))
     })?;
 
-    match (&classified, outcome) {
-        (Classified::Unprocessable { event, reason }, Outcome::Unprocessable) => tracing::error!(
+    match (log_context, event) {
+        (Some((event, reason)), _) if outcome == Outcome::Unprocessable => tracing::error!(
             delivery_id = delivery_id.as_str(),
-            event = event.as_deref(),
+            event,
             reason,
             "kept a verified delivery that cannot be used; its exact body is in the deliveries table"
         ),
-        (Classified::Ignored { event }, _) => tracing::info!(
+        (_, Some(event)) => tracing::info!(
             delivery_id = delivery_id.as_str(),
             event,
             outcome = outcome.as_str(),

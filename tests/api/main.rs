@@ -2,6 +2,7 @@ mod binary;
 mod cloudflare;
 mod cloudflare_fake;
 mod followups;
+mod group_commit;
 mod helpers;
 mod pagination;
 mod readiness;

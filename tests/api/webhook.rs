@@ -265,8 +265,14 @@ async fn a_delivery_without_rtk_uuid_is_deduplicated_by_its_body() {
 }
 
 #[tokio::test]
-async fn duplicates_racing_each_other_produce_exactly_one_session() {
-    let app = spawn_app().await;
+async fn duplicates_racing_each_other_produce_exactly_one_session_with_or_without_group_commit() {
+    for batch_max in [1, 64] {
+        duplicates_racing_each_other_produce_exactly_one_session(batch_max).await;
+    }
+}
+
+async fn duplicates_racing_each_other_produce_exactly_one_session(batch_max: usize) {
+    let app = spawn_app_with(|s| s.ingest.batch_max = batch_max).await;
     let original = app.meeting_ended();
     // 24 deliveries of one session at once: 8 retries of one rtk-uuid and 16 under their own rtk-uuids.
     let mut deliveries: Vec<SignedDelivery> = Vec::new();

@@ -1,0 +1,131 @@
+//! Where verified deliveries go to be recorded: straight to the database one transaction each, or through group
+//! commit, where concurrent deliveries are gathered into one transaction whose commit acknowledges all of them.
+//!
+//! Group commit: requests queue their delivery with a reply channel; a few writer tasks each take whatever is
+//! queued (up to `ingest.batch_max`, waiting at most `ingest.batch_window_micros` for more) and record it with one
+//! statement. Under load, the queue fills while a batch is being written, so batches grow with the load and a lone
+//! request never waits for company. A failed batch fails each of its requests, which are answered with a retryable
+//! 5xx: nothing is half-recorded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::config::IngestSettings;
+use crate::store::deliveries::{self, Outcome, VerifiedDelivery};
+use crate::store::followup_jobs::JobSpecs;
+
+/// Why a delivery was not recorded; always worth a retry by the sender.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IngestError {
+    #[error("the database failed: {0}")]
+    Database(Arc<sqlx::Error>),
+    #[error("the service is shutting down")]
+    ShuttingDown,
+}
+
+struct Pending {
+    delivery: VerifiedDelivery,
+    reply: oneshot::Sender<Result<Outcome, IngestError>>,
+}
+
+#[derive(Clone)]
+pub struct Ingest {
+    pool: PgPool,
+    jobs: Arc<JobSpecs>,
+    queue: Option<mpsc::Sender<Pending>>,
+}
+
+impl Ingest {
+    /// Starts the writers when group commit is on (`batch_max > 1`); they stop once every `Ingest` is dropped.
+    pub fn start(pool: PgPool, jobs: Arc<JobSpecs>, settings: &IngestSettings) -> Self {
+        if settings.batch_max <= 1 {
+            return Self {
+                pool,
+                jobs,
+                queue: None,
+            };
+        }
+        let (sender, receiver) = mpsc::channel(settings.queue_capacity);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..settings.writers {
+            tokio::spawn(write_batches(
+                pool.clone(),
+                jobs.clone(),
+                receiver.clone(),
+                settings.batch_max,
+                Duration::from_micros(settings.batch_window_micros),
+            ));
+        }
+        Self {
+            pool,
+            jobs,
+            queue: Some(sender),
+        }
+    }
+
+    pub async fn record(&self, delivery: VerifiedDelivery) -> Result<Outcome, IngestError> {
+        let Some(queue) = &self.queue else {
+            return deliveries::record(&self.pool, &delivery, &self.jobs)
+                .await
+                .map_err(|e| IngestError::Database(Arc::new(e)));
+        };
+        let (reply, answer) = oneshot::channel();
+        queue
+            .send(Pending { delivery, reply })
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?;
+        answer.await.unwrap_or(Err(IngestError::ShuttingDown))
+    }
+}
+
+async fn write_batches(
+    pool: PgPool,
+    jobs: Arc<JobSpecs>,
+    receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
+    batch_max: usize,
+    window: Duration,
+) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(batch_max);
+    loop {
+        {
+            // One writer gathers at a time; the others are writing their batch meanwhile.
+            let mut receiver = receiver.lock().await;
+            if receiver.recv_many(&mut batch, batch_max).await == 0 {
+                return; // Every sender is gone: the service has stopped.
+            }
+            if batch.len() < batch_max && !window.is_zero() {
+                let deadline = tokio::time::Instant::now() + window;
+                while batch.len() < batch_max {
+                    let room = batch_max - batch.len();
+                    let more = tokio::time::timeout_at(deadline, receiver.recv_many(&mut batch, room));
+                    match more.await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+            }
+        }
+        let (deliveries, replies): (Vec<VerifiedDelivery>, Vec<_>) =
+            batch.drain(..).map(|pending| (pending.delivery, pending.reply)).unzip();
+        let result = match deliveries.as_slice() {
+            [one] => deliveries::record(&pool, one, &jobs).await.map(|outcome| vec![outcome]),
+            many => deliveries::record_batch(&pool, many, &jobs).await,
+        };
+        match result {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                let error = IngestError::Database(Arc::new(error));
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Group commit: concurrent deliveries written in one transaction each batch, with every request still getting
+//! its own right answer, and a failed batch failing only with retryable 5xx.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use rtk_sessions::dev::{SignedDelivery, sample_body};
+use rtk_sessions::domain::{DeliveryBody, DeliveryId, classify};
+use rtk_sessions::store::deliveries::{self, Outcome, VerifiedDelivery};
+use rtk_sessions::store::followup_jobs::JobSpecs;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, realtimekit_signer, spawn_app_with, status_and_json};
+
+fn verified(delivery_id: &str, body: Value) -> VerifiedDelivery {
+    let bytes = Bytes::from(serde_json::to_vec(&body).expect("json"));
+    VerifiedDelivery {
+        delivery_id: DeliveryId::from_header_or_body(Some(delivery_id), &bytes),
+        webhook_id: None,
+        classified: classify(Some(&body)),
+        body: DeliveryBody::new(bytes, true),
+    }
+}
+
+fn ended(session: &str) -> Value {
+    json!({"event": "meeting.ended", "meeting": {"id": "m", "sessionId": session, "endedAt": "2026-06-03T10:30:00Z"}})
+}
+
+/// Deliveries whose answers exercise every rule, with the outcome each must get.
+fn mixed_batch() -> Vec<(VerifiedDelivery, Outcome)> {
+    vec![
+        (verified("a", ended("x")), Outcome::Stored),
+        (verified("a", ended("x")), Outcome::Duplicate), // a retry within the batch
+        (verified("b", ended("x")), Outcome::Duplicate), // another delivery of session x
+        (verified("c", json!({"event": "meeting.started"})), Outcome::Ignored),
+        (verified("d", json!({"event": "meeting.ended"})), Outcome::Unprocessable),
+        (verified("old", ended("y")), Outcome::Duplicate), // recorded before the batch
+        (verified("e", ended("z")), Outcome::Duplicate),   // session z recorded before the batch
+        (verified("f", ended("w")), Outcome::Stored),
+    ]
+}
+
+async fn record_beforehand(app: &TestApp, jobs: &JobSpecs) {
+    for delivery in [verified("old", ended("y")), verified("earlier", ended("z"))] {
+        deliveries::record(&app.db, &delivery, jobs).await.expect("recorded");
+    }
+}
+
+fn jobs() -> JobSpecs {
+    JobSpecs {
+        names: vec!["notify".into()],
+        kinds: vec!["webhook".into()],
+        max_attempts: 3,
+    }
+}
+
+#[tokio::test]
+async fn one_batch_gives_each_delivery_the_outcome_it_would_get_on_its_own() {
+    let batched = spawn_app_with(|s| s.worker.enabled = false).await;
+    let single = spawn_app_with(|s| s.worker.enabled = false).await;
+    let jobs = jobs();
+    record_beforehand(&batched, &jobs).await;
+    record_beforehand(&single, &jobs).await;
+    let (deliveries, expected): (Vec<VerifiedDelivery>, Vec<Outcome>) = mixed_batch().into_iter().unzip();
+
+    let in_one_batch = deliveries::record_batch(&batched.db, &deliveries, &jobs)
+        .await
+        .expect("batch");
+    let mut one_by_one = Vec::new();
+    for delivery in &deliveries {
+        one_by_one.push(deliveries::record(&single.db, delivery, &jobs).await.expect("single"));
+    }
+
+    assert_eq!(in_one_batch, expected);
+    assert_eq!(one_by_one, expected);
+    for app in [&batched, &single] {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT delivery_id, status FROM deliveries ORDER BY delivery_id")
+                .fetch_all(&app.db)
+                .await
+                .expect("rows");
+        let statuses: Vec<(&str, &str)> = rows.iter().map(|(d, s)| (d.as_str(), s.as_str())).collect();
+        assert_eq!(
+            statuses,
+            [
+                ("a", "stored"),
+                ("b", "duplicate"),
+                ("c", "ignored"),
+                ("d", "unprocessable"),
+                ("e", "duplicate"),
+                ("earlier", "stored"),
+                ("f", "stored"),
+                ("old", "stored")
+            ]
+        );
+        assert_eq!(app.count("sessions").await, 4, "x, y, z, w");
+        assert_eq!(
+            app.count("followup_jobs").await,
+            4,
+            "one job per new session, none for duplicates"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_burst_with_duplicates_of_each_other_gets_every_answer_right_and_one_session_each() {
+    let app = spawn_app_with(|s| {
+        s.ingest.batch_max = 16;
+        s.ingest.batch_window_micros = 2000;
+    })
+    .await;
+    // 40 sessions; each delivered 3 times: twice under one rtk-uuid (a retry) and once under another.
+    let mut burst: Vec<(String, SignedDelivery)> = Vec::new();
+    for _ in 0..40 {
+        let original = SignedDelivery::new(realtimekit_signer(), sample_body("meeting.ended"));
+        let mut retry = SignedDelivery::new(realtimekit_signer(), original.body.clone());
+        retry.delivery_id = original.delivery_id.clone();
+        let other = SignedDelivery::new(realtimekit_signer(), original.body.clone());
+        let session: Value = serde_json::from_slice(&original.body).expect("json");
+        let session_id = session["meeting"]["sessionId"].as_str().expect("id").to_owned();
+        for delivery in [original, retry, other] {
+            burst.push((session_id.clone(), delivery));
+        }
+    }
+    burst.push((
+        "-".into(),
+        SignedDelivery::new(realtimekit_signer(), sample_body("meeting.started")),
+    ));
+
+    let answers = join_all(
+        burst
+            .iter()
+            .map(|(_, d)| async { status_and_json(app.deliver(d).await).await }),
+    )
+    .await;
+
+    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+    let mut stored_per_session: HashMap<&str, usize> = HashMap::new();
+    for ((session_id, _), (_, ack)) in burst.iter().zip(&answers) {
+        match ack["outcome"].as_str() {
+            Some("stored") => *stored_per_session.entry(session_id).or_default() += 1,
+            Some("duplicate") | Some("ignored") => {}
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(stored_per_session.len(), 40);
+    assert!(
+        stored_per_session.values().all(|n| *n == 1),
+        "exactly one stored answer per session"
+    );
+    assert_eq!(app.count("sessions").await, 40);
+    assert_eq!(app.count("deliveries").await, 81, "one row per distinct rtk-uuid");
+}
+
+#[tokio::test]
+async fn when_the_database_fails_mid_batch_the_whole_batch_gets_a_retryable_503_and_nothing_of_it_is_kept() {
+    let app = spawn_app_with(|s| {
+        s.ingest.batch_max = 64;
+        s.ingest.batch_window_micros = 20_000;
+        s.ingest.writers = 1;
+    })
+    .await;
+    // A session insert that fails, as a database failing mid-statement would.
+    sqlx::raw_sql(
+        "CREATE FUNCTION fail_on_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.session_id = 'poison' THEN RAISE EXCEPTION 'simulated failure' USING ERRCODE = '57P01'; END IF;
+         RETURN NEW; END $$;
+         CREATE TRIGGER fail_on_poison BEFORE INSERT ON sessions FOR EACH ROW EXECUTE FUNCTION fail_on_poison();",
+    )
+    .execute(&app.db)
+    .await
+    .expect("trigger");
+    let mut burst: Vec<SignedDelivery> = (0..30).map(|_| app.meeting_ended()).collect();
+    burst.push(app.signed(serde_json::to_vec(&ended("poison")).expect("json")));
+
+    let statuses: Vec<(u16, bool)> = join_all(burst.iter().map(|d| async {
+        let response = app.deliver(d).await;
+        (
+            response.status().as_u16(),
+            response.headers().contains_key("retry-after"),
+        )
+    }))
+    .await;
+
+    assert!(
+        statuses.iter().all(|(status, _)| *status == 200 || *status == 503),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .filter(|(s, _)| *s == 503)
+            .all(|(_, retry_after)| *retry_after)
+    );
+    assert_eq!(statuses.last().map(|s| s.0), Some(503), "the poisoned delivery fails");
+    let failed = statuses.iter().filter(|(s, _)| *s == 503).count();
+    assert!(failed > 1, "its batch fails with it: {failed} answers were 503");
+    for (delivery, (status, _)) in burst.iter().zip(&statuses) {
+        let kept = app.delivery_status(&delivery.delivery_id).await.is_some();
+        assert_eq!(
+            kept,
+            *status == 200,
+            "kept exactly when acknowledged ({})",
+            delivery.delivery_id
+        );
+    }
+
+    // The failure passes; RealtimeKit retries everything that got a 503, and nothing is lost.
+    sqlx::raw_sql("DROP TRIGGER fail_on_poison ON sessions")
+        .execute(&app.db)
+        .await
+        .expect("drop");
+    for (delivery, (status, _)) in burst.iter().zip(&statuses) {
+        if *status == 503 {
+            assert_eq!(app.deliver(delivery).await.status(), 200);
+        }
+    }
+    assert_eq!(app.count("sessions").await, 31);
+    assert_eq!(app.count("deliveries").await, 31);
+}
