@@ -1,9 +1,10 @@
 -- Every verified delivery, kept with its exact body, and every ended session it recorded.
+-- Identifiers use the "C" collation: byte order is all they need, and it keeps index comparisons cheap whatever
+-- the database's default collation is.
 
 CREATE TABLE deliveries (
-    id           bigint      GENERATED ALWAYS AS IDENTITY CONSTRAINT deliveries_pkey PRIMARY KEY,
     -- rtk-uuid, or 'sha256:<hex of the body>' when a delivery has none: the deduplication key.
-    delivery_id  text        NOT NULL CONSTRAINT deliveries_delivery_id_key UNIQUE,
+    delivery_id  text        COLLATE "C" CONSTRAINT deliveries_pkey PRIMARY KEY,
     webhook_id   text,
     event        text,
     status       text        NOT NULL
@@ -20,13 +21,13 @@ CREATE TABLE deliveries (
 
 -- No foreign key to deliveries: old delivery rows may be swept away, sessions are kept for good.
 CREATE TABLE sessions (
-    session_id          text        CONSTRAINT sessions_pkey PRIMARY KEY,
-    meeting_id          text        NOT NULL,
+    session_id          text        COLLATE "C" CONSTRAINT sessions_pkey PRIMARY KEY,
+    meeting_id          text        COLLATE "C" NOT NULL,
     meeting_title       text,
     room_name           text,
-    organization_id     text,
+    organization_id     text        COLLATE "C",
     organization_name   text,
-    reason              text,
+    reason              text        COLLATE "C",
     meeting_created_at  timestamptz,
     started_at          timestamptz,
     ended_at            timestamptz NOT NULL,

@@ -2,8 +2,8 @@
 -- session (transactional outbox). Workers claim due jobs with FOR UPDATE SKIP LOCKED and hold them under a lease.
 CREATE TABLE followup_jobs (
     id            bigint      GENERATED ALWAYS AS IDENTITY CONSTRAINT followup_jobs_pkey PRIMARY KEY,
-    session_id    text        NOT NULL,
-    followup      text        NOT NULL,  -- the configured name
+    session_id    text        COLLATE "C" NOT NULL,
+    followup      text        COLLATE "C" NOT NULL,  -- the configured name
     kind          text        NOT NULL,
     status        text        NOT NULL DEFAULT 'queued'
         CONSTRAINT followup_jobs_status_check CHECK (status IN ('queued', 'running', 'succeeded', 'dead')),
@@ -36,7 +36,7 @@ CREATE TRIGGER followup_jobs_notify AFTER INSERT ON followup_jobs
     REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION followup_jobs_notify();
 
 CREATE TABLE session_reports (
-    session_id    text        CONSTRAINT session_reports_pkey PRIMARY KEY,
+    session_id    text        COLLATE "C" CONSTRAINT session_reports_pkey PRIMARY KEY,
     report        jsonb       NOT NULL,
     generated_at  timestamptz NOT NULL DEFAULT now()
 );

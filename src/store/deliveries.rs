@@ -95,9 +95,10 @@ pub async fn record(pool: &PgPool, delivery: &VerifiedDelivery, jobs: &JobSpecs)
     }
 }
 
-/// The session is inserted only when the delivery id is new; the delivery row then says whether it brought the
-/// session (`stored`) or found it already recorded (`duplicate`). Racing duplicates serialise on the two unique
-/// keys, so exactly one of them stores the session. No row back means the delivery id was already known.
+/// The session is inserted unless it is already recorded, and the delivery row says whether this delivery brought
+/// it (`stored`) or found it there (`duplicate`). A retry of a known delivery id finds its session already recorded
+/// (its first delivery recorded it), and its delivery row already there: no row comes back, which means a
+/// duplicate. Racing duplicates serialise on the two unique keys, so exactly one of them stores the session.
 async fn record_ended_session(
     pool: &PgPool,
     delivery: &VerifiedDelivery,
@@ -110,8 +111,7 @@ async fn record_ended_session(
             INSERT INTO sessions (session_id, meeting_id, meeting_title, room_name, organization_id,
                                   organization_name, reason, meeting_created_at, started_at, ended_at,
                                   duration_seconds, delivery_id, webhook_id)
-            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13
-            WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE delivery_id = $12)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             ON CONFLICT (session_id) DO NOTHING
             RETURNING session_id
         ), new_jobs AS (
@@ -210,9 +210,8 @@ pub async fn record_batch(
                                      organization_name, reason, meeting_created_at, started_at, ended_at,
                                      duration_seconds, ord)
         ), fresh AS (
-            -- The first of each delivery id, unless it was recorded before.
+            -- The first of each delivery id. One recorded before finds its session recorded and its row there.
             SELECT DISTINCT ON (delivery_id) * FROM input
-            WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.delivery_id = input.delivery_id)
             ORDER BY delivery_id, ord
         ), new_sessions AS (
             -- The first delivery of each session stores it, unless it was recorded before.

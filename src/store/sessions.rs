@@ -129,20 +129,22 @@ pub async fn get(pool: &PgPool, session_id: &str) -> Result<Option<Session>, sql
         .await
 }
 
-pub async fn list(
-    pool: &PgPool,
-    filter: &ListFilter,
-    cursor: Option<&Cursor>,
+/// The listing statement; `prefix` lets [`explain_list`] run exactly what [`list`] runs.
+fn list_query<'a>(
+    prefix: &str,
+    filter: &'a ListFilter,
+    cursor: Option<&'a Cursor>,
     limit: u16,
-) -> Result<Page, sqlx::Error> {
-    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {COLUMNS} FROM sessions WHERE TRUE"));
+) -> QueryBuilder<'a, Postgres> {
+    let mut query: QueryBuilder<Postgres> =
+        QueryBuilder::new(format!("{prefix}SELECT {COLUMNS} FROM sessions WHERE TRUE"));
     for (column, value) in [
         ("meeting_id", &filter.meeting_id),
         ("organization_id", &filter.organization_id),
         ("reason", &filter.reason),
     ] {
         if let Some(value) = value {
-            query.push(format_args!(" AND {column} = ")).push_bind(value.clone());
+            query.push(format_args!(" AND {column} = ")).push_bind(value.as_str());
         }
     }
     if let Some(after) = filter.ended_after {
@@ -157,13 +159,35 @@ pub async fn list(
             .push(" AND (ended_at, session_id) < (")
             .push_bind(cursor.ended_at())
             .push(", ")
-            .push_bind(cursor.session_id.clone())
+            .push_bind(cursor.session_id.as_str())
             .push(")");
     }
     query
         .push(" ORDER BY ended_at DESC, session_id DESC LIMIT ")
         .push_bind(i64::from(limit) + 1);
+    query
+}
 
+/// The plan Postgres runs for a listing, with its actual timings (for the query benchmark).
+pub async fn explain_list(
+    pool: &PgPool,
+    filter: &ListFilter,
+    cursor: Option<&Cursor>,
+    limit: u16,
+) -> Result<Vec<String>, sqlx::Error> {
+    list_query("EXPLAIN (ANALYZE, BUFFERS) ", filter, cursor, limit)
+        .build_query_scalar()
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn list(
+    pool: &PgPool,
+    filter: &ListFilter,
+    cursor: Option<&Cursor>,
+    limit: u16,
+) -> Result<Page, sqlx::Error> {
+    let mut query = list_query("", filter, cursor, limit);
     let mut sessions: Vec<Session> = query.build_query_as().fetch_all(pool).await?;
     let next_cursor = if sessions.len() > usize::from(limit) {
         sessions.truncate(usize::from(limit));
