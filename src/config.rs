@@ -57,6 +57,7 @@ pub struct Settings {
     pub reconcile: ReconcileSettings,
     pub ingest: IngestSettings,
     pub worker: WorkerSettings,
+    pub retention: RetentionSettings,
     /// The follow-up work run for every newly recorded session, in `[[followups]]` entries.
     pub followups: Vec<FollowupSettings>,
     pub log: LogSettings,
@@ -72,6 +73,11 @@ pub struct ServerSettings {
     pub request_timeout_secs: u64,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// Requests handled at once; past it, requests are answered 503 at once (load shedding).
+    pub max_in_flight: usize,
+    /// Serve `/metrics` without a token on this separate address (an internal network); empty: only on the main
+    /// port, behind the API token.
+    pub metrics_bind: String,
 }
 
 impl Default for ServerSettings {
@@ -82,6 +88,8 @@ impl Default for ServerSettings {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 10,
             shutdown_grace_secs: 30,
+            max_in_flight: 1024,
+            metrics_bind: String::new(),
         }
     }
 }
@@ -197,6 +205,20 @@ impl Default for ReconcileSettings {
             interval_secs: 900,
             lookback_hours: 24,
         }
+    }
+}
+
+/// How long delivery rows are kept. Sessions are kept for good.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Delivery rows older than this many days are removed by an hourly sweep; 0 keeps them for good.
+    pub deliveries_days: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self { deliveries_days: 90 }
     }
 }
 
@@ -429,6 +451,15 @@ impl Settings {
         }
         if self.server.body_limit_bytes == 0 {
             return Err(invalid("server.body_limit_bytes", "must be greater than 0".into()));
+        }
+        if self.server.max_in_flight == 0 {
+            return Err(invalid("server.max_in_flight", "must be greater than 0".into()));
+        }
+        if !self.server.metrics_bind.is_empty() {
+            self.server
+                .metrics_bind
+                .parse::<SocketAddr>()
+                .map_err(|e| invalid("server.metrics_bind", format!("{e} (an address such as 0.0.0.0:9090)")))?;
         }
         if self.server.request_timeout_secs == 0 {
             return Err(invalid("server.request_timeout_secs", "must be greater than 0".into()));

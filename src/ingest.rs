@@ -110,6 +110,7 @@ async fn write_batches(
         }
         let (deliveries, replies): (Vec<VerifiedDelivery>, Vec<_>) =
             batch.drain(..).map(|pending| (pending.delivery, pending.reply)).unzip();
+        metrics::histogram!(crate::observability::INGEST_BATCH_SIZE).record(deliveries.len() as f64);
         let result = match deliveries.as_slice() {
             [one] => deliveries::record(&pool, one, &jobs).await.map(|outcome| vec![outcome]),
             many => deliveries::record_batch(&pool, many, &jobs).await,

@@ -129,6 +129,25 @@ pub fn ended_session(details: &SessionDetails) -> Option<EndedSession> {
     })
 }
 
+fn record_sweep(result: &Result<SweepReport, SweepError>) {
+    use crate::observability::{RECONCILED_SESSIONS, RECONCILIATION_SWEEPS};
+    let outcome = match result {
+        Ok(report) if report.ran => {
+            for (label, count) in [
+                ("recorded", report.recorded),
+                ("already_known", report.already_known),
+                ("unusable", report.unusable),
+            ] {
+                metrics::counter!(RECONCILED_SESSIONS, "result" => label).increment(count);
+            }
+            "done"
+        }
+        Ok(_) => "skipped",
+        Err(_) => "failed",
+    };
+    metrics::counter!(RECONCILIATION_SWEEPS, "result" => outcome).increment(1);
+}
+
 /// The periodic sweep `serve` runs while reconciliation is enabled and credentials are set.
 pub async fn run_periodically(
     pool: PgPool,
@@ -145,7 +164,9 @@ pub async fn run_periodically(
     }
     loop {
         let since = Utc::now() - lookback;
-        match sweep(&pool, &client, since, &jobs).await {
+        let result = sweep(&pool, &client, since, &jobs).await;
+        record_sweep(&result);
+        match result {
             Ok(report) if report.ran => tracing::info!(
                 listed = report.listed,
                 recorded = report.recorded,

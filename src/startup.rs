@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::followups::Registry;
 use crate::http::auth::ApiTokens;
 use crate::http::health::DatabaseReadiness;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Limits};
 use crate::ingest::Ingest;
 use crate::realtimekit::client::{RealtimeKitClient, missing_credentials};
 use crate::realtimekit::public_key::VerificationKeys;
@@ -26,6 +26,7 @@ use crate::realtimekit::signature::PublicKey;
 use crate::reconcile;
 use crate::store::database;
 use crate::worker::Worker;
+use crate::{observability, retention};
 
 pub struct Application {
     listener: TcpListener,
@@ -37,6 +38,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        observability::prometheus();
         let shutdown = CancellationToken::new();
         let mut background = JoinSet::new();
 
@@ -133,7 +135,41 @@ impl Application {
             registration,
             ingest,
         };
-        let router = http::router(state, settings.request_timeout());
+        background.spawn(observability::sample_gauges(
+            state.db.clone(),
+            state.registration.clone(),
+            Duration::from_secs(15),
+            shutdown.clone(),
+        ));
+        background.spawn(retention::run_hourly(
+            state.db.clone(),
+            settings.retention.deliveries_days,
+            state.database_readiness.clone(),
+            shutdown.clone(),
+        ));
+        let router = http::router(
+            state,
+            Limits {
+                request_timeout: settings.request_timeout(),
+                max_in_flight: settings.server.max_in_flight,
+            },
+        );
+        if !settings.server.metrics_bind.is_empty() {
+            let address: std::net::SocketAddr = settings.server.metrics_bind.parse()?;
+            let listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding server.metrics_bind {address}"))?;
+            tracing::info!(%address, "serving /metrics without a token on server.metrics_bind");
+            let stop = shutdown.clone();
+            background.spawn(async move {
+                let served = axum::serve(listener, http::metrics_router())
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            });
+        }
 
         let address = settings.bind_addr()?;
         let listener = TcpListener::bind(address)

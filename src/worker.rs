@@ -117,6 +117,13 @@ impl Worker {
                 )
             }
         };
+        let label = match outcome {
+            AttemptOutcome::Succeeded => "succeeded",
+            AttemptOutcome::WillRetry => "retry",
+            AttemptOutcome::Dead => "dead",
+        };
+        metrics::counter!(crate::observability::FOLLOWUP_ATTEMPTS, "kind" => job.kind.clone(), "outcome" => label)
+            .increment(1);
         match recorded {
             Ok(true) => {}
             Ok(false) => {

@@ -42,7 +42,13 @@ impl ApiTokens {
     }
 }
 
+/// The only routes reachable without a token: the receiver (it has its signature) and the health checks.
+pub const PUBLIC_PATHS: [&str; 3] = [super::WEBHOOK_PATH, "/healthz", "/readyz"];
+
 pub async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+    if PUBLIC_PATHS.contains(&request.uri().path()) {
+        return Ok(next.run(request).await);
+    }
     if state.api_tokens.is_empty() {
         return Err(ApiError::unauthorized_bearer(
             "no API token is configured; set api.tokens (RTK_SESSIONS__API__TOKENS) to read sessions",

@@ -19,6 +19,7 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -28,6 +29,7 @@ use self::error::ApiError;
 use self::health::DatabaseReadiness;
 use crate::config::RealtimeKitSettings;
 use crate::ingest::Ingest;
+use crate::observability;
 use crate::realtimekit::client::RealtimeKitClient;
 use crate::realtimekit::public_key::VerificationKeys;
 use crate::realtimekit::registration::RegistrationStatus;
@@ -49,7 +51,15 @@ pub struct AppState {
     pub ingest: Ingest,
 }
 
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+/// The limits every request is held to.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub request_timeout: Duration,
+    /// Requests handled at once; past it, requests are shed at once with a 503.
+    pub max_in_flight: usize,
+}
+
+pub fn router(state: AppState, limits: Limits) -> Router {
     let operator_api = Router::new()
         .route("/sessions", get(sessions::list))
         .route("/sessions/{session_id}", get(sessions::get_one))
@@ -57,7 +67,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/followups", get(followups::list))
         .route("/followups/{id}/retry", post(followups::retry))
         .route("/meetings/{meeting_id}/end", post(meetings::end))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_bearer));
+        .route("/metrics", get(metrics));
 
     let receiver = Router::new()
         .route(WEBHOOK_PATH, post(webhook::receive))
@@ -70,14 +80,57 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Every route needs the token unless it is one of the few public ones: a new route cannot forget it.
+        .layer(from_fn_with_state(state.clone(), auth::require_bearer))
         .with_state(state)
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(from_fn_with_state(request_timeout, answer_within)),
+                .layer(axum::middleware::from_fn(observability::record_http))
+                .layer(from_fn_with_state(
+                    InFlight(Arc::new(Semaphore::new(limits.max_in_flight))),
+                    shed_load,
+                ))
+                .layer(from_fn_with_state(limits.request_timeout, answer_within)),
         )
+}
+
+/// `/metrics` alone, without a token: for `server.metrics_bind`, a listener meant for an internal network.
+pub fn metrics_router() -> Router {
+    Router::new().route("/metrics", get(metrics))
+}
+
+async fn metrics() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        observability::prometheus().render(),
+    )
+}
+
+#[derive(Clone)]
+struct InFlight(Arc<Semaphore>);
+
+/// Load shedding: beyond `server.max_in_flight` requests at once, a request is answered 503 with `Retry-After`
+/// at once instead of queueing, so a burst far above capacity meets fast refusals that RealtimeKit retries, not
+/// unbounded latency or memory. Health checks and metrics are never shed.
+async fn shed_load(State(in_flight): State<InFlight>, request: Request, next: Next) -> Response {
+    if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+        return next.run(request).await;
+    }
+    let Ok(_permit) = in_flight.0.try_acquire_owned() else {
+        if request.uri().path() == WEBHOOK_PATH {
+            observability::rejected("overloaded");
+        }
+        return ApiError::unavailable(
+            "overloaded",
+            "the service is at capacity; try again shortly",
+            Duration::from_secs(1),
+        )
+        .into_response();
+    };
+    next.run(request).await
 }
 
 /// The span every log line of a request carries; the receiver fills in the delivery and session ids.
@@ -105,14 +158,20 @@ fn request_span(request: &Request) -> tracing::Span {
 /// fault of ours to retry, never a rejection. The work is dropped whole; a delivery is one statement, so either it
 /// committed (and the retry is a duplicate) or nothing of it did.
 async fn answer_within(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    let is_delivery = request.uri().path() == WEBHOOK_PATH;
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::unavailable(
-            "timeout",
-            "the request took too long; try again later",
-            Duration::from_secs(5),
-        )
-        .into_response(),
+        Err(_) => {
+            if is_delivery {
+                observability::rejected("timeout");
+            }
+            ApiError::unavailable(
+                "timeout",
+                "the request took too long; try again later",
+                Duration::from_secs(5),
+            )
+            .into_response()
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use tracing::Span;
 use super::AppState;
 use super::error::ApiError;
 use crate::domain::{Classified, DeliveryBody, DeliveryId, WebhookId, classify};
+use crate::observability;
 use crate::realtimekit::public_key::VerifyError;
 use crate::realtimekit::signature::decode_signature_header;
 use crate::store::deliveries::{Outcome, VerifiedDelivery};
@@ -42,9 +43,17 @@ pub async fn receive(
     let body = body.map_err(|rejection| body_error(&rejection, state.body_limit_bytes))?;
     let signature = signature_from(&headers)?;
     verify(&state, &body, &signature).await?;
+    let result = record(&state, &headers, body).await;
+    match &result {
+        Ok(Json(ack)) => observability::delivery(ack.outcome.as_str()),
+        Err(_) => observability::rejected("storage_unavailable"),
+    }
+    result
+}
 
-    let delivery_id = DeliveryId::from_header_or_body(first_header(&headers, &DELIVERY_ID_HEADERS), &body);
-    let webhook_id = WebhookId::from_header(first_header(&headers, &WEBHOOK_ID_HEADERS));
+async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Json<Acknowledgement>, ApiError> {
+    let delivery_id = DeliveryId::from_header_or_body(first_header(headers, &DELIVERY_ID_HEADERS), &body);
+    let webhook_id = WebhookId::from_header(first_header(headers, &WEBHOOK_ID_HEADERS));
     Span::current().record("delivery_id", delivery_id.as_str());
 
     let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
@@ -112,12 +121,14 @@ pub async fn receive(
 
 fn body_error(rejection: &BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        observability::rejected("payload_too_large");
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!("the body is larger than the limit of {limit} bytes"),
         )
     } else {
+        observability::rejected("unreadable_body");
         ApiError::bad_request(
             "unreadable_body",
             format!("the body could not be read: {}", rejection.body_text()),
@@ -135,17 +146,32 @@ fn first_header<'h>(headers: &'h HeaderMap, names: &[&str]) -> Option<&'h str> {
 fn signature_from(headers: &HeaderMap) -> Result<Vec<u8>, ApiError> {
     let present = SIGNATURE_HEADERS.iter().find_map(|name| headers.get(*name));
     let Some(value) = present.filter(|value| !value.as_bytes().trim_ascii().is_empty()) else {
+        observability::rejected("missing_signature");
         return Err(ApiError::bad_request(
             "missing_signature",
             "the rtk-signature header is missing",
         ));
     };
-    decode_signature_header(value.as_bytes())
-        .ok_or_else(|| ApiError::bad_request("malformed_signature", "the rtk-signature header is not base64"))
+    decode_signature_header(value.as_bytes()).ok_or_else(|| {
+        observability::rejected("malformed_signature");
+        ApiError::bad_request("malformed_signature", "the rtk-signature header is not base64")
+    })
 }
 
 async fn verify(state: &AppState, body: &[u8], signature: &[u8]) -> Result<(), ApiError> {
-    state.keys.verify(body, signature).await.map_err(|error| match error {
+    state.keys.verify(body, signature).await.map_err(|error| {
+        let reason = match error {
+            VerifyError::Invalid => "invalid_signature",
+            VerifyError::NoKeyYet | VerifyError::RefetchFailed => "key_unavailable",
+            VerifyError::RefetchNotAllowedYet { .. } => "key_refetch_pending",
+        };
+        observability::rejected(reason);
+        verify_error(error)
+    })
+}
+
+fn verify_error(error: VerifyError) -> ApiError {
+    match error {
         VerifyError::Invalid => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_signature",
@@ -166,5 +192,5 @@ async fn verify(state: &AppState, body: &[u8], signature: &[u8]) -> Result<(), A
             "the signature does not verify against the cached key and the key could not be refetched; try again later",
             Duration::from_secs(30),
         ),
-    })
+    }
 }

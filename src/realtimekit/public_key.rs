@@ -113,6 +113,7 @@ impl VerificationKeys {
         if key.verifies(body, signature) {
             return Ok(());
         }
+        metrics::counter!(crate::observability::SIGNATURE_FAILURES).increment(1);
         let Source::Fetched { url, http } = &self.source else {
             return Err(VerifyError::Invalid);
         };
@@ -134,7 +135,15 @@ impl VerificationKeys {
         }
         *last_fetch = Some(Instant::now());
         tracing::info!("a signature failed against the cached RealtimeKit key; refetching the key");
-        match self.fetch_and_store(url, http).await {
+        let before = self.generation.load(Ordering::Acquire);
+        let result = self.fetch_and_store(url, http).await;
+        let outcome = match &result {
+            Ok(_) if self.generation.load(Ordering::Acquire) != before => "changed",
+            Ok(_) => "unchanged",
+            Err(_) => "failed",
+        };
+        metrics::counter!(crate::observability::KEY_REFETCHES, "result" => outcome).increment(1);
+        match result {
             Ok(key) if key.verifies(body, signature) => Ok(()),
             Ok(_) => Err(VerifyError::Invalid),
             Err(error) => {

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::helpers::drop_database;
@@ -227,4 +228,295 @@ async fn operators_end_a_session_and_manage_the_webhook_from_the_command_line() 
     assert!(!ok);
     assert!(stderr.contains("no meeting"), "{stderr}");
     drop_database(&database);
+}
+
+async fn wait_ready(port: u16) {
+    let ready = format!("http://127.0.0.1:{port}/readyz");
+    for _ in 0..200 {
+        if reqwest::get(&ready).await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the service did not become ready");
+}
+
+fn signer_from(keys: &Path) -> rtk_sessions::realtimekit::signature::WebhookSigner {
+    let pem = std::fs::read_to_string(keys.join("rtk-dev-private.pem")).expect("key");
+    rtk_sessions::realtimekit::signature::WebhookSigner::from_pem(&pem).expect("signer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigkill_mid_load_every_acknowledged_delivery_is_stored_once_and_running_followups_are_picked_up() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(800)))
+        .mount(&receiver)
+        .await;
+    let keys = tempdir("crash");
+    assert!(
+        run(Command::new(BINARY).args(["dev", "keygen", "--out"]).arg(&keys))
+            .status
+            .success()
+    );
+    let config = keys.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[worker]\nconcurrency = 32\nlease_secs = 3\nattempt_timeout_secs = 2\npoll_interval_secs = 1\n\n[[followups]]\nkind = \"webhook\"\n\
+             url = \"{}/hook\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n",
+            receiver.uri()
+        ),
+    )
+    .expect("config");
+    let database = format!("rtk_bin_{}", uuid::Uuid::new_v4().simple());
+    let env = [("RTK_SESSIONS__SERVER__SHUTDOWN_GRACE_SECS", "1".to_owned())];
+    let (mut child, port) = spawn_serve_with_config(&database, &keys, &config, &env);
+    wait_ready(port).await;
+
+    // Eight senders deliver as fast as they can; the service is killed in the middle.
+    let signer = Arc::new(signer_from(&keys));
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let senders: Vec<_> = (0..8)
+        .map(|_| {
+            let (signer, acked) = (signer.clone(), acked.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let url = format!("http://127.0.0.1:{port}/webhooks/realtimekit");
+                for _ in 0..400 {
+                    let delivery = rtk_sessions::dev::SignedDelivery::new(
+                        &signer,
+                        rtk_sessions::dev::sample_body("meeting.ended"),
+                    );
+                    match delivery.request(&http, &url).send().await {
+                        Ok(response) if response.status().is_success() => {
+                            acked.lock().expect("lock").push(delivery.delivery_id.clone())
+                        }
+                        Ok(_) => {}
+                        Err(_) => return,
+                    }
+                    // A steady stream, so that the kill lands mid-load with follow-ups running.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    for sender in senders {
+        let _ = sender.await;
+    }
+    let acked = acked.lock().expect("lock").clone();
+    assert!(!acked.is_empty(), "some deliveries were acknowledged before the kill");
+    let db = sqlx::PgPool::connect(&database_url_for(&database)).await.expect("db");
+    let running: i64 = sqlx::query_scalar("SELECT count(*) FROM followup_jobs WHERE status = 'running'")
+        .fetch_one(&db)
+        .await
+        .expect("count");
+    assert!(running > 0, "the kill interrupted running follow-ups");
+
+    let (mut child, port) = spawn_serve_with_config(&database, &keys, &config, &env);
+    wait_ready(port).await;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE delivery_id = ANY($1)")
+        .bind(&acked)
+        .fetch_one(&db)
+        .await
+        .expect("count");
+    assert_eq!(
+        stored as usize,
+        acked.len(),
+        "every acknowledged delivery survived the kill"
+    );
+    let (sessions, stored_deliveries): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM deliveries WHERE status = 'stored')",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("counts");
+    assert_eq!(
+        sessions, stored_deliveries,
+        "one session per storing delivery, none twice"
+    );
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM followup_jobs")
+        .fetch_one(&db)
+        .await
+        .expect("jobs");
+    assert_eq!(jobs, sessions, "every committed session has its job");
+
+    // Jobs that were running when the process died are taken over once their lease expires.
+    let mut unfinished = i64::MAX;
+    for _ in 0..300 {
+        unfinished = sqlx::query_scalar("SELECT count(*) FROM followup_jobs WHERE status <> 'succeeded'")
+            .fetch_one(&db)
+            .await
+            .expect("count");
+        if unfinished == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(unfinished, 0, "every follow-up completed after the restart");
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    db.close().await;
+    drop_database(&database);
+}
+
+fn database_url_for(database: &str) -> String {
+    let server =
+        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut url = reqwest::Url::parse(&server).expect("url");
+    url.set_path(&format!("/{database}"));
+    url.to_string()
+}
+
+fn spawn_serve_with_config(database: &str, keys: &Path, config: &Path, env: &[(&str, String)]) -> (Child, u16) {
+    let port = free_port();
+    let mut command = command(database);
+    command
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .env("RTK_SESSIONS__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env(
+            "RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_FILE",
+            keys.join("rtk-dev-public.pem"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    (command.spawn().expect("serve starts"), port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_run_logs_no_token_secret_or_signature() {
+    use crate::cloudflare_fake::{ACCOUNT, APP, FakeCloudflare, GOOD_TOKEN, PUBLIC_URL};
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let fake = FakeCloudflare::start().await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&receiver)
+        .await;
+    let keys = tempdir("logs");
+    assert!(
+        run(Command::new(BINARY).args(["dev", "keygen", "--out"]).arg(&keys))
+            .status
+            .success()
+    );
+    let api_token = "api-token-SECRET-1f2e3d";
+    let webhook_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let slack_secret_path = "/services/T000/B000/SLACKSECRETXYZ";
+    let db_password = "dbpass-SECRET-789";
+    let config = keys.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[worker]\npoll_interval_secs = 1\n\n[[followups]]\nkind = \"webhook\"\nurl = \"{0}/hook\"\nsecret = \"{webhook_secret}\"\n\n\
+             [[followups]]\nkind = \"slack\"\nurl = \"{0}{slack_secret_path}\"\n",
+            receiver.uri()
+        ),
+    )
+    .expect("config");
+    let database = format!("rtk_bin_{}", uuid::Uuid::new_v4().simple());
+    let mut db_url = reqwest::Url::parse(&database_url_for(&database)).expect("url");
+    db_url.set_password(Some(db_password)).expect("password");
+    let port = free_port();
+    let mut child = command(&database)
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("RUST_LOG", "debug")
+        .env("RTK_SESSIONS__LOG__FORMAT", "json")
+        .env("RTK_SESSIONS__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("RTK_SESSIONS__DATABASE__URL", db_url.as_str())
+        .env("RTK_SESSIONS__API__TOKENS", api_token)
+        .env(
+            "RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_FILE",
+            keys.join("rtk-dev-public.pem"),
+        )
+        .env("RTK_SESSIONS__REALTIMEKIT__API_BASE", fake.api_base())
+        .env("RTK_SESSIONS__REALTIMEKIT__ACCOUNT_ID", ACCOUNT)
+        .env("RTK_SESSIONS__REALTIMEKIT__APP_ID", APP)
+        .env("CLOUDFLARE_API_TOKEN", GOOD_TOKEN)
+        .env("RTK_SESSIONS__SERVER__PUBLIC_URL", PUBLIC_URL)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let logs = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    wait_ready(port).await;
+
+    let signer = signer_from(&keys);
+    let delivery = rtk_sessions::dev::SignedDelivery::new(&signer, rtk_sessions::dev::sample_body("meeting.ended"));
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    assert!(
+        delivery
+            .request(&http, &format!("{base}/webhooks/realtimekit"))
+            .send()
+            .await
+            .expect("ok")
+            .status()
+            .is_success()
+    );
+    let forged = rtk_sessions::dev::SignedDelivery::new(
+        crate::helpers::other_signer(),
+        rtk_sessions::dev::sample_body("meeting.ended"),
+    );
+    let _ = forged
+        .request(&http, &format!("{base}/webhooks/realtimekit"))
+        .send()
+        .await;
+    let _ = http.get(format!("{base}/sessions")).bearer_auth(api_token).send().await;
+    let _ = http
+        .get(format!("{base}/sessions"))
+        .bearer_auth("wrong-SECRET-token")
+        .send()
+        .await;
+    let _ = http
+        .post(format!("{base}/meetings/m/end"))
+        .bearer_auth(api_token)
+        .send()
+        .await;
+    for _ in 0..100 {
+        let registered = fake.webhooks().len() == 1;
+        let attempted = receiver.received_requests().await.is_some_and(|r| r.len() >= 2);
+        if registered && attempted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let logs = logs.join().expect("log reader");
+    drop_database(&database);
+
+    assert!(logs.contains("delivery accepted"), "the run was logged:\n{logs}");
+    assert!(logs.contains("follow-up failed"), "the follow-ups ran:\n{logs}");
+    for secret in [
+        api_token,
+        "wrong-SECRET-token",
+        GOOD_TOKEN,
+        db_password,
+        webhook_secret,
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "SLACKSECRETXYZ",
+        delivery.signature.as_str(),
+        &delivery.signature[..40],
+        forged.signature.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the logs: {secret}");
+    }
 }

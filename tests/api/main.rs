@@ -5,6 +5,7 @@ mod followups;
 mod group_commit;
 mod helpers;
 mod pagination;
+mod production;
 mod readiness;
 mod sessions_api;
 mod signature_keys;

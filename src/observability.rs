@@ -1,0 +1,188 @@
+//! Prometheus metrics: the recorder, the names the service records under, and a sampler for the gauges that come
+//! from the database (pool usage, queue depth, the age of the oldest due job).
+//!
+//! Names follow Prometheus conventions (`_total` counters, `_seconds` in base units) and every label has a bounded
+//! set of values: routes are the matched route templates, never raw paths.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::realtimekit::registration::{RegistrationState, RegistrationStatus};
+
+pub const DELIVERIES: &str = "rtk_deliveries_total";
+pub const DELIVERIES_REJECTED: &str = "rtk_deliveries_rejected_total";
+pub const SIGNATURE_FAILURES: &str = "rtk_signature_verification_failures_total";
+pub const KEY_REFETCHES: &str = "rtk_public_key_refetches_total";
+pub const HTTP_DURATION: &str = "rtk_http_request_duration_seconds";
+pub const INGEST_BATCH_SIZE: &str = "rtk_ingest_batch_size";
+pub const DB_POOL_CONNECTIONS: &str = "rtk_db_pool_connections";
+pub const FOLLOWUP_ATTEMPTS: &str = "rtk_followup_attempts_total";
+pub const FOLLOWUP_JOBS: &str = "rtk_followup_jobs";
+pub const FOLLOWUP_OLDEST_DUE_AGE: &str = "rtk_followup_oldest_due_job_age_seconds";
+pub const REGISTRATION_STATE: &str = "rtk_webhook_registration_state";
+pub const RECONCILED_SESSIONS: &str = "rtk_reconciliation_sessions_total";
+pub const RECONCILIATION_SWEEPS: &str = "rtk_reconciliation_sweeps_total";
+pub const RETENTION_DELETED: &str = "rtk_retention_deleted_deliveries_total";
+
+/// The process-wide recorder (installed once; every application in the process shares it).
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(HTTP_DURATION.into()),
+                &[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(INGEST_BATCH_SIZE.into()),
+                    &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+                )
+            })
+            .expect("valid buckets");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (a test harness); then metrics go there and this renders empty.
+        let _ = metrics::set_global_recorder(recorder);
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        DELIVERIES,
+        "Verified deliveries recorded, by outcome (stored, duplicate, ignored, unprocessable)."
+    );
+    describe_counter!(DELIVERIES_REJECTED, "Webhook requests not recorded, by reason.");
+    describe_counter!(
+        SIGNATURE_FAILURES,
+        "Signatures that did not verify against the current key."
+    );
+    describe_counter!(
+        KEY_REFETCHES,
+        "Fetches of RealtimeKit's public key after a failed signature, by result."
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request latency, by route, method and status."
+    );
+    describe_histogram!(INGEST_BATCH_SIZE, "Deliveries recorded per transaction (group commit).");
+    describe_gauge!(
+        DB_POOL_CONNECTIONS,
+        "Database pool connections, by state (idle, in_use, max)."
+    );
+    describe_counter!(
+        FOLLOWUP_ATTEMPTS,
+        "Follow-up attempts, by kind and outcome (succeeded, retry, dead)."
+    );
+    describe_gauge!(FOLLOWUP_JOBS, "Follow-up jobs by status (due, waiting, running, dead).");
+    describe_gauge!(
+        FOLLOWUP_OLDEST_DUE_AGE,
+        Unit::Seconds,
+        "How long the oldest due follow-up job has waited."
+    );
+    describe_gauge!(
+        REGISTRATION_STATE,
+        "1 for the webhook registration's current state, 0 for the others."
+    );
+    describe_counter!(
+        RECONCILED_SESSIONS,
+        "Sessions seen by reconciliation sweeps, by result."
+    );
+    describe_counter!(
+        RECONCILIATION_SWEEPS,
+        "Reconciliation sweeps, by result (done, skipped, failed)."
+    );
+    describe_counter!(RETENTION_DELETED, "Delivery rows removed by the retention sweep.");
+}
+
+/// Times every request under its route template.
+pub async fn record_http(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    histogram!(HTTP_DURATION, "route" => route, "method" => method, "status" => response.status().as_u16().to_string())
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+pub fn delivery(outcome: &'static str) {
+    counter!(DELIVERIES, "outcome" => outcome).increment(1);
+}
+
+pub fn rejected(reason: &'static str) {
+    counter!(DELIVERIES_REJECTED, "reason" => reason).increment(1);
+}
+
+pub fn registration_state(state: &RegistrationState) {
+    let current = match state {
+        RegistrationState::Disabled { .. } => "disabled",
+        RegistrationState::Pending => "pending",
+        RegistrationState::Registered { .. } => "registered",
+        RegistrationState::Failed { .. } => "failed",
+    };
+    for state in ["disabled", "pending", "registered", "failed"] {
+        gauge!(REGISTRATION_STATE, "state" => state).set(if state == current { 1.0 } else { 0.0 });
+    }
+}
+
+/// Samples the gauges that live in the database and the pool, every `interval`, until `shutdown`.
+pub async fn sample_gauges(
+    pool: PgPool,
+    registration: RegistrationStatus,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let idle = pool.num_idle() as f64;
+        gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle);
+        gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(pool.size()) - idle);
+        gauge!(DB_POOL_CONNECTIONS, "state" => "max").set(f64::from(pool.options().get_max_connections()));
+        registration_state(&registration.get());
+        let queue: Result<Vec<(String, i64)>, _> = sqlx::query_as(
+            "SELECT s.status, count(j.id)
+             FROM (VALUES ('due'), ('waiting'), ('running'), ('dead')) AS s(status)
+             LEFT JOIN followup_jobs j ON s.status = CASE
+                 WHEN j.status = 'queued' AND j.run_at <= now() THEN 'due'
+                 WHEN j.status = 'queued' THEN 'waiting'
+                 ELSE j.status END
+             GROUP BY s.status",
+        )
+        .fetch_all(&pool)
+        .await;
+        if let Ok(rows) = queue {
+            for (status, count) in rows {
+                gauge!(FOLLOWUP_JOBS, "status" => status).set(count as f64);
+            }
+        }
+        let oldest: Result<Option<f64>, _> = sqlx::query_scalar(
+            "SELECT extract(epoch FROM now() - min(run_at))::float8 FROM followup_jobs WHERE status = 'queued' AND run_at <= now()",
+        )
+        .fetch_one(&pool)
+        .await;
+        if let Ok(age) = oldest {
+            gauge!(FOLLOWUP_OLDEST_DUE_AGE).set(age.unwrap_or(0.0));
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The retention sweep: removes delivery rows older than `retention.deliveries_days`, hourly, in chunks so that it
+//! never holds long locks. Sessions (and their follow-up jobs and reports) are never removed.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::health::DatabaseReadiness;
+
+const CHUNK: i64 = 10_000;
+
+/// Removes the delivery rows older than `days` days; returns how many.
+pub async fn sweep_deliveries(pool: &PgPool, days: u32) -> Result<u64, sqlx::Error> {
+    let mut removed = 0;
+    loop {
+        let deleted = sqlx::query(
+            "DELETE FROM deliveries WHERE ctid = ANY (ARRAY(
+                 SELECT ctid FROM deliveries WHERE received_at < now() - make_interval(days => $1) LIMIT $2))",
+        )
+        .bind(i32::try_from(days).unwrap_or(i32::MAX))
+        .bind(CHUNK)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        removed += deleted;
+        if deleted < CHUNK as u64 {
+            return Ok(removed);
+        }
+    }
+}
+
+pub async fn run_hourly(pool: PgPool, days: u32, database: DatabaseReadiness, shutdown: CancellationToken) {
+    if days == 0 {
+        return;
+    }
+    tokio::select! {
+        () = shutdown.cancelled() => return,
+        () = database.wait_until_prepared() => {}
+    }
+    loop {
+        match sweep_deliveries(&pool, days).await {
+            Ok(0) => {}
+            Ok(removed) => {
+                metrics::counter!(crate::observability::RETENTION_DELETED).increment(removed);
+                tracing::info!(removed, days, "removed delivery rows past retention");
+            }
+            Err(error) => tracing::warn!(%error, "the retention sweep failed; the next one retries"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
+}
