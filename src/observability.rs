@@ -143,7 +143,9 @@ pub fn registration_state(state: &RegistrationState) {
     }
 }
 
-/// Samples the gauges that live in the database and the pool, every `interval`, until `shutdown`.
+/// Samples the gauges that live in the database and the pool, every `interval`, until `shutdown`. It also drains
+/// the histograms' recorded samples into their buckets: without that, samples pile up in memory until someone
+/// scrapes `/metrics` (the soak benchmark found this as RSS growing by about 40 bytes per request).
 pub async fn sample_gauges(
     pool: PgPool,
     registration: RegistrationStatus,
@@ -151,6 +153,7 @@ pub async fn sample_gauges(
     shutdown: CancellationToken,
 ) {
     loop {
+        prometheus().run_upkeep();
         let idle = pool.num_idle() as f64;
         gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle);
         gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(pool.size()) - idle);

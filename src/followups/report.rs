@@ -28,7 +28,7 @@ impl ReportFollowup {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReportParticipant {
     pub name: Option<String>,
     pub custom_participant_id: Option<String>,
@@ -37,7 +37,7 @@ pub struct ReportParticipant {
     pub minutes: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     pub session_id: String,
     pub meeting_id: String,

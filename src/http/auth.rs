@@ -42,8 +42,9 @@ impl ApiTokens {
     }
 }
 
-/// The only routes reachable without a token: the receiver (it has its signature) and the health checks.
-pub const PUBLIC_PATHS: [&str; 3] = [super::WEBHOOK_PATH, "/healthz", "/readyz"];
+/// The only routes reachable without a token: the receiver (it has its signature), the health checks and the API
+/// description.
+pub const PUBLIC_PATHS: [&str; 4] = [super::WEBHOOK_PATH, "/healthz", "/readyz", "/openapi.json"];
 
 pub async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
     if PUBLIC_PATHS.contains(&request.uri().path()) {

@@ -18,14 +18,17 @@ pub struct ApiError {
     cause: Option<anyhow::Error>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error answer: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// A stable, machine-readable code such as `invalid_signature` or `database_unavailable`.
     code: &'a str,
+    /// What went wrong, for people.
     message: &'a str,
 }
 

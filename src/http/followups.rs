@@ -7,27 +7,53 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::sessions::{DEFAULT_LIMIT, MAX_LIMIT, parse_limit};
 use crate::store::followup_jobs::{self, Job, JobFilter, RetryError};
 
 const STATUSES: [&str; 4] = ["queued", "running", "succeeded", "dead"];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// `queued`, `running`, `succeeded` or `dead`.
+    #[param(value_type = Option<JobStatus>)]
     status: Option<String>,
+    /// Only this session's jobs.
     session_id: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+    /// `next_cursor` from the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// The states of a follow-up job.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Documents the `status` parameter's values.
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Dead,
+}
+
+/// A page of follow-up jobs, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobPage {
     pub data: Vec<Job>,
     pub next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/followups", tag = "followups", params(ListParams),
+    responses(
+        (status = 200, description = "A page of follow-up jobs, newest first", body = JobPage),
+        (status = 400, description = "A parameter is invalid", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; try again", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
@@ -70,6 +96,15 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(post, path = "/followups/{id}/retry", tag = "followups",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job, queued again", body = Job),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job is running or succeeded", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; try again", body = ErrorBody),
+    ))]
 pub async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
     let id: i64 = id
         .parse()

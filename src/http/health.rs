@@ -7,7 +7,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
-use serde_json::json;
 
 use super::AppState;
 use crate::realtimekit::public_key::KeyStatus;
@@ -38,31 +37,45 @@ impl DatabaseReadiness {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     status: &'static str,
     checks: Checks,
 }
 
-#[derive(Serialize)]
-struct Checks {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Checks {
     database: DatabaseCheck,
     verification_key: KeyStatus,
     /// Informational: the webhook registration never makes the service unready.
     registration: RegistrationState,
 }
 
-#[derive(Serialize)]
-struct DatabaseCheck {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DatabaseCheck {
     ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
 }
 
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+/// The liveness answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()),
+    responses((status = 200, description = "The process is alive", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
+    responses(
+        (status = 200, description = "Ready: the database is migrated and reachable and a verification key is loaded", body = Readiness),
+        (status = 503, description = "Not ready; `checks` says which check fails", body = Readiness),
+    ))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let database = database_check(&state).await;
     let verification_key = state.keys.status();

@@ -10,16 +10,29 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::realtimekit::end_meeting::{EndMeetingError, EndedMeeting, end_meeting};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndMeetingRequest {
+    /// First set the meeting `INACTIVE`, so nobody can rejoin or start a new session.
     #[serde(default)]
     disable: bool,
 }
 
+#[utoipa::path(post, path = "/meetings/{meeting_id}/end", tag = "meetings",
+    params(("meeting_id" = String, Path, description = "The RealtimeKit meeting id")),
+    request_body(content = Option<EndMeetingRequest>, description = "Optional"),
+    responses(
+        (status = 200, description = "The active session was ended", body = EndedMeeting),
+        (status = 400, description = "The body is invalid, or RealtimeKit refused the meeting id", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 404, description = "RealtimeKit knows no such meeting", body = ErrorBody),
+        (status = 409, description = "The meeting has no active session (the message says whether it was disabled)", body = ErrorBody),
+        (status = 502, description = "RealtimeKit refused the API token or the request", body = ErrorBody),
+        (status = 503, description = "RealtimeKit is unavailable, or its credentials are not configured", body = ErrorBody),
+    ))]
 pub async fn end(
     State(state): State<AppState>,
     Path(meeting_id): Path<String>,

@@ -6,6 +6,7 @@ pub mod error;
 pub mod followups;
 pub mod health;
 pub mod meetings;
+pub mod openapi;
 pub mod sessions;
 pub mod webhook;
 
@@ -78,6 +79,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(receiver)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Every route needs the token unless it is one of the few public ones: a new route cannot forget it.

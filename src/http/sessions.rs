@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::followups::render_report_html;
+use super::error::ErrorBody;
+use crate::followups::{Report, render_report_html};
 use crate::store::followup_jobs::{self, Job};
 use crate::store::reports;
 use crate::store::sessions::{self, Cursor, ListFilter, Session};
@@ -19,24 +20,43 @@ pub const DEFAULT_LIMIT: u16 = 50;
 pub const MAX_LIMIT: u16 = 500;
 
 /// The query string as sent; validated into a filter, a cursor and a limit with a clear message per mistake.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Only this meeting's sessions.
     meeting_id: Option<String>,
+    /// Only this organization's sessions.
     organization_id: Option<String>,
+    /// Only sessions that ended for this reason, e.g. `HOST_ENDED_MEETING`.
     reason: Option<String>,
+    /// Sessions that ended at or after this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     ended_after: Option<String>,
+    /// Sessions that ended before this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     ended_before: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+    /// `next_cursor` from the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A page of sessions, newest ended first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionPage {
     pub data: Vec<Session>,
     pub next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/sessions", tag = "sessions", params(ListParams),
+    responses(
+        (status = 200, description = "A page of sessions, newest ended first", body = SessionPage),
+        (status = 400, description = "A parameter is invalid", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; try again", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
@@ -75,13 +95,21 @@ pub async fn list(
 }
 
 /// One session, with the state of its follow-ups.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionWithFollowups {
     #[serde(flatten)]
     pub session: Session,
     pub followups: Vec<Job>,
 }
 
+#[utoipa::path(get, path = "/sessions/{session_id}", tag = "sessions",
+    params(("session_id" = String, Path, description = "The RealtimeKit session id")),
+    responses(
+        (status = 200, description = "The session and its follow-ups", body = SessionWithFollowups),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 404, description = "No such session has been recorded", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; try again", body = ErrorBody),
+    ))]
 pub async fn get_one(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
@@ -101,6 +129,15 @@ fn session_not_found(session_id: &str) -> ApiError {
 }
 
 /// `GET /sessions/{id}/report`: JSON, or a readable HTML page when the client asks for `text/html`.
+#[utoipa::path(get, path = "/sessions/{session_id}/report", tag = "sessions",
+    params(("session_id" = String, Path, description = "The RealtimeKit session id")),
+    responses(
+        (status = 200, description = "The session report (HTML when `Accept` prefers `text/html`)",
+            content((Report = "application/json"), (String = "text/html"))),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 404, description = "No such session, or no report for it yet", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; try again", body = ErrorBody),
+    ))]
 pub async fn report(
     State(state): State<AppState>,
     Path(session_id): Path<String>,

@@ -15,7 +15,7 @@ use serde::Serialize;
 use tracing::Span;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::domain::{Classified, DeliveryBody, DeliveryId, WebhookId, classify};
 use crate::observability;
 use crate::realtimekit::public_key::VerifyError;
@@ -27,7 +27,8 @@ const SIGNATURE_HEADERS: [&str; 2] = ["rtk-signature", "dyte-signature"];
 const DELIVERY_ID_HEADERS: [&str; 2] = ["rtk-uuid", "dyte-uuid"];
 const WEBHOOK_ID_HEADERS: [&str; 2] = ["rtk-webhook-id", "dyte-webhook-id"];
 
-#[derive(Debug, Serialize)]
+/// What became of a verified delivery.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Acknowledgement {
     pub outcome: Outcome,
     pub delivery_id: String,
@@ -35,6 +36,21 @@ pub struct Acknowledgement {
     pub session_id: Option<String>,
 }
 
+#[utoipa::path(post, path = "/webhooks/realtimekit", tag = "receiver", security(()),
+    params(
+        ("rtk-signature" = String, Header, description = "Base64 RSASSA-PKCS1-v1_5 SHA-256 signature of the raw body"),
+        ("rtk-uuid" = Option<String>, Header, description = "The delivery id, the same across retries"),
+        ("rtk-webhook-id" = Option<String>, Header, description = "The webhook that sent the delivery"),
+    ),
+    request_body(content = serde_json::Value, description = "The event, exactly as RealtimeKit signed it"),
+    responses(
+        (status = 200, description = "Recorded (stored, duplicate, ignored or unprocessable)", body = Acknowledgement),
+        (status = 400, description = "The signature header is missing or not base64", body = ErrorBody),
+        (status = 401, description = "The signature does not verify", body = ErrorBody),
+        (status = 413, description = "The body is over the limit", body = ErrorBody),
+        (status = 503, description = "Not stored this time (no key yet, database unavailable, timeout, overload); retry",
+            body = ErrorBody),
+    ))]
 pub async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,

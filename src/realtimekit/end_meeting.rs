@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::client::{ApiError, MeetingStatus, RealtimeKitClient};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct EndedMeeting {
     pub kicked_participants_count: u64,
     pub disabled: bool,

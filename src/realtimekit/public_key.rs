@@ -46,7 +46,7 @@ pub struct VerificationKeys {
 }
 
 /// What `/readyz` says of the key.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct KeyStatus {
     pub ok: bool,
     pub source: &'static str,

@@ -20,7 +20,7 @@ use crate::http::health::DatabaseReadiness;
 const REGISTRATION_LOCK: i64 = 0x7274_6b01;
 
 /// What `/readyz` reports of the registration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum RegistrationState {
     Disabled { reason: String },

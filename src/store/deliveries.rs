@@ -12,7 +12,7 @@ use crate::domain::{Classified, DeliveryBody, DeliveryId, EndedSession, WebhookI
 use crate::store::followup_jobs::JobSpecs;
 
 /// What became of a delivery; each is answered 200.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// A new session was recorded.

@@ -18,7 +18,7 @@ pub struct JobSpecs {
     pub max_attempts: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Job {
     pub id: i64,
     pub session_id: String,

@@ -10,7 +10,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use crate::domain::EndedSession;
 use crate::store::followup_jobs::JobSpecs;
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Session {
     pub session_id: String,
     pub meeting_id: String,

@@ -273,7 +273,8 @@ async fn after_sigkill_mid_load_every_acknowledged_delivery_is_stored_once_and_r
     .expect("config");
     let database = format!("rtk_bin_{}", uuid::Uuid::new_v4().simple());
     let env = [("RTK_SESSIONS__SERVER__SHUTDOWN_GRACE_SECS", "1".to_owned())];
-    let (mut child, port) = spawn_serve_with_config(&database, &keys, &config, &env);
+    let (child, port) = spawn_serve_with_config(&database, &keys, &config, &env);
+    let mut child = KillOnDrop(child);
     wait_ready(port).await;
 
     // Eight senders deliver as fast as they can; the service is killed in the middle.
@@ -304,8 +305,8 @@ async fn after_sigkill_mid_load_every_acknowledged_delivery_is_stored_once_and_r
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaped");
+    child.0.kill().expect("SIGKILL");
+    child.0.wait().expect("reaped");
     for sender in senders {
         let _ = sender.await;
     }
@@ -318,7 +319,8 @@ async fn after_sigkill_mid_load_every_acknowledged_delivery_is_stored_once_and_r
         .expect("count");
     assert!(running > 0, "the kill interrupted running follow-ups");
 
-    let (mut child, port) = spawn_serve_with_config(&database, &keys, &config, &env);
+    let (child, port) = spawn_serve_with_config(&database, &keys, &config, &env);
+    let child = KillOnDrop(child);
     wait_ready(port).await;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE delivery_id = ANY($1)")
         .bind(&acked)
@@ -359,10 +361,19 @@ async fn after_sigkill_mid_load_every_acknowledged_delivery_is_stored_once_and_r
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(unfinished, 0, "every follow-up completed after the restart");
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let _ = child.wait();
+    drop(child);
     db.close().await;
     drop_database(&database);
+}
+
+/// Kills the child when the test ends, whether it passes or panics.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn database_url_for(database: &str) -> String {
@@ -428,7 +439,7 @@ async fn a_full_run_logs_no_token_secret_or_signature() {
     let mut db_url = reqwest::Url::parse(&database_url_for(&database)).expect("url");
     db_url.set_password(Some(db_password)).expect("password");
     let port = free_port();
-    let mut child = command(&database)
+    let child = command(&database)
         .arg("--config")
         .arg(&config)
         .arg("serve")
@@ -450,7 +461,8 @@ async fn a_full_run_logs_no_token_secret_or_signature() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve starts");
-    let mut stderr = child.stderr.take().expect("stderr");
+    let mut child = KillOnDrop(child);
+    let mut stderr = child.0.stderr.take().expect("stderr");
     let logs = std::thread::spawn(move || {
         let mut text = String::new();
         let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
@@ -498,8 +510,8 @@ async fn a_full_run_logs_no_token_secret_or_signature() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let _ = child.wait();
+    let _ = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status();
+    let _ = child.0.wait();
     let logs = logs.join().expect("log reader");
     drop_database(&database);
 

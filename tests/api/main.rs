@@ -4,6 +4,8 @@ mod cloudflare_fake;
 mod followups;
 mod group_commit;
 mod helpers;
+mod hostile_input;
+mod openapi;
 mod pagination;
 mod production;
 mod readiness;

@@ -160,7 +160,7 @@ async fn every_route_except_the_receiver_and_health_checks_needs_the_token() {
     }
     assert_eq!(
         rtk_sessions::http::auth::PUBLIC_PATHS,
-        ["/webhooks/realtimekit", "/healthz", "/readyz"]
+        ["/webhooks/realtimekit", "/healthz", "/readyz", "/openapi.json"]
     );
 }
 
