@@ -16,6 +16,7 @@ use tracing::Span;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
+use crate::domain::ended_session::MEETING_ENDED;
 use crate::domain::{Classified, DeliveryBody, DeliveryId, WebhookId, classify};
 use crate::observability;
 use crate::realtimekit::public_key::VerifyError;
@@ -84,19 +85,17 @@ async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Js
         Span::current().record("session_id", session_id.as_str());
     }
 
+    // What the log line says of the event, taken before the delivery moves to the writer.
+    let (event, reason) = match &classified {
+        Classified::EndedSession(_) => (Some(MEETING_ENDED.to_owned()), None),
+        Classified::Ignored { event } => (Some(event.clone()), None),
+        Classified::Unprocessable { event, reason } => (event.clone(), Some(reason.clone())),
+    };
     let delivery = VerifiedDelivery {
         delivery_id: delivery_id.clone(),
         webhook_id,
         body,
         classified,
-    };
-    let log_context = match &delivery.classified {
-        Classified::Unprocessable { event, reason } => Some((event.clone(), reason.clone())),
-        _ => None,
-    };
-    let event = match &delivery.classified {
-        Classified::Ignored { event } => Some(event.clone()),
-        _ => None,
     };
     let outcome = state.ingest.record(delivery).await.map_err(|error| {
         // Whatever failed, nothing was committed, and RealtimeKit's retry will bring the delivery again.
@@ -108,25 +107,21 @@ async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Js
         .caused_by(anyhow::Error::new(error))
     })?;
 
-    match (log_context, event) {
-        (Some((event, reason)), _) if outcome == Outcome::Unprocessable => tracing::error!(
+    if outcome == Outcome::Unprocessable {
+        tracing::error!(
             delivery_id = delivery_id.as_str(),
             event,
             reason,
             "kept a verified delivery that cannot be used; its exact body is in the deliveries table"
-        ),
-        (_, Some(event)) => tracing::info!(
+        );
+    } else {
+        tracing::info!(
             delivery_id = delivery_id.as_str(),
+            session_id = session_id.as_deref(),
             event,
             outcome = outcome.as_str(),
             "delivery accepted"
-        ),
-        _ => tracing::info!(
-            delivery_id = delivery_id.as_str(),
-            session_id = session_id.as_deref(),
-            outcome = outcome.as_str(),
-            "delivery accepted"
-        ),
+        );
     }
     Ok(Json(Acknowledgement {
         outcome,

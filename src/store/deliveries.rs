@@ -10,6 +10,7 @@ use sqlx::PgPool;
 
 use crate::domain::{Classified, DeliveryBody, DeliveryId, EndedSession, WebhookId};
 use crate::store::followup_jobs::JobSpecs;
+use crate::store::sessions;
 
 /// What became of a delivery; each is answered 200.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -105,7 +106,7 @@ async fn record_ended_session(
     session: &EndedSession,
     jobs: &JobSpecs,
 ) -> Result<Outcome, sqlx::Error> {
-    let status: Option<String> = sqlx::query_scalar(
+    let query = sqlx::query_scalar(
         r#"
         WITH new_session AS (
             INSERT INTO sessions (session_id, meeting_id, meeting_title, room_name, organization_id,
@@ -127,27 +128,17 @@ async fn record_ended_session(
         ON CONFLICT (delivery_id) DO NOTHING
         RETURNING status
         "#,
-    )
-    .bind(&session.session_id)
-    .bind(&session.meeting_id)
-    .bind(&session.meeting_title)
-    .bind(&session.room_name)
-    .bind(&session.organization_id)
-    .bind(&session.organization_name)
-    .bind(&session.reason)
-    .bind(session.meeting_created_at)
-    .bind(session.started_at)
-    .bind(session.ended_at)
-    .bind(session.duration_seconds)
-    .bind(delivery.delivery_id.as_str())
-    .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
-    .bind(delivery.body.json())
-    .bind(delivery.body.raw())
-    .bind(&jobs.names)
-    .bind(&jobs.kinds)
-    .bind(jobs.max_attempts)
-    .fetch_optional(pool)
-    .await?;
+    );
+    let status: Option<String> = sessions::bind_session_fields(query, session)
+        .bind(delivery.delivery_id.as_str())
+        .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+        .bind(delivery.body.json())
+        .bind(delivery.body.raw())
+        .bind(&jobs.names)
+        .bind(&jobs.kinds)
+        .bind(jobs.max_attempts)
+        .fetch_optional(pool)
+        .await?;
     Ok(status.map_or(Outcome::Duplicate, |status| Outcome::from_status(&status)))
 }
 

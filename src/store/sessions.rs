@@ -5,6 +5,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryScalar;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::domain::EndedSession;
@@ -87,9 +89,28 @@ pub struct Page {
     pub next_cursor: Option<Cursor>,
 }
 
+/// Binds a session's fields as `$1` to `$11`, in the column order both recording statements use.
+pub(crate) fn bind_session_fields<'q, O>(
+    query: QueryScalar<'q, Postgres, O, PgArguments>,
+    session: &'q EndedSession,
+) -> QueryScalar<'q, Postgres, O, PgArguments> {
+    query
+        .bind(&session.session_id)
+        .bind(&session.meeting_id)
+        .bind(&session.meeting_title)
+        .bind(&session.room_name)
+        .bind(&session.organization_id)
+        .bind(&session.organization_name)
+        .bind(&session.reason)
+        .bind(session.meeting_created_at)
+        .bind(session.started_at)
+        .bind(session.ended_at)
+        .bind(session.duration_seconds)
+}
+
 /// Records a session that no delivery brought; false when it is already recorded.
 pub async fn record_reconciled(pool: &PgPool, session: &EndedSession, jobs: &JobSpecs) -> Result<bool, sqlx::Error> {
-    let inserted: Option<String> = sqlx::query_scalar(
+    let query = sqlx::query_scalar(
         "WITH new_session AS (
              INSERT INTO sessions (session_id, meeting_id, meeting_title, room_name, organization_id, organization_name,
                                    reason, meeting_created_at, started_at, ended_at, duration_seconds, source)
@@ -102,23 +123,13 @@ pub async fn record_reconciled(pool: &PgPool, session: &EndedSession, jobs: &Job
              FROM new_session, unnest($12::text[], $13::text[]) AS f(name, kind)
          )
          SELECT session_id FROM new_session",
-    )
-    .bind(&session.session_id)
-    .bind(&session.meeting_id)
-    .bind(&session.meeting_title)
-    .bind(&session.room_name)
-    .bind(&session.organization_id)
-    .bind(&session.organization_name)
-    .bind(&session.reason)
-    .bind(session.meeting_created_at)
-    .bind(session.started_at)
-    .bind(session.ended_at)
-    .bind(session.duration_seconds)
-    .bind(&jobs.names)
-    .bind(&jobs.kinds)
-    .bind(jobs.max_attempts)
-    .fetch_optional(pool)
-    .await?;
+    );
+    let inserted: Option<String> = bind_session_fields(query, session)
+        .bind(&jobs.names)
+        .bind(&jobs.kinds)
+        .bind(jobs.max_attempts)
+        .fetch_optional(pool)
+        .await?;
     Ok(inserted.is_some())
 }
 
