@@ -75,6 +75,9 @@ pub struct ServerSettings {
     pub shutdown_grace_secs: u64,
     /// Requests handled at once; past it, requests are answered 503 at once (load shedding).
     pub max_in_flight: usize,
+    /// A connection that does not send a complete request head within this time is closed (slow or idle
+    /// clients cannot hold connections open).
+    pub header_read_timeout_secs: u64,
     /// Serve `/metrics` without a token on this separate address (an internal network); empty: only on the main
     /// port, behind the API token.
     pub metrics_bind: String,
@@ -89,6 +92,7 @@ impl Default for ServerSettings {
             request_timeout_secs: 10,
             shutdown_grace_secs: 30,
             max_in_flight: 1024,
+            header_read_timeout_secs: 10,
             metrics_bind: String::new(),
         }
     }
@@ -451,6 +455,12 @@ impl Settings {
         }
         if self.server.body_limit_bytes == 0 {
             return Err(invalid("server.body_limit_bytes", "must be greater than 0".into()));
+        }
+        if self.server.header_read_timeout_secs == 0 {
+            return Err(invalid(
+                "server.header_read_timeout_secs",
+                "must be greater than 0".into(),
+            ));
         }
         if self.server.max_in_flight == 0 {
             return Err(invalid("server.max_in_flight", "must be greater than 0".into()));

@@ -34,6 +34,7 @@ pub struct Application {
     shutdown: CancellationToken,
     background: JoinSet<()>,
     grace: Duration,
+    header_read_timeout: Duration,
 }
 
 impl Application {
@@ -181,6 +182,7 @@ impl Application {
             shutdown,
             background,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_secs),
         })
     }
 
@@ -197,29 +199,67 @@ impl Application {
         let address = self.listener.local_addr()?;
         tracing::info!(%address, "listening");
         let shutdown = self.shutdown.clone();
-        let server = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future();
+        let server = serve(self.listener, self.router, shutdown.clone(), self.header_read_timeout);
         tokio::pin!(server);
 
-        let result = tokio::select! {
-            result = &mut server => result.context("serving HTTP"),
+        tokio::select! {
+            () = &mut server => {}
             () = shutdown.cancelled() => {
                 tracing::info!(grace_secs = self.grace.as_secs(), "shutting down: no new connections; finishing in-flight requests");
-                match tokio::time::timeout(self.grace, &mut server).await {
-                    Ok(result) => result.context("serving HTTP"),
-                    Err(_) => {
-                        tracing::warn!("in-flight requests did not finish within the grace period; stopping anyway");
-                        Ok(())
-                    }
+                if tokio::time::timeout(self.grace, &mut server).await.is_err() {
+                    tracing::warn!("in-flight requests did not finish within the grace period; stopping anyway");
                 }
             }
-        };
+        }
         self.shutdown.cancel();
         while self.background.join_next().await.is_some() {}
         tracing::info!("stopped");
-        result
+        Ok(())
     }
+}
+
+/// Serves HTTP/1 and HTTP/2 on `listener` until `shutdown`, then stops accepting and waits for open connections to
+/// finish their requests. Unlike `axum::serve`, it closes a connection whose request head does not arrive within
+/// `header_read_timeout`, so slow or idle clients cannot hold connections open.
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+    header_read_timeout: Duration,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    loop {
+        let (stream, _) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: pause instead of spinning.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %error, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 fn verification_keys(settings: &Settings, http: reqwest::Client) -> anyhow::Result<VerificationKeys> {

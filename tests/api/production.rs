@@ -308,3 +308,49 @@ async fn a_database_outage_mid_load_gives_only_retryable_503s_and_nothing_is_los
         "every delivery stored once"
     );
 }
+
+#[tokio::test]
+async fn slow_clients_cannot_hold_a_connection_open() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|s| {
+        s.server.header_read_timeout_secs = 1;
+        s.server.request_timeout_secs = 1;
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    // A request head that never ends: the connection is closed.
+    let mut stream = TcpStream::connect(&address).await.expect("connect");
+    stream
+        .write_all(b"POST /webhooks/realtimekit HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let mut buffer = vec![0_u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the server closed a connection whose request head never came"
+    );
+
+    // A body that trickles: answered 503 (retryable) once the request timeout passes.
+    let mut stream = TcpStream::connect(&address).await.expect("connect");
+    stream
+        .write_all(b"POST /webhooks/realtimekit HTTP/1.1\r\nHost: x\r\nrtk-signature: AAAA\r\ncontent-length: 1000\r\n\r\n{\"event\"")
+        .await
+        .expect("write");
+    let answered = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer)).await;
+    let read = answered
+        .expect("answered instead of waiting for the body forever")
+        .expect("read");
+    let head = String::from_utf8_lossy(&buffer[..read]);
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after"), "{head}");
+}
