@@ -1,0 +1,26 @@
+//! Throws arbitrary bytes at what the receiver does with a request before and after verification: decoding the
+//! `rtk-signature` header, choosing the delivery id, parsing and classifying the body, and choosing how the body is
+//! kept. Nothing may panic, and a body is always kept exactly.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use rtk_sessions::domain::{Classified, DeliveryBody, DeliveryId, classify};
+use rtk_sessions::realtimekit::signature::decode_signature_header;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = decode_signature_header(data);
+    let _ = DeliveryId::from_header_or_body(std::str::from_utf8(data).ok(), data);
+
+    let json: Option<serde_json::Value> = serde_json::from_slice(data).ok();
+    if let Classified::EndedSession(session) = classify(json.as_ref()) {
+        assert!(!session.session_id.is_empty() && !session.session_id.contains('\0'));
+        assert!(!session.meeting_id.is_empty() && !session.meeting_id.contains('\0'));
+    }
+    let body = DeliveryBody::new(bytes::Bytes::copy_from_slice(data), json.is_some());
+    match (body.json(), body.raw()) {
+        (Some(text), None) => assert_eq!(text.as_bytes(), data),
+        (None, Some(raw)) => assert_eq!(raw, data),
+        _ => panic!("a body is kept one way, exactly"),
+    }
+});
