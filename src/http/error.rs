@@ -48,6 +48,14 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// A query string that does not parse, with the parameters the endpoint takes.
+    pub fn invalid_query(rejection: &axum::extract::rejection::QueryRejection, parameters: &str) -> Self {
+        Self::bad_request(
+            "invalid_query",
+            format!("{}; the parameters are {parameters}", rejection.body_text()),
+        )
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }

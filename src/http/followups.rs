@@ -58,15 +58,8 @@ pub async fn list(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<JobPage>, ApiError> {
-    let Query(params) = params.map_err(|rejection| {
-        ApiError::bad_request(
-            "invalid_query",
-            format!(
-                "{}; the parameters are status, session_id, limit, cursor",
-                rejection.body_text()
-            ),
-        )
-    })?;
+    let Query(params) =
+        params.map_err(|rejection| ApiError::invalid_query(&rejection, "status, session_id, limit, cursor"))?;
     let status = params.status.filter(|s| !s.is_empty());
     if let Some(status) = &status {
         if !STATUSES.contains(&status.as_str()) {

@@ -62,12 +62,9 @@ pub async fn list(
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<SessionPage>, ApiError> {
     let Query(params) = params.map_err(|rejection| {
-        ApiError::bad_request(
-            "invalid_query",
-            format!(
-                "{}; the parameters are meeting_id, organization_id, reason, ended_after, ended_before, limit, cursor",
-                rejection.body_text()
-            ),
+        ApiError::invalid_query(
+            &rejection,
+            "meeting_id, organization_id, reason, ended_after, ended_before, limit, cursor",
         )
     })?;
     let limit = parse_limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
