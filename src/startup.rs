@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::followups::Registry;
 use crate::http::auth::ApiTokens;
 use crate::http::health::DatabaseReadiness;
-use crate::http::{self, AppState, Limits};
+use crate::http::{self, AppContext, AppState, Limits};
 use crate::ingest::Ingest;
 use crate::realtimekit::client::{RealtimeKitClient, missing_credentials};
 use crate::realtimekit::public_key::VerificationKeys;
@@ -125,7 +125,7 @@ impl Application {
         }
 
         let ingest = Ingest::start(db.clone(), Arc::new(followup_jobs), &settings.ingest);
-        let state = AppState {
+        let state = AppState::new(AppContext {
             db,
             keys,
             api_tokens: Arc::new(ApiTokens::new(&settings.api.tokens)),
@@ -135,7 +135,7 @@ impl Application {
             realtimekit_settings: Arc::new(settings.realtimekit.clone()),
             registration,
             ingest,
-        };
+        });
         background.spawn(observability::sample_gauges(
             state.db.clone(),
             state.registration.clone(),

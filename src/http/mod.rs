@@ -37,8 +37,26 @@ use crate::realtimekit::registration::RegistrationStatus;
 
 pub const WEBHOOK_PATH: &str = "/webhooks/realtimekit";
 
+/// What every handler shares. Cloned for each request (axum's `State`), so it is one `Arc`: one reference count
+/// to touch instead of one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppContext>);
+
+impl AppState {
+    pub fn new(context: AppContext) -> Self {
+        Self(Arc::new(context))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppContext;
+
+    fn deref(&self) -> &AppContext {
+        &self.0
+    }
+}
+
+pub struct AppContext {
     pub db: PgPool,
     pub keys: Arc<VerificationKeys>,
     pub api_tokens: Arc<ApiTokens>,
@@ -88,7 +106,9 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                // A 5xx is logged once, with its cause, where it is made (`ApiError`); the layer's own failure
+                // line would repeat it without one.
+                .layer(TraceLayer::new_for_http().make_span_with(request_span).on_failure(()))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(axum::middleware::from_fn(observability::record_http))
                 .layer(from_fn_with_state(
