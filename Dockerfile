@@ -23,7 +23,9 @@ COPY config.toml /app/config.toml
 USER 65532:65532
 ENV RTK_SESSIONS__LOG__FORMAT=json
 EXPOSE 8080
+# Liveness, not readiness: a database outage must not mark every replica unhealthy (and get it restarted). Load
+# balancers use /readyz; see docs/OPERATIONS.md.
 HEALTHCHECK --interval=10s --timeout=6s --start-period=20s --retries=3 \
-    CMD ["/usr/local/bin/rtk-sessions", "healthcheck"]
+    CMD ["/usr/local/bin/rtk-sessions", "healthcheck", "--live"]
 ENTRYPOINT ["/usr/local/bin/rtk-sessions"]
 CMD ["serve"]

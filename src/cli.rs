@@ -40,10 +40,13 @@ pub enum Command {
     Serve,
     /// Create the database if it does not exist, apply the migrations, and exit
     Migrate,
-    /// Exit 0 when the service answers ready (for container health checks)
+    /// Exit 0 when the service answers ready (or, with --live, alive: for container health checks)
     Healthcheck {
-        /// The readiness URL [default: /readyz on the configured server.bind, via 127.0.0.1]
+        /// The URL to check [default: /readyz (or /healthz with --live) on the configured server.bind, via 127.0.0.1]
         url: Option<String>,
+        /// Check liveness (/healthz) instead of readiness: a database outage does not make the process unhealthy
+        #[arg(long)]
+        live: bool,
     },
     /// Manage the RealtimeKit webhook of this app
     #[command(subcommand)]
@@ -54,6 +57,9 @@ pub enum Command {
     /// Recorded sessions
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Verified deliveries, as received
+    #[command(subcommand)]
+    Deliveries(DeliveriesCommand),
     /// The follow-up job queue
     #[command(subcommand)]
     Followups(FollowupsCommand),
@@ -76,6 +82,38 @@ pub enum FollowupsCommand {
     },
     /// Bring a dead job back (or run a waiting one now)
     Retry { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeliveriesCommand {
+    /// List deliveries, newest received first
+    List {
+        /// stored, duplicate, ignored or unprocessable
+        #[arg(long)]
+        outcome: Option<String>,
+        #[arg(long)]
+        session_id: Option<String>,
+        /// RFC 3339, inclusive
+        #[arg(long)]
+        received_after: Option<String>,
+        /// RFC 3339, exclusive
+        #[arg(long)]
+        received_before: Option<String>,
+        /// 1 to 500
+        #[arg(long, default_value_t = 50)]
+        limit: u16,
+        /// One JSON object per line instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one delivery with its body (--raw: write the body alone, as kept)
+    Show {
+        id: String,
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Classify a kept delivery again, and record its session if it is now usable
+    Replay { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,17 +191,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::info!("the database is created and migrated");
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Healthcheck { url }) => {
+        Some(Command::Healthcheck { url, live }) => {
             let url = match url {
                 Some(url) => url.clone(),
                 None => {
                     let settings = Settings::load(&cli.config_file())?;
                     let port = settings.bind_addr()?.port();
-                    format!("http://127.0.0.1:{port}/readyz")
+                    let path = if *live { "/healthz" } else { "/readyz" };
+                    format!("http://127.0.0.1:{port}{path}")
                 }
             };
             healthcheck(&url).await
         }
+        Some(Command::Deliveries(command)) => deliveries(&cli, command).await,
         Some(Command::Webhooks(command)) => webhooks(&cli, command).await,
         Some(Command::Meetings(MeetingsCommand::End { meeting_id, disable })) => {
             let settings = load(&cli)?;
@@ -243,6 +283,95 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             payload,
         })) => send(url, private_key, event, payload.as_deref()).await,
     }
+}
+
+async fn deliveries(cli: &Cli, command: &DeliveriesCommand) -> anyhow::Result<ExitCode> {
+    use crate::store::deliveries::{self, DeliveryFilter, Outcome, StoredBody};
+    let settings = load(cli)?;
+    let pool = prepared_pool(&settings).await?;
+    match command {
+        DeliveriesCommand::List {
+            outcome,
+            session_id,
+            received_after,
+            received_before,
+            limit,
+            json,
+        } => {
+            let timestamp = |name: &str, value: &Option<String>| -> anyhow::Result<_> {
+                value
+                    .as_deref()
+                    .map(|text| {
+                        chrono::DateTime::parse_from_rfc3339(text)
+                            .map(|t| t.with_timezone(&chrono::Utc))
+                            .map_err(|_| {
+                                anyhow::anyhow!("--{name} must be an RFC 3339 timestamp such as 2026-06-03T10:30:00Z")
+                            })
+                    })
+                    .transpose()
+            };
+            if !(1..=500).contains(limit) {
+                anyhow::bail!("--limit must be a whole number from 1 to 500");
+            }
+            let filter = DeliveryFilter {
+                outcome: outcome.as_deref().map(Outcome::parse).transpose()?,
+                session_id: session_id.clone(),
+                received_after: timestamp("received-after", received_after)?,
+                received_before: timestamp("received-before", received_before)?,
+            };
+            let page = deliveries::list(&pool, &filter, None, *limit).await?;
+            if *json {
+                for delivery in &page.deliveries {
+                    println!("{}", serde_json::to_string(delivery)?);
+                }
+            } else if page.deliveries.is_empty() {
+                println!("no deliveries");
+            } else {
+                println!(
+                    "{:<20}  {:<13}  {:<22}  {:<38}  {:<38}  REASON",
+                    "RECEIVED", "OUTCOME", "EVENT", "DELIVERY", "SESSION"
+                );
+                for d in &page.deliveries {
+                    println!(
+                        "{:<20}  {:<13}  {:<22}  {:<38}  {:<38}  {}",
+                        d.received_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        d.outcome.as_str(),
+                        d.event.as_deref().unwrap_or("-"),
+                        d.delivery_id,
+                        d.session_id.as_deref().unwrap_or("-"),
+                        d.reason.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        DeliveriesCommand::Show { id, raw } => {
+            let delivery = deliveries::get(&pool, id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no delivery with id {id:?} is recorded"))?;
+            if *raw {
+                use std::io::Write;
+                std::io::stdout().write_all(delivery.body.bytes())?;
+            } else {
+                let mut shown = serde_json::to_value(&delivery.summary)?;
+                let (kept_as, text) = match &delivery.body {
+                    StoredBody::Json(text) => ("json", Some(text.clone())),
+                    StoredBody::Bytes(bytes) => ("bytes", String::from_utf8(bytes.clone()).ok()),
+                };
+                shown["body_kept_as"] = kept_as.into();
+                shown["body_text"] = text.into();
+                println!("{}", serde_json::to_string_pretty(&shown)?);
+            }
+        }
+        DeliveriesCommand::Replay { id } => {
+            let registry = Registry::from_settings(&settings).map_err(|e| anyhow::anyhow!(e))?;
+            let jobs = registry.job_specs(settings.worker.max_attempts);
+            let replayed = deliveries::replay(&pool, id, &jobs)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no delivery with id {id:?} is recorded"))?;
+            println!("{}", serde_json::to_string(&replayed)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn prepared_pool(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {

@@ -78,6 +78,12 @@ pub struct ServerSettings {
     /// A connection that does not send a complete request head within this time is closed (slow or idle
     /// clients cannot hold connections open).
     pub header_read_timeout_secs: u64,
+    /// A keep-alive connection with no request in flight is closed after this long.
+    pub idle_timeout_secs: u64,
+    /// A request body must arrive whole within this time once its head has (a RealtimeKit payload is a few KB).
+    pub body_read_timeout_secs: u64,
+    /// Open connections at most; past it, new ones wait in the listen backlog.
+    pub max_connections: usize,
     /// Serve `/metrics` without a token on this separate address (an internal network); empty: only on the main
     /// port, behind the API token.
     pub metrics_bind: String,
@@ -88,11 +94,14 @@ impl Default for ServerSettings {
         Self {
             bind: "0.0.0.0:8080".into(),
             public_url: String::new(),
-            body_limit_bytes: 1024 * 1024,
+            body_limit_bytes: 256 * 1024,
             request_timeout_secs: 10,
             shutdown_grace_secs: 30,
             max_in_flight: 1024,
             header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            body_read_timeout_secs: 5,
+            max_connections: 2048,
             metrics_bind: String::new(),
         }
     }
@@ -218,11 +227,17 @@ impl Default for ReconcileSettings {
 pub struct RetentionSettings {
     /// Delivery rows older than this many days are removed by an hourly sweep; 0 keeps them for good.
     pub deliveries_days: u32,
+    /// The same for `unprocessable` deliveries, which wait for an operator to look at them or replay them; 0 (the
+    /// default) keeps them for good.
+    pub unprocessable_days: u32,
 }
 
 impl Default for RetentionSettings {
     fn default() -> Self {
-        Self { deliveries_days: 90 }
+        Self {
+            deliveries_days: 90,
+            unprocessable_days: 0,
+        }
     }
 }
 
@@ -462,6 +477,15 @@ impl Settings {
                 "must be greater than 0".into(),
             ));
         }
+        for (key, value) in [
+            ("server.idle_timeout_secs", self.server.idle_timeout_secs),
+            ("server.body_read_timeout_secs", self.server.body_read_timeout_secs),
+            ("server.max_connections", self.server.max_connections as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be greater than 0".into()));
+            }
+        }
         if self.server.max_in_flight == 0 {
             return Err(invalid("server.max_in_flight", "must be greater than 0".into()));
         }
@@ -659,7 +683,7 @@ mod tests {
     fn defaults_match_the_documented_values() {
         let s = Settings::default();
         assert_eq!(s.server.bind, "0.0.0.0:8080");
-        assert_eq!(s.server.body_limit_bytes, 1_048_576);
+        assert_eq!(s.server.body_limit_bytes, 262_144);
         assert_eq!(s.server.request_timeout_secs, 10);
         assert_eq!(s.database.max_connections, 16);
         assert!(s.api.tokens.is_empty());

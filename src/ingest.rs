@@ -4,8 +4,13 @@
 //! Group commit: requests queue their delivery with a reply channel; a few writer tasks each take whatever is
 //! queued (up to `ingest.batch_max`, waiting at most `ingest.batch_window_micros` for more) and record it with one
 //! statement. Under load, the queue fills while a batch is being written, so batches grow with the load and a lone
-//! request never waits for company. A failed batch fails each of its requests, which are answered with a retryable
-//! 5xx: nothing is half-recorded.
+//! request never waits for company.
+//!
+//! One delivery never fails the others: when a batch fails for anything but an outage, its deliveries are recorded
+//! one by one. A delivery the database refuses on its own (a number `jsonb` cannot hold, say) is recorded as
+//! `unprocessable` with its exact bytes and the database's reason, and answered 200: a signed body is never refused
+//! forever. Only a genuine outage (see `store::is_transient`) is answered with a retryable 5xx, and then nothing of
+//! the delivery was recorded.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +19,7 @@ use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::config::IngestSettings;
+use crate::store;
 use crate::store::deliveries::{self, Outcome, VerifiedDelivery};
 use crate::store::followup_jobs::JobSpecs;
 
@@ -66,11 +72,14 @@ impl Ingest {
         }
     }
 
+    /// The follow-up jobs every newly recorded session gets.
+    pub fn jobs(&self) -> &JobSpecs {
+        &self.jobs
+    }
+
     pub async fn record(&self, delivery: VerifiedDelivery) -> Result<Outcome, IngestError> {
         let Some(queue) = &self.queue else {
-            return deliveries::record(&self.pool, &delivery, &self.jobs)
-                .await
-                .map_err(|e| IngestError::Database(Arc::new(e)));
+            return record_one(&self.pool, delivery, &self.jobs).await;
         };
         let (reply, answer) = oneshot::channel();
         queue
@@ -112,8 +121,8 @@ async fn write_batches(
             batch.drain(..).map(|pending| (pending.delivery, pending.reply)).unzip();
         metrics::histogram!(crate::observability::INGEST_BATCH_SIZE).record(deliveries.len() as f64);
         let result = match deliveries.as_slice() {
-            [one] => deliveries::record(&pool, one, &jobs).await.map(|outcome| vec![outcome]),
-            many => deliveries::record_batch(&pool, many, &jobs).await,
+            [_] => Err(None),
+            many => deliveries::record_batch(&pool, many, &jobs).await.map_err(Some),
         };
         match result {
             Ok(outcomes) => {
@@ -121,12 +130,39 @@ async fn write_batches(
                     let _ = reply.send(Ok(outcome));
                 }
             }
-            Err(error) => {
+            Err(Some(error)) if store::is_transient(&error) => {
                 let error = IngestError::Database(Arc::new(error));
                 for reply in replies {
                     let _ = reply.send(Err(error.clone()));
                 }
             }
+            // A lone delivery, or a batch that one of its deliveries failed: each on its own.
+            Err(refused) => {
+                if let Some(error) = refused {
+                    tracing::warn!(%error, size = deliveries.len(), "a batch was refused; recording its deliveries one by one");
+                }
+                for (delivery, reply) in deliveries.into_iter().zip(replies) {
+                    let _ = reply.send(record_one(&pool, delivery, &jobs).await);
+                }
+            }
         }
     }
+}
+
+/// Records one delivery in its own transaction; one the database refuses is kept as `unprocessable`.
+async fn record_one(pool: &PgPool, delivery: VerifiedDelivery, jobs: &JobSpecs) -> Result<Outcome, IngestError> {
+    let error = match deliveries::record(pool, &delivery, jobs).await {
+        Ok(outcome) => return Ok(outcome),
+        Err(error) if store::is_transient(&error) => return Err(IngestError::Database(Arc::new(error))),
+        Err(error) => error,
+    };
+    let reason = match &error {
+        sqlx::Error::Database(db) => format!("the database refused it: {}", db.message()),
+        other => format!("the database refused it: {other}"),
+    };
+    tracing::warn!(delivery_id = delivery.delivery_id.as_str(), %reason, "keeping a verified delivery as unprocessable");
+    let unprocessable = delivery.refused_by_database(reason);
+    deliveries::record(pool, &unprocessable, jobs)
+        .await
+        .map_err(|e| IngestError::Database(Arc::new(e)))
 }

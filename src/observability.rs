@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{counter, gauge, histogram};
@@ -31,6 +32,8 @@ pub const REGISTRATION_STATE: &str = "rtk_webhook_registration_state";
 pub const RECONCILED_SESSIONS: &str = "rtk_reconciliation_sessions_total";
 pub const RECONCILIATION_SWEEPS: &str = "rtk_reconciliation_sweeps_total";
 pub const RETENTION_DELETED: &str = "rtk_retention_deleted_deliveries_total";
+pub const HTTP_CONNECTIONS: &str = "rtk_http_open_connections";
+pub const HTTP_CONNECTIONS_CLOSED: &str = "rtk_http_connections_closed_by_server_total";
 
 /// The process-wide recorder (installed once; every application in the process shares it).
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -107,20 +110,60 @@ fn describe() {
         "Reconciliation sweeps, by result (done, skipped, failed)."
     );
     describe_counter!(RETENTION_DELETED, "Delivery rows removed by the retention sweep.");
+    describe_gauge!(HTTP_CONNECTIONS, "Open HTTP connections on the main port.");
+    describe_counter!(
+        HTTP_CONNECTIONS_CLOSED,
+        "Connections the server closed for want of a request, by reason (header_timeout, idle_timeout)."
+    );
 }
 
-/// Times every request under its route template.
+/// Times every request under its route template. Labels come from fixed sets whatever a client sends: the matched
+/// route template or `unmatched`, a standard method or `other`, and the status we answered.
 pub async fn record_http(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     histogram!(HTTP_DURATION, "route" => route, "method" => method, "status" => response.status().as_u16().to_string())
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The standard methods by name; anything a client invents is `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Counts an open connection until the guard is dropped.
+pub fn connection_opened() -> OpenConnection {
+    gauge!(HTTP_CONNECTIONS).increment(1.0);
+    OpenConnection
+}
+
+pub struct OpenConnection;
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        gauge!(HTTP_CONNECTIONS).decrement(1.0);
+    }
+}
+
+pub fn connection_closed_by_server(reason: &'static str) {
+    counter!(HTTP_CONNECTIONS_CLOSED, "reason" => reason).increment(1);
 }
 
 pub fn delivery(outcome: &'static str) {

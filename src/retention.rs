@@ -1,5 +1,6 @@
 //! The retention sweep: removes delivery rows older than `retention.deliveries_days`, hourly, in chunks so that it
-//! never holds long locks. Sessions (and their follow-up jobs and reports) are never removed.
+//! never holds long locks. `unprocessable` deliveries wait for an operator and are kept for good, unless
+//! `retention.unprocessable_days` says otherwise. Sessions (and their follow-up jobs and reports) are never removed.
 
 use std::time::Duration;
 
@@ -10,15 +11,21 @@ use crate::http::health::DatabaseReadiness;
 
 const CHUNK: i64 = 10_000;
 
-/// Removes the delivery rows older than `days` days; returns how many.
-pub async fn sweep_deliveries(pool: &PgPool, days: u32) -> Result<u64, sqlx::Error> {
+/// Removes the delivery rows older than their retention (0 days: kept); returns how many.
+pub async fn sweep_deliveries(pool: &PgPool, days_kept: u32, unprocessable_days: u32) -> Result<u64, sqlx::Error> {
+    let days = |days: u32| (days > 0).then(|| i32::try_from(days).unwrap_or(i32::MAX));
     let mut removed = 0;
     loop {
         let deleted = sqlx::query(
             "DELETE FROM deliveries WHERE ctid = ANY (ARRAY(
-                 SELECT ctid FROM deliveries WHERE received_at < now() - make_interval(days => $1) LIMIT $2))",
+                 SELECT ctid FROM deliveries
+                 WHERE (status <> 'unprocessable' AND received_at < now() - make_interval(days => $1::int4))
+                    OR (status = 'unprocessable' AND received_at < now() - make_interval(days => $2::int4))
+                 LIMIT $3))",
         )
-        .bind(i32::try_from(days).unwrap_or(i32::MAX))
+        // NULL (kept for good) makes its comparison NULL, so no row of that kind matches.
+        .bind(days(days_kept))
+        .bind(days(unprocessable_days))
         .bind(CHUNK)
         .execute(pool)
         .await?
@@ -30,8 +37,14 @@ pub async fn sweep_deliveries(pool: &PgPool, days: u32) -> Result<u64, sqlx::Err
     }
 }
 
-pub async fn run_hourly(pool: PgPool, days: u32, database: DatabaseReadiness, shutdown: CancellationToken) {
-    if days == 0 {
+pub async fn run_hourly(
+    pool: PgPool,
+    days: u32,
+    unprocessable_days: u32,
+    database: DatabaseReadiness,
+    shutdown: CancellationToken,
+) {
+    if days == 0 && unprocessable_days == 0 {
         return;
     }
     tokio::select! {
@@ -39,7 +52,7 @@ pub async fn run_hourly(pool: PgPool, days: u32, database: DatabaseReadiness, sh
         () = database.wait_until_prepared() => {}
     }
     loop {
-        match sweep_deliveries(&pool, days).await {
+        match sweep_deliveries(&pool, days, unprocessable_days).await {
             Ok(0) => {}
             Ok(removed) => {
                 metrics::counter!(crate::observability::RETENTION_DELETED).increment(removed);

@@ -16,8 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::followups::Registry;
 use crate::http::auth::ApiTokens;
-use crate::http::health::DatabaseReadiness;
-use crate::http::{self, AppContext, AppState, Limits};
+use crate::http::health::{DatabaseProbe, DatabaseReadiness};
+use crate::http::server::{self, ConnectionLimits};
+use crate::http::{self, AppContext, AppState};
 use crate::ingest::Ingest;
 use crate::realtimekit::client::{RealtimeKitClient, missing_credentials};
 use crate::realtimekit::public_key::VerificationKeys;
@@ -34,7 +35,7 @@ pub struct Application {
     shutdown: CancellationToken,
     background: JoinSet<()>,
     grace: Duration,
-    header_read_timeout: Duration,
+    connection_limits: ConnectionLimits,
 }
 
 impl Application {
@@ -85,7 +86,6 @@ impl Application {
             let worker = Arc::new(Worker::new(
                 db.clone(),
                 registry.clone(),
-                http_client.clone(),
                 realtimekit.clone(),
                 settings.worker.clone(),
             ));
@@ -130,7 +130,10 @@ impl Application {
             keys,
             api_tokens: Arc::new(ApiTokens::new(&settings.api.tokens)),
             database_readiness,
+            database_probe: DatabaseProbe::new(database::probe_pool(&settings.database)?),
             body_limit_bytes: settings.server.body_limit_bytes,
+            body_read_timeout: Duration::from_secs(settings.server.body_read_timeout_secs),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(settings.server.max_in_flight)),
             realtimekit,
             realtimekit_settings: Arc::new(settings.realtimekit.clone()),
             registration,
@@ -145,16 +148,11 @@ impl Application {
         background.spawn(retention::run_hourly(
             state.db.clone(),
             settings.retention.deliveries_days,
+            settings.retention.unprocessable_days,
             state.database_readiness.clone(),
             shutdown.clone(),
         ));
-        let router = http::router(
-            state,
-            Limits {
-                request_timeout: settings.request_timeout(),
-                max_in_flight: settings.server.max_in_flight,
-            },
-        );
+        let router = http::router(state, settings.request_timeout());
         if !settings.server.metrics_bind.is_empty() {
             let address: std::net::SocketAddr = settings.server.metrics_bind.parse()?;
             let listener = TcpListener::bind(address)
@@ -172,6 +170,13 @@ impl Application {
             });
         }
 
+        // Beside the connections: the database pools, the metrics listener, logs and the process's own files.
+        let reserved = settings.database.max_connections as usize + 64;
+        let connection_limits = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs(settings.server.idle_timeout_secs),
+            max_connections: server::raise_open_files_limit(settings.server.max_connections, reserved),
+        };
         let address = settings.bind_addr()?;
         let listener = TcpListener::bind(address)
             .await
@@ -182,7 +187,7 @@ impl Application {
             shutdown,
             background,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
-            header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_secs),
+            connection_limits,
         })
     }
 
@@ -199,7 +204,7 @@ impl Application {
         let address = self.listener.local_addr()?;
         tracing::info!(%address, "listening");
         let shutdown = self.shutdown.clone();
-        let server = serve(self.listener, self.router, shutdown.clone(), self.header_read_timeout);
+        let server = server::serve(self.listener, self.router, shutdown.clone(), self.connection_limits);
         tokio::pin!(server);
 
         tokio::select! {
@@ -216,50 +221,6 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-/// Serves HTTP/1 and HTTP/2 on `listener` until `shutdown`, then stops accepting and waits for open connections to
-/// finish their requests. Unlike `axum::serve`, it closes a connection whose request head does not arrive within
-/// `header_read_timeout`, so slow or idle clients cannot hold connections open.
-async fn serve(
-    listener: TcpListener,
-    router: axum::Router,
-    shutdown: CancellationToken,
-    header_read_timeout: Duration,
-) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-    builder
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
-    loop {
-        let (stream, _) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: pause instead of spinning.
-                    tracing::warn!(%error, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(error = %error, "connection closed with an error");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
 }
 
 fn verification_keys(settings: &Settings, http: reqwest::Client) -> anyhow::Result<VerificationKeys> {

@@ -45,14 +45,13 @@ impl Worker {
     pub fn new(
         pool: PgPool,
         registry: Registry,
-        http: reqwest::Client,
         realtimekit: Option<RealtimeKitClient>,
         settings: WorkerSettings,
     ) -> Self {
         Self {
             pool,
             registry,
-            http,
+            http: crate::followups::outbound_client(),
             realtimekit,
             settings,
         }
@@ -155,6 +154,7 @@ impl Worker {
             job: JobInfo {
                 id: job.id,
                 attempt: job.attempts,
+                message_id: job.message_id,
             },
         };
         let timeout = Duration::from_secs(self.settings.attempt_timeout_secs);

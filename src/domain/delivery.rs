@@ -57,6 +57,7 @@ impl WebhookId {
 pub struct DeliveryBody {
     bytes: Bytes,
     as_json: bool,
+    sha256: [u8; 32],
 }
 
 impl DeliveryBody {
@@ -64,7 +65,23 @@ impl DeliveryBody {
     pub fn new(bytes: Bytes, parsed_as_json: bool) -> Self {
         // jsonb cannot hold the NUL character: such a body is kept byte for byte instead.
         let as_json = parsed_as_json && std::str::from_utf8(&bytes).is_ok() && !contains_escaped_nul(&bytes);
-        Self { bytes, as_json }
+        let sha256 = Sha256::digest(&bytes).into();
+        Self { bytes, as_json, sha256 }
+    }
+
+    /// The same bytes, kept byte for byte whatever they are.
+    pub fn kept_raw(mut self) -> Self {
+        self.as_json = false;
+        self
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The SHA-256 of the exact bytes: a body recorded once is a duplicate whatever its `rtk-uuid`.
+    pub fn sha256(&self) -> &[u8; 32] {
+        &self.sha256
     }
 
     pub fn json(&self) -> Option<&str> {

@@ -7,7 +7,11 @@ use serde_json::Value;
 use super::lenient;
 
 pub const MEETING_ENDED: &str = "meeting.ended";
-const MAX_ID_LEN: usize = 256;
+/// Ids, the end reason and the event name: at most this many bytes. They are indexed (or matched against indexed
+/// values), and no RealtimeKit id comes near it; a longer one makes the delivery `unprocessable`.
+pub const MAX_ID_BYTES: usize = 256;
+/// Titles, room names and organization names: at most this many bytes, else the delivery is `unprocessable`.
+pub const MAX_TEXT_BYTES: usize = 4096;
 
 /// A session that RealtimeKit reported as ended, with every field the `/sessions` API answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +57,12 @@ pub fn classify(json: Option<&Value>) -> Classified {
             reason: "the body has no \"event\" field".into(),
         };
     };
+    if event.len() > MAX_ID_BYTES {
+        return Classified::Unprocessable {
+            event: None,
+            reason: format!("the event name is longer than {MAX_ID_BYTES} bytes"),
+        };
+    }
     if event != MEETING_ENDED {
         return Classified::Ignored { event };
     }
@@ -90,19 +100,13 @@ impl EndedSession {
         let (Some(session_id), Some(meeting_id), Some(ended_at)) = (session_id, meeting_id, ended_at) else {
             return Err(format!("meeting.ended without a usable {}", missing.join(", ")));
         };
-        for (name, id) in [("meeting.sessionId", &session_id), ("meeting.id", &meeting_id)] {
-            if id.len() > MAX_ID_LEN {
-                return Err(format!("{name} is longer than {MAX_ID_LEN} characters"));
-            }
-        }
-
         let organized_by = field("organizedBy");
         let started_at = lenient::timestamp(field("startedAt"));
         let duration_seconds = started_at
             .map(|started| (ended_at - started).num_seconds())
             .filter(|seconds| *seconds >= 0);
 
-        Ok(Self {
+        let session = Self {
             session_id,
             meeting_id,
             meeting_title: lenient::text(field("title")),
@@ -114,7 +118,33 @@ impl EndedSession {
             started_at,
             ended_at,
             duration_seconds,
-        })
+        };
+        session.check_lengths()?;
+        Ok(session)
+    }
+
+    /// Every text within its documented length, so that the database never refuses a session for its size.
+    fn check_lengths(&self) -> Result<(), String> {
+        let ids = [
+            ("meeting.sessionId", Some(&self.session_id)),
+            ("meeting.id", Some(&self.meeting_id)),
+            ("meeting.organizedBy.id", self.organization_id.as_ref()),
+            ("reason", self.reason.as_ref()),
+        ];
+        let texts = [
+            ("meeting.title", self.meeting_title.as_ref()),
+            ("meeting.roomName", self.room_name.as_ref()),
+            ("meeting.organizedBy.name", self.organization_name.as_ref()),
+        ];
+        let too_long = ids
+            .iter()
+            .map(|(name, value)| (name, value, MAX_ID_BYTES))
+            .chain(texts.iter().map(|(name, value)| (name, value, MAX_TEXT_BYTES)))
+            .find(|(_, value, max)| value.is_some_and(|v| v.len() > *max));
+        match too_long {
+            Some((name, _, max)) => Err(format!("{name} is longer than {max} bytes")),
+            None => Ok(()),
+        }
     }
 }
 

@@ -50,6 +50,8 @@ pub struct JobInfo {
     pub id: i64,
     /// 1 for the first attempt.
     pub attempt: i32,
+    /// Unique across installations and database rebuilds, the same on every attempt.
+    pub message_id: uuid::Uuid,
 }
 
 #[async_trait::async_trait]
@@ -179,6 +181,71 @@ fn describe(index: usize, entry: &FollowupSettings) -> String {
 /// Reads a kind's options, refusing unknown ones, with serde's message on failure.
 pub(crate) fn options<T: DeserializeOwned>(options: &Map<String, Value>) -> Result<T, String> {
     serde_json::from_value(Value::Object(options.clone())).map_err(|e| e.to_string())
+}
+
+/// The most of a receiver's answer that is read; the rest is never downloaded.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The HTTP client for follow-ups that call receivers: redirects are not followed (a receiver cannot send our
+/// signed payload elsewhere), and connecting is bounded.
+pub fn outbound_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("rtk-sessions/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
+}
+
+/// POSTs a request to a receiver and classifies its answer. Errors name the receiver by scheme and host only:
+/// its URL may carry a secret (Slack's does), and errors reach `last_error`, logs and the API.
+pub(crate) async fn post_to_receiver(
+    url: &reqwest::Url,
+    request: reqwest::RequestBuilder,
+) -> Result<(), FollowupError> {
+    let receiver = redacted(url);
+    let response = request.send().await.map_err(|error| {
+        FollowupError::Retryable(format!("POST to {receiver}: {}", error_chain(&error.without_url())))
+    })?;
+    let status = response.status();
+    let answer = read_capped(response, MAX_ANSWER_BYTES).await;
+    classify_http_status(status, &answer).map_err(|error| match error {
+        FollowupError::Retryable(m) => FollowupError::Retryable(format!("{receiver}: {m}")),
+        FollowupError::Permanent(m) => FollowupError::Permanent(format!("{receiver}: {m}")),
+    })
+}
+
+/// `https://host` (with a port when not the default): what may be said of a receiver's URL.
+pub(crate) fn redacted(url: &reqwest::Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
+        (Some(host), None) => format!("{}://{host}", url.scheme()),
+        _ => format!("{}://?", url.scheme()),
+    }
+}
+
+/// An error and its causes, `: `-separated.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// At most `limit` bytes of an answer, as text; a receiver cannot make us read (or hold) more.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> String {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 /// Classifies an HTTP answer from a receiver: 2xx done; 4xx other than 408/429 permanent; the rest retry.

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::report::Report;
-use super::{Followup, FollowupContext, FollowupError, classify_http_status, http_url, options};
+use super::{Followup, FollowupContext, FollowupError, http_url, options, post_to_receiver};
 use crate::config::Secret;
 use crate::store::sessions::Session;
 
@@ -82,23 +82,11 @@ impl Followup for SlackFollowup {
         let report = crate::store::reports::get(&context.db, &session.session_id)
             .await
             .map_err(|e| FollowupError::Retryable(format!("reading the session report: {e}")))?;
-        let response = context
+        let request = context
             .http
             .post(self.url.clone())
-            .json(&json!({ "text": message(session, report.as_ref()) }))
-            .send()
-            .await
-            // The URL is a secret: name only its host.
-            .map_err(|e| {
-                FollowupError::Retryable(format!(
-                    "POST to {}: {}",
-                    self.url.host_str().unwrap_or("?"),
-                    e.without_url()
-                ))
-            })?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        classify_http_status(status, &text)
+            .json(&json!({ "text": message(session, report.as_ref()) }));
+        post_to_receiver(&self.url, request).await
     }
 }
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
-use super::{Followup, FollowupContext, FollowupError, classify_http_status, http_url, options};
+use super::{Followup, FollowupContext, FollowupError, http_url, options, post_to_receiver};
 use crate::config::Secret;
 use crate::store::sessions::Session;
 
@@ -73,7 +73,7 @@ impl Followup for WebhookFollowup {
     }
 
     async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
-        let message_id = format!("msg_{}", context.job.id);
+        let message_id = format!("msg_{}", context.job.message_id.simple());
         let timestamp = chrono::Utc::now().timestamp();
         let body = serde_json::to_vec(&json!({
             "type": "session.ended",
@@ -82,20 +82,15 @@ impl Followup for WebhookFollowup {
         }))
         .map_err(|e| FollowupError::Permanent(format!("cannot serialise the session: {e}")))?;
         let signature = sign_standard_webhook(&self.key, &message_id, timestamp, &body);
-        let response = context
+        let request = context
             .http
             .post(self.url.clone())
             .header("content-type", "application/json")
             .header("webhook-id", &message_id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| FollowupError::Retryable(format!("POST {}: {e}", self.url)))?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        classify_http_status(status, &text)
+            .body(body);
+        post_to_receiver(&self.url, request).await
     }
 }
 

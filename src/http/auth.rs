@@ -2,7 +2,7 @@
 //! neither their content nor their length leaks through timing.
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
@@ -55,21 +55,24 @@ pub async fn require_bearer(State(state): State<AppState>, request: Request, nex
             "no API token is configured; set api.tokens (RTK_SESSIONS__API__TOKENS) to read sessions",
         ));
     }
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
-    match token {
+    match bearer_token(request.headers()) {
         Some(token) if state.api_tokens.accepts(token) => Ok(next.run(request).await),
         Some(_) => Err(ApiError::unauthorized_bearer("the bearer token is not valid")),
         None => Err(ApiError::unauthorized_bearer(
             "an Authorization: Bearer <token> header is required",
         )),
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub struct ApiError {
     message: String,
     retry_after: Option<Duration>,
     bearer_challenge: bool,
+    close_connection: bool,
     cause: Option<anyhow::Error>,
 }
 
@@ -40,6 +41,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             bearer_challenge: false,
+            close_connection: false,
             cause: None,
         }
     }
@@ -92,6 +94,12 @@ impl ApiError {
         self
     }
 
+    /// Asks an HTTP/1 client to close the connection after this answer (its request was not read to the end).
+    pub fn closing_connection(mut self) -> Self {
+        self.close_connection = true;
+        self
+    }
+
     pub fn caused_by(mut self, cause: anyhow::Error) -> Self {
         self.cause = Some(cause);
         self
@@ -128,6 +136,9 @@ impl IntoResponse for ApiError {
         }
         if self.bearer_challenge {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.close_connection {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

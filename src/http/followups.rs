@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::sessions::{DEFAULT_LIMIT, MAX_LIMIT, parse_limit};
+use super::params::{self, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::store::followup_jobs::{self, Job, JobFilter, RetryError};
 
 const STATUSES: [&str; 4] = ["queued", "running", "succeeded", "dead"];
@@ -69,7 +69,7 @@ pub async fn list(
             ));
         }
     }
-    let limit = parse_limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
+    let limit = params::limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let after_id = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
@@ -78,7 +78,7 @@ pub async fn list(
     };
     let filter = JobFilter {
         status,
-        session_id: params.session_id.filter(|s| !s.is_empty()),
+        session_id: params::id_filter("session_id", params.session_id)?,
     };
     let (data, next) = followup_jobs::list(&state.db, &filter, after_id, limit)
         .await

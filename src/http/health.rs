@@ -1,15 +1,22 @@
-//! `GET /healthz`: the process answers. `GET /readyz`: it can do its work, with a JSON report of each check.
+//! `GET /healthz`: the process answers. `GET /readyz`: it can do its work, with a report of each check.
+//!
+//! `/readyz` is public, so it is cheap and says little: the database check is cached for a second and shared by
+//! concurrent callers, runs on a one-connection pool of its own (never one the writers need), and the public body
+//! carries only `ok`/`failing` and a stable reason code per check. Error texts, Cloudflare's messages and URLs (which
+//! name the account and app) go to the log, and to callers presenting an API token.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
+use sqlx::PgPool;
+use tokio::time::Instant;
 
 use super::AppState;
-use crate::realtimekit::public_key::KeyStatus;
+use super::auth::bearer_token;
 use crate::realtimekit::registration::RegistrationState;
 
 /// Whether the database has been created and migrated by this process; background work waits for it.
@@ -37,25 +44,138 @@ impl DatabaseReadiness {
     }
 }
 
+/// How long a database check answers for every caller.
+const PROBE_CACHE: Duration = Duration::from_secs(1);
+/// A ping that takes longer than this counts as a failure.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The database check behind `/readyz`: one ping per second at most, whoever asks.
+pub struct DatabaseProbe {
+    /// One connection of its own.
+    pool: PgPool,
+    last: tokio::sync::Mutex<Option<(Instant, ProbeResult)>>,
+}
+
+#[derive(Clone)]
+struct ProbeResult {
+    failure: Option<(&'static str, String)>,
+}
+
+impl DatabaseProbe {
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn check(&self) -> ProbeResult {
+        // Concurrent callers queue here and share the one ping.
+        let mut last = self.last.lock().await;
+        if let Some((at, result)) = last.as_ref() {
+            if at.elapsed() < PROBE_CACHE {
+                return result.clone();
+            }
+        }
+        let ping = tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool)).await;
+        let result = match ping {
+            Ok(Ok(_)) => ProbeResult { failure: None },
+            Ok(Err(error)) => {
+                let detail = describe(&error);
+                tracing::warn!(error = %detail, "readiness: the database does not answer");
+                ProbeResult {
+                    failure: Some(("unreachable", format!("unreachable: {detail}"))),
+                }
+            }
+            Err(_) => {
+                tracing::warn!("readiness: the database did not answer within 2 seconds");
+                ProbeResult {
+                    failure: Some(("timeout", "no answer within 2 seconds".into())),
+                }
+            }
+        };
+        *last = Some((Instant::now(), result.clone()));
+        result
+    }
+}
+
+/// `ready` or `not_ready`, with each check.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Readiness {
+    /// `ready` or `not_ready`.
     status: &'static str,
     checks: Checks,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Checks {
-    database: DatabaseCheck,
-    verification_key: KeyStatus,
+    database: Check,
+    verification_key: Check,
     /// Informational: the webhook registration never makes the service unready.
-    registration: RegistrationState,
+    registration: RegistrationCheck,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct DatabaseCheck {
-    ok: bool,
+pub struct Check {
+    /// `ok` or `failing`.
+    status: &'static str,
+    /// A stable code saying why the check fails: `not_migrated`, `unreachable`, `timeout` (database); `not_loaded`
+    /// (verification key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    /// Where the verification key comes from: `pinned` or `fetched`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'static str>,
+    /// What failed, in words; only for callers presenting an API token.
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+}
+
+impl Check {
+    fn new(failure: Option<(&'static str, String)>, authenticated: bool) -> Self {
+        match failure {
+            None => Self {
+                status: "ok",
+                reason: None,
+                source: None,
+                detail: None,
+            },
+            Some((reason, detail)) => Self {
+                status: "failing",
+                reason: Some(reason),
+                source: None,
+                detail: authenticated.then_some(detail),
+            },
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RegistrationCheck {
+    /// `disabled`, `pending`, `registered` or `failed`.
+    state: &'static str,
+    /// Only for callers presenting an API token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_id: Option<String>,
+    /// Why registration is disabled or failed; only for callers presenting an API token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+impl RegistrationCheck {
+    fn new(state: RegistrationState, authenticated: bool) -> Self {
+        let (name, webhook_id, detail) = match state {
+            RegistrationState::Disabled { reason } => ("disabled", None, Some(reason)),
+            RegistrationState::Pending => ("pending", None, None),
+            RegistrationState::Registered { webhook_id } => ("registered", Some(webhook_id), None),
+            RegistrationState::Failed { reason } => ("failed", None, Some(reason)),
+        };
+        Self {
+            state: name,
+            webhook_id: webhook_id.filter(|_| authenticated),
+            detail: detail.filter(|_| authenticated),
+        }
+    }
 }
 
 /// The liveness answer.
@@ -73,13 +193,34 @@ pub async fn healthz() -> Json<Health> {
 
 #[utoipa::path(get, path = "/readyz", tag = "health", security(()),
     responses(
-        (status = 200, description = "Ready: the database is migrated and reachable and a verification key is loaded", body = Readiness),
-        (status = 503, description = "Not ready; `checks` says which check fails", body = Readiness),
+        (status = 200, description = "Ready: the database is migrated and reachable and a verification key is loaded. \
+            With an API token, failing checks also say what failed in words (`detail`).", body = Readiness),
+        (status = 503, description = "Not ready; `checks` says which check fails and why (`reason`)", body = Readiness),
     ))]
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let database = database_check(&state).await;
-    let verification_key = state.keys.status();
-    let ready = database.ok && verification_key.ok;
+pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> (StatusCode, Json<Readiness>) {
+    let authenticated = bearer_token(&headers).is_some_and(|token| state.api_tokens.accepts(token));
+    let database = if state.database_readiness.is_prepared() {
+        state.database_probe.check().await.failure
+    } else {
+        Some((
+            "not_migrated",
+            "the database is not created and migrated yet; see the log".to_owned(),
+        ))
+    };
+    let database = Check::new(database, authenticated);
+    let key = state.keys.status();
+    let mut verification_key = Check::new(
+        (!key.loaded).then(|| {
+            let detail = match key.last_error {
+                Some(error) => format!("not loaded yet; the last fetch failed: {error}"),
+                None => "not loaded yet".to_owned(),
+            };
+            ("not_loaded", detail)
+        }),
+        authenticated,
+    );
+    verification_key.source = Some(key.source);
+    let ready = database.status == "ok" && verification_key.status == "ok";
     let status = if ready {
         StatusCode::OK
     } else {
@@ -92,31 +233,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
             checks: Checks {
                 database,
                 verification_key,
-                registration: state.registration.get(),
+                registration: RegistrationCheck::new(state.registration.get(), authenticated),
             },
         }),
     )
-}
-
-async fn database_check(state: &AppState) -> DatabaseCheck {
-    if !state.database_readiness.is_prepared() {
-        return DatabaseCheck {
-            ok: false,
-            detail: Some("the database is not created and migrated yet; see the log".into()),
-        };
-    }
-    let ping = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&state.db)).await;
-    match ping {
-        Ok(Ok(_)) => DatabaseCheck { ok: true, detail: None },
-        Ok(Err(error)) => DatabaseCheck {
-            ok: false,
-            detail: Some(format!("unreachable: {}", describe(&error))),
-        },
-        Err(_) => DatabaseCheck {
-            ok: false,
-            detail: Some("unreachable: no answer within 2 seconds".into()),
-        },
-    }
 }
 
 /// A short description that cannot carry the connection URL (and so no password).

@@ -26,7 +26,7 @@ pub struct EndMeetingRequest {
     request_body(content = Option<EndMeetingRequest>, description = "Optional"),
     responses(
         (status = 200, description = "The active session was ended", body = EndedMeeting),
-        (status = 400, description = "The body is invalid, or RealtimeKit refused the meeting id", body = ErrorBody),
+        (status = 400, description = "The body or the meeting id is invalid, or RealtimeKit refused the meeting id", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 404, description = "RealtimeKit knows no such meeting", body = ErrorBody),
         (status = 409, description = "The meeting has no active session (the message says whether it was disabled)", body = ErrorBody),
@@ -38,6 +38,7 @@ pub async fn end(
     Path(meeting_id): Path<String>,
     body: Result<Json<EndMeetingRequest>, JsonRejection>,
 ) -> Result<Json<EndedMeeting>, ApiError> {
+    super::params::path_id("meeting_id", &meeting_id)?;
     let request = match body {
         Ok(Json(request)) => request,
         // No body at all is the same as `{}`.

@@ -2,11 +2,14 @@
 //! span, timeout).
 
 pub mod auth;
+pub mod deliveries;
 pub mod error;
 pub mod followups;
 pub mod health;
 pub mod meetings;
 pub mod openapi;
+pub mod params;
+pub mod server;
 pub mod sessions;
 pub mod webhook;
 
@@ -27,7 +30,7 @@ use tower_http::trace::TraceLayer;
 
 use self::auth::ApiTokens;
 use self::error::ApiError;
-use self::health::DatabaseReadiness;
+use self::health::{DatabaseProbe, DatabaseReadiness};
 use crate::config::RealtimeKitSettings;
 use crate::ingest::Ingest;
 use crate::observability;
@@ -61,7 +64,12 @@ pub struct AppContext {
     pub keys: Arc<VerificationKeys>,
     pub api_tokens: Arc<ApiTokens>,
     pub database_readiness: DatabaseReadiness,
+    pub database_probe: DatabaseProbe,
     pub body_limit_bytes: usize,
+    /// How long a webhook body may take to arrive once its head has.
+    pub body_read_timeout: Duration,
+    /// Requests being handled; past `server.max_in_flight` a request is shed with a 503 (see [`shed_load`]).
+    pub in_flight: Arc<Semaphore>,
     /// `None` when the account id, app id or API token is not configured.
     pub realtimekit: Option<RealtimeKitClient>,
     pub realtimekit_settings: Arc<RealtimeKitSettings>,
@@ -70,28 +78,25 @@ pub struct AppContext {
     pub ingest: Ingest,
 }
 
-/// The limits every request is held to.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    pub request_timeout: Duration,
-    /// Requests handled at once; past it, requests are shed at once with a 503.
-    pub max_in_flight: usize,
-}
-
-pub fn router(state: AppState, limits: Limits) -> Router {
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let operator_api = Router::new()
         .route("/sessions", get(sessions::list))
         .route("/sessions/{session_id}", get(sessions::get_one))
         .route("/sessions/{session_id}/report", get(sessions::report))
+        .route("/deliveries", get(deliveries::list))
+        .route("/deliveries/{delivery_id}", get(deliveries::get_one))
+        .route("/deliveries/{delivery_id}/replay", post(deliveries::replay))
         .route("/followups", get(followups::list))
         .route("/followups/{id}/retry", post(followups::retry))
         .route("/meetings/{meeting_id}/end", post(meetings::end))
         .route("/metrics", get(metrics));
 
+    // The receiver reads its body itself, under its own size limit and deadline.
     let receiver = Router::new()
         .route(WEBHOOK_PATH, post(webhook::receive))
-        .layer(DefaultBodyLimit::max(state.body_limit_bytes));
+        .layer(DefaultBodyLimit::disable());
 
+    let shed_state = state.clone();
     Router::new()
         .merge(operator_api)
         .merge(receiver)
@@ -111,11 +116,8 @@ pub fn router(state: AppState, limits: Limits) -> Router {
                 .layer(TraceLayer::new_for_http().make_span_with(request_span).on_failure(()))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(axum::middleware::from_fn(observability::record_http))
-                .layer(from_fn_with_state(
-                    InFlight(Arc::new(Semaphore::new(limits.max_in_flight))),
-                    shed_load,
-                ))
-                .layer(from_fn_with_state(limits.request_timeout, answer_within)),
+                .layer(from_fn_with_state(shed_state, shed_load))
+                .layer(from_fn_with_state(request_timeout, answer_within)),
         )
 }
 
@@ -131,28 +133,27 @@ async fn metrics() -> impl IntoResponse {
     )
 }
 
-#[derive(Clone)]
-struct InFlight(Arc<Semaphore>);
-
 /// Load shedding: beyond `server.max_in_flight` requests at once, a request is answered 503 with `Retry-After`
 /// at once instead of queueing, so a burst far above capacity meets fast refusals that RealtimeKit retries, not
-/// unbounded latency or memory. Health checks and metrics are never shed.
-async fn shed_load(State(in_flight): State<InFlight>, request: Request, next: Next) -> Response {
-    if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+/// unbounded latency or memory. Health checks and metrics are never shed. The receiver takes its permit itself,
+/// once the body has arrived and its signature verifies, so that slow uploads from strangers hold a connection
+/// but never the capacity that verified deliveries need.
+async fn shed_load(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics" | WEBHOOK_PATH) {
         return next.run(request).await;
     }
-    let Ok(_permit) = in_flight.0.try_acquire_owned() else {
-        if request.uri().path() == WEBHOOK_PATH {
-            observability::rejected("overloaded");
-        }
-        return ApiError::unavailable(
-            "overloaded",
-            "the service is at capacity; try again shortly",
-            Duration::from_secs(1),
-        )
-        .into_response();
+    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+        return overloaded().into_response();
     };
     next.run(request).await
+}
+
+pub(crate) fn overloaded() -> ApiError {
+    ApiError::unavailable(
+        "overloaded",
+        "the service is at capacity; try again shortly",
+        Duration::from_secs(1),
+    )
 }
 
 /// The span every log line of a request carries; the receiver fills in the delivery and session ids.

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{followups, health, meetings, sessions, webhook};
+use super::{deliveries, followups, health, meetings, sessions, webhook};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,9 @@ use super::{followups, health, meetings, sessions, webhook};
         sessions::list,
         sessions::get_one,
         sessions::report,
+        deliveries::list,
+        deliveries::get_one,
+        deliveries::replay,
         followups::list,
         followups::retry,
         meetings::end,
@@ -31,6 +34,7 @@ use super::{followups, health, meetings, sessions, webhook};
     security(("bearer" = [])),
     tags(
         (name = "sessions", description = "Recorded sessions"),
+        (name = "deliveries", description = "Every verified delivery, as received; replaying one"),
         (name = "followups", description = "The follow-up job queue"),
         (name = "meetings", description = "Acting on RealtimeKit meetings"),
         (name = "receiver", description = "Where RealtimeKit delivers webhooks"),

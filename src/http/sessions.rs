@@ -5,19 +5,16 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
 use super::error::ErrorBody;
+use super::params::{self, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::followups::{Report, render_report_html};
 use crate::store::followup_jobs::{self, Job};
 use crate::store::reports;
-use crate::store::sessions::{self, Cursor, ListFilter, Session};
-
-pub const DEFAULT_LIMIT: u16 = 50;
-pub const MAX_LIMIT: u16 = 500;
+use crate::store::sessions::{self, ListFilter, Session};
 
 /// The query string as sent; validated into a filter, a cursor and a limit with a clear message per mistake.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -67,19 +64,14 @@ pub async fn list(
             "meeting_id, organization_id, reason, ended_after, ended_before, limit, cursor",
         )
     })?;
-    let limit = parse_limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
-    let cursor = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
-            ApiError::bad_request("invalid_cursor", "cursor is not one this API returned as next_cursor")
-        })?),
-    };
+    let limit = params::limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
+    let cursor = params::cursor(params.cursor.as_deref())?;
     let filter = ListFilter {
-        meeting_id: non_empty(params.meeting_id),
-        organization_id: non_empty(params.organization_id),
-        reason: non_empty(params.reason),
-        ended_after: rfc3339("ended_after", params.ended_after)?,
-        ended_before: rfc3339("ended_before", params.ended_before)?,
+        meeting_id: params::id_filter("meeting_id", params.meeting_id)?,
+        organization_id: params::id_filter("organization_id", params.organization_id)?,
+        reason: params::id_filter("reason", params.reason)?,
+        ended_after: params::timestamp("ended_after", params.ended_after)?,
+        ended_before: params::timestamp("ended_before", params.ended_before)?,
     };
 
     let page = sessions::list(&state.db, &filter, cursor.as_ref(), limit)
@@ -103,6 +95,7 @@ pub struct SessionWithFollowups {
     params(("session_id" = String, Path, description = "The RealtimeKit session id")),
     responses(
         (status = 200, description = "The session and its follow-ups", body = SessionWithFollowups),
+        (status = 400, description = "The session id cannot be one (NUL characters, too long)", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 404, description = "No such session has been recorded", body = ErrorBody),
         (status = 503, description = "The database is unavailable; try again", body = ErrorBody),
@@ -111,6 +104,7 @@ pub async fn get_one(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
 ) -> Result<Json<SessionWithFollowups>, ApiError> {
+    params::path_id("session_id", &session_id)?;
     let session = sessions::get(&state.db, &session_id)
         .await
         .map_err(ApiError::database)?
@@ -131,6 +125,7 @@ fn session_not_found(session_id: &str) -> ApiError {
     responses(
         (status = 200, description = "The session report (HTML when `Accept` prefers `text/html`)",
             content((Report = "application/json"), (String = "text/html"))),
+        (status = 400, description = "The session id cannot be one (NUL characters, too long)", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 404, description = "No such session, or no report for it yet", body = ErrorBody),
         (status = 503, description = "The database is unavailable; try again", body = ErrorBody),
@@ -140,6 +135,7 @@ pub async fn report(
     Path(session_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    params::path_id("session_id", &session_id)?;
     let report = reports::get(&state.db, &session_id).await.map_err(ApiError::database)?;
     let Some(report) = report else {
         let known = sessions::get(&state.db, &session_id)
@@ -168,37 +164,5 @@ fn prefers_html(headers: &HeaderMap) -> bool {
         (Some(html), Some(json)) => html < json,
         (Some(_), None) => true,
         _ => false,
-    }
-}
-
-/// A page size from 1 to `max`, `default` when absent.
-pub fn parse_limit(text: Option<&str>, default: u16, max: u16) -> Result<u16, ApiError> {
-    match text.map(str::trim) {
-        None | Some("") => Ok(default),
-        Some(text) => text
-            .parse::<u16>()
-            .ok()
-            .filter(|limit| (1..=max).contains(limit))
-            .ok_or_else(|| {
-                ApiError::bad_request("invalid_limit", format!("limit must be a whole number from 1 to {max}"))
-            }),
-    }
-}
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.is_empty())
-}
-
-fn rfc3339(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    match value.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(text) => DateTime::parse_from_rfc3339(text)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_timestamp",
-                    format!("{name} must be an RFC 3339 timestamp such as 2026-06-03T10:30:00Z"),
-                )
-            }),
     }
 }

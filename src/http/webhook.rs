@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use tracing::Span;
 
@@ -55,11 +55,17 @@ pub struct Acknowledgement {
 pub async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Json<Acknowledgement>, ApiError> {
-    let body = body.map_err(|rejection| body_error(&rejection, state.body_limit_bytes))?;
+    refuse_declared_oversize(&headers, state.body_limit_bytes)?;
     let signature = signature_from(&headers)?;
+    let body = read_body(body, state.body_limit_bytes, state.body_read_timeout).await?;
     verify(&state, &body, &signature).await?;
+    // Capacity is taken only for a verified delivery: a stranger's slow upload never holds it.
+    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+        observability::rejected("overloaded");
+        return Err(super::overloaded());
+    };
     let result = record(&state, &headers, body).await;
     match &result {
         Ok(Json(ack)) => observability::delivery(ack.outcome.as_str()),
@@ -130,21 +136,55 @@ async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Js
     }))
 }
 
-fn body_error(rejection: &BytesRejection, limit: usize) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        observability::rejected("payload_too_large");
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the body is larger than the limit of {limit} bytes"),
-        )
-    } else {
-        observability::rejected("unreadable_body");
-        ApiError::bad_request(
-            "unreadable_body",
-            format!("the body could not be read: {}", rejection.body_text()),
-        )
+/// A body whose `content-length` is over the limit is refused before a byte of it is read.
+fn refuse_declared_oversize(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => Err(too_large(limit)),
+        _ => Ok(()),
     }
+}
+
+/// Reads the whole body, at most `limit` bytes, within `deadline`. A body that does not arrive in time is a 503:
+/// a slow network may have delayed a real delivery, which RealtimeKit then retries.
+async fn read_body(body: Body, limit: usize, deadline: Duration) -> Result<Bytes, ApiError> {
+    let read = tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await;
+    match read {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
+        Ok(Err(error)) => {
+            observability::rejected("unreadable_body");
+            Err(ApiError::bad_request(
+                "unreadable_body",
+                format!("the body could not be read: {error}"),
+            ))
+        }
+        Err(_) => {
+            observability::rejected("body_timeout");
+            Err(ApiError::unavailable(
+                "body_timeout",
+                format!(
+                    "the body did not arrive within {} seconds; try again",
+                    deadline.as_secs_f64()
+                ),
+                Duration::from_secs(5),
+            )
+            .closing_connection())
+        }
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    observability::rejected("payload_too_large");
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the body is larger than the limit of {limit} bytes"),
+    )
+    .closing_connection()
 }
 
 fn first_header<'h>(headers: &'h HeaderMap, names: &[&str]) -> Option<&'h str> {

@@ -45,13 +45,14 @@ pub struct VerificationKeys {
     refetch_interval: Duration,
 }
 
-/// What `/readyz` says of the key.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+/// The key's state, for `/readyz`.
+#[derive(Debug, Clone)]
 pub struct KeyStatus {
-    pub ok: bool,
+    pub loaded: bool,
+    /// `pinned` or `fetched`.
     pub source: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    /// Why the last fetch failed, while no key is loaded (may name the URL: for the log and operators only).
+    pub last_error: Option<String>,
 }
 
 impl VerificationKeys {
@@ -91,16 +92,15 @@ impl VerificationKeys {
             Source::Fetched { .. } => "fetched",
         };
         let loaded = self.current().0.is_some();
+        let last_error = if loaded {
+            None
+        } else {
+            self.last_error.read().unwrap_or_else(|p| p.into_inner()).clone()
+        };
         KeyStatus {
-            ok: loaded,
+            loaded,
             source,
-            detail: (!loaded).then(|| {
-                let last_error = self.last_error.read().unwrap_or_else(|p| p.into_inner()).clone();
-                match last_error {
-                    Some(error) => format!("not loaded yet; last fetch failed: {error}"),
-                    None => "not loaded yet".to_owned(),
-                }
-            }),
+            last_error,
         }
     }
 

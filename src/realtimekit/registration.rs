@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use super::client::{ApiError, RealtimeKitClient, TOKEN_PERMISSION, Webhook, WebhookChanges, WebhookSpec};
@@ -177,23 +177,25 @@ pub enum RegistrationError {
     Database(#[from] sqlx::Error),
 }
 
-/// Reconciles under the advisory lock, and records the outcome.
+/// Reconciles under the advisory lock, and records the outcome. The lock is a session lock on a connection of its
+/// own, not a transaction: no transaction stays open across Cloudflare's calls and their retries, and if this task
+/// is cancelled the connection closes and the lock goes with it.
 pub async fn register_once(
     pool: &PgPool,
     client: &RealtimeKitClient,
     desired: &DesiredWebhook,
 ) -> Result<(Webhook, Action), RegistrationError> {
-    let mut transaction = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+    let mut lock = pool.acquire().await?.detach();
+    sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(REGISTRATION_LOCK)
-        .execute(&mut *transaction)
+        .execute(&mut lock)
         .await?;
     let result = reconcile_webhook(client, desired).await;
     let (webhook_id, outcome, detail) = match &result {
         Ok((webhook, action)) => (Some(webhook.id.as_str()), action.as_str(), None),
         Err(error) => (None, "failed", Some(describe_failure(error))),
     };
-    sqlx::query(
+    let recorded = sqlx::query(
         "INSERT INTO webhook_registration (id, webhook_id, url, outcome, detail, updated_at)
          VALUES (1, $1, $2, $3, $4, now())
          ON CONFLICT (id) DO UPDATE SET
@@ -204,9 +206,11 @@ pub async fn register_once(
     .bind(&desired.url)
     .bind(outcome)
     .bind(detail)
-    .execute(&mut *transaction)
-    .await?;
-    transaction.commit().await?;
+    .execute(&mut lock)
+    .await;
+    // Closing the connection releases the lock.
+    let _ = lock.close().await;
+    recorded?;
     Ok(result?)
 }
 

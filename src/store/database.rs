@@ -29,6 +29,16 @@ pub fn lazy_pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
         .connect_lazy_with(connect_options(settings)?))
 }
 
+/// A pool of one connection for the readiness probe, so that checking the database never takes a connection the
+/// writers need.
+pub fn probe_pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(2))
+        .idle_timeout(Duration::from_secs(60))
+        .connect_lazy_with(connect_options(settings)?))
+}
+
 /// Creates the database if it does not exist, then applies the pending migrations. Safe to run from several
 /// replicas at once: creation tolerates losing the race, and sqlx serialises migrations with an advisory lock.
 pub async fn prepare(settings: &DatabaseSettings, pool: &PgPool) -> anyhow::Result<()> {

@@ -6,11 +6,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::domain::{Classified, DeliveryBody, DeliveryId, EndedSession, WebhookId};
+use crate::store::cursor::Cursor;
 use crate::store::followup_jobs::JobSpecs;
-use crate::store::sessions;
+use crate::store::sessions::{NEW_SESSION_WITH_JOBS, bind_session_with_jobs};
 
 /// What became of a delivery; each is answered 200.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -36,15 +37,24 @@ impl Outcome {
         }
     }
 
-    fn from_status(status: &str) -> Self {
-        match status {
-            "stored" => Self::Stored,
-            "ignored" => Self::Ignored,
-            "unprocessable" => Self::Unprocessable,
-            _ => Self::Duplicate,
-        }
+    pub const ALL: [Self; 4] = [Self::Stored, Self::Duplicate, Self::Ignored, Self::Unprocessable];
+
+    /// The outcome a `status` column holds; an unknown value is an error, never a guess.
+    pub fn parse(status: &str) -> Result<Self, UnknownOutcome> {
+        Self::ALL
+            .into_iter()
+            .find(|outcome| outcome.as_str() == status)
+            .ok_or_else(|| UnknownOutcome(status.to_owned()))
+    }
+
+    fn from_column(status: &str) -> Result<Self, sqlx::Error> {
+        Self::parse(status).map_err(|e| sqlx::Error::Decode(Box::new(e)))
     }
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a delivery outcome (one of stored, duplicate, ignored, unprocessable)")]
+pub struct UnknownOutcome(pub String);
 
 /// A verified delivery, ready to be recorded.
 #[derive(Debug, Clone)]
@@ -86,6 +96,36 @@ impl VerifiedDelivery {
             _ => None,
         }
     }
+
+    /// The body as `jsonb`, when it is kept so: a usable JSON body. An unprocessable one is kept byte for byte, so
+    /// that an operator sees (and a replay reads) exactly what was signed.
+    fn payload(&self) -> Option<&str> {
+        match self.classified {
+            Classified::Unprocessable { .. } => None,
+            _ => self.body.json(),
+        }
+    }
+
+    fn raw_body(&self) -> Option<&[u8]> {
+        match self.classified {
+            Classified::Unprocessable { .. } => Some(self.body.bytes()),
+            _ => self.body.raw(),
+        }
+    }
+
+    fn body_sha256(&self) -> &[u8] {
+        self.body.sha256()
+    }
+
+    /// The same delivery as `unprocessable`, for when the database refused what it says (a number `jsonb` cannot
+    /// hold, say): its exact bytes are kept with the database's reason, and a replay can try again after a fix.
+    pub fn refused_by_database(self, reason: String) -> Self {
+        let event = self.event().map(str::to_owned);
+        Self {
+            classified: Classified::Unprocessable { event, reason },
+            ..self
+        }
+    }
 }
 
 /// Records one delivery in its own transaction.
@@ -106,48 +146,33 @@ async fn record_ended_session(
     session: &EndedSession,
     jobs: &JobSpecs,
 ) -> Result<Outcome, sqlx::Error> {
-    let query = sqlx::query_scalar(
-        r#"
-        WITH new_session AS (
-            INSERT INTO sessions (session_id, meeting_id, meeting_title, room_name, organization_id,
-                                  organization_name, reason, meeting_created_at, started_at, ended_at,
-                                  duration_seconds, delivery_id, webhook_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-            ON CONFLICT (session_id) DO NOTHING
-            RETURNING session_id
-        ), new_jobs AS (
-            -- The transactional outbox: a session is committed with its follow-up jobs, or not at all.
-            INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
-            SELECT new_session.session_id, f.name, f.kind, $18
-            FROM new_session, unnest($16::text[], $17::text[]) AS f(name, kind)
-        )
-        INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, payload, raw_body)
-        VALUES ($12, $13, 'meeting.ended',
-                CASE WHEN EXISTS (SELECT 1 FROM new_session) THEN 'stored' ELSE 'duplicate' END,
-                $1, $14::text::jsonb, $15)
-        ON CONFLICT (delivery_id) DO NOTHING
-        RETURNING status
-        "#,
+    let statement = format!(
+        "WITH {NEW_SESSION_WITH_JOBS}
+         INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, payload, raw_body, body_sha256)
+         VALUES ($12, $13, 'meeting.ended',
+                 CASE WHEN EXISTS (SELECT 1 FROM new_session) THEN 'stored' ELSE 'duplicate' END,
+                 $1, $18::text::jsonb, $19, $20)
+         ON CONFLICT DO NOTHING
+         RETURNING status"
     );
-    let status: Option<String> = sessions::bind_session_fields(query, session)
-        .bind(delivery.delivery_id.as_str())
-        .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
-        .bind(delivery.body.json())
-        .bind(delivery.body.raw())
-        .bind(&jobs.names)
-        .bind(&jobs.kinds)
-        .bind(jobs.max_attempts)
-        .fetch_optional(pool)
-        .await?;
-    Ok(status.map_or(Outcome::Duplicate, |status| Outcome::from_status(&status)))
+    let webhook_id = delivery.webhook_id.as_ref().map(WebhookId::as_str);
+    let query = sqlx::query_scalar(&statement);
+    let status: Option<String> =
+        bind_session_with_jobs(query, session, Some((delivery.delivery_id.as_str(), webhook_id)), jobs)
+            .bind(delivery.payload())
+            .bind(delivery.raw_body())
+            .bind(delivery.body_sha256())
+            .fetch_optional(pool)
+            .await?;
+    status.map_or(Ok(Outcome::Duplicate), |status| Outcome::from_column(&status))
 }
 
 async fn record_other(pool: &PgPool, delivery: &VerifiedDelivery) -> Result<Outcome, sqlx::Error> {
     let inserted = sqlx::query(
         r#"
-        INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, payload, raw_body)
-        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7)
-        ON CONFLICT (delivery_id) DO NOTHING
+        INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, payload, raw_body, body_sha256)
+        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8)
+        ON CONFLICT DO NOTHING
         "#,
     )
     .bind(delivery.delivery_id.as_str())
@@ -155,13 +180,14 @@ async fn record_other(pool: &PgPool, delivery: &VerifiedDelivery) -> Result<Outc
     .bind(delivery.event())
     .bind(delivery.kind())
     .bind(delivery.error())
-    .bind(delivery.body.json())
-    .bind(delivery.body.raw())
+    .bind(delivery.payload())
+    .bind(delivery.raw_body())
+    .bind(delivery.body_sha256())
     .execute(pool)
     .await?
     .rows_affected();
     Ok(if inserted == 1 {
-        Outcome::from_status(delivery.kind())
+        Outcome::from_column(delivery.kind())?
     } else {
         Outcome::Duplicate
     })
@@ -184,7 +210,8 @@ pub async fn record_batch(
     let session_time = |f: &dyn Fn(&EndedSession) -> Option<DateTime<Utc>>| {
         deliveries.iter().map(|d| d.session().and_then(f)).collect::<Vec<_>>()
     };
-    let raw_bodies: Vec<Option<&[u8]>> = deliveries.iter().map(|d| d.body.raw()).collect();
+    let raw_bodies: Vec<Option<&[u8]>> = deliveries.iter().map(VerifiedDelivery::raw_body).collect();
+    let digests: Vec<&[u8]> = deliveries.iter().map(VerifiedDelivery::body_sha256).collect();
     let durations: Vec<Option<i64>> = deliveries
         .iter()
         .map(|d| d.session().and_then(|s| s.duration_seconds))
@@ -195,15 +222,20 @@ pub async fn record_batch(
         WITH input AS (
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[],
                                  $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-                                 $15::timestamptz[], $16::timestamptz[], $17::timestamptz[], $18::int8[])
+                                 $15::timestamptz[], $16::timestamptz[], $17::timestamptz[], $18::int8[],
+                                 $22::bytea[])
                 WITH ORDINALITY AS i(delivery_id, webhook_id, event, kind, error, payload, raw_body,
                                      session_id, meeting_id, meeting_title, room_name, organization_id,
                                      organization_name, reason, meeting_created_at, started_at, ended_at,
-                                     duration_seconds, ord)
-        ), fresh AS (
+                                     duration_seconds, body_sha256, ord)
+        ), first_of_id AS (
             -- The first of each delivery id. One recorded before finds its session recorded and its row there.
             SELECT DISTINCT ON (delivery_id) * FROM input
             ORDER BY delivery_id, ord
+        ), fresh AS (
+            -- And the first of each body: the same bytes under another rtk-uuid are a duplicate.
+            SELECT DISTINCT ON (body_sha256) * FROM first_of_id
+            ORDER BY body_sha256, ord
         ), new_sessions AS (
             -- The first delivery of each session stores it, unless it was recorded before.
             INSERT INTO sessions (session_id, meeting_id, meeting_title, room_name, organization_id,
@@ -221,15 +253,16 @@ pub async fn record_batch(
             SELECT s.session_id, f.name, f.kind, $21
             FROM new_sessions s, unnest($19::text[], $20::text[]) AS f(name, kind)
         )
-        INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, error, payload, raw_body)
+        INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, error, payload, raw_body,
+                                body_sha256)
         SELECT f.delivery_id, f.webhook_id, f.event,
                CASE WHEN f.kind <> 'session' THEN f.kind
                     WHEN s.delivery_id IS NOT NULL THEN 'stored'
                     ELSE 'duplicate' END,
-               f.session_id, f.error, f.payload::jsonb, f.raw_body
+               f.session_id, f.error, f.payload::jsonb, f.raw_body, f.body_sha256
         FROM fresh f LEFT JOIN new_sessions s ON s.delivery_id = f.delivery_id
         ORDER BY f.delivery_id
-        ON CONFLICT (delivery_id) DO NOTHING
+        ON CONFLICT DO NOTHING
         RETURNING delivery_id, status
         "#,
     )
@@ -238,7 +271,7 @@ pub async fn record_batch(
     .bind(column(&|d| d.event()))
     .bind(column(&|d| Some(d.kind())))
     .bind(column(&|d| d.error()))
-    .bind(column(&|d| d.body.json()))
+    .bind(column(&|d| d.payload()))
     .bind(raw_bodies)
     .bind(session_column(&|s| Some(&s.session_id)))
     .bind(session_column(&|s| Some(&s.meeting_id)))
@@ -254,16 +287,280 @@ pub async fn record_batch(
     .bind(&jobs.names)
     .bind(&jobs.kinds)
     .bind(jobs.max_attempts)
+    .bind(digests)
     .fetch_all(pool)
     .await?;
 
     // Each recorded delivery id answers its first request; every other request is a duplicate.
     let mut recorded: HashMap<&str, Outcome> = rows
         .iter()
-        .map(|(id, status)| (id.as_str(), Outcome::from_status(status)))
-        .collect();
+        .map(|(id, status)| Ok((id.as_str(), Outcome::from_column(status)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
     Ok(deliveries
         .iter()
         .map(|d| recorded.remove(d.delivery_id.as_str()).unwrap_or(Outcome::Duplicate))
         .collect())
+}
+
+/// A recorded delivery, as operators list it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeliverySummary {
+    /// The `rtk-uuid` header, or `sha256:<hex of the body>` when the delivery had none.
+    pub delivery_id: String,
+    /// The `rtk-webhook-id` header.
+    pub webhook_id: Option<String>,
+    pub event: Option<String>,
+    pub outcome: Outcome,
+    /// Why an `unprocessable` delivery could not be used.
+    pub reason: Option<String>,
+    pub session_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    /// When an operator last replayed it.
+    pub replayed_at: Option<DateTime<Utc>>,
+    pub body_size_bytes: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    delivery_id: String,
+    webhook_id: Option<String>,
+    event: Option<String>,
+    status: String,
+    error: Option<String>,
+    session_id: Option<String>,
+    received_at: DateTime<Utc>,
+    replayed_at: Option<DateTime<Utc>>,
+    body_size_bytes: i64,
+}
+
+impl TryFrom<SummaryRow> for DeliverySummary {
+    type Error = sqlx::Error;
+
+    fn try_from(row: SummaryRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            outcome: Outcome::from_column(&row.status)?,
+            delivery_id: row.delivery_id,
+            webhook_id: row.webhook_id,
+            event: row.event,
+            reason: row.error,
+            session_id: row.session_id,
+            received_at: row.received_at,
+            replayed_at: row.replayed_at,
+            body_size_bytes: row.body_size_bytes,
+        })
+    }
+}
+
+const SUMMARY_COLUMNS: &str = "delivery_id, webhook_id, event, status, error, session_id, received_at, replayed_at, \
+     coalesce(octet_length(raw_body), octet_length(payload::text))::int8 AS body_size_bytes";
+
+/// A delivery with its body: the exact bytes when it was kept byte for byte (every `unprocessable` one), else the
+/// JSON text of its `jsonb` (Postgres normalises whitespace and key order).
+pub struct StoredDelivery {
+    pub summary: DeliverySummary,
+    pub body: StoredBody,
+}
+
+pub enum StoredBody {
+    Json(String),
+    Bytes(Vec<u8>),
+}
+
+impl StoredBody {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Json(text) => text.as_bytes(),
+            Self::Bytes(bytes) => bytes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub outcome: Option<Outcome>,
+    pub session_id: Option<String>,
+    /// Inclusive.
+    pub received_after: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub received_before: Option<DateTime<Utc>>,
+}
+
+pub struct DeliveryPage {
+    pub deliveries: Vec<DeliverySummary>,
+    pub next_cursor: Option<Cursor>,
+}
+
+/// A page of deliveries, newest received first, with keyset pagination on `(received_at, delivery_id)`.
+pub async fn list(
+    pool: &PgPool,
+    filter: &DeliveryFilter,
+    cursor: Option<&Cursor>,
+    limit: u16,
+) -> Result<DeliveryPage, sqlx::Error> {
+    let mut query: QueryBuilder<Postgres> =
+        QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE TRUE"));
+    if let Some(outcome) = filter.outcome {
+        query.push(" AND status = ").push_bind(outcome.as_str());
+    }
+    if let Some(session_id) = &filter.session_id {
+        query.push(" AND session_id = ").push_bind(session_id.as_str());
+    }
+    if let Some(after) = filter.received_after {
+        query.push(" AND received_at >= ").push_bind(after);
+    }
+    if let Some(before) = filter.received_before {
+        query.push(" AND received_at < ").push_bind(before);
+    }
+    if let Some(cursor) = cursor {
+        query
+            .push(" AND (received_at, delivery_id) < (")
+            .push_bind(cursor.at())
+            .push(", ")
+            .push_bind(cursor.id())
+            .push(")");
+    }
+    query
+        .push(" ORDER BY received_at DESC, delivery_id DESC LIMIT ")
+        .push_bind(i64::from(limit) + 1);
+    let rows: Vec<SummaryRow> = query.build_query_as().fetch_all(pool).await?;
+    let mut deliveries = rows
+        .into_iter()
+        .map(DeliverySummary::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if deliveries.len() > usize::from(limit) {
+        deliveries.truncate(usize::from(limit));
+        deliveries.last().map(|d| Cursor::after(d.received_at, &d.delivery_id))
+    } else {
+        None
+    };
+    Ok(DeliveryPage {
+        deliveries,
+        next_cursor,
+    })
+}
+
+pub async fn get(pool: &PgPool, delivery_id: &str) -> Result<Option<StoredDelivery>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        summary: SummaryRow,
+        payload_text: Option<String>,
+        raw_body: Option<Vec<u8>>,
+    }
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {SUMMARY_COLUMNS}, payload::text AS payload_text, raw_body FROM deliveries WHERE delivery_id = $1"
+    ))
+    .bind(delivery_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let body = match (row.raw_body, row.payload_text) {
+        (Some(bytes), _) => StoredBody::Bytes(bytes),
+        (None, text) => StoredBody::Json(text.unwrap_or_default()),
+    };
+    Ok(Some(StoredDelivery {
+        summary: row.summary.try_into()?,
+        body,
+    }))
+}
+
+/// What a replay made of a delivery.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Replayed {
+    pub delivery_id: String,
+    /// The outcome before the replay.
+    pub previous_outcome: Outcome,
+    pub outcome: Outcome,
+    pub session_id: Option<String>,
+    /// Why it is still `unprocessable`, when it is.
+    pub reason: Option<String>,
+}
+
+/// Classifies the stored bytes again (after a parser fix, say) and records what they now say: a `meeting.ended`
+/// records its session and follow-ups, unless the session is already recorded; another event becomes `ignored`; a
+/// body still unusable stays `unprocessable` with the new reason. Idempotent: replaying twice records nothing twice.
+pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result<Option<Replayed>, sqlx::Error> {
+    let Some(stored) = get(pool, delivery_id).await? else {
+        return Ok(None);
+    };
+    let previous = stored.summary.outcome;
+    let json: Option<serde_json::Value> = serde_json::from_slice(stored.body.bytes()).ok();
+    let classified = crate::domain::classify(json.as_ref());
+    let update = match &classified {
+        Classified::EndedSession(session) => {
+            let statement = format!(
+                "WITH {NEW_SESSION_WITH_JOBS}
+                 UPDATE deliveries SET
+                     status = CASE WHEN EXISTS (SELECT 1 FROM new_session) OR status = 'stored' THEN 'stored'
+                                   ELSE 'duplicate' END,
+                     event = 'meeting.ended', session_id = $1, error = NULL, replayed_at = now()
+                 WHERE delivery_id = $12
+                 RETURNING status"
+            );
+            let webhook_id = stored.summary.webhook_id.as_deref();
+            bind_session_with_jobs(
+                sqlx::query_scalar(&statement),
+                session,
+                Some((delivery_id, webhook_id)),
+                jobs,
+            )
+            .fetch_one(pool)
+            .await
+        }
+        Classified::Ignored { event } => {
+            sqlx::query_scalar(
+                "UPDATE deliveries SET status = CASE WHEN status = 'unprocessable' THEN 'ignored' ELSE status END,
+                        event = $2, error = NULL, replayed_at = now()
+                 WHERE delivery_id = $1
+                 RETURNING status",
+            )
+            .bind(delivery_id)
+            .bind(event)
+            .fetch_one(pool)
+            .await
+        }
+        Classified::Unprocessable { reason, .. } => mark_still_unprocessable(pool, delivery_id, reason).await,
+    };
+    let status: String = match update {
+        Ok(status) => status,
+        Err(error) if crate::store::is_transient(&error) => return Err(error),
+        Err(sqlx::Error::Database(refused)) => {
+            let reason = format!("the database refused it: {}", refused.message());
+            mark_still_unprocessable(pool, delivery_id, &reason).await?
+        }
+        Err(error) => return Err(error),
+    };
+    let outcome = Outcome::from_column(&status)?;
+    let session_id = match &classified {
+        Classified::EndedSession(session) if outcome != Outcome::Unprocessable => Some(session.session_id.clone()),
+        _ => stored.summary.session_id,
+    };
+    let reason: Option<String> = match outcome {
+        Outcome::Unprocessable => {
+            sqlx::query_scalar("SELECT error FROM deliveries WHERE delivery_id = $1")
+                .bind(delivery_id)
+                .fetch_one(pool)
+                .await?
+        }
+        _ => None,
+    };
+    Ok(Some(Replayed {
+        delivery_id: delivery_id.to_owned(),
+        previous_outcome: previous,
+        outcome,
+        session_id,
+        reason,
+    }))
+}
+
+async fn mark_still_unprocessable(pool: &PgPool, delivery_id: &str, reason: &str) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE deliveries SET error = CASE WHEN status = 'unprocessable' THEN $2 ELSE error END, replayed_at = now()
+         WHERE delivery_id = $1
+         RETURNING status",
+    )
+    .bind(delivery_id)
+    .bind(reason)
+    .fetch_one(pool)
+    .await
 }

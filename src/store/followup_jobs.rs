@@ -49,6 +49,8 @@ pub struct ClaimedJob {
     pub attempts: i32,
     pub max_attempts: i32,
     pub lease_token: Uuid,
+    /// The job's own id for receivers (a notification's `webhook-id`): the same on every attempt.
+    pub message_id: Uuid,
 }
 
 /// Claims up to `limit` due jobs, oldest due first; other workers skip the rows this one locks.
@@ -62,7 +64,7 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_secs: f64) -> Result<Vec<Cla
              ORDER BY run_at, id
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
-         RETURNING id, session_id, followup, kind, attempts, max_attempts, lease_token",
+         RETURNING id, session_id, followup, kind, attempts, max_attempts, lease_token, message_id",
     )
     .bind(limit)
     .bind(lease_secs)

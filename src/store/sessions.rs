@@ -1,14 +1,13 @@
 //! Reading recorded sessions: one by id, or a page of them, newest ended first, with keyset pagination on
 //! `(ended_at, session_id)` so that no row is skipped or repeated while new sessions arrive between pages.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::postgres::PgArguments;
 use sqlx::query::QueryScalar;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
+pub use super::cursor::Cursor;
 use crate::domain::EndedSession;
 use crate::store::followup_jobs::JobSpecs;
 
@@ -36,43 +35,6 @@ pub struct Session {
 const COLUMNS: &str = "session_id, meeting_id, meeting_title, room_name, organization_id, organization_name, reason, \
      meeting_created_at, started_at, ended_at, duration_seconds, received_at, delivery_id, webhook_id, source";
 
-/// The position after the last row of a page. Opaque to clients: base64url of `v1:<ended_at µs>:<session_id>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    ended_at_micros: i64,
-    session_id: String,
-}
-
-impl Cursor {
-    fn after(session: &Session) -> Self {
-        Self {
-            ended_at_micros: session.ended_at.timestamp_micros(),
-            session_id: session.session_id.clone(),
-        }
-    }
-
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("v1:{}:{}", self.ended_at_micros, self.session_id))
-    }
-
-    pub fn decode(text: &str) -> Option<Self> {
-        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
-        let text = String::from_utf8(bytes).ok()?;
-        let rest = text.strip_prefix("v1:")?;
-        let (micros, session_id) = rest.split_once(':')?;
-        let ended_at_micros = micros.parse().ok()?;
-        DateTime::from_timestamp_micros(ended_at_micros)?;
-        Some(Self {
-            ended_at_micros,
-            session_id: session_id.to_owned(),
-        })
-    }
-
-    fn ended_at(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp_micros(self.ended_at_micros).unwrap_or_default()
-    }
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
     pub meeting_id: Option<String>,
@@ -89,11 +51,43 @@ pub struct Page {
     pub next_cursor: Option<Cursor>,
 }
 
-/// Binds a session's fields as `$1` to `$11`, in the column order both recording statements use.
-pub(crate) fn bind_session_fields<'q, O>(
+/// The one way a session is recorded: with its follow-up jobs in the same statement, or not at all (the
+/// transactional outbox). Two CTEs: `new_session` (the session id, when this statement recorded it) and `new_jobs`.
+/// Parameters, bound by [`bind_session_with_jobs`]: the eleven session fields ($1 to $11), the delivery id ($12),
+/// the webhook id ($13), the source ($14) and the follow-up jobs ($15 to $17). A statement that uses it numbers its
+/// own parameters from $18. (Group commit writes many sessions at once in `deliveries::record_batch`.)
+pub(crate) const NEW_SESSION_WITH_JOBS: &str = "
+    new_session AS (
+        INSERT INTO sessions (session_id, meeting_id, meeting_title, room_name, organization_id, organization_name,
+                              reason, meeting_created_at, started_at, ended_at, duration_seconds, delivery_id,
+                              webhook_id, source)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+        ON CONFLICT (session_id) DO NOTHING
+        RETURNING session_id
+    ), new_jobs AS (
+        INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
+        SELECT new_session.session_id, f.name, f.kind, $17
+        FROM new_session, unnest($15::text[], $16::text[]) AS f(name, kind)
+    )";
+
+/// Where a recorded session came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionSource {
+    Delivery,
+    Reconciliation,
+}
+
+/// Binds [`NEW_SESSION_WITH_JOBS`]'s parameters, $1 to $17.
+pub(crate) fn bind_session_with_jobs<'q, O>(
     query: QueryScalar<'q, Postgres, O, PgArguments>,
     session: &'q EndedSession,
+    delivery: Option<(&'q str, Option<&'q str>)>,
+    jobs: &'q JobSpecs,
 ) -> QueryScalar<'q, Postgres, O, PgArguments> {
+    let source = match delivery {
+        Some(_) => SessionSource::Delivery,
+        None => SessionSource::Reconciliation,
+    };
     query
         .bind(&session.session_id)
         .bind(&session.meeting_id)
@@ -106,28 +100,21 @@ pub(crate) fn bind_session_fields<'q, O>(
         .bind(session.started_at)
         .bind(session.ended_at)
         .bind(session.duration_seconds)
+        .bind(delivery.map(|(id, _)| id))
+        .bind(delivery.and_then(|(_, webhook)| webhook))
+        .bind(match source {
+            SessionSource::Delivery => "delivery",
+            SessionSource::Reconciliation => "reconciliation",
+        })
+        .bind(&jobs.names)
+        .bind(&jobs.kinds)
+        .bind(jobs.max_attempts)
 }
 
 /// Records a session that no delivery brought; false when it is already recorded.
 pub async fn record_reconciled(pool: &PgPool, session: &EndedSession, jobs: &JobSpecs) -> Result<bool, sqlx::Error> {
-    let query = sqlx::query_scalar(
-        "WITH new_session AS (
-             INSERT INTO sessions (session_id, meeting_id, meeting_title, room_name, organization_id, organization_name,
-                                   reason, meeting_created_at, started_at, ended_at, duration_seconds, source)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'reconciliation')
-             ON CONFLICT (session_id) DO NOTHING
-             RETURNING session_id
-         ), new_jobs AS (
-             INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
-             SELECT new_session.session_id, f.name, f.kind, $14
-             FROM new_session, unnest($12::text[], $13::text[]) AS f(name, kind)
-         )
-         SELECT session_id FROM new_session",
-    );
-    let inserted: Option<String> = bind_session_fields(query, session)
-        .bind(&jobs.names)
-        .bind(&jobs.kinds)
-        .bind(jobs.max_attempts)
+    let statement = format!("WITH {NEW_SESSION_WITH_JOBS} SELECT session_id FROM new_session");
+    let inserted: Option<String> = bind_session_with_jobs(sqlx::query_scalar(&statement), session, None, jobs)
         .fetch_optional(pool)
         .await?;
     Ok(inserted.is_some())
@@ -168,9 +155,9 @@ fn list_query<'a>(
         // A row comparison matches the index order exactly, so the page starts with an index seek.
         query
             .push(" AND (ended_at, session_id) < (")
-            .push_bind(cursor.ended_at())
+            .push_bind(cursor.at())
             .push(", ")
-            .push_bind(cursor.session_id.as_str())
+            .push_bind(cursor.id())
             .push(")");
     }
     query
@@ -202,33 +189,9 @@ pub async fn list(
     let mut sessions: Vec<Session> = query.build_query_as().fetch_all(pool).await?;
     let next_cursor = if sessions.len() > usize::from(limit) {
         sessions.truncate(usize::from(limit));
-        sessions.last().map(Cursor::after)
+        sessions.last().map(|s| Cursor::after(s.ended_at, &s.session_id))
     } else {
         None
     };
     Ok(Page { sessions, next_cursor })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cursor_round_trips_and_garbage_is_refused() {
-        let cursor = Cursor {
-            ended_at_micros: 1_780_482_600_123_456,
-            session_id: "a:b:c".into(),
-        };
-        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        for garbage in [
-            "",
-            "!!!",
-            "djE6",
-            &URL_SAFE_NO_PAD.encode("v2:1:x"),
-            &URL_SAFE_NO_PAD.encode("v1:x:y"),
-            &URL_SAFE_NO_PAD.encode(format!("v1:{}:y", i64::MAX)),
-        ] {
-            assert_eq!(Cursor::decode(garbage), None, "{garbage}");
-        }
-    }
 }

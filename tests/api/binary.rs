@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use crate::helpers::drop_database;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_rtk-sessions");
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_rtk-sessions");
 
-fn command(database: &str) -> Command {
+pub(crate) fn command(database: &str) -> Command {
     let mut command = Command::new(BINARY);
     let server =
         std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -26,11 +26,11 @@ fn command(database: &str) -> Command {
     command
 }
 
-fn run(command: &mut Command) -> Output {
+pub(crate) fn run(command: &mut Command) -> Output {
     command.output().expect("the binary runs")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -176,7 +176,7 @@ async fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
     panic!("the service did not stop within 10 seconds of SIGTERM");
 }
 
-fn tempdir(name: &str) -> std::path::PathBuf {
+pub(crate) fn tempdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("rtk-test-{name}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
@@ -230,7 +230,7 @@ async fn operators_end_a_session_and_manage_the_webhook_from_the_command_line() 
     drop_database(&database);
 }
 
-async fn wait_ready(port: u16) {
+pub(crate) async fn wait_ready(port: u16) {
     let ready = format!("http://127.0.0.1:{port}/readyz");
     for _ in 0..200 {
         if reqwest::get(&ready).await.is_ok_and(|r| r.status().is_success()) {
@@ -241,7 +241,7 @@ async fn wait_ready(port: u16) {
     panic!("the service did not become ready");
 }
 
-fn signer_from(keys: &Path) -> rtk_sessions::realtimekit::signature::WebhookSigner {
+pub(crate) fn signer_from(keys: &Path) -> rtk_sessions::realtimekit::signature::WebhookSigner {
     let pem = std::fs::read_to_string(keys.join("rtk-dev-private.pem")).expect("key");
     rtk_sessions::realtimekit::signature::WebhookSigner::from_pem(&pem).expect("signer")
 }
@@ -367,7 +367,7 @@ async fn after_sigkill_mid_load_every_acknowledged_delivery_is_stored_once_and_r
 }
 
 /// Kills the child when the test ends, whether it passes or panics.
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -376,7 +376,7 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn database_url_for(database: &str) -> String {
+pub(crate) fn database_url_for(database: &str) -> String {
     let server =
         std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut url = reqwest::Url::parse(&server).expect("url");

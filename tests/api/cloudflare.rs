@@ -142,7 +142,7 @@ async fn missing_credentials_or_public_url_skip_registration_with_the_keys_to_se
     let readiness = app
         .wait_until(|r| r["checks"]["registration"]["state"] == "disabled")
         .await;
-    let reason = readiness["checks"]["registration"]["reason"].as_str().expect("reason");
+    let reason = readiness["checks"]["registration"]["detail"].as_str().expect("reason");
     assert!(
         reason.contains("server.public_url") && reason.contains("realtimekit.api_token"),
         "{reason}"
@@ -167,7 +167,7 @@ async fn a_refused_token_fails_registration_naming_the_permission_without_a_tigh
     let readiness = app
         .wait_until(|r| r["checks"]["registration"]["state"] == "failed")
         .await;
-    let reason = readiness["checks"]["registration"]["reason"].as_str().expect("reason");
+    let reason = readiness["checks"]["registration"]["detail"].as_str().expect("reason");
     assert!(reason.contains("Realtime Admin or Realtime"), "{reason}");
     assert!(!reason.contains(FORBIDDEN_TOKEN), "the token is never shown");
     assert_eq!(readiness["status"], "ready");

@@ -587,3 +587,104 @@ async fn a_reconciled_session_gets_the_same_followups() {
     let jobs: Vec<String> = app.jobs().await.into_iter().map(|j| j.1).collect();
     assert_eq!(jobs, ["webhook"]);
 }
+
+#[tokio::test]
+async fn a_receiver_url_never_reaches_last_error_and_its_answer_is_read_to_64_kib_at_most() {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("E".repeat(1024 * 1024)))
+        .mount(&receiver)
+        .await;
+    let secret_path = "/hooks/T000/SECRETPATH";
+    let app = app_with(|s| {
+        s.followups = vec![followup(
+            "webhook",
+            None,
+            json!({"url": format!("{}{secret_path}?key=SECRETQUERY", receiver.uri()), "secret": SECRET}),
+        )];
+    })
+    .await;
+    record_one_session(&app).await;
+    app.run_pending_jobs().await;
+
+    let (_, _, _, _, last_error) = app.jobs().await.remove(0);
+    let last_error = last_error.expect("the failure is recorded");
+    assert!(
+        !last_error.contains("SECRETPATH") && !last_error.contains("SECRETQUERY"),
+        "{last_error}"
+    );
+    assert!(
+        last_error.contains("127.0.0.1"),
+        "the receiver is named by host: {last_error}"
+    );
+    assert!(
+        last_error.len() < 2048,
+        "only a snippet of the answer is kept: {} bytes",
+        last_error.len()
+    );
+    let (_, listed) = status_and_json(app.get_authorized("/followups").await).await;
+    assert!(!listed.to_string().contains("SECRETPATH"));
+
+    // Nothing listens on port 9: a connection error names no path either.
+    let closed = app_with(|s| {
+        s.followups = vec![followup(
+            "webhook",
+            None,
+            json!({"url": format!("http://127.0.0.1:9{secret_path}"), "secret": SECRET}),
+        )];
+    })
+    .await;
+    record_one_session(&closed).await;
+    closed.run_pending_jobs().await;
+    let (_, _, _, _, last_error) = closed.jobs().await.remove(0);
+    let last_error = last_error.expect("recorded");
+    assert!(!last_error.contains("SECRETPATH"), "{last_error}");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&elsewhere)
+        .await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(307).insert_header("location", format!("{}/stolen", elsewhere.uri())))
+        .mount(&receiver)
+        .await;
+    let app = app_with(|s| s.followups = vec![webhook_to(&receiver)]).await;
+    record_one_session(&app).await;
+    app.run_pending_jobs().await;
+
+    assert!(elsewhere.received_requests().await.expect("recorded").is_empty());
+    let (_, _, status, _, last_error) = app.jobs().await.remove(0);
+    assert_eq!(status, "queued", "a redirect is a failed attempt, retried later");
+    assert!(last_error.is_some_and(|e| e.contains("307")));
+}
+
+#[tokio::test]
+async fn the_webhook_id_is_a_uuid_of_the_job_so_two_installations_never_share_one() {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        // Each app has a fresh database, as a rebuilt installation would: its first job has the same row id.
+        let app = app_with(|s| s.followups = vec![webhook_to(&receiver)]).await;
+        record_one_session(&app).await;
+        app.run_pending_jobs().await;
+        let (id, ..) = app.jobs().await.remove(0);
+        assert_eq!(id, 1);
+    }
+    for request in receiver.received_requests().await.expect("recorded") {
+        let id = request.headers["webhook-id"].to_str().expect("ascii").to_owned();
+        let uuid = id.strip_prefix("msg_").expect("msg_ prefix");
+        assert!(uuid::Uuid::parse_str(uuid).is_ok(), "{id}");
+        ids.push(id);
+    }
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+}

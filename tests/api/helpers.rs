@@ -80,7 +80,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings();
     configure(&mut settings);
     let app = start(settings).await;
-    app.wait_until(|readiness| readiness["checks"]["database"]["ok"] == true)
+    app.wait_until(|readiness| readiness["checks"]["database"]["status"] == "ok")
         .await;
     app
 }
@@ -120,10 +120,12 @@ impl TestApp {
         format!("{}/webhooks/realtimekit", self.address)
     }
 
+    /// `/readyz` as an operator sees it (with the API token, so failing checks say what failed in words).
     pub async fn readiness(&self) -> (u16, Value) {
         let response = self
             .http
             .get(format!("{}/readyz", self.address))
+            .bearer_auth(API_TOKEN)
             .send()
             .await
             .expect("readyz answers");
@@ -209,13 +211,7 @@ impl TestApp {
         let registry = Registry::from_settings(&self.settings).expect("valid follow-ups");
         let realtimekit = RealtimeKitClient::from_settings(&self.settings.realtimekit, reqwest::Client::new())
             .expect("client settings");
-        Worker::new(
-            self.db.clone(),
-            registry,
-            reqwest::Client::new(),
-            realtimekit,
-            self.settings.worker.clone(),
-        )
+        Worker::new(self.db.clone(), registry, realtimekit, self.settings.worker.clone())
     }
 
     /// Runs every follow-up job that is due now, to completion.

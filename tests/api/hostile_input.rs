@@ -122,3 +122,99 @@ fn any_verified_body_is_acknowledged_and_kept_whatever_it_contains() {
     );
     // Nothing verified was answered with an error, so nothing was lost: each request is a row, or a duplicate of one.
 }
+
+/// Signed bodies built to trip Postgres: numbers `jsonb` cannot hold, NUL escapes, lone surrogates, deep nesting,
+/// very long strings, in every field. Each is answered 200 and can be found afterwards.
+#[test]
+fn signed_bodies_built_to_trip_postgres_are_all_recorded() {
+    let runtime = runtime();
+    let app = runtime.block_on(spawn_app());
+    let mut runner = TestRunner::new(Config {
+        cases: 120,
+        ..Config::default()
+    });
+    let value = prop_oneof![
+        Just("1e-20000".to_owned()),
+        Just("1e20000".to_owned()),
+        Just("-1e-400".to_owned()),
+        Just("123456789012345678901234567890e131071".to_owned()),
+        Just(r#""\u0000""#.to_owned()),
+        Just(r#""a\ud800b""#.to_owned()),
+        Just(r#""\udfff""#.to_owned()),
+        (1usize..300).prop_map(|depth| format!("{}1{}", "[".repeat(depth), "]".repeat(depth))),
+        (1usize..200_000).prop_map(|n| format!("\"{}\"", "x".repeat(n))),
+        ".{0,20}".prop_map(|s| serde_json::to_string(&s).expect("json")),
+    ];
+    let field = prop_oneof![
+        Just("sessionId"),
+        Just("id"),
+        Just("title"),
+        Just("endedAt"),
+        Just("roomName"),
+        Just("extra")
+    ];
+    let found = std::sync::atomic::AtomicUsize::new(0);
+    runner
+        .run(&(value, field, any::<bool>()), |(value, field, top_level)| {
+            let session = uuid::Uuid::new_v4();
+            let mut meeting = format!(r#""id":"m","sessionId":"{session}","endedAt":"2026-06-03T10:30:00Z""#);
+            meeting = meeting.replace(&format!(r#""{field}":"#), &format!(r#""was_{field}":"#));
+            let body = if top_level {
+                format!(r#"{{"event":"meeting.ended","{field}":{value},"meeting":{{{meeting}}}}}"#)
+            } else {
+                format!(r#"{{"event":"meeting.ended","meeting":{{{meeting},"{field}":{value}}}}}"#)
+            };
+            let delivery = app.signed(body.into_bytes());
+            let status = runtime.block_on(app.deliver(&delivery)).status();
+            prop_assert_eq!(status.as_u16(), 200);
+            let shown = runtime.block_on(app.get_authorized(&format!("/deliveries/{}", delivery.delivery_id)));
+            prop_assert_eq!(shown.status().as_u16(), 200);
+            found.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        })
+        .expect("every case holds");
+    assert!(found.into_inner() > 0);
+}
+
+/// Query strings a stranger might send, on every reading endpoint: never a 5xx.
+#[test]
+fn arbitrary_query_values_never_cause_a_5xx() {
+    let runtime = runtime();
+    let app = runtime.block_on(spawn_app());
+    let mut runner = TestRunner::new(Config {
+        cases: 200,
+        ..Config::default()
+    });
+    let endpoint = prop_oneof![
+        Just("/sessions?meeting_id="),
+        Just("/sessions?organization_id="),
+        Just("/sessions?reason="),
+        Just("/sessions?ended_after="),
+        Just("/sessions?ended_before="),
+        Just("/sessions?cursor="),
+        Just("/sessions/"),
+        Just("/followups?session_id="),
+        Just("/followups?cursor="),
+        Just("/deliveries?session_id="),
+        Just("/deliveries?received_after="),
+        Just("/deliveries?cursor="),
+        Just("/deliveries/"),
+    ];
+    let value = prop_oneof![
+        vec(any::<u8>(), 0..80),
+        Just(b"\0".to_vec()),
+        Just(b"9999-12-31T23:59:59-23:59".to_vec()),
+        Just(b"0000-01-01T00:00:00+23:59".to_vec()),
+        "[A-Za-z0-9_-]{0,60}".prop_map(String::into_bytes),
+    ];
+    runner
+        .run(&(endpoint, value), |(endpoint, value)| {
+            let encoded: String = value.iter().map(|b| format!("%{b:02X}")).collect();
+            let status = runtime
+                .block_on(app.get_authorized(&format!("{endpoint}{encoded}")))
+                .status();
+            prop_assert!(status.as_u16() < 500, "{endpoint}{encoded}: {status}");
+            Ok(())
+        })
+        .expect("every case holds");
+}

@@ -1,6 +1,7 @@
 mod binary;
 mod cloudflare;
 mod cloudflare_fake;
+mod deliveries_api;
 mod followups;
 mod group_commit;
 mod helpers;
@@ -8,6 +9,7 @@ mod hostile_input;
 mod openapi;
 mod pagination;
 mod production;
+mod public_internet;
 mod readiness;
 mod sessions_api;
 mod signature_keys;

@@ -175,13 +175,30 @@ async fn the_retention_sweep_removes_old_deliveries_but_never_sessions() {
         .await
         .expect("age two deliveries");
 
-    let removed = rtk_sessions::retention::sweep_deliveries(&app.db, 30)
+    let unusable = app.signed(b"not json".to_vec());
+    assert_eq!(app.deliver(&unusable).await.status(), 200);
+    sqlx::query("UPDATE deliveries SET received_at = now() - interval '400 days' WHERE status = 'unprocessable'")
+        .execute(&app.db)
+        .await
+        .expect("age the unprocessable delivery");
+
+    let removed = rtk_sessions::retention::sweep_deliveries(&app.db, 30, 0)
         .await
         .expect("sweep");
 
-    assert_eq!(removed, 2);
-    assert_eq!(app.count("deliveries").await, 1);
+    assert_eq!(removed, 2, "unprocessable deliveries wait for an operator");
+    assert_eq!(app.count("deliveries").await, 2);
     assert_eq!(app.count("sessions").await, 3);
+    assert_eq!(
+        app.delivery_status(&unusable.delivery_id).await.as_deref(),
+        Some("unprocessable")
+    );
+
+    let removed = rtk_sessions::retention::sweep_deliveries(&app.db, 30, 365)
+        .await
+        .expect("sweep");
+    assert_eq!(removed, 1, "retention.unprocessable_days removes them too");
+    assert_eq!(app.delivery_status(&unusable.delivery_id).await, None);
 }
 
 /// A TCP relay between the service and Postgres that the test can sever and restore.

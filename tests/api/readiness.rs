@@ -35,8 +35,9 @@ async fn readiness_goes_from_503_to_200_once_the_key_server_answers() {
     let (status, readiness) = app.readiness().await;
     assert_eq!(status, 503);
     assert_eq!(readiness["status"], "not_ready");
-    assert_eq!(readiness["checks"]["database"]["ok"], true);
-    assert_eq!(readiness["checks"]["verification_key"]["ok"], false);
+    assert_eq!(readiness["checks"]["database"]["status"], "ok");
+    assert_eq!(readiness["checks"]["verification_key"]["status"], "failing");
+    assert_eq!(readiness["checks"]["verification_key"]["reason"], "not_loaded");
     assert!(
         readiness["checks"]["verification_key"]["detail"]
             .as_str()

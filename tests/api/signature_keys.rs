@@ -36,7 +36,8 @@ async fn spawn_with_key_server(server: &MockServer, refetch_interval_secs: u64) 
         s.realtimekit.public_key_refetch_interval_secs = refetch_interval_secs;
     })
     .await;
-    app.wait_until(|r| r["checks"]["verification_key"]["ok"] == true).await;
+    app.wait_until(|r| r["checks"]["verification_key"]["status"] == "ok")
+        .await;
     app
 }
 

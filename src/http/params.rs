@@ -1,0 +1,79 @@
+//! Reading query parameters and path ids, with the same rules and words on every endpoint. Anything Postgres could
+//! not take (NUL characters, an id longer than any recorded one) is a 400 here, never a 500 from the database.
+
+use chrono::{DateTime, Utc};
+
+use super::error::ApiError;
+use crate::domain::ended_session::MAX_ID_BYTES;
+use crate::store::cursor::Cursor;
+
+pub const DEFAULT_LIMIT: u16 = 50;
+pub const MAX_LIMIT: u16 = 500;
+
+/// A page size from 1 to `max`, `default` when absent.
+pub fn limit(text: Option<&str>, default: u16, max: u16) -> Result<u16, ApiError> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(text) => text
+            .parse::<u16>()
+            .ok()
+            .filter(|limit| (1..=max).contains(limit))
+            .ok_or_else(|| {
+                ApiError::bad_request("invalid_limit", format!("limit must be a whole number from 1 to {max}"))
+            }),
+    }
+}
+
+/// An id used as a filter: absent when empty; no NUL, at most [`MAX_ID_BYTES`] bytes.
+pub fn id_filter(name: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(value) => check_id(name, &value).map(|()| Some(value)),
+    }
+}
+
+/// An id from the path: no NUL, at most [`MAX_ID_BYTES`] bytes.
+pub fn path_id(name: &str, value: &str) -> Result<(), ApiError> {
+    check_id(name, value)
+}
+
+fn check_id(name: &str, value: &str) -> Result<(), ApiError> {
+    if value.contains('\0') {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("{name} must not contain NUL characters"),
+        ));
+    }
+    if value.len() > MAX_ID_BYTES {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("{name} is longer than any recorded id ({MAX_ID_BYTES} bytes)"),
+        ));
+    }
+    Ok(())
+}
+
+/// An RFC 3339 instant, absent when empty.
+pub fn timestamp(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_timestamp",
+                    format!("{name} must be an RFC 3339 timestamp such as 2026-06-03T10:30:00Z"),
+                )
+            }),
+    }
+}
+
+/// A `next_cursor` this API handed out, absent when empty.
+pub fn cursor(value: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+    match value.filter(|c| !c.is_empty()) {
+        None => Ok(None),
+        Some(text) => Cursor::decode(text).map(Some).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "cursor is not one this API returned as next_cursor")
+        }),
+    }
+}
