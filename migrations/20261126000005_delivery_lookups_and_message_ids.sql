@@ -4,13 +4,14 @@ ALTER TABLE deliveries ADD COLUMN body_sha256 bytea;
 CREATE UNIQUE INDEX deliveries_body_sha256_key ON deliveries (body_sha256);
 
 -- GET /deliveries pages newest first; the retention sweep finds old rows on the same index. Unprocessable
--- deliveries, the ones operators look for, have a small index of their own; a session's deliveries are found by
--- its id.
+-- deliveries, the ones operators look for, have a small index of their own. A session's deliveries are the one that
+-- stored it (sessions.delivery_id) and its duplicates, which are rare: only they are indexed by session, which
+-- keeps the common insert off that index.
 DROP INDEX deliveries_received_at_brin;
 CREATE INDEX deliveries_received_idx ON deliveries (received_at DESC, delivery_id DESC);
 CREATE INDEX deliveries_unprocessable_idx ON deliveries (received_at DESC, delivery_id DESC)
     WHERE status = 'unprocessable';
-CREATE INDEX deliveries_session_id_idx ON deliveries (session_id) WHERE session_id IS NOT NULL;
+CREATE INDEX deliveries_duplicate_session_idx ON deliveries (session_id) WHERE status = 'duplicate';
 
 -- When an operator last replayed the delivery (POST /deliveries/{id}/replay).
 ALTER TABLE deliveries ADD COLUMN replayed_at timestamptz;

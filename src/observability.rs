@@ -33,6 +33,7 @@ pub const RECONCILED_SESSIONS: &str = "rtk_reconciliation_sessions_total";
 pub const RECONCILIATION_SWEEPS: &str = "rtk_reconciliation_sweeps_total";
 pub const RETENTION_DELETED: &str = "rtk_retention_deleted_deliveries_total";
 pub const HTTP_CONNECTIONS: &str = "rtk_http_open_connections";
+pub const READINESS_DATABASE_CHECKS: &str = "rtk_readiness_database_checks_total";
 pub const HTTP_CONNECTIONS_CLOSED: &str = "rtk_http_connections_closed_by_server_total";
 
 /// The process-wide recorder (installed once; every application in the process shares it).
@@ -111,6 +112,10 @@ fn describe() {
     );
     describe_counter!(RETENTION_DELETED, "Delivery rows removed by the retention sweep.");
     describe_gauge!(HTTP_CONNECTIONS, "Open HTTP connections on the main port.");
+    describe_counter!(
+        READINESS_DATABASE_CHECKS,
+        "Database queries made for /readyz (at most one a second, whoever calls)."
+    );
     describe_counter!(
         HTTP_CONNECTIONS_CLOSED,
         "Connections the server closed for want of a request, by reason (header_timeout, idle_timeout)."

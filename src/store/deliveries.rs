@@ -403,7 +403,13 @@ pub async fn list(
         query.push(" AND status = ").push_bind(outcome.as_str());
     }
     if let Some(session_id) = &filter.session_id {
-        query.push(" AND session_id = ").push_bind(session_id.as_str());
+        // The delivery that stored the session, and its duplicates: two index lookups (see the migration).
+        query
+            .push(" AND session_id = ")
+            .push_bind(session_id.as_str())
+            .push(" AND (status = 'duplicate' OR delivery_id = (SELECT s.delivery_id FROM sessions s WHERE s.session_id = ")
+            .push_bind(session_id.as_str())
+            .push("))");
     }
     if let Some(after) = filter.received_after {
         query.push(" AND received_at >= ").push_bind(after);

@@ -313,3 +313,33 @@ async fn invented_methods_and_paths_never_grow_the_metrics() {
         after.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_calling_readyz_cost_at_most_one_database_query_a_second() {
+    let service = Service::start(&[]).await;
+    let checks = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("rtk_readiness_database_checks_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let before = checks(&service.metrics().await);
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let statuses = join_all((0..500).map(|_| {
+        let http = http.clone();
+        let url = service.url("/readyz");
+        async move { http.get(url).send().await.expect("answers").status() }
+    }))
+    .await;
+    let seconds = started.elapsed().as_secs() + 1;
+    let after = checks(&service.metrics().await);
+
+    assert!(statuses.iter().all(|s| *s == 200));
+    assert!(
+        after - before <= seconds + 1,
+        "{} database queries for 500 readiness calls in {seconds} s",
+        after - before
+    );
+}
