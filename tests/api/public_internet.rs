@@ -343,3 +343,39 @@ async fn strangers_calling_readyz_cost_at_most_one_database_query_a_second() {
         after - before
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_list_show_and_replay_deliveries_from_the_command_line() {
+    let service = Service::start(&[]).await;
+    let body = b"\x01 not json at all".to_vec();
+    let delivery = SignedDelivery::new(&service.signer, body.clone());
+    let response = delivery
+        .request(&reqwest::Client::new(), &service.url("/webhooks/realtimekit"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    let cli = |args: &[&str]| {
+        let output = command(&service.database).args(args).output().expect("runs");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+
+    let listed = tokio::task::block_in_place(|| cli(&["deliveries", "list", "--outcome", "unprocessable"]));
+    let listed = String::from_utf8_lossy(&listed).to_string();
+    assert!(
+        listed.starts_with("RECEIVED") && listed.contains(&delivery.delivery_id),
+        "{listed}"
+    );
+    let shown = tokio::task::block_in_place(|| cli(&["deliveries", "show", &delivery.delivery_id, "--raw"]));
+    assert_eq!(shown, body, "--raw writes the exact bytes");
+    let replayed = tokio::task::block_in_place(|| cli(&["deliveries", "replay", &delivery.delivery_id]));
+    let replayed: serde_json::Value = serde_json::from_slice(&replayed).expect("json");
+    assert_eq!(replayed["outcome"], "unprocessable");
+    let empty = tokio::task::block_in_place(|| cli(&["deliveries", "list", "--outcome", "stored"]));
+    assert_eq!(String::from_utf8_lossy(&empty).trim(), "no deliveries");
+}
