@@ -630,3 +630,34 @@ async fn the_public_url_decides_the_webhook_url() {
     registered_webhook_id(&app).await;
     assert_eq!(fake.webhooks()[0]["url"], OUR_WEBHOOK_URL);
 }
+
+#[tokio::test]
+async fn registration_holds_its_lock_without_an_open_transaction_across_cloudflare_calls() {
+    let fake = FakeCloudflare::start().await;
+    // Cloudflare is slow and failing at first: the client retries while the lock is held.
+    fake.script([
+        cloudflare_error(503, 10000, "unavailable").set_delay(Duration::from_millis(800)),
+        cloudflare_error(503, 10000, "unavailable").set_delay(Duration::from_millis(800)),
+    ]);
+    let app = spawn_app_with(|s| fake.configure(s)).await;
+
+    let mut saw_lock = false;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        let (locks, in_transaction): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database =
+                        (SELECT oid FROM pg_database WHERE datname = current_database())),
+                    (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                        AND application_name = 'rtk-sessions' AND state LIKE 'idle in transaction%')",
+        )
+        .fetch_one(&app.db)
+        .await
+        .expect("activity");
+        saw_lock |= locks > 0;
+        assert_eq!(in_transaction, 0, "no transaction stays open while Cloudflare answers");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(saw_lock, "registration ran under its advisory lock");
+    registered_webhook_id(&app).await;
+    assert_eq!(fake.webhooks().len(), 1);
+}
