@@ -429,7 +429,7 @@ async fn webhooks(cli: &Cli, command: &WebhooksCommand) -> anyhow::Result<ExitCo
 
 /// An API failure as an operator needs to read it: the permission for an auth failure, Cloudflare's message otherwise.
 fn explain(error: ApiError) -> anyhow::Error {
-    anyhow::anyhow!(registration::describe_failure(&error))
+    anyhow::anyhow!(error.describe())
 }
 
 fn load(cli: &Cli) -> anyhow::Result<Settings> {

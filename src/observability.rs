@@ -1,11 +1,11 @@
-//! Prometheus metrics: the recorder, the names the service records under, and a sampler for the gauges that come
-//! from the database (pool usage, queue depth, the age of the oldest due job).
+//! Prometheus metrics: the recorder, and the names the service records under. It imports nothing else of the
+//! service, so that every layer can record; the gauges that come from the database are sampled in `startup`.
 //!
 //! Names follow Prometheus conventions (`_total` counters, `_seconds` in base units) and every label has a bounded
 //! set of values: routes are the matched route templates, never raw paths.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
@@ -13,10 +13,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
-
-use crate::realtimekit::registration::{RegistrationState, RegistrationStatus};
 
 pub const DELIVERIES: &str = "rtk_deliveries_total";
 pub const DELIVERIES_REJECTED: &str = "rtk_deliveries_rejected_total";
@@ -177,63 +173,4 @@ pub fn delivery(outcome: &'static str) {
 
 pub fn rejected(reason: &'static str) {
     counter!(DELIVERIES_REJECTED, "reason" => reason).increment(1);
-}
-
-pub fn registration_state(state: &RegistrationState) {
-    let current = match state {
-        RegistrationState::Disabled { .. } => "disabled",
-        RegistrationState::Pending => "pending",
-        RegistrationState::Registered { .. } => "registered",
-        RegistrationState::Failed { .. } => "failed",
-    };
-    for state in ["disabled", "pending", "registered", "failed"] {
-        gauge!(REGISTRATION_STATE, "state" => state).set(if state == current { 1.0 } else { 0.0 });
-    }
-}
-
-/// Samples the gauges that live in the database and the pool, every `interval`, until `shutdown`. It also drains
-/// the histograms' recorded samples into their buckets: without that, samples pile up in memory until someone
-/// scrapes `/metrics` (the soak benchmark found this as RSS growing by about 40 bytes per request).
-pub async fn sample_gauges(
-    pool: PgPool,
-    registration: RegistrationStatus,
-    interval: Duration,
-    shutdown: CancellationToken,
-) {
-    loop {
-        prometheus().run_upkeep();
-        let idle = pool.num_idle() as f64;
-        gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle);
-        gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(pool.size()) - idle);
-        gauge!(DB_POOL_CONNECTIONS, "state" => "max").set(f64::from(pool.options().get_max_connections()));
-        registration_state(&registration.get());
-        let queue: Result<Vec<(String, i64)>, _> = sqlx::query_as(
-            "SELECT s.status, count(j.id)
-             FROM (VALUES ('due'), ('waiting'), ('running'), ('dead')) AS s(status)
-             LEFT JOIN followup_jobs j ON s.status = CASE
-                 WHEN j.status = 'queued' AND j.run_at <= now() THEN 'due'
-                 WHEN j.status = 'queued' THEN 'waiting'
-                 ELSE j.status END
-             GROUP BY s.status",
-        )
-        .fetch_all(&pool)
-        .await;
-        if let Ok(rows) = queue {
-            for (status, count) in rows {
-                gauge!(FOLLOWUP_JOBS, "status" => status).set(count as f64);
-            }
-        }
-        let oldest: Result<Option<f64>, _> = sqlx::query_scalar(
-            "SELECT extract(epoch FROM now() - min(run_at))::float8 FROM followup_jobs WHERE status = 'queued' AND run_at <= now()",
-        )
-        .fetch_one(&pool)
-        .await;
-        if let Ok(age) = oldest {
-            gauge!(FOLLOWUP_OLDEST_DUE_AGE).set(age.unwrap_or(0.0));
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(interval) => {}
-        }
-    }
 }

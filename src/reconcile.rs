@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::EndedSession;
 use crate::domain::lenient;
-use crate::http::health::DatabaseReadiness;
 use crate::realtimekit::client::{RealtimeKitClient, SessionDetails, SessionQuery};
+use crate::store::database::DatabaseReadiness;
 use crate::store::followup_jobs::JobSpecs;
 use crate::store::sessions;
 

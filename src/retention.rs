@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::health::DatabaseReadiness;
+use crate::store::database::DatabaseReadiness;
 
 const CHUNK: i64 = 10_000;
 

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::followups::Registry;
 use crate::http::auth::ApiTokens;
-use crate::http::health::{DatabaseProbe, DatabaseReadiness};
+use crate::http::health::DatabaseProbe;
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppContext, AppState};
 use crate::ingest::Ingest;
@@ -25,7 +25,8 @@ use crate::realtimekit::public_key::VerificationKeys;
 use crate::realtimekit::registration::{self, DesiredWebhook, RegistrationState, RegistrationStatus};
 use crate::realtimekit::signature::PublicKey;
 use crate::reconcile;
-use crate::store::database;
+use crate::store::database::DatabaseReadiness;
+use crate::store::{database, followup_jobs};
 use crate::worker::Worker;
 use crate::{observability, retention};
 
@@ -139,9 +140,8 @@ impl Application {
             registration,
             ingest,
         });
-        background.spawn(observability::sample_gauges(
+        background.spawn(sample_gauges(
             state.db.clone(),
-            state.registration.clone(),
             Duration::from_secs(15),
             shutdown.clone(),
         ));
@@ -261,6 +261,33 @@ async fn prepare_database_until_done(
             () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Samples the gauges that live in the database and the pool, every `interval`, until `shutdown`. It also drains
+/// the histograms' recorded samples into their buckets: without that, samples pile up in memory until someone
+/// scrapes `/metrics` (the soak benchmark found this as RSS growing by about 40 bytes per request).
+async fn sample_gauges(pool: sqlx::PgPool, interval: Duration, shutdown: CancellationToken) {
+    use metrics::gauge;
+    loop {
+        observability::prometheus().run_upkeep();
+        let idle = pool.num_idle() as f64;
+        gauge!(observability::DB_POOL_CONNECTIONS, "state" => "idle").set(idle);
+        gauge!(observability::DB_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(pool.size()) - idle);
+        gauge!(observability::DB_POOL_CONNECTIONS, "state" => "max")
+            .set(f64::from(pool.options().get_max_connections()));
+        if let Ok(rows) = followup_jobs::counts_by_state(&pool).await {
+            for (status, count) in rows {
+                gauge!(observability::FOLLOWUP_JOBS, "status" => status).set(count as f64);
+            }
+        }
+        if let Ok(age) = followup_jobs::oldest_due_age_secs(&pool).await {
+            gauge!(observability::FOLLOWUP_OLDEST_DUE_AGE).set(age);
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
     }
 }
 

@@ -3,6 +3,9 @@
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
+/// Where RealtimeKit delivers: the receiver's path, below `server.public_url`.
+pub const WEBHOOK_PATH: &str = "/webhooks/realtimekit";
+
 /// The key deliveries are deduplicated on: the `rtk-uuid` header (the same across retries of one event), or the
 /// SHA-256 of the body when a delivery carries no usable `rtk-uuid`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 pub mod delivery;
 pub mod ended_session;
 pub(crate) mod lenient;
+pub mod report;
 
-pub use delivery::{DeliveryBody, DeliveryId, WebhookId};
+pub use delivery::{DeliveryBody, DeliveryId, WEBHOOK_PATH, WebhookId};
 pub use ended_session::{Classified, EndedSession, classify};

@@ -58,9 +58,7 @@ impl Followup for DisableMeetingFollowup {
         // Refused: if the meeting is inactive already, the work is done.
         match client.get_meeting(&session.meeting_id).await {
             Ok(meeting) if meeting.status.as_deref() == Some("INACTIVE") => Ok(()),
-            _ if error.is_auth_failure() => Err(FollowupError::Retryable(
-                crate::realtimekit::registration::describe_failure(&error),
-            )),
+            _ if error.is_auth_failure() => Err(FollowupError::Retryable(error.describe())),
             _ => Err(FollowupError::Permanent(error.to_string())),
         }
     }

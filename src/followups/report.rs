@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{Followup, FollowupContext, FollowupError, options};
 use crate::domain::lenient;
+pub use crate::domain::report::{Report, ReportParticipant};
 use crate::realtimekit::client::{ApiError, Participant, SessionDetails};
 use crate::store::sessions::Session;
 
@@ -26,30 +27,6 @@ impl ReportFollowup {
         let _: Options = options(raw)?;
         Ok(Arc::new(Self { name }))
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ReportParticipant {
-    pub name: Option<String>,
-    pub custom_participant_id: Option<String>,
-    pub joined_at: Option<DateTime<Utc>>,
-    pub left_at: Option<DateTime<Utc>>,
-    pub minutes: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Report {
-    pub session_id: String,
-    pub meeting_id: String,
-    pub meeting_title: Option<String>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub ended_at: DateTime<Utc>,
-    pub participant_count: usize,
-    pub total_participant_minutes: f64,
-    pub peak_concurrency: u64,
-    pub minutes_consumed: Option<f64>,
-    pub participants: Vec<ReportParticipant>,
-    pub generated_at: DateTime<Utc>,
 }
 
 fn timestamp(text: &Option<String>) -> Option<DateTime<Utc>> {
@@ -124,10 +101,7 @@ fn transient_or_permanent(error: ApiError, what: &str) -> FollowupError {
     if error.is_not_found() {
         FollowupError::Retryable(format!("{what}: RealtimeKit does not know the session yet"))
     } else if error.is_transient() || error.is_auth_failure() {
-        FollowupError::Retryable(format!(
-            "{what}: {}",
-            crate::realtimekit::registration::describe_failure(&error)
-        ))
+        FollowupError::Retryable(format!("{what}: {}", error.describe()))
     } else {
         FollowupError::Permanent(format!("{what}: {error}"))
     }

@@ -5,7 +5,6 @@
 //! carries only `ok`/`failing` and a stable reason code per check. Error texts, Cloudflare's messages and URLs (which
 //! name the account and app) go to the log, and to callers presenting an API token.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -18,31 +17,6 @@ use tokio::time::Instant;
 use super::AppState;
 use super::auth::bearer_token;
 use crate::realtimekit::registration::RegistrationState;
-
-/// Whether the database has been created and migrated by this process; background work waits for it.
-#[derive(Clone)]
-pub struct DatabaseReadiness(Arc<tokio::sync::watch::Sender<bool>>);
-
-impl Default for DatabaseReadiness {
-    fn default() -> Self {
-        Self(Arc::new(tokio::sync::watch::Sender::new(false)))
-    }
-}
-
-impl DatabaseReadiness {
-    pub fn mark_prepared(&self) {
-        self.0.send_replace(true);
-    }
-
-    pub fn is_prepared(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    pub async fn wait_until_prepared(&self) {
-        let mut receiver = self.0.subscribe();
-        let _ = receiver.wait_for(|prepared| *prepared).await;
-    }
-}
 
 /// How long a database check answers for every caller.
 const PROBE_CACHE: Duration = Duration::from_secs(1);
@@ -165,11 +139,11 @@ pub struct RegistrationCheck {
 
 impl RegistrationCheck {
     fn new(state: RegistrationState, authenticated: bool) -> Self {
-        let (name, webhook_id, detail) = match state {
-            RegistrationState::Disabled { reason } => ("disabled", None, Some(reason)),
-            RegistrationState::Pending => ("pending", None, None),
-            RegistrationState::Registered { webhook_id } => ("registered", Some(webhook_id), None),
-            RegistrationState::Failed { reason } => ("failed", None, Some(reason)),
+        let name = state.name();
+        let (webhook_id, detail) = match state {
+            RegistrationState::Disabled { reason } | RegistrationState::Failed { reason } => (None, Some(reason)),
+            RegistrationState::Pending => (None, None),
+            RegistrationState::Registered { webhook_id } => (Some(webhook_id), None),
         };
         Self {
             state: name,

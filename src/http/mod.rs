@@ -30,15 +30,16 @@ use tower_http::trace::TraceLayer;
 
 use self::auth::ApiTokens;
 use self::error::ApiError;
-use self::health::{DatabaseProbe, DatabaseReadiness};
+use self::health::DatabaseProbe;
 use crate::config::RealtimeKitSettings;
 use crate::ingest::Ingest;
 use crate::observability;
 use crate::realtimekit::client::RealtimeKitClient;
 use crate::realtimekit::public_key::VerificationKeys;
 use crate::realtimekit::registration::RegistrationStatus;
+use crate::store::database::DatabaseReadiness;
 
-pub const WEBHOOK_PATH: &str = "/webhooks/realtimekit";
+pub use crate::domain::WEBHOOK_PATH;
 
 /// What every handler shares. Cloned for each request (axum's `State`), so it is one `Arc`: one reference count
 /// to touch instead of one per field.

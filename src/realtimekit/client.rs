@@ -62,6 +62,19 @@ impl ApiError {
         self.status() == Some(StatusCode::NOT_FOUND)
     }
 
+    /// The Cloudflare message, and for an authentication failure the permission the token needs: what an operator
+    /// reads in logs, `/readyz` details and command-line errors.
+    pub fn describe(&self) -> String {
+        if self.is_auth_failure() {
+            format!(
+                "Cloudflare refused the API token ({}): it needs the {TOKEN_PERMISSION} permission for this account",
+                self.message()
+            )
+        } else {
+            self.to_string()
+        }
+    }
+
     /// 401 or 403: the token is wrong or lacks the permission.
     pub fn is_auth_failure(&self) -> bool {
         matches!(self.status(), Some(StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN))

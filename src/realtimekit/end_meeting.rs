@@ -17,7 +17,7 @@ pub enum EndMeetingError {
     UnknownMeeting { meeting_id: String },
     #[error("meeting {meeting_id:?} has no active session{}", if *.disabled { " (the meeting was disabled all the same)" } else { "" })]
     NoActiveSession { meeting_id: String, disabled: bool },
-    #[error("{}", super::registration::describe_failure(.0))]
+    #[error("{}", .0.describe())]
     Unauthorized(ApiError),
     #[error("RealtimeKit is unavailable: {0}")]
     Unavailable(ApiError),

@@ -12,9 +12,9 @@ use serde::Serialize;
 use sqlx::{Connection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use super::client::{ApiError, RealtimeKitClient, TOKEN_PERMISSION, Webhook, WebhookChanges, WebhookSpec};
+use super::client::{ApiError, RealtimeKitClient, Webhook, WebhookChanges, WebhookSpec};
 use crate::config::Settings;
-use crate::http::health::DatabaseReadiness;
+use crate::store::database::DatabaseReadiness;
 
 /// The advisory lock key that serialises registration across replicas ("rtk" + 1).
 const REGISTRATION_LOCK: i64 = 0x7274_6b01;
@@ -34,6 +34,7 @@ pub struct RegistrationStatus(Arc<RwLock<RegistrationState>>);
 
 impl RegistrationStatus {
     pub fn new(state: RegistrationState) -> Self {
+        record_gauge(&state);
         Self(Arc::new(RwLock::new(state)))
     }
 
@@ -42,7 +43,31 @@ impl RegistrationStatus {
     }
 
     fn set(&self, state: RegistrationState) {
+        record_gauge(&state);
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+}
+
+impl RegistrationState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Disabled { .. } => "disabled",
+            Self::Pending => "pending",
+            Self::Registered { .. } => "registered",
+            Self::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// `rtk_webhook_registration_state`: 1 for the current state, 0 for the others.
+fn record_gauge(state: &RegistrationState) {
+    let current = state.name();
+    for state in ["disabled", "pending", "registered", "failed"] {
+        metrics::gauge!(crate::observability::REGISTRATION_STATE, "state" => state).set(if state == current {
+            1.0
+        } else {
+            0.0
+        });
     }
 }
 
@@ -193,7 +218,7 @@ pub async fn register_once(
     let result = reconcile_webhook(client, desired).await;
     let (webhook_id, outcome, detail) = match &result {
         Ok((webhook, action)) => (Some(webhook.id.as_str()), action.as_str(), None),
-        Err(error) => (None, "failed", Some(describe_failure(error))),
+        Err(error) => (None, "failed", Some(error.describe())),
     };
     let recorded = sqlx::query(
         "INSERT INTO webhook_registration (id, webhook_id, url, outcome, detail, updated_at)
@@ -212,18 +237,6 @@ pub async fn register_once(
     let _ = lock.close().await;
     recorded?;
     Ok(result?)
-}
-
-/// The Cloudflare message, and for an authentication failure the permission the token needs.
-pub fn describe_failure(error: &ApiError) -> String {
-    if error.is_auth_failure() {
-        format!(
-            "Cloudflare refused the API token ({}): it needs the {TOKEN_PERMISSION} permission for this account",
-            error.message()
-        )
-    } else {
-        error.to_string()
-    }
 }
 
 /// The background task `serve` starts: registers once the database is ready, retrying with capped backoff.
@@ -258,7 +271,7 @@ pub async fn run(
                 return;
             }
             Err(RegistrationError::Api(error)) => {
-                let reason = describe_failure(&error);
+                let reason = error.describe();
                 tracing::error!(raw_body = error.raw_body(), "webhook registration failed: {reason}");
                 status.set(RegistrationState::Failed { reason });
                 // A refused token will not fix itself quickly: wait the longest.

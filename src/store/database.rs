@@ -1,6 +1,7 @@
 //! Connecting to Postgres, creating the database when it does not exist, and applying the migrations.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -76,4 +77,29 @@ async fn create_database_if_missing(settings: &DatabaseSettings) -> anyhow::Resu
     }
     let _ = maintenance.close().await;
     Ok(())
+}
+
+/// Whether the database has been created and migrated by this process; background work waits for it.
+#[derive(Clone)]
+pub struct DatabaseReadiness(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for DatabaseReadiness {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+}
+
+impl DatabaseReadiness {
+    pub fn mark_prepared(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_prepared(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    pub async fn wait_until_prepared(&self) {
+        let mut receiver = self.0.subscribe();
+        let _ = receiver.wait_for(|prepared| *prepared).await;
+    }
 }

@@ -230,3 +230,29 @@ pub async fn list(
     };
     Ok((jobs, next))
 }
+
+/// How many jobs are in each state, for the queue gauges: `due`, `waiting` (backing off), `running`, `dead`.
+pub async fn counts_by_state(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.status, count(j.id)
+         FROM (VALUES ('due'), ('waiting'), ('running'), ('dead')) AS s(status)
+         LEFT JOIN followup_jobs j ON s.status = CASE
+             WHEN j.status = 'queued' AND j.run_at <= now() THEN 'due'
+             WHEN j.status = 'queued' THEN 'waiting'
+             ELSE j.status END
+         GROUP BY s.status",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// How long the oldest due job has waited, in seconds (0 when none is due).
+pub async fn oldest_due_age_secs(pool: &PgPool) -> Result<f64, sqlx::Error> {
+    let age: Option<f64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM now() - min(run_at))::float8 FROM followup_jobs
+         WHERE status = 'queued' AND run_at <= now()",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(age.unwrap_or(0.0))
+}

@@ -3,7 +3,7 @@
 use sqlx::PgPool;
 use sqlx::types::Json;
 
-use crate::followups::Report;
+use crate::domain::report::Report;
 
 pub async fn upsert(pool: &PgPool, report: &Report) -> Result<(), sqlx::Error> {
     sqlx::query(

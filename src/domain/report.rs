@@ -1,0 +1,29 @@
+//! A session report: who took part, for how long, and what the session consumed. Built by the `report` follow-up,
+//! kept in the store, served by `GET /sessions/{id}/report`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReportParticipant {
+    pub name: Option<String>,
+    pub custom_participant_id: Option<String>,
+    pub joined_at: Option<DateTime<Utc>>,
+    pub left_at: Option<DateTime<Utc>>,
+    pub minutes: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Report {
+    pub session_id: String,
+    pub meeting_id: String,
+    pub meeting_title: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: DateTime<Utc>,
+    pub participant_count: usize,
+    pub total_participant_minutes: f64,
+    pub peak_concurrency: u64,
+    pub minutes_consumed: Option<f64>,
+    pub participants: Vec<ReportParticipant>,
+    pub generated_at: DateTime<Utc>,
+}
