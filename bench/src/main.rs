@@ -1,6 +1,6 @@
 //! rtk-bench: the benchmarks of docs/PERFORMANCE.md, as one program.
 //!
-//! `ingest`: for each concurrency, in one run: the reference ceiling (pgbench on ../shared/bench), the service over
+//! `ingest`: for each concurrency, in one run: the reference ceiling (pgbench on bench/reference), the service over
 //! HTTP with real RSA signatures (pre-signed before the clock starts), and the service's own SQL driven directly;
 //! ratios, latency percentiles (HDR histogram), non-2xx counts, peak RSS, and a check that every acknowledged
 //! delivery is in the database.
@@ -59,7 +59,7 @@ enum BenchCommand {
         #[arg(long, default_value_t = 150_000)]
         deliveries: usize,
         /// The reference workload (reference-schema.sql, reference-ceiling.sql)
-        #[arg(long, default_value = "../shared/bench")]
+        #[arg(long, default_value = "bench/reference")]
         reference_dir: PathBuf,
         /// ingest.batch_max of the service: 1 is one transaction per delivery
         #[arg(long, default_value_t = 64)]
