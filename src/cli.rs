@@ -238,7 +238,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     limit,
                 } => {
                     let filter = followup_jobs::JobFilter {
-                        status: status.clone(),
+                        status: status.as_deref().map(followup_jobs::JobStatus::parse).transpose()?,
                         session_id: session_id.clone(),
                     };
                     let (jobs, _) = followup_jobs::list(&pool, &filter, None, (*limit).clamp(1, 500)).await?;

@@ -2,6 +2,7 @@
 
 pub mod delivery;
 pub mod ended_session;
+pub mod job;
 pub(crate) mod lenient;
 pub mod report;
 

@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::params::{self, DEFAULT_LIMIT, MAX_LIMIT};
-use crate::store::followup_jobs::{self, Job, JobFilter, RetryError};
-
-const STATUSES: [&str; 4] = ["queued", "running", "succeeded", "dead"];
+use crate::store::followup_jobs::{self, Job, JobFilter, JobStatus, RetryError};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -27,17 +25,6 @@ pub struct ListParams {
     limit: Option<String>,
     /// `next_cursor` from the previous page.
     cursor: Option<String>,
-}
-
-/// The states of a follow-up job.
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)] // Documents the `status` parameter's values.
-pub enum JobStatus {
-    Queued,
-    Running,
-    Succeeded,
-    Dead,
 }
 
 /// A page of follow-up jobs, newest first.
@@ -60,15 +47,15 @@ pub async fn list(
 ) -> Result<Json<JobPage>, ApiError> {
     let Query(params) =
         params.map_err(|rejection| ApiError::invalid_query(&rejection, "status, session_id, limit, cursor"))?;
-    let status = params.status.filter(|s| !s.is_empty());
-    if let Some(status) = &status {
-        if !STATUSES.contains(&status.as_str()) {
-            return Err(ApiError::bad_request(
+    let status = match params.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(text) => Some(JobStatus::parse(text).map_err(|_| {
+            ApiError::bad_request(
                 "invalid_status",
-                format!("status must be one of {}", STATUSES.join(", ")),
-            ));
-        }
-    }
+                "status must be one of queued, running, succeeded, dead",
+            )
+        })?),
+    };
     let limit = params::limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let after_id = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,

@@ -29,7 +29,7 @@ use super::{deliveries, followups, health, meetings, sessions, webhook};
         health::healthz,
         health::readyz,
     ),
-    components(schemas(followups::JobStatus)),
+    components(schemas(crate::domain::job::JobStatus)),
     modifiers(&BearerToken),
     security(("bearer" = [])),
     tags(

@@ -10,6 +10,8 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+pub use crate::domain::job::JobStatus;
+
 /// What the ingest statement needs to enqueue one job per configured follow-up.
 #[derive(Debug, Clone, Default)]
 pub struct JobSpecs {
@@ -24,8 +26,8 @@ pub struct Job {
     pub session_id: String,
     pub followup: String,
     pub kind: String,
-    /// `queued`, `running`, `succeeded` or `dead`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: JobStatus,
     pub attempts: i32,
     pub max_attempts: i32,
     /// When a queued job is due.
@@ -152,7 +154,7 @@ pub enum RetryError {
     #[error("no follow-up job {0}")]
     NotFound(i64),
     #[error("follow-up job {id} is {status}; only a dead or waiting job can be retried")]
-    NotRetryable { id: i64, status: String },
+    NotRetryable { id: i64, status: JobStatus },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -198,7 +200,7 @@ pub async fn for_session(pool: &PgPool, session_id: &str) -> Result<Vec<Job>, sq
 
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
-    pub status: Option<String>,
+    pub status: Option<JobStatus>,
     pub session_id: Option<String>,
 }
 
@@ -212,7 +214,7 @@ pub async fn list(
     let mut query: QueryBuilder<Postgres> =
         QueryBuilder::new(format!("SELECT {COLUMNS} FROM followup_jobs WHERE TRUE"));
     if let Some(status) = &filter.status {
-        query.push(" AND status = ").push_bind(status.clone());
+        query.push(" AND status = ").push_bind(status.as_str());
     }
     if let Some(session_id) = &filter.session_id {
         query.push(" AND session_id = ").push_bind(session_id.clone());
