@@ -1,6 +1,7 @@
 //! rtk-sessions: a verified, durable, idempotent receiver for Cloudflare RealtimeKit `meeting.ended` webhooks, and
 //! the `/sessions` API over what it recorded.
 
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod dev;

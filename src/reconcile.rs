@@ -13,6 +13,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::background;
 use crate::domain::EndedSession;
 use crate::domain::lenient;
 use crate::realtimekit::client::{RealtimeKitClient, SessionDetails, SessionQuery};
@@ -158,13 +159,13 @@ pub async fn run_periodically(
     database: DatabaseReadiness,
     shutdown: CancellationToken,
 ) {
-    tokio::select! {
-        () = shutdown.cancelled() => return,
-        () = database.wait_until_prepared() => {}
+    if !background::wait_for(&shutdown, database.wait_until_prepared()).await {
+        return;
     }
-    loop {
+    let (pool, client, jobs) = (&pool, &client, &jobs);
+    background::every(&shutdown, interval, || async move {
         let since = Utc::now() - lookback;
-        let result = sweep(&pool, &client, since, &jobs).await;
+        let result = sweep(pool, client, since, jobs).await;
         record_sweep(&result);
         match result {
             Ok(report) if report.ran => tracing::info!(
@@ -179,9 +180,6 @@ pub async fn run_periodically(
                 tracing::warn!(error = %error, "reconciliation sweep failed; the next one retries")
             }
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(interval) => {}
-        }
-    }
+    })
+    .await;
 }

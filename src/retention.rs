@@ -7,6 +7,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::background;
 use crate::store::database::DatabaseReadiness;
 
 const CHUNK: i64 = 10_000;
@@ -47,12 +48,12 @@ pub async fn run_hourly(
     if days == 0 && unprocessable_days == 0 {
         return;
     }
-    tokio::select! {
-        () = shutdown.cancelled() => return,
-        () = database.wait_until_prepared() => {}
+    if !background::wait_for(&shutdown, database.wait_until_prepared()).await {
+        return;
     }
-    loop {
-        match sweep_deliveries(&pool, days, unprocessable_days).await {
+    let pool = &pool;
+    background::every(&shutdown, Duration::from_secs(3600), || async move {
+        match sweep_deliveries(pool, days, unprocessable_days).await {
             Ok(0) => {}
             Ok(removed) => {
                 metrics::counter!(crate::observability::RETENTION_DELETED).increment(removed);
@@ -60,9 +61,6 @@ pub async fn run_hourly(
             }
             Err(error) => tracing::warn!(%error, "the retention sweep failed; the next one retries"),
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
-        }
-    }
+    })
+    .await;
 }

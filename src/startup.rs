@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::background::{self, Attempt, Backoff};
 use crate::config::Settings;
 use crate::followups::Registry;
 use crate::http::auth::ApiTokens;
@@ -34,7 +35,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     shutdown: CancellationToken,
-    background: JoinSet<()>,
+    tasks: JoinSet<()>,
     grace: Duration,
     connection_limits: ConnectionLimits,
 }
@@ -43,11 +44,11 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         observability::prometheus();
         let shutdown = CancellationToken::new();
-        let mut background = JoinSet::new();
+        let mut tasks = JoinSet::new();
 
         let db = database::lazy_pool(&settings.database)?;
         let database_readiness = DatabaseReadiness::default();
-        background.spawn(prepare_database_until_done(
+        tasks.spawn(prepare_database_until_done(
             settings.database.clone(),
             db.clone(),
             database_readiness.clone(),
@@ -59,7 +60,7 @@ impl Application {
             .build()
             .context("building the HTTP client")?;
         let keys = Arc::new(verification_keys(&settings, http_client.clone())?);
-        background.spawn(keys.clone().load_until_ready(shutdown.clone()));
+        tasks.spawn(keys.clone().load_until_ready(shutdown.clone()));
 
         if settings.api.tokens.is_empty() {
             tracing::warn!(
@@ -73,7 +74,7 @@ impl Application {
             Ok(_) => RegistrationState::Pending,
             Err(reason) => RegistrationState::Disabled { reason: reason.clone() },
         });
-        background.spawn(registration::run(
+        tasks.spawn(registration::run(
             db.clone(),
             realtimekit.clone(),
             desired_webhook,
@@ -95,12 +96,10 @@ impl Application {
                 shutdown.clone(),
                 Duration::from_secs(settings.server.shutdown_grace_secs),
             );
-            background.spawn(async move {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = database_readiness.wait_until_prepared() => {}
+            tasks.spawn(async move {
+                if background::wait_for(&shutdown, database_readiness.wait_until_prepared()).await {
+                    worker.run_until_stopped(shutdown, grace).await;
                 }
-                worker.run_until_stopped(shutdown, grace).await;
             });
         } else if !registry.is_empty() {
             tracing::info!("worker.enabled is false: this replica queues follow-ups but leaves running them to others");
@@ -108,7 +107,7 @@ impl Application {
 
         match (&realtimekit, settings.reconcile.enabled) {
             (Some(client), true) => {
-                background.spawn(reconcile::run_periodically(
+                tasks.spawn(reconcile::run_periodically(
                     db.clone(),
                     client.clone(),
                     followup_jobs.clone(),
@@ -140,12 +139,12 @@ impl Application {
             registration,
             ingest,
         });
-        background.spawn(sample_gauges(
+        tasks.spawn(sample_gauges(
             state.db.clone(),
             Duration::from_secs(15),
             shutdown.clone(),
         ));
-        background.spawn(retention::run_hourly(
+        tasks.spawn(retention::run_hourly(
             state.db.clone(),
             settings.retention.deliveries_days,
             settings.retention.unprocessable_days,
@@ -160,7 +159,7 @@ impl Application {
                 .with_context(|| format!("binding server.metrics_bind {address}"))?;
             tracing::info!(%address, "serving /metrics without a token on server.metrics_bind");
             let stop = shutdown.clone();
-            background.spawn(async move {
+            tasks.spawn(async move {
                 let served = axum::serve(listener, http::metrics_router())
                     .with_graceful_shutdown(stop.cancelled_owned())
                     .await;
@@ -185,7 +184,7 @@ impl Application {
             listener,
             router,
             shutdown,
-            background,
+            tasks,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
             connection_limits,
         })
@@ -217,7 +216,7 @@ impl Application {
             }
         }
         self.shutdown.cancel();
-        while self.background.join_next().await.is_some() {}
+        while self.tasks.join_next().await.is_some() {}
         tracing::info!("stopped");
         Ok(())
     }
@@ -242,26 +241,26 @@ async fn prepare_database_until_done(
     readiness: DatabaseReadiness,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(500);
-    loop {
-        match database::prepare(&settings, &pool).await {
+    let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let (settings, pool, readiness) = (&settings, &pool, &readiness);
+    background::retry_until_done(&shutdown, backoff, |retry_in| async move {
+        match database::prepare(settings, pool).await {
             Ok(()) => {
                 readiness.mark_prepared();
                 tracing::info!("the database is ready");
-                return;
+                Attempt::Done
             }
-            Err(error) => tracing::warn!(
-                error = %format!("{error:#}"),
-                retry_in_secs = backoff.as_secs_f64(),
-                "the database is not ready yet; deliveries are answered 503 until it is"
-            ),
+            Err(error) => {
+                tracing::warn!(
+                    error = %format!("{error:#}"),
+                    retry_in_secs = retry_in.as_secs_f64(),
+                    "the database is not ready yet; deliveries are answered 503 until it is"
+                );
+                Attempt::Retry
+            }
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(30));
-    }
+    })
+    .await;
 }
 
 /// Samples the gauges that live in the database and the pool, every `interval`, until `shutdown`. It also drains
@@ -269,26 +268,24 @@ async fn prepare_database_until_done(
 /// scrapes `/metrics` (the soak benchmark found this as RSS growing by about 40 bytes per request).
 async fn sample_gauges(pool: sqlx::PgPool, interval: Duration, shutdown: CancellationToken) {
     use metrics::gauge;
-    loop {
+    let pool = &pool;
+    background::every(&shutdown, interval, || async move {
         observability::prometheus().run_upkeep();
         let idle = pool.num_idle() as f64;
         gauge!(observability::DB_POOL_CONNECTIONS, "state" => "idle").set(idle);
         gauge!(observability::DB_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(pool.size()) - idle);
         gauge!(observability::DB_POOL_CONNECTIONS, "state" => "max")
             .set(f64::from(pool.options().get_max_connections()));
-        if let Ok(rows) = followup_jobs::counts_by_state(&pool).await {
+        if let Ok(rows) = followup_jobs::counts_by_state(pool).await {
             for (status, count) in rows {
                 gauge!(observability::FOLLOWUP_JOBS, "status" => status).set(count as f64);
             }
         }
-        if let Ok(age) = followup_jobs::oldest_due_age_secs(&pool).await {
+        if let Ok(age) = followup_jobs::oldest_due_age_secs(pool).await {
             gauge!(observability::FOLLOWUP_OLDEST_DUE_AGE).set(age);
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(interval) => {}
-        }
-    }
+    })
+    .await;
 }
 
 /// Cancels `token` on SIGTERM or Ctrl-C.

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::signature::PublicKey;
+use crate::background::{self, Attempt, Backoff};
 
 /// Why a signature was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -180,30 +181,28 @@ impl VerificationKeys {
         let Source::Fetched { url, http } = &self.source else {
             return;
         };
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            {
-                let mut last_fetch = self.last_fetch.lock().await;
-                if self.current().0.is_some() {
-                    return;
-                }
-                *last_fetch = Some(Instant::now());
-                match self.fetch_and_store(url, http).await {
-                    Ok(_) => return,
-                    Err(error) => tracing::warn!(
+        let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
+        let keys = &self;
+        background::retry_until_done(&shutdown, backoff, |retry_in| async move {
+            let mut last_fetch = keys.last_fetch.lock().await;
+            if keys.current().0.is_some() {
+                return Attempt::Done;
+            }
+            *last_fetch = Some(Instant::now());
+            match keys.fetch_and_store(url, http).await {
+                Ok(_) => Attempt::Done,
+                Err(error) => {
+                    tracing::warn!(
                         url,
                         error = %format!("{error:#}"),
-                        retry_in_secs = backoff.as_secs_f64(),
+                        retry_in_secs = retry_in.as_secs_f64(),
                         "cannot fetch the RealtimeKit webhook public key yet; deliveries are answered 503 until it loads"
-                    ),
+                    );
+                    Attempt::Retry
                 }
             }
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(60));
-        }
+        })
+        .await;
     }
 }
 

@@ -13,6 +13,7 @@ use sqlx::{Connection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use super::client::{ApiError, RealtimeKitClient, Webhook, WebhookChanges, WebhookSpec};
+use crate::background::{self, Attempt, Backoff};
 use crate::config::Settings;
 use crate::store::database::DatabaseReadiness;
 
@@ -257,35 +258,40 @@ pub async fn run(
         }
         (None, Ok(_)) => return,
     };
-    tokio::select! {
-        () = shutdown.cancelled() => return,
-        () = database.wait_until_prepared() => {}
+    if !background::wait_for(&shutdown, database.wait_until_prepared()).await {
+        return;
     }
-    let mut backoff = Duration::from_secs(1);
     const MAX_BACKOFF: Duration = Duration::from_secs(300);
-    loop {
-        let wait = match register_once(&pool, &client, &desired).await {
+    let backoff = Backoff::new(Duration::from_secs(1), MAX_BACKOFF);
+    let (pool, client, desired, status) = (&pool, &client, &desired, &status);
+    background::retry_until_done(&shutdown, backoff, |_| async move {
+        match register_once(pool, client, desired).await {
             Ok((webhook, action)) => {
-                tracing::info!(webhook_id = %webhook.id, url = %desired.url, action = action.as_str(), "webhook registered with RealtimeKit");
+                tracing::info!(
+                    webhook_id = %webhook.id,
+                    url = %desired.url,
+                    action = action.as_str(),
+                    "webhook registered with RealtimeKit"
+                );
                 status.set(RegistrationState::Registered { webhook_id: webhook.id });
-                return;
+                Attempt::Done
             }
             Err(RegistrationError::Api(error)) => {
                 let reason = error.describe();
                 tracing::error!(raw_body = error.raw_body(), "webhook registration failed: {reason}");
                 status.set(RegistrationState::Failed { reason });
                 // A refused token will not fix itself quickly: wait the longest.
-                if error.is_auth_failure() { MAX_BACKOFF } else { backoff }
+                if error.is_auth_failure() {
+                    Attempt::RetryIn(MAX_BACKOFF)
+                } else {
+                    Attempt::Retry
+                }
             }
             Err(RegistrationError::Database(error)) => {
                 tracing::warn!(error = %error, "webhook registration waits for the database");
-                backoff
+                Attempt::Retry
             }
-        };
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(wait) => {}
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
+    })
+    .await;
 }
