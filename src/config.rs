@@ -689,6 +689,18 @@ mod tests {
     }
 
     #[test]
+    fn config_toml_lists_every_key_with_its_default() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml");
+        let file: serde_json::Value = Figment::from(Toml::file(path)).extract().expect("config.toml parses");
+        let mut defaults = serde_json::to_value(Settings::default()).expect("the defaults serialise");
+        // `[[followups]]` entries are examples there, commented out: there are none by default.
+        if let Some(sections) = defaults.as_object_mut() {
+            sections.remove("followups");
+        }
+        assert_eq!(file, defaults, "config.toml and Settings::default() disagree");
+    }
+
+    #[test]
     fn defaults_match_the_documented_values() {
         let s = Settings::default();
         assert_eq!(s.server.bind, "0.0.0.0:8080");

@@ -119,7 +119,7 @@ async fn write_batches(
         }
         let (deliveries, replies): (Vec<VerifiedDelivery>, Vec<_>) =
             batch.drain(..).map(|pending| (pending.delivery, pending.reply)).unzip();
-        metrics::histogram!(crate::observability::INGEST_BATCH_SIZE).record(deliveries.len() as f64);
+        crate::observability::ingest_batch(deliveries.len());
         let result = match deliveries.as_slice() {
             [_] => Err(None),
             many => deliveries::record_batch(&pool, many, &jobs).await.map_err(Some),

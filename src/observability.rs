@@ -167,10 +167,70 @@ pub fn connection_closed_by_server(reason: &'static str) {
     counter!(HTTP_CONNECTIONS_CLOSED, "reason" => reason).increment(1);
 }
 
+// One function per metric: the only place a metric is recorded, with its labels.
+
 pub fn delivery(outcome: &'static str) {
     counter!(DELIVERIES, "outcome" => outcome).increment(1);
 }
 
 pub fn rejected(reason: &'static str) {
     counter!(DELIVERIES_REJECTED, "reason" => reason).increment(1);
+}
+
+pub fn readiness_database_check() {
+    counter!(READINESS_DATABASE_CHECKS).increment(1);
+}
+
+pub fn signature_failure() {
+    counter!(SIGNATURE_FAILURES).increment(1);
+}
+
+/// `changed`, `unchanged` or `failed`.
+pub fn key_refetch(result: &'static str) {
+    counter!(KEY_REFETCHES, "result" => result).increment(1);
+}
+
+/// `kind` is a configured follow-up kind; `outcome` is `succeeded`, `retry` or `dead`.
+pub fn followup_attempt(kind: &str, outcome: &'static str) {
+    counter!(FOLLOWUP_ATTEMPTS, "kind" => kind.to_owned(), "outcome" => outcome).increment(1);
+}
+
+pub fn retention_deleted(rows: u64) {
+    counter!(RETENTION_DELETED).increment(rows);
+}
+
+pub fn ingest_batch(size: usize) {
+    histogram!(INGEST_BATCH_SIZE).record(size as f64);
+}
+
+/// `recorded`, `already_known` or `unusable`.
+pub fn reconciled_sessions(result: &'static str, count: u64) {
+    counter!(RECONCILED_SESSIONS, "result" => result).increment(count);
+}
+
+/// `done`, `skipped` or `failed`.
+pub fn reconciliation_sweep(result: &'static str) {
+    counter!(RECONCILIATION_SWEEPS, "result" => result).increment(1);
+}
+
+/// 1 for `current`, 0 for the other registration states.
+pub fn registration_state(current: &str) {
+    for state in ["disabled", "pending", "registered", "failed"] {
+        gauge!(REGISTRATION_STATE, "state" => state).set(if state == current { 1.0 } else { 0.0 });
+    }
+}
+
+pub fn pool_connections(idle: u32, size: u32, max: u32) {
+    gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
+    gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(size.saturating_sub(idle)));
+    gauge!(DB_POOL_CONNECTIONS, "state" => "max").set(f64::from(max));
+}
+
+/// `status` is `due`, `waiting`, `running` or `dead`.
+pub fn followup_jobs(status: String, count: i64) {
+    gauge!(FOLLOWUP_JOBS, "status" => status).set(count as f64);
+}
+
+pub fn followup_oldest_due_age(seconds: f64) {
+    gauge!(FOLLOWUP_OLDEST_DUE_AGE).set(seconds);
 }

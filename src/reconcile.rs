@@ -131,7 +131,7 @@ pub fn ended_session(details: &SessionDetails) -> Option<EndedSession> {
 }
 
 fn record_sweep(result: &Result<SweepReport, SweepError>) {
-    use crate::observability::{RECONCILED_SESSIONS, RECONCILIATION_SWEEPS};
+    use crate::observability;
     let outcome = match result {
         Ok(report) if report.ran => {
             for (label, count) in [
@@ -139,14 +139,14 @@ fn record_sweep(result: &Result<SweepReport, SweepError>) {
                 ("already_known", report.already_known),
                 ("unusable", report.unusable),
             ] {
-                metrics::counter!(RECONCILED_SESSIONS, "result" => label).increment(count);
+                observability::reconciled_sessions(label, count);
             }
             "done"
         }
         Ok(_) => "skipped",
         Err(_) => "failed",
     };
-    metrics::counter!(RECONCILIATION_SWEEPS, "result" => outcome).increment(1);
+    observability::reconciliation_sweep(outcome);
 }
 
 /// The periodic sweep `serve` runs while reconciliation is enabled and credentials are set.

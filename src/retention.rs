@@ -56,7 +56,7 @@ pub async fn run_hourly(
         match sweep_deliveries(pool, days, unprocessable_days).await {
             Ok(0) => {}
             Ok(removed) => {
-                metrics::counter!(crate::observability::RETENTION_DELETED).increment(removed);
+                crate::observability::retention_deleted(removed);
                 tracing::info!(removed, days, "removed delivery rows past retention");
             }
             Err(error) => tracing::warn!(%error, "the retention sweep failed; the next one retries"),

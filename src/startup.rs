@@ -267,22 +267,18 @@ async fn prepare_database_until_done(
 /// the histograms' recorded samples into their buckets: without that, samples pile up in memory until someone
 /// scrapes `/metrics` (the soak benchmark found this as RSS growing by about 40 bytes per request).
 async fn sample_gauges(pool: sqlx::PgPool, interval: Duration, shutdown: CancellationToken) {
-    use metrics::gauge;
     let pool = &pool;
     background::every(&shutdown, interval, || async move {
         observability::prometheus().run_upkeep();
-        let idle = pool.num_idle() as f64;
-        gauge!(observability::DB_POOL_CONNECTIONS, "state" => "idle").set(idle);
-        gauge!(observability::DB_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(pool.size()) - idle);
-        gauge!(observability::DB_POOL_CONNECTIONS, "state" => "max")
-            .set(f64::from(pool.options().get_max_connections()));
+        let max = pool.options().get_max_connections();
+        observability::pool_connections(u32::try_from(pool.num_idle()).unwrap_or(u32::MAX), pool.size(), max);
         if let Ok(rows) = followup_jobs::counts_by_state(pool).await {
             for (status, count) in rows {
-                gauge!(observability::FOLLOWUP_JOBS, "status" => status).set(count as f64);
+                observability::followup_jobs(status, count);
             }
         }
         if let Ok(age) = followup_jobs::oldest_due_age_secs(pool).await {
-            gauge!(observability::FOLLOWUP_OLDEST_DUE_AGE).set(age);
+            observability::followup_oldest_due_age(age);
         }
     })
     .await;

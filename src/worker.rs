@@ -121,8 +121,7 @@ impl Worker {
             AttemptOutcome::WillRetry => "retry",
             AttemptOutcome::Dead => "dead",
         };
-        metrics::counter!(crate::observability::FOLLOWUP_ATTEMPTS, "kind" => job.kind.clone(), "outcome" => label)
-            .increment(1);
+        crate::observability::followup_attempt(&job.kind, label);
         match recorded {
             Ok(true) => {}
             Ok(false) => {

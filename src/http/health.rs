@@ -51,7 +51,7 @@ impl DatabaseProbe {
                 return result.clone();
             }
         }
-        metrics::counter!(crate::observability::READINESS_DATABASE_CHECKS).increment(1);
+        crate::observability::readiness_database_check();
         let ping = tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool)).await;
         let result = match ping {
             Ok(Ok(_)) => ProbeResult { failure: None },

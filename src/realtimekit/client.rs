@@ -205,11 +205,6 @@ impl RealtimeKitClient {
         })
     }
 
-    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
     // ---- webhooks ----
 
     pub async fn list_webhooks(&self) -> Result<Vec<Webhook>, ApiError> {
@@ -236,18 +231,6 @@ impl RealtimeKitClient {
             &format!("webhooks/{}", segment(id)),
             &[],
             None::<&()>,
-            Repeat::Safe,
-        )
-        .await
-        .and_then(data)
-    }
-
-    pub async fn replace_webhook(&self, id: &str, webhook: &WebhookSpec) -> Result<Webhook, ApiError> {
-        self.call(
-            Method::PUT,
-            &format!("webhooks/{}", segment(id)),
-            &[],
-            Some(webhook),
             Repeat::Safe,
         )
         .await
@@ -304,16 +287,6 @@ impl RealtimeKitClient {
         )
         .await
         .map(drop)
-    }
-
-    /// The active session of a meeting, or `None` when it has none (404).
-    pub async fn active_session(&self, meeting_id: &str) -> Result<Option<Value>, ApiError> {
-        let path = format!("meetings/{}/active-session", segment(meeting_id));
-        match self.call(Method::GET, &path, &[], None::<&()>, Repeat::Safe).await {
-            Ok(envelope) => Ok(envelope.data),
-            Err(error) if error.is_not_found() => Ok(None),
-            Err(error) => Err(error),
-        }
     }
 
     /// Removes everyone from the meeting's active session, which ends it. 404 when there is none (or no meeting).

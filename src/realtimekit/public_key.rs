@@ -114,7 +114,7 @@ impl VerificationKeys {
         if key.verifies(body, signature) {
             return Ok(());
         }
-        metrics::counter!(crate::observability::SIGNATURE_FAILURES).increment(1);
+        crate::observability::signature_failure();
         let Source::Fetched { url, http } = &self.source else {
             return Err(VerifyError::Invalid);
         };
@@ -143,7 +143,7 @@ impl VerificationKeys {
             Ok(_) => "unchanged",
             Err(_) => "failed",
         };
-        metrics::counter!(crate::observability::KEY_REFETCHES, "result" => outcome).increment(1);
+        crate::observability::key_refetch(outcome);
         match result {
             Ok(key) if key.verifies(body, signature) => Ok(()),
             Ok(_) => Err(VerifyError::Invalid),

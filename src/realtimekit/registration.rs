@@ -62,14 +62,7 @@ impl RegistrationState {
 
 /// `rtk_webhook_registration_state`: 1 for the current state, 0 for the others.
 fn record_gauge(state: &RegistrationState) {
-    let current = state.name();
-    for state in ["disabled", "pending", "registered", "failed"] {
-        metrics::gauge!(crate::observability::REGISTRATION_STATE, "state" => state).set(if state == current {
-            1.0
-        } else {
-            0.0
-        });
-    }
+    crate::observability::registration_state(state.name());
 }
 
 /// The webhook as the configuration wants it.
