@@ -425,28 +425,9 @@ impl Settings {
                 path
             }
         };
-        let env: Vec<(String, String)> = env.into_iter().collect();
-        let conventional = |name: &str, key: &str| {
-            env.iter()
-                .find(|(var, value)| var == name && !value.is_empty())
-                .map(|(_, value)| Serialized::global(key, value.clone()))
-        };
-
-        let mut figment = Figment::from(Serialized::defaults(Settings::default())).merge(Toml::file(path));
-        if let Some(url) = conventional("DATABASE_URL", "database.url") {
-            figment = figment.merge(url);
-        }
-        if let Some(token) = conventional("CLOUDFLARE_API_TOKEN", "realtimekit.api_token") {
-            figment = figment.merge(token);
-        }
-        for (var, value) in &env {
-            if let Some(key) = var.strip_prefix(ENV_PREFIX) {
-                let key = key.to_lowercase().replace("__", ".");
-                // Kept as text: `extract_lossy` below turns it into a number or a boolean only where the key wants one.
-                figment = figment.merge(Serialized::global(&key, Value::from(value.clone())));
-            }
-        }
-
+        let figment = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(path))
+            .merge(Environment::from_vars(env));
         let settings: Settings = figment
             .extract_lossy()
             .map_err(|error| anyhow::anyhow!("invalid configuration: {}", describe_figment_error(error)))?;
@@ -647,6 +628,76 @@ impl Settings {
     }
 }
 
+/// The environment as a figment provider: `RTK_SESSIONS__SECTION__KEY` for any key, and the conventional
+/// `DATABASE_URL` and `CLOUDFLARE_API_TOKEN` (the prefixed form wins). Values stay text: figment's own `Env` provider
+/// would read a token such as `0042` as the number 42, and `extract_lossy` already turns text into a number or a
+/// boolean where a key wants one. Errors name the variable.
+struct Environment {
+    values: figment::value::Dict,
+}
+
+/// Names of the conventional variables, and the keys they set.
+const ALIASES: [(&str, &str); 2] = [
+    ("DATABASE_URL", "database.url"),
+    ("CLOUDFLARE_API_TOKEN", "realtimekit.api_token"),
+];
+
+impl Environment {
+    fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let mut values = figment::value::Dict::new();
+        let aliased = ALIASES.iter().filter_map(|(name, key)| {
+            let (_, value) = vars.iter().find(|(var, value)| var == name && !value.is_empty())?;
+            Some((key.to_string(), value))
+        });
+        let prefixed = vars.iter().filter_map(|(var, value)| {
+            let key = var.strip_prefix(ENV_PREFIX)?;
+            Some((key.to_lowercase().replace("__", "."), value))
+        });
+        // Aliases first, so that the prefixed form overwrites them.
+        for (key, value) in aliased.chain(prefixed) {
+            insert(&mut values, &key, Value::from(value.clone()));
+        }
+        Self { values }
+    }
+}
+
+/// Sets `a.b.c` in nested dictionaries.
+fn insert(dict: &mut figment::value::Dict, key: &str, value: Value) {
+    match key.split_once('.') {
+        None => {
+            dict.insert(key.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let entry = dict
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::from(figment::value::Dict::new()));
+            if !matches!(entry, Value::Dict(..)) {
+                *entry = Value::from(figment::value::Dict::new());
+            }
+            if let Value::Dict(_, inner) = entry {
+                insert(inner, rest, value);
+            }
+        }
+    }
+}
+
+impl figment::Provider for Environment {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("the environment").interpolater(|_, keys| {
+            let variable = format!("{ENV_PREFIX}{}", keys.join("__").to_uppercase());
+            match ALIASES.iter().find(|(_, key)| key.split('.').eq(keys.iter().copied())) {
+                Some((alias, _)) => format!("{variable} (or {alias})"),
+                None => variable,
+            }
+        })
+    }
+
+    fn data(&self) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Ok(figment::Profile::Default.collect(self.values.clone()))
+    }
+}
+
 /// A PEM document labelled as a public key; the key itself is parsed where it is used (`realtimekit`).
 fn check_public_key_pem(text: &str) -> Result<(), String> {
     let normalised = text.trim().replace("\\n", "\n");
@@ -657,21 +708,24 @@ fn check_public_key_pem(text: &str) -> Result<(), String> {
     }
 }
 
-/// Figment names the key and the source (file or variable) of a bad value; keep that and drop its `default.` profile prefix.
+/// Each problem once: the key, what is wrong, and where the value came from (the file, or the variable).
 fn describe_figment_error(error: figment::Error) -> String {
     error
         .into_iter()
         .map(|e| {
-            let mut text = e.kind.to_string();
-            if !e.path.is_empty() {
-                text = format!("{}: {text}", e.path.join("."));
-            }
+            let key = e.path.join(".");
+            let mut text = if key.is_empty() {
+                e.kind.to_string()
+            } else {
+                format!("{key}: {}", e.kind)
+            };
             if let Some(metadata) = &e.metadata {
-                if let Some(source) = &metadata.source {
-                    text = format!("{text} (from {source})");
-                } else {
-                    text = format!("{text} (from {})", metadata.name);
-                }
+                let origin = match &metadata.source {
+                    Some(source) if metadata.name != "the environment" => source.to_string(),
+                    _ if !e.path.is_empty() => metadata.interpolate(&figment::Profile::Default, &e.path),
+                    _ => metadata.name.to_string(),
+                };
+                text = format!("{text} (from {origin})");
             }
             text
         })
