@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use figment::Figment;
-use figment::providers::{Format, Serialized, Toml};
+use figment::providers::{Format, Toml};
 use figment::value::Value;
 use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::postgres::PgConnectOptions;
@@ -46,8 +46,8 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
@@ -58,13 +58,86 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub worker: WorkerSettings,
     pub retention: RetentionSettings,
-    /// The follow-up work run for every newly recorded session, in `[[followups]]` entries.
+    /// The follow-up work run for every newly recorded session, in `[[followups]]` entries (none by default).
+    #[serde(default)]
     pub followups: Vec<FollowupSettings>,
     pub log: LogSettings,
 }
 
+/// The defaults, in one place: `config.toml` at the root of the repository, which lists every key with a comment. It
+/// is the first layer of every load, so a file of one's own needs only the keys it changes.
+pub const DEFAULTS: &str = include_str!("../config.toml");
+
+impl Default for Settings {
+    fn default() -> Self {
+        Figment::from(Toml::string(DEFAULTS)).extract().expect(
+            "config.toml holds every key, with a valid value (checked by config_toml_lists_every_key_with_its_default)",
+        )
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Settings::default().server
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Settings::default().database
+    }
+}
+
+impl Default for RealtimeKitSettings {
+    fn default() -> Self {
+        Settings::default().realtimekit
+    }
+}
+
+impl Default for RegistrationSettings {
+    fn default() -> Self {
+        Settings::default().registration
+    }
+}
+
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        Settings::default().reconcile
+    }
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Settings::default().retention
+    }
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Settings::default().ingest
+    }
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Settings::default().worker
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Settings::default().log
+    }
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Settings::default().api
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub bind: String,
     /// Where RealtimeKit reaches us, e.g. `https://sessions.example.com`. Empty when not yet public.
@@ -89,26 +162,8 @@ pub struct ServerSettings {
     pub metrics_bind: String,
 }
 
-impl Default for ServerSettings {
-    fn default() -> Self {
-        Self {
-            bind: "0.0.0.0:8080".into(),
-            public_url: String::new(),
-            body_limit_bytes: 256 * 1024,
-            request_timeout_secs: 10,
-            shutdown_grace_secs: 30,
-            max_in_flight: 1024,
-            header_read_timeout_secs: 10,
-            idle_timeout_secs: 60,
-            body_read_timeout_secs: 5,
-            max_connections: 2048,
-            metrics_bind: String::new(),
-        }
-    }
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: Secret,
     pub max_connections: u32,
@@ -116,18 +171,8 @@ pub struct DatabaseSettings {
     pub acquire_timeout_secs: u64,
 }
 
-impl Default for DatabaseSettings {
-    fn default() -> Self {
-        Self {
-            url: Secret::new("postgres://postgres@localhost:5432/rtk_sessions"),
-            max_connections: 16,
-            acquire_timeout_secs: 3,
-        }
-    }
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct RealtimeKitSettings {
     pub account_id: String,
     pub app_id: String,
@@ -142,23 +187,8 @@ pub struct RealtimeKitSettings {
     pub public_key_refetch_interval_secs: u64,
 }
 
-impl Default for RealtimeKitSettings {
-    fn default() -> Self {
-        Self {
-            account_id: String::new(),
-            app_id: String::new(),
-            api_token: Secret::default(),
-            api_base: "https://api.cloudflare.com/client/v4".into(),
-            public_key_url: "https://api.realtime.cloudflare.com/.well-known/webhooks.json".into(),
-            public_key_pem: String::new(),
-            public_key_file: String::new(),
-            public_key_refetch_interval_secs: 60,
-        }
-    }
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApiSettings {
     /// Bearer tokens that may read `/sessions`. From the environment, a comma-separated list works too.
     #[serde(deserialize_with = "tokens_from_list_or_csv")]
@@ -180,7 +210,7 @@ pub const REALTIMEKIT_EVENTS: [&str; 9] = [
 
 /// Keeping the Cloudflare side's webhook in line with this service: created, corrected or moved at start.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct RegistrationSettings {
     /// Also needs realtimekit.account_id, app_id, api_token and server.public_url.
     pub enabled: bool,
@@ -190,19 +220,9 @@ pub struct RegistrationSettings {
     pub events: Vec<String>,
 }
 
-impl Default for RegistrationSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            name: "rtk-sessions".into(),
-            events: vec!["meeting.ended".into()],
-        }
-    }
-}
-
 /// The periodic sweep that records ended sessions whose delivery never came.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct ReconcileSettings {
     /// Also needs realtimekit.account_id, app_id and api_token.
     pub enabled: bool,
@@ -211,19 +231,9 @@ pub struct ReconcileSettings {
     pub lookback_hours: u64,
 }
 
-impl Default for ReconcileSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval_secs: 900,
-            lookback_hours: 24,
-        }
-    }
-}
-
 /// How long delivery rows are kept. Sessions are kept for good.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct RetentionSettings {
     /// Delivery rows older than this many days are removed by an hourly sweep; 0 keeps them for good.
     pub deliveries_days: u32,
@@ -232,18 +242,9 @@ pub struct RetentionSettings {
     pub unprocessable_days: u32,
 }
 
-impl Default for RetentionSettings {
-    fn default() -> Self {
-        Self {
-            deliveries_days: 90,
-            unprocessable_days: 0,
-        }
-    }
-}
-
 /// How deliveries are written: group commit gathers concurrent deliveries into one transaction.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct IngestSettings {
     /// The most deliveries one transaction acknowledges; 1 writes each delivery in its own transaction.
     pub batch_max: usize,
@@ -255,20 +256,9 @@ pub struct IngestSettings {
     pub queue_capacity: usize,
 }
 
-impl Default for IngestSettings {
-    fn default() -> Self {
-        Self {
-            batch_max: 64,
-            batch_window_micros: 0,
-            writers: 2,
-            queue_capacity: 4096,
-        }
-    }
-}
-
 /// The follow-up worker pool that runs inside `serve`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct WorkerSettings {
     /// False: this replica only serves HTTP (jobs are still queued, for the replicas that work).
     pub enabled: bool,
@@ -284,21 +274,6 @@ pub struct WorkerSettings {
     pub attempt_timeout_secs: u64,
     /// Due jobs are also looked for this often, besides the LISTEN/NOTIFY wake-ups.
     pub poll_interval_secs: u64,
-}
-
-impl Default for WorkerSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            concurrency: 4,
-            max_attempts: 12,
-            backoff_initial_secs: 5,
-            backoff_max_secs: 3600,
-            lease_secs: 300,
-            attempt_timeout_secs: 60,
-            poll_interval_secs: 5,
-        }
-    }
 }
 
 /// One `[[followups]]` entry: `kind`, optional `name` and `enabled`, and the kind's own options.
@@ -350,20 +325,11 @@ pub enum LogFormat {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub format: LogFormat,
     /// A `tracing` filter such as `info` or `rtk_sessions=debug,info`; `RUST_LOG` wins when set.
     pub level: String,
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::Pretty,
-            level: "info".into(),
-        }
-    }
 }
 
 fn tokens_from_list_or_csv<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Secret>, D::Error> {
@@ -425,7 +391,7 @@ impl Settings {
                 path
             }
         };
-        let figment = Figment::from(Serialized::defaults(Settings::default()))
+        let figment = Figment::from(Toml::string(DEFAULTS))
             .merge(Toml::file(path))
             .merge(Environment::from_vars(env));
         let settings: Settings = figment
