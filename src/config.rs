@@ -481,11 +481,6 @@ impl Settings {
             check_public_key_pem(&self.realtimekit.public_key_pem)
                 .map_err(|e| invalid("realtimekit.public_key_pem", e))?;
         }
-        if !self.realtimekit.public_key_file.is_empty() {
-            let pem = std::fs::read_to_string(&self.realtimekit.public_key_file)
-                .map_err(|e| invalid("realtimekit.public_key_file", format!("cannot read it ({e})")))?;
-            check_public_key_pem(&pem).map_err(|e| invalid("realtimekit.public_key_file", e))?;
-        }
         if self.registration.name.trim().is_empty() {
             return Err(invalid("registration.name", "must not be empty".into()));
         }
@@ -574,23 +569,6 @@ impl Settings {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.server.request_timeout_secs)
-    }
-
-    /// The pinned verification key, when the configuration pins one.
-    pub fn pinned_public_key_pem(&self) -> anyhow::Result<Option<String>> {
-        if !self.realtimekit.public_key_pem.is_empty() {
-            return Ok(Some(self.realtimekit.public_key_pem.clone()));
-        }
-        if !self.realtimekit.public_key_file.is_empty() {
-            let pem = std::fs::read_to_string(&self.realtimekit.public_key_file).with_context(|| {
-                format!(
-                    "reading realtimekit.public_key_file {}",
-                    self.realtimekit.public_key_file
-                )
-            })?;
-            return Ok(Some(pem));
-        }
-        Ok(None)
     }
 }
 
@@ -817,10 +795,6 @@ mod tests {
             (
                 &[("RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_PEM", "not a pem")],
                 "realtimekit.public_key_pem",
-            ),
-            (
-                &[("RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_FILE", "/nonexistent.pem")],
-                "realtimekit.public_key_file",
             ),
             (&[("RTK_SESSIONS__SERVER__NO_SUCH_KEY", "1")], "no_such_key"),
             (

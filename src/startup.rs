@@ -24,7 +24,6 @@ use crate::ingest::Ingest;
 use crate::realtimekit::client::{RealtimeKitClient, missing_credentials};
 use crate::realtimekit::public_key::VerificationKeys;
 use crate::realtimekit::registration::{self, DesiredWebhook, RegistrationState, RegistrationStatus};
-use crate::realtimekit::signature::PublicKey;
 use crate::reconcile;
 use crate::store::database::DatabaseReadiness;
 use crate::store::{database, followup_jobs};
@@ -59,7 +58,10 @@ impl Application {
             .user_agent(concat!("rtk-sessions/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTP client")?;
-        let keys = Arc::new(verification_keys(&settings, http_client.clone())?);
+        let keys = Arc::new(VerificationKeys::from_settings(
+            &settings.realtimekit,
+            http_client.clone(),
+        )?);
         tasks.spawn(keys.clone().load_until_ready(shutdown.clone()));
 
         if settings.api.tokens.is_empty() {
@@ -220,19 +222,6 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-fn verification_keys(settings: &Settings, http: reqwest::Client) -> anyhow::Result<VerificationKeys> {
-    if let Some(pem) = settings.pinned_public_key_pem()? {
-        let key = PublicKey::from_pem(&pem).context("the pinned RealtimeKit public key")?;
-        tracing::info!("verifying deliveries with the pinned public key; nothing is fetched");
-        return Ok(VerificationKeys::pinned(key));
-    }
-    Ok(VerificationKeys::fetched(
-        settings.realtimekit.public_key_url.clone(),
-        http,
-        Duration::from_secs(settings.realtimekit.public_key_refetch_interval_secs),
-    ))
 }
 
 async fn prepare_database_until_done(

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::signature::PublicKey;
 use crate::background::{self, Attempt, Backoff};
+use crate::config::RealtimeKitSettings;
 
 /// Why a signature was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,32 @@ pub struct KeyStatus {
 }
 
 impl VerificationKeys {
+    /// The key pinned by `realtimekit.public_key_pem` or `public_key_file`, or else the key fetched from
+    /// `realtimekit.public_key_url`. A pinned key that cannot be read or parsed stops the start, naming the setting.
+    pub fn from_settings(settings: &RealtimeKitSettings, http: reqwest::Client) -> anyhow::Result<Self> {
+        let pinned = if !settings.public_key_pem.is_empty() {
+            Some(("realtimekit.public_key_pem", settings.public_key_pem.clone()))
+        } else if !settings.public_key_file.is_empty() {
+            let path = &settings.public_key_file;
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("realtimekit.public_key_file: cannot read {path}"))?;
+            Some(("realtimekit.public_key_file", pem))
+        } else {
+            None
+        };
+        if let Some((key, pem)) = pinned {
+            let public_key =
+                PublicKey::from_pem(&pem).with_context(|| format!("{key}: not a usable RSA public key"))?;
+            tracing::info!("verifying deliveries with the pinned public key; nothing is fetched");
+            return Ok(Self::pinned(public_key));
+        }
+        Ok(Self::fetched(
+            settings.public_key_url.clone(),
+            http,
+            Duration::from_secs(settings.public_key_refetch_interval_secs),
+        ))
+    }
+
     pub fn pinned(key: PublicKey) -> Self {
         Self::new(Source::Pinned, Some(key), Duration::MAX)
     }

@@ -532,3 +532,16 @@ async fn a_full_run_logs_no_token_secret_or_signature() {
         assert!(!logs.contains(secret), "a secret reached the logs: {secret}");
     }
 }
+
+#[tokio::test]
+async fn a_pinned_key_file_that_cannot_be_read_stops_serve_naming_the_setting_and_the_path() {
+    let output = run(command("unused")
+        .env("RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_FILE", "/nonexistent/key.pem")
+        .arg("serve"));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("realtimekit.public_key_file") && stderr.contains("/nonexistent/key.pem"),
+        "{stderr}"
+    );
+}
