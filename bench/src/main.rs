@@ -521,7 +521,7 @@ async fn direct_sql(pool: &PgPool, concurrency: usize, duration: Duration, batch
                                 ),
                                 webhook_id: None,
                                 classified: classify(Some(&json)),
-                                body: DeliveryBody::new(bytes, true),
+                                body: DeliveryBody::new(bytes),
                             }
                         })
                         .collect();

@@ -54,28 +54,18 @@ impl WebhookId {
     }
 }
 
-/// The exact bytes of a delivery, and how they are kept: as `jsonb` when they are JSON that Postgres can hold,
-/// otherwise byte for byte.
+/// The exact bytes of a delivery, kept byte for byte whatever they are (so that an operator reads, and a replay
+/// classifies, exactly what was signed), with their digest.
 #[derive(Debug, Clone)]
 pub struct DeliveryBody {
     bytes: Bytes,
-    as_json: bool,
     sha256: [u8; 32],
 }
 
 impl DeliveryBody {
-    /// `parsed_as_json` says whether the bytes parsed as JSON.
-    pub fn new(bytes: Bytes, parsed_as_json: bool) -> Self {
-        // jsonb cannot hold the NUL character: such a body is kept byte for byte instead.
-        let as_json = parsed_as_json && std::str::from_utf8(&bytes).is_ok() && !contains_escaped_nul(&bytes);
+    pub fn new(bytes: Bytes) -> Self {
         let sha256 = Sha256::digest(&bytes).into();
-        Self { bytes, as_json, sha256 }
-    }
-
-    /// The same bytes, kept byte for byte whatever they are.
-    pub fn kept_raw(mut self) -> Self {
-        self.as_json = false;
-        self
+        Self { bytes, sha256 }
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -86,23 +76,6 @@ impl DeliveryBody {
     pub fn sha256(&self) -> &[u8; 32] {
         &self.sha256
     }
-
-    pub fn json(&self) -> Option<&str> {
-        if self.as_json {
-            std::str::from_utf8(&self.bytes).ok()
-        } else {
-            None
-        }
-    }
-
-    pub fn raw(&self) -> Option<&[u8]> {
-        (!self.as_json).then_some(&self.bytes[..])
-    }
-}
-
-fn contains_escaped_nul(body: &[u8]) -> bool {
-    body.windows(6)
-        .any(|w| w[0] == b'\\' && (w[1] | 0x20) == b'u' && &w[2..] == b"0000")
 }
 
 #[cfg(test)]
@@ -121,14 +94,5 @@ mod tests {
         for unusable in [None, Some(""), Some("   "), Some("has space"), Some(&*"x".repeat(201))] {
             assert_eq!(DeliveryId::from_header_or_body(unusable, body), hashed, "{unusable:?}");
         }
-    }
-
-    #[test]
-    fn a_body_with_an_escaped_nul_or_that_is_not_json_is_kept_raw() {
-        let body = |text: &'static [u8], json: bool| DeliveryBody::new(Bytes::from_static(text), json);
-        assert_eq!(body(br#"{"a":"b"}"#, true).json(), Some(r#"{"a":"b"}"#));
-        assert!(body(br#"{"a":"\u0000"}"#, true).raw().is_some());
-        assert!(body(br#"{"a":"\U0000"}"#, true).raw().is_some());
-        assert_eq!(body(b"not json", false).raw(), Some(&b"not json"[..]));
     }
 }

@@ -99,8 +99,8 @@ pub struct ShowParams {
 pub struct DeliveryDetail {
     #[serde(flatten)]
     pub summary: DeliverySummary,
-    /// `bytes`: kept byte for byte (every `unprocessable` delivery); `json`: kept as `jsonb`, whose text Postgres
-    /// normalises (whitespace, key order).
+    /// `bytes`: kept byte for byte, as every delivery is now; `json`: a delivery recorded by an older version, kept
+    /// as `jsonb`, whose text Postgres normalised (whitespace, key order).
     pub body_kept_as: &'static str,
     /// The body as text, when it is UTF-8; `?raw=true` answers the bytes themselves.
     pub body_text: Option<String>,

@@ -81,7 +81,7 @@ async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Js
 
     let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
     let classified = classify(json.as_ref());
-    let body = DeliveryBody::new(body, json.is_some());
+    let body = DeliveryBody::new(body);
     drop(json);
     let session_id = match &classified {
         Classified::EndedSession(session) => Some(session.session_id.clone()),

@@ -97,22 +97,6 @@ impl VerifiedDelivery {
         }
     }
 
-    /// The body as `jsonb`, when it is kept so: a usable JSON body. An unprocessable one is kept byte for byte, so
-    /// that an operator sees (and a replay reads) exactly what was signed.
-    fn payload(&self) -> Option<&str> {
-        match self.classified {
-            Classified::Unprocessable { .. } => None,
-            _ => self.body.json(),
-        }
-    }
-
-    fn raw_body(&self) -> Option<&[u8]> {
-        match self.classified {
-            Classified::Unprocessable { .. } => Some(self.body.bytes()),
-            _ => self.body.raw(),
-        }
-    }
-
     fn body_sha256(&self) -> &[u8] {
         self.body.sha256()
     }
@@ -148,10 +132,10 @@ async fn record_ended_session(
 ) -> Result<Outcome, sqlx::Error> {
     let statement = format!(
         "WITH {NEW_SESSION_WITH_JOBS}
-         INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, payload, raw_body, body_sha256)
+         INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256)
          VALUES ($12, $13, 'meeting.ended',
                  CASE WHEN EXISTS (SELECT 1 FROM new_session) THEN 'stored' ELSE 'duplicate' END,
-                 $1, $18::text::jsonb, $19, $20)
+                 $1, $18, $19)
          ON CONFLICT DO NOTHING
          RETURNING status"
     );
@@ -159,8 +143,7 @@ async fn record_ended_session(
     let query = sqlx::query_scalar(&statement);
     let status: Option<String> =
         bind_session_with_jobs(query, session, Some((delivery.delivery_id.as_str(), webhook_id)), jobs)
-            .bind(delivery.payload())
-            .bind(delivery.raw_body())
+            .bind(delivery.body.bytes())
             .bind(delivery.body_sha256())
             .fetch_optional(pool)
             .await?;
@@ -170,8 +153,8 @@ async fn record_ended_session(
 async fn record_other(pool: &PgPool, delivery: &VerifiedDelivery) -> Result<Outcome, sqlx::Error> {
     let inserted = sqlx::query(
         r#"
-        INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, payload, raw_body, body_sha256)
-        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8)
+        INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, raw_body, body_sha256)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
         ON CONFLICT DO NOTHING
         "#,
     )
@@ -180,8 +163,7 @@ async fn record_other(pool: &PgPool, delivery: &VerifiedDelivery) -> Result<Outc
     .bind(delivery.event())
     .bind(delivery.kind())
     .bind(delivery.error())
-    .bind(delivery.payload())
-    .bind(delivery.raw_body())
+    .bind(delivery.body.bytes())
     .bind(delivery.body_sha256())
     .execute(pool)
     .await?
@@ -210,7 +192,7 @@ pub async fn record_batch(
     let session_time = |f: &dyn Fn(&EndedSession) -> Option<DateTime<Utc>>| {
         deliveries.iter().map(|d| d.session().and_then(f)).collect::<Vec<_>>()
     };
-    let raw_bodies: Vec<Option<&[u8]>> = deliveries.iter().map(VerifiedDelivery::raw_body).collect();
+    let raw_bodies: Vec<&[u8]> = deliveries.iter().map(|d| d.body.bytes()).collect();
     let digests: Vec<&[u8]> = deliveries.iter().map(VerifiedDelivery::body_sha256).collect();
     let durations: Vec<Option<i64>> = deliveries
         .iter()
@@ -220,11 +202,11 @@ pub async fn record_batch(
     let rows: Vec<(String, String)> = sqlx::query_as(
         r#"
         WITH input AS (
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[],
-                                 $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-                                 $15::timestamptz[], $16::timestamptz[], $17::timestamptz[], $18::int8[],
-                                 $22::bytea[])
-                WITH ORDINALITY AS i(delivery_id, webhook_id, event, kind, error, payload, raw_body,
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
+                                 $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+                                 $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::int8[],
+                                 $21::bytea[])
+                WITH ORDINALITY AS i(delivery_id, webhook_id, event, kind, error, raw_body,
                                      session_id, meeting_id, meeting_title, room_name, organization_id,
                                      organization_name, reason, meeting_created_at, started_at, ended_at,
                                      duration_seconds, body_sha256, ord)
@@ -250,16 +232,15 @@ pub async fn record_batch(
             RETURNING session_id, delivery_id
         ), new_jobs AS (
             INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
-            SELECT s.session_id, f.name, f.kind, $21
-            FROM new_sessions s, unnest($19::text[], $20::text[]) AS f(name, kind)
+            SELECT s.session_id, f.name, f.kind, $20
+            FROM new_sessions s, unnest($18::text[], $19::text[]) AS f(name, kind)
         )
-        INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, error, payload, raw_body,
-                                body_sha256)
+        INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, error, raw_body, body_sha256)
         SELECT f.delivery_id, f.webhook_id, f.event,
                CASE WHEN f.kind <> 'session' THEN f.kind
                     WHEN s.delivery_id IS NOT NULL THEN 'stored'
                     ELSE 'duplicate' END,
-               f.session_id, f.error, f.payload::jsonb, f.raw_body, f.body_sha256
+               f.session_id, f.error, f.raw_body, f.body_sha256
         FROM fresh f LEFT JOIN new_sessions s ON s.delivery_id = f.delivery_id
         ORDER BY f.delivery_id
         ON CONFLICT DO NOTHING
@@ -271,7 +252,6 @@ pub async fn record_batch(
     .bind(column(&|d| d.event()))
     .bind(column(&|d| Some(d.kind())))
     .bind(column(&|d| d.error()))
-    .bind(column(&|d| d.payload()))
     .bind(raw_bodies)
     .bind(session_column(&|s| Some(&s.session_id)))
     .bind(session_column(&|s| Some(&s.meeting_id)))

@@ -19,7 +19,7 @@ fn verified(delivery_id: &str, body: Value) -> VerifiedDelivery {
         delivery_id: DeliveryId::from_header_or_body(Some(delivery_id), &bytes),
         webhook_id: None,
         classified: classify(Some(&body)),
-        body: DeliveryBody::new(bytes, true),
+        body: DeliveryBody::new(bytes),
     }
 }
 
