@@ -7,7 +7,7 @@
 //! request never waits for company.
 //!
 //! One delivery never fails the others: when a batch fails for anything but an outage, its deliveries are recorded
-//! one by one. A delivery the database refuses on its own (a number `jsonb` cannot hold, say) is recorded as
+//! one by one. A delivery the database refuses on its own (a value a constraint refuses, say) is recorded as
 //! `unprocessable` with its exact bytes and the database's reason, and answered 200: a signed body is never refused
 //! forever. Only a genuine outage (see `store::is_transient`) is answered with a retryable 5xx, and then nothing of
 //! the delivery was recorded.
@@ -120,31 +120,30 @@ async fn write_batches(
         let (deliveries, replies): (Vec<VerifiedDelivery>, Vec<_>) =
             batch.drain(..).map(|pending| (pending.delivery, pending.reply)).unzip();
         crate::observability::ingest_batch(deliveries.len());
-        let result = match deliveries.as_slice() {
-            [_] => Err(None),
-            many => deliveries::record_batch(&pool, many, &jobs).await.map_err(Some),
-        };
-        match result {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
+        if deliveries.len() > 1 {
+            match deliveries::record_batch(&pool, &deliveries, &jobs).await {
+                Ok(outcomes) => {
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                    continue;
+                }
+                Err(error) if store::is_transient(&error) => {
+                    let error = IngestError::Database(Arc::new(error));
+                    for reply in replies {
+                        let _ = reply.send(Err(error.clone()));
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    let size = deliveries.len();
+                    tracing::warn!(%error, size, "a batch was refused; recording its deliveries one by one");
                 }
             }
-            Err(Some(error)) if store::is_transient(&error) => {
-                let error = IngestError::Database(Arc::new(error));
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
-                }
-            }
-            // A lone delivery, or a batch that one of its deliveries failed: each on its own.
-            Err(refused) => {
-                if let Some(error) = refused {
-                    tracing::warn!(%error, size = deliveries.len(), "a batch was refused; recording its deliveries one by one");
-                }
-                for (delivery, reply) in deliveries.into_iter().zip(replies) {
-                    let _ = reply.send(record_one(&pool, delivery, &jobs).await);
-                }
-            }
+        }
+        // A lone delivery, or each of a batch that one of them failed.
+        for (delivery, reply) in deliveries.into_iter().zip(replies) {
+            let _ = reply.send(record_one(&pool, delivery, &jobs).await);
         }
     }
 }

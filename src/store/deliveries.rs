@@ -101,8 +101,8 @@ impl VerifiedDelivery {
         self.body.sha256()
     }
 
-    /// The same delivery as `unprocessable`, for when the database refused what it says (a number `jsonb` cannot
-    /// hold, say): its exact bytes are kept with the database's reason, and a replay can try again after a fix.
+    /// The same delivery as `unprocessable`, for when the database refused what it says (a value a constraint
+    /// refuses, say): its exact bytes are kept with the database's reason, and a replay can try again after a fix.
     pub fn refused_by_database(self, reason: String) -> Self {
         let event = self.event().map(str::to_owned);
         Self {
@@ -334,8 +334,8 @@ impl TryFrom<SummaryRow> for DeliverySummary {
 const SUMMARY_COLUMNS: &str = "delivery_id, webhook_id, event, status, error, session_id, received_at, replayed_at, \
      coalesce(octet_length(raw_body), octet_length(payload::text))::int8 AS body_size_bytes";
 
-/// A delivery with its body: the exact bytes when it was kept byte for byte (every `unprocessable` one), else the
-/// JSON text of its `jsonb` (Postgres normalises whitespace and key order).
+/// A delivery with its body: the exact bytes, as every delivery is now kept, or for a delivery recorded by an older
+/// version, the JSON text of its `jsonb` (Postgres normalised whitespace and key order).
 pub struct StoredDelivery {
     pub summary: DeliverySummary,
     pub body: StoredBody,
