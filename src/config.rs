@@ -76,48 +76,6 @@ impl Default for Settings {
     }
 }
 
-impl Default for ServerSettings {
-    fn default() -> Self {
-        Settings::default().server
-    }
-}
-
-impl Default for DatabaseSettings {
-    fn default() -> Self {
-        Settings::default().database
-    }
-}
-
-impl Default for RealtimeKitSettings {
-    fn default() -> Self {
-        Settings::default().realtimekit
-    }
-}
-
-impl Default for RegistrationSettings {
-    fn default() -> Self {
-        Settings::default().registration
-    }
-}
-
-impl Default for ReconcileSettings {
-    fn default() -> Self {
-        Settings::default().reconcile
-    }
-}
-
-impl Default for RetentionSettings {
-    fn default() -> Self {
-        Settings::default().retention
-    }
-}
-
-impl Default for IngestSettings {
-    fn default() -> Self {
-        Settings::default().ingest
-    }
-}
-
 impl Default for WorkerSettings {
     fn default() -> Self {
         Settings::default().worker
@@ -127,12 +85,6 @@ impl Default for WorkerSettings {
 impl Default for LogSettings {
     fn default() -> Self {
         Settings::default().log
-    }
-}
-
-impl Default for ApiSettings {
-    fn default() -> Self {
-        Settings::default().api
     }
 }
 

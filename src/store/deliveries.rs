@@ -492,13 +492,15 @@ pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result
             )
             .fetch_one(pool)
             .await
+            // The update clears the error.
+            .map(|status: String| (status, None))
         }
         Classified::Ignored { event } => {
-            sqlx::query_scalar(
+            sqlx::query_as(
                 "UPDATE deliveries SET status = CASE WHEN status = 'unprocessable' THEN 'ignored' ELSE status END,
                         event = $2, error = NULL, replayed_at = now()
                  WHERE delivery_id = $1
-                 RETURNING status",
+                 RETURNING status, error",
             )
             .bind(delivery_id)
             .bind(event)
@@ -507,8 +509,8 @@ pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result
         }
         Classified::Unprocessable { reason, .. } => mark_still_unprocessable(pool, delivery_id, reason).await,
     };
-    let status: String = match update {
-        Ok(status) => status,
+    let (status, error): (String, Option<String>) = match update {
+        Ok(row) => row,
         Err(error) if crate::store::is_transient(&error) => return Err(error),
         Err(sqlx::Error::Database(refused)) => {
             let reason = format!("the database refused it: {}", refused.message());
@@ -521,15 +523,7 @@ pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result
         Classified::EndedSession(session) if outcome != Outcome::Unprocessable => Some(session.session_id.clone()),
         _ => stored.summary.session_id,
     };
-    let reason: Option<String> = match outcome {
-        Outcome::Unprocessable => {
-            sqlx::query_scalar("SELECT error FROM deliveries WHERE delivery_id = $1")
-                .bind(delivery_id)
-                .fetch_one(pool)
-                .await?
-        }
-        _ => None,
-    };
+    let reason = error.filter(|_| outcome == Outcome::Unprocessable);
     Ok(Some(Replayed {
         delivery_id: delivery_id.to_owned(),
         previous_outcome: previous,
@@ -539,11 +533,15 @@ pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result
     }))
 }
 
-async fn mark_still_unprocessable(pool: &PgPool, delivery_id: &str, reason: &str) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar(
+async fn mark_still_unprocessable(
+    pool: &PgPool,
+    delivery_id: &str,
+    reason: &str,
+) -> Result<(String, Option<String>), sqlx::Error> {
+    sqlx::query_as(
         "UPDATE deliveries SET error = CASE WHEN status = 'unprocessable' THEN $2 ELSE error END, replayed_at = now()
          WHERE delivery_id = $1
-         RETURNING status",
+         RETURNING status, error",
     )
     .bind(delivery_id)
     .bind(reason)
