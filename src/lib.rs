@@ -1,19 +1,40 @@
 //! rtk-sessions: a verified, durable, idempotent receiver for Cloudflare RealtimeKit `meeting.ended` webhooks, and
 //! the `/sessions` API over what it recorded.
+//!
+//! Every module is private to the crate, so the compiler reports what has no caller. The public surface below is
+//! what the binary, the benchmark, the fuzz target and the black-box tests drive directly.
 
-pub mod background;
-pub mod cli;
-pub mod config;
-pub mod dev;
-pub mod domain;
-pub mod followups;
-pub mod http;
-pub mod ingest;
-pub mod observability;
-pub mod realtimekit;
-pub mod reconcile;
-pub mod retention;
-pub mod startup;
-pub mod store;
-pub mod telemetry;
-pub mod worker;
+mod background;
+mod cli;
+mod config;
+mod dev;
+mod domain;
+mod followups;
+mod http;
+mod ingest;
+mod observability;
+mod realtimekit;
+mod reconcile;
+mod retention;
+mod startup;
+mod store;
+mod telemetry;
+mod worker;
+
+pub use cli::{Cli, run};
+pub use config::{FollowupSettings, Secret, Settings};
+pub use dev::{SignedDelivery, keygen, sample_body};
+pub use domain::{Classified, DeliveryBody, DeliveryId, WEBHOOK_PATH, classify};
+pub use followups::Registry;
+pub use http::auth::PUBLIC_PATHS;
+pub use http::openapi::document as openapi_document;
+pub use realtimekit::client::{ApiError, RealtimeKitClient, RetryPolicy, WebhookSpec};
+pub use realtimekit::signature::{PublicKey, WebhookSigner, decode_signature_header};
+pub use reconcile::sweep as reconcile_sweep;
+pub use retention::sweep_deliveries;
+pub use startup::Application;
+pub use store::deliveries::{Outcome, VerifiedDelivery, record as record_delivery, record_batch as record_deliveries};
+pub use store::followup_jobs::{JobSpecs, claim as claim_jobs, fail as fail_job};
+pub use store::sessions::{Cursor, ListFilter, explain_list as explain_session_list};
+pub use telemetry::init as init_telemetry;
+pub use worker::Worker;

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use rtk_sessions::cli::{Cli, run};
+use rtk_sessions::{Cli, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {

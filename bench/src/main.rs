@@ -22,11 +22,11 @@ use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use rtk_sessions::domain::{DeliveryBody, DeliveryId, classify};
-use rtk_sessions::realtimekit::signature::{PublicKey, WebhookSigner, decode_signature_header};
-use rtk_sessions::store::deliveries::{self, VerifiedDelivery};
-use rtk_sessions::store::followup_jobs::JobSpecs;
-use rtk_sessions::store::sessions::{self, Cursor, ListFilter};
+use rtk_sessions::JobSpecs;
+use rtk_sessions::{Cursor, ListFilter, explain_session_list};
+use rtk_sessions::{DeliveryBody, DeliveryId, classify};
+use rtk_sessions::{PublicKey, WebhookSigner, decode_signature_header};
+use rtk_sessions::{VerifiedDelivery, record_deliveries, record_delivery};
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
@@ -173,7 +173,7 @@ async fn recreate_database(cli: &Cli, name: &str) -> anyhow::Result<()> {
 fn signer(cli: &Cli) -> anyhow::Result<WebhookSigner> {
     let private = cli.work_dir.join("rtk-dev-private.pem");
     if !private.exists() {
-        rtk_sessions::dev::keygen(&cli.work_dir)?;
+        rtk_sessions::keygen(&cli.work_dir)?;
     }
     WebhookSigner::from_pem(&std::fs::read_to_string(private)?)
 }
@@ -307,7 +307,7 @@ impl CpuMark {
 
 /// A `meeting.ended` of about 1 KB with fresh ids, like the reference payload.
 fn body(i: usize) -> Vec<u8> {
-    let mut value: Value = serde_json::from_slice(&rtk_sessions::dev::sample_body("meeting.ended")).expect("json");
+    let mut value: Value = serde_json::from_slice(&rtk_sessions::sample_body("meeting.ended")).expect("json");
     value["meeting"]["title"] = json!(format!("Weekly engineering sync - platform and infrastructure #{i}"));
     value["client"] = json!({"sdk": "web-core", "sdkVersion": "2.4.1", "os": "macOS 15.1", "browser": "Chrome 131.0"});
     value["meta"] = json!({"note": "x".repeat(560)});
@@ -450,7 +450,7 @@ async fn post_delivery(
             connection.insert(sender)
         }
     };
-    let request = hyper::Request::post(rtk_sessions::http::WEBHOOK_PATH)
+    let request = hyper::Request::post(rtk_sessions::WEBHOOK_PATH)
         .header(hyper::header::HOST, authority)
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .header("rtk-signature", delivery.signature.as_str())
@@ -526,9 +526,9 @@ async fn direct_sql(pool: &PgPool, concurrency: usize, duration: Duration, batch
                         })
                         .collect();
                     let result = if batch == 1 {
-                        deliveries::record(&pool, &deliveries[0], &jobs).await.map(drop)
+                        record_delivery(&pool, &deliveries[0], &jobs).await.map(drop)
                     } else {
-                        deliveries::record_batch(&pool, &deliveries, &jobs).await.map(drop)
+                        record_deliveries(&pool, &deliveries, &jobs).await.map(drop)
                     };
                     if result.is_ok() {
                         done.fetch_add(batch, Ordering::Relaxed);
@@ -874,7 +874,7 @@ async fn queries(cli: &Cli, rows: i64, iterations: usize) -> anyhow::Result<()> 
                 "{name}: empty page"
             );
         }
-        let plan = sessions::explain_list(&db, filter, cursor.as_ref(), 50).await?;
+        let plan = explain_session_list(&db, filter, cursor.as_ref(), 50).await?;
         let scan = plan
             .iter()
             .find(|l| l.contains("Scan"))

@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rtk_sessions::domain::{Classified, DeliveryBody, DeliveryId, classify};
-use rtk_sessions::realtimekit::signature::decode_signature_header;
+use rtk_sessions::{Classified, DeliveryBody, DeliveryId, classify};
+use rtk_sessions::decode_signature_header;
 
 fuzz_target!(|data: &[u8]| {
     let _ = decode_signature_header(data);

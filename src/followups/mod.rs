@@ -16,8 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 
-pub use report::{Report, ReportParticipant, render_report_html};
-pub use webhook::{sign_standard_webhook, standard_webhook_key};
+pub use report::{Report, render_report_html};
 
 use crate::config::{FollowupSettings, Settings};
 use crate::realtimekit::client::RealtimeKitClient;

@@ -104,10 +104,6 @@ impl ApiError {
         self.cause = Some(cause);
         self
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
 }
 
 impl IntoResponse for ApiError {

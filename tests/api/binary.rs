@@ -241,9 +241,9 @@ pub(crate) async fn wait_ready(port: u16) {
     panic!("the service did not become ready");
 }
 
-pub(crate) fn signer_from(keys: &Path) -> rtk_sessions::realtimekit::signature::WebhookSigner {
+pub(crate) fn signer_from(keys: &Path) -> rtk_sessions::WebhookSigner {
     let pem = std::fs::read_to_string(keys.join("rtk-dev-private.pem")).expect("key");
-    rtk_sessions::realtimekit::signature::WebhookSigner::from_pem(&pem).expect("signer")
+    rtk_sessions::WebhookSigner::from_pem(&pem).expect("signer")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,10 +287,8 @@ async fn after_sigkill_mid_load_every_acknowledged_delivery_is_stored_once_and_r
                 let http = reqwest::Client::new();
                 let url = format!("http://127.0.0.1:{port}/webhooks/realtimekit");
                 for _ in 0..400 {
-                    let delivery = rtk_sessions::dev::SignedDelivery::new(
-                        &signer,
-                        rtk_sessions::dev::sample_body("meeting.ended"),
-                    );
+                    let delivery =
+                        rtk_sessions::SignedDelivery::new(&signer, rtk_sessions::sample_body("meeting.ended"));
                     match delivery.request(&http, &url).send().await {
                         Ok(response) if response.status().is_success() => {
                             acked.lock().expect("lock").push(delivery.delivery_id.clone())
@@ -471,7 +469,7 @@ async fn a_full_run_logs_no_token_secret_or_signature() {
     wait_ready(port).await;
 
     let signer = signer_from(&keys);
-    let delivery = rtk_sessions::dev::SignedDelivery::new(&signer, rtk_sessions::dev::sample_body("meeting.ended"));
+    let delivery = rtk_sessions::SignedDelivery::new(&signer, rtk_sessions::sample_body("meeting.ended"));
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     assert!(
@@ -483,9 +481,9 @@ async fn a_full_run_logs_no_token_secret_or_signature() {
             .status()
             .is_success()
     );
-    let forged = rtk_sessions::dev::SignedDelivery::new(
+    let forged = rtk_sessions::SignedDelivery::new(
         crate::helpers::other_signer(),
-        rtk_sessions::dev::sample_body("meeting.ended"),
+        rtk_sessions::sample_body("meeting.ended"),
     );
     let _ = forged
         .request(&http, &format!("{base}/webhooks/realtimekit"))

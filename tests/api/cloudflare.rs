@@ -11,7 +11,7 @@ use crate::cloudflare_fake::{
     FORBIDDEN_TOKEN, FakeCloudflare, GOOD_TOKEN, OUR_WEBHOOK_URL, PUBLIC_URL, cloudflare_error, rtk_error,
 };
 use crate::helpers::{API_TOKEN, TestApp, spawn_app_with, status_and_json};
-use rtk_sessions::reconcile;
+use rtk_sessions::reconcile_sweep;
 
 async fn spawn_with_fake(fake: &FakeCloudflare) -> TestApp {
     spawn_app_with(|s| fake.configure(s)).await
@@ -117,7 +117,7 @@ async fn two_instances_starting_together_over_one_database_make_exactly_one_webh
     };
     let mut settings = crate::helpers::test_settings();
     fake.configure(&mut settings);
-    settings.database.url = rtk_sessions::config::Secret::new(database_url);
+    settings.database.url = rtk_sessions::Secret::new(database_url);
     let second = crate::helpers::start(settings).await;
 
     let (a, b) = tokio::join!(registered_webhook_id(&first), registered_webhook_id(&second));
@@ -160,7 +160,7 @@ async fn a_refused_token_fails_registration_naming_the_permission_without_a_tigh
     let fake = FakeCloudflare::start().await;
     let app = spawn_app_with(|s| {
         fake.configure(s);
-        s.realtimekit.api_token = rtk_sessions::config::Secret::new(FORBIDDEN_TOKEN);
+        s.realtimekit.api_token = rtk_sessions::Secret::new(FORBIDDEN_TOKEN);
     })
     .await;
 
@@ -208,7 +208,7 @@ async fn the_client_retries_500_and_honours_retry_after_on_429() {
 async fn a_create_is_not_repeated_after_a_server_error_but_is_after_a_429() {
     let fake = FakeCloudflare::start().await;
     let client = fake.client(GOOD_TOKEN);
-    let spec = rtk_sessions::realtimekit::client::WebhookSpec {
+    let spec = rtk_sessions::WebhookSpec {
         name: "n".into(),
         url: "https://n.example.com".into(),
         events: vec!["meeting.ended".into()],
@@ -243,7 +243,7 @@ async fn every_error_envelope_is_decoded_with_status_code_and_message() {
     for (status, code, message) in expected {
         let error = client.get_webhook("some-id").await.expect_err("an error");
         match &error {
-            rtk_sessions::realtimekit::client::ApiError::Status {
+            rtk_sessions::ApiError::Status {
                 status: s,
                 code: c,
                 message: m,
@@ -424,7 +424,7 @@ async fn a_refused_token_is_a_502_naming_the_permission_and_cloudflare_down_is_a
     let refused = spawn_app_with(|s| {
         fake.configure(s);
         s.registration.enabled = false;
-        s.realtimekit.api_token = rtk_sessions::config::Secret::new("wrong");
+        s.realtimekit.api_token = rtk_sessions::Secret::new("wrong");
     })
     .await;
     let (status, error) = end(&refused, "m", None).await;
@@ -534,7 +534,7 @@ async fn reconciliation_records_exactly_the_missing_sessions(paging: bool) {
     let delivered = app.count("sessions").await;
     assert_eq!(delivered, 84);
 
-    let report = reconcile::sweep(
+    let report = reconcile_sweep(
         &app.db,
         &fake.client(GOOD_TOKEN),
         Utc::now() - TimeDelta::hours(24),
@@ -574,7 +574,7 @@ async fn reconciliation_records_exactly_the_missing_sessions(paging: bool) {
     assert_eq!(session["duration_seconds"], 1800);
 
     // A second sweep finds nothing new.
-    let again = reconcile::sweep(
+    let again = reconcile_sweep(
         &app.db,
         &fake.client(GOOD_TOKEN),
         Utc::now() - TimeDelta::hours(24),

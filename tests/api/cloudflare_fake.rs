@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rtk_sessions::config::Settings;
+use rtk_sessions::Settings;
 use serde_json::{Value, json};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -70,18 +70,18 @@ impl FakeCloudflare {
         settings.realtimekit.api_base = self.api_base();
         settings.realtimekit.account_id = ACCOUNT.into();
         settings.realtimekit.app_id = APP.into();
-        settings.realtimekit.api_token = rtk_sessions::config::Secret::new(GOOD_TOKEN);
+        settings.realtimekit.api_token = rtk_sessions::Secret::new(GOOD_TOKEN);
         settings.server.public_url = PUBLIC_URL.into();
     }
 
-    pub fn client(&self, token: &str) -> rtk_sessions::realtimekit::client::RealtimeKitClient {
-        rtk_sessions::realtimekit::client::RealtimeKitClient::new(
+    pub fn client(&self, token: &str) -> rtk_sessions::RealtimeKitClient {
+        rtk_sessions::RealtimeKitClient::new(
             &self.api_base(),
             ACCOUNT,
             APP,
-            rtk_sessions::config::Secret::new(token),
+            rtk_sessions::Secret::new(token),
             reqwest::Client::new(),
-            rtk_sessions::realtimekit::client::RetryPolicy {
+            rtk_sessions::RetryPolicy {
                 initial_backoff: Duration::from_millis(20),
                 max_backoff: Duration::from_millis(100),
                 ..Default::default()

@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use rtk_sessions::config::{FollowupSettings, Settings};
+use rtk_sessions::{FollowupSettings, Settings};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use wiremock::matchers::{method, path};
@@ -268,9 +268,7 @@ async fn a_job_whose_worker_died_mid_run_is_completed_by_another_worker_after_th
     let app = app_with(|s| s.followups = vec![webhook_to(&receiver)]).await;
     record_one_session(&app).await;
     // A worker claims the job and dies: its lease (zero seconds here) runs out without an outcome.
-    let claimed = rtk_sessions::store::followup_jobs::claim(&app.db, 10, 0.0)
-        .await
-        .expect("claim");
+    let claimed = rtk_sessions::claim_jobs(&app.db, 10, 0.0).await.expect("claim");
     assert_eq!(claimed.len(), 1);
     assert_eq!(app.jobs().await[0].2, "running");
 
@@ -279,7 +277,7 @@ async fn a_job_whose_worker_died_mid_run_is_completed_by_another_worker_after_th
     let (_, _, status, attempts, _) = app.jobs().await.remove(0);
     assert_eq!((status.as_str(), attempts), ("succeeded", 2));
     // The dead worker's late outcome cannot overwrite the new owner's.
-    let recorded = rtk_sessions::store::followup_jobs::fail(&app.db, &claimed[0], "late", None)
+    let recorded = rtk_sessions::fail_job(&app.db, &claimed[0], "late", None)
         .await
         .expect("update");
     assert!(!recorded);

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
-use rtk_sessions::dev::{SignedDelivery, sample_body};
-use rtk_sessions::domain::{DeliveryBody, DeliveryId, classify};
-use rtk_sessions::store::deliveries::{self, Outcome, VerifiedDelivery};
-use rtk_sessions::store::followup_jobs::JobSpecs;
+use rtk_sessions::JobSpecs;
+use rtk_sessions::{DeliveryBody, DeliveryId, classify};
+use rtk_sessions::{Outcome, VerifiedDelivery, record_deliveries, record_delivery};
+use rtk_sessions::{SignedDelivery, sample_body};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, realtimekit_signer, spawn_app_with, status_and_json};
@@ -43,7 +43,7 @@ fn mixed_batch() -> Vec<(VerifiedDelivery, Outcome)> {
 
 async fn record_beforehand(app: &TestApp, jobs: &JobSpecs) {
     for delivery in [verified("old", ended("y")), verified("earlier", ended("z"))] {
-        deliveries::record(&app.db, &delivery, jobs).await.expect("recorded");
+        record_delivery(&app.db, &delivery, jobs).await.expect("recorded");
     }
 }
 
@@ -64,12 +64,10 @@ async fn one_batch_gives_each_delivery_the_outcome_it_would_get_on_its_own() {
     record_beforehand(&single, &jobs).await;
     let (deliveries, expected): (Vec<VerifiedDelivery>, Vec<Outcome>) = mixed_batch().into_iter().unzip();
 
-    let in_one_batch = deliveries::record_batch(&batched.db, &deliveries, &jobs)
-        .await
-        .expect("batch");
+    let in_one_batch = record_deliveries(&batched.db, &deliveries, &jobs).await.expect("batch");
     let mut one_by_one = Vec::new();
     for delivery in &deliveries {
-        one_by_one.push(deliveries::record(&single.db, delivery, &jobs).await.expect("single"));
+        one_by_one.push(record_delivery(&single.db, delivery, &jobs).await.expect("single"));
     }
 
     assert_eq!(in_one_batch, expected);

@@ -5,13 +5,13 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::Url;
-use rtk_sessions::config::{Secret, Settings};
-use rtk_sessions::dev::{SignedDelivery, sample_body};
-use rtk_sessions::followups::Registry;
-use rtk_sessions::realtimekit::client::RealtimeKitClient;
-use rtk_sessions::realtimekit::signature::WebhookSigner;
-use rtk_sessions::startup::Application;
-use rtk_sessions::worker::Worker;
+use rtk_sessions::Application;
+use rtk_sessions::RealtimeKitClient;
+use rtk_sessions::Registry;
+use rtk_sessions::WebhookSigner;
+use rtk_sessions::Worker;
+use rtk_sessions::{Secret, Settings};
+use rtk_sessions::{SignedDelivery, sample_body};
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -45,7 +45,7 @@ pub fn other_signer() -> &'static WebhookSigner {
 
 pub fn init_test_logging() {
     if std::env::var_os("TEST_LOG").is_some() {
-        rtk_sessions::telemetry::init(&Default::default());
+        rtk_sessions::init_telemetry(&Default::default());
     }
 }
 

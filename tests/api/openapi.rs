@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::helpers::{spawn_app, status_and_json};
 
 fn generated() -> Value {
-    serde_json::to_value(rtk_sessions::http::openapi::document()).expect("the document serialises")
+    serde_json::to_value(rtk_sessions::openapi_document()).expect("the document serialises")
 }
 
 #[test]

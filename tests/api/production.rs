@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::helpers::{API_TOKEN, spawn_app, spawn_app_with, status_and_json};
-use rtk_sessions::dev::SignedDelivery;
+use rtk_sessions::SignedDelivery;
 
 #[tokio::test]
 async fn metrics_count_deliveries_by_outcome_and_rejections_by_reason_behind_the_token() {
@@ -159,7 +159,7 @@ async fn every_route_except_the_receiver_and_health_checks_needs_the_token() {
         );
     }
     assert_eq!(
-        rtk_sessions::http::auth::PUBLIC_PATHS,
+        rtk_sessions::PUBLIC_PATHS,
         ["/webhooks/realtimekit", "/healthz", "/readyz", "/openapi.json"]
     );
 }
@@ -182,9 +182,7 @@ async fn the_retention_sweep_removes_old_deliveries_but_never_sessions() {
         .await
         .expect("age the unprocessable delivery");
 
-    let removed = rtk_sessions::retention::sweep_deliveries(&app.db, 30, 0)
-        .await
-        .expect("sweep");
+    let removed = rtk_sessions::sweep_deliveries(&app.db, 30, 0).await.expect("sweep");
 
     assert_eq!(removed, 2, "unprocessable deliveries wait for an operator");
     assert_eq!(app.count("deliveries").await, 2);
@@ -194,9 +192,7 @@ async fn the_retention_sweep_removes_old_deliveries_but_never_sessions() {
         Some("unprocessable")
     );
 
-    let removed = rtk_sessions::retention::sweep_deliveries(&app.db, 30, 365)
-        .await
-        .expect("sweep");
+    let removed = rtk_sessions::sweep_deliveries(&app.db, 30, 365).await.expect("sweep");
     assert_eq!(removed, 1, "retention.unprocessable_days removes them too");
     assert_eq!(app.delivery_status(&unusable.delivery_id).await, None);
 }
@@ -265,7 +261,7 @@ async fn a_database_outage_mid_load_gives_only_retryable_503s_and_nothing_is_los
         let mut url = server.clone();
         url.set_port(Some(relay.port)).expect("port");
         url.set_path(&format!("/rtk_test_{}", uuid::Uuid::new_v4().simple()));
-        s.database.url = rtk_sessions::config::Secret::new(url.to_string());
+        s.database.url = rtk_sessions::Secret::new(url.to_string());
         s.database.acquire_timeout_secs = 1;
         s.server.request_timeout_secs = 3;
     })

@@ -6,8 +6,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use rtk_sessions::dev::{SignedDelivery, sample_body};
-use rtk_sessions::realtimekit::signature::WebhookSigner;
+use rtk_sessions::WebhookSigner;
+use rtk_sessions::{SignedDelivery, sample_body};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

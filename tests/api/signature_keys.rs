@@ -6,8 +6,8 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{TestApp, other_signer, realtimekit_signer, spawn_app_with, status_and_json};
-use rtk_sessions::dev::{SignedDelivery, sample_body};
-use rtk_sessions::realtimekit::signature::WebhookSigner;
+use rtk_sessions::WebhookSigner;
+use rtk_sessions::{SignedDelivery, sample_body};
 
 const KEY_PATH: &str = "/.well-known/webhooks.json";
 

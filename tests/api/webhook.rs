@@ -6,7 +6,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::helpers::{other_signer, realtimekit_signer, spawn_app, spawn_app_with, status_and_json};
-use rtk_sessions::dev::{SignedDelivery, sample_body};
+use rtk_sessions::{SignedDelivery, sample_body};
 
 #[tokio::test]
 async fn a_new_meeting_ended_delivery_is_stored_with_its_session_before_the_200() {
@@ -309,7 +309,7 @@ async fn an_unreachable_database_is_a_503_with_retry_after() {
     // Nothing listens on port 1.
     let app = crate::helpers::start({
         let mut settings = crate::helpers::test_settings();
-        settings.database.url = rtk_sessions::config::Secret::new("postgres://postgres@127.0.0.1:1/nowhere");
+        settings.database.url = rtk_sessions::Secret::new("postgres://postgres@127.0.0.1:1/nowhere");
         settings.database.acquire_timeout_secs = 1;
         settings
     })

@@ -16,8 +16,8 @@ mod webhooks;
 use reqwest::Url;
 
 pub use self::error::ApiError;
-pub use self::meetings::{KickAll, Meeting, MeetingStatus};
-pub use self::sessions::{Participant, SessionDetails, SessionPage, SessionQuery};
+pub use self::meetings::MeetingStatus;
+pub use self::sessions::{Participant, SessionDetails, SessionQuery};
 pub use self::transport::RetryPolicy;
 pub use self::webhooks::{Webhook, WebhookChanges, WebhookSpec};
 use crate::config::{RealtimeKitSettings, Secret};
