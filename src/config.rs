@@ -17,6 +17,8 @@ use figment::value::Value;
 use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::postgres::PgConnectOptions;
 
+use crate::domain::job::FollowupKind;
+
 /// The prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "RTK_SESSIONS__";
 
@@ -231,7 +233,7 @@ pub struct WorkerSettings {
 /// One `[[followups]]` entry: `kind`, optional `name` and `enabled`, and the kind's own options.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct FollowupSettings {
-    pub kind: String,
+    pub kind: FollowupKind,
     /// Tells two follow-ups of one kind apart in the API and the logs; defaults to the kind.
     #[serde(default)]
     pub name: Option<String>,
@@ -252,7 +254,7 @@ impl FollowupSettings {
             .as_deref()
             .map(str::trim)
             .filter(|n| !n.is_empty())
-            .unwrap_or(&self.kind)
+            .unwrap_or(self.kind.as_str())
     }
 }
 
@@ -716,8 +718,11 @@ mod tests {
         assert!(!format!("{s:?}").contains("whsec_"), "follow-up secrets are redacted");
 
         std::fs::write(&file, "[[followups]]\nkind = \"pager\"\n").expect("write");
-        let settings = Settings::load_with_env(&ConfigFile::Named(file), Vec::new()).expect("read as data");
-        assert_eq!(settings.followups[0].kind, "pager");
+        let error = Settings::load_with_env(&ConfigFile::Named(file), Vec::new()).expect_err("an unknown kind");
+        assert!(
+            error.to_string().contains("pager") && error.to_string().contains("disable_meeting"),
+            "{error}"
+        );
     }
 
     #[test]

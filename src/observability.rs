@@ -14,6 +14,8 @@ use axum::response::Response;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::domain::job::FollowupKind;
+
 pub const DELIVERIES: &str = "rtk_deliveries_total";
 pub const DELIVERIES_REJECTED: &str = "rtk_deliveries_rejected_total";
 pub const SIGNATURE_FAILURES: &str = "rtk_signature_verification_failures_total";
@@ -191,8 +193,8 @@ pub fn key_refetch(result: &'static str) {
 }
 
 /// `kind` is a configured follow-up kind; `outcome` is `succeeded`, `retry` or `dead`.
-pub fn followup_attempt(kind: &str, outcome: &'static str) {
-    counter!(FOLLOWUP_ATTEMPTS, "kind" => kind.to_owned(), "outcome" => outcome).increment(1);
+pub fn followup_attempt(kind: FollowupKind, outcome: &'static str) {
+    counter!(FOLLOWUP_ATTEMPTS, "kind" => kind.as_str(), "outcome" => outcome).increment(1);
 }
 
 pub fn retention_deleted(rows: u64) {

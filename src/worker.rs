@@ -99,20 +99,20 @@ impl Worker {
                     followup_jobs::succeed(&self.pool, &job).await,
                 )
             }
-            Err(FollowupError::Retryable(error)) if job.attempts < job.max_attempts => {
+            Err(error @ FollowupError::Retryable(_)) if job.attempts < job.max_attempts => {
                 let delay = backoff(&self.settings, job.attempts);
                 tracing::warn!(%error, retry_in_secs = delay.as_secs(), "follow-up failed; it will be retried");
                 let retry_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
                 (
                     AttemptOutcome::WillRetry,
-                    followup_jobs::fail(&self.pool, &job, &error, Some(retry_at)).await,
+                    followup_jobs::fail(&self.pool, &job, &error.to_string(), Some(retry_at)).await,
                 )
             }
-            Err(FollowupError::Retryable(error) | FollowupError::Permanent(error)) => {
+            Err(error) => {
                 tracing::error!(%error, attempts = job.attempts, "follow-up is dead; POST /followups/{{id}}/retry brings it back");
                 (
                     AttemptOutcome::Dead,
-                    followup_jobs::fail(&self.pool, &job, &error, None).await,
+                    followup_jobs::fail(&self.pool, &job, &error.to_string(), None).await,
                 )
             }
         };
@@ -121,7 +121,7 @@ impl Worker {
             AttemptOutcome::WillRetry => "retry",
             AttemptOutcome::Dead => "dead",
         };
-        crate::observability::followup_attempt(&job.kind, label);
+        crate::observability::followup_attempt(job.kind, label);
         match recorded {
             Ok(true) => {}
             Ok(false) => {
@@ -137,15 +137,15 @@ impl Worker {
 
     async fn run(&self, job: &ClaimedJob) -> Result<(), FollowupError> {
         let Some(followup) = self.registry.get(&job.followup) else {
-            return Err(FollowupError::Permanent(format!(
+            return Err(FollowupError::Permanent(anyhow::anyhow!(
                 "no follow-up named {:?} is configured (any more); add it back and retry the job",
                 job.followup
             )));
         };
         let session = sessions::get(&self.pool, &job.session_id)
             .await
-            .map_err(|e| FollowupError::Retryable(format!("loading the session: {e}")))?
-            .ok_or_else(|| FollowupError::Permanent(format!("session {} does not exist", job.session_id)))?;
+            .map_err(|e| FollowupError::Retryable(anyhow::Error::new(e).context("loading the session")))?
+            .ok_or_else(|| FollowupError::Permanent(anyhow::anyhow!("session {} does not exist", job.session_id)))?;
         let context = FollowupContext {
             http: self.http.clone(),
             db: self.pool.clone(),
@@ -159,7 +159,7 @@ impl Worker {
         let timeout = Duration::from_secs(self.settings.attempt_timeout_secs);
         match tokio::time::timeout(timeout, followup.run(&session, &context)).await {
             Ok(result) => result,
-            Err(_) => Err(FollowupError::Retryable(format!(
+            Err(_) => Err(FollowupError::Retryable(anyhow::anyhow!(
                 "the attempt took longer than worker.attempt_timeout_secs ({}s)",
                 timeout.as_secs()
             ))),

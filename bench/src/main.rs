@@ -22,9 +22,9 @@ use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use rtk_sessions::JobSpecs;
 use rtk_sessions::{Cursor, ListFilter, explain_session_list};
 use rtk_sessions::{DeliveryBody, DeliveryId, classify};
+use rtk_sessions::{FollowupKind, JobSpecs};
 use rtk_sessions::{PublicKey, WebhookSigner, decode_signature_header};
 use rtk_sessions::{VerifiedDelivery, record_deliveries, record_delivery};
 use serde_json::{Value, json};
@@ -499,7 +499,7 @@ async fn pgbench(cli: &Cli, database: &str, script: &Path, clients: usize, durat
 async fn direct_sql(pool: &PgPool, concurrency: usize, duration: Duration, batch: usize) -> anyhow::Result<f64> {
     let jobs = Arc::new(JobSpecs {
         names: vec!["webhook".into()],
-        kinds: vec!["webhook".into()],
+        kinds: vec![FollowupKind::Webhook],
         max_attempts: 12,
     });
     let done = Arc::new(AtomicUsize::new(0));

@@ -1,6 +1,59 @@
-//! The states of a follow-up job.
+//! Follow-up jobs: their kinds and their states.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// The built-in follow-ups, as named by `[[followups]] kind = ...` and stored in a job's `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowupKind {
+    /// POSTs a signed Standard Webhooks notification.
+    Webhook,
+    /// Posts a message to a Slack incoming webhook.
+    Slack,
+    /// Stores the session's participant report.
+    Report,
+    /// Disables the meeting so nobody joins it again.
+    DisableMeeting,
+}
+
+impl FollowupKind {
+    pub const ALL: [Self; 4] = [Self::Webhook, Self::Slack, Self::Report, Self::DisableMeeting];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Slack => "slack",
+            Self::Report => "report",
+            Self::DisableMeeting => "disable_meeting",
+        }
+    }
+
+    /// Whether it calls the RealtimeKit API (so the credentials must be set).
+    pub fn needs_realtimekit(self) -> bool {
+        matches!(self, Self::Report | Self::DisableMeeting)
+    }
+}
+
+impl std::fmt::Display for FollowupKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// For rows: an unknown kind (written by a newer version) is an error, never a guess.
+impl TryFrom<String> for FollowupKind {
+    type Error = UnknownValue;
+
+    fn try_from(text: String) -> Result<Self, UnknownValue> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or(UnknownValue {
+                what: "follow-up kind",
+                text,
+            })
+    }
+}
 
 /// Where a follow-up job stands. `queued` jobs are due at their `run_at`; `dead` ones wait for an operator's retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -25,11 +78,8 @@ impl JobStatus {
     }
 
     /// The status a text names; an unknown one is an error, never a guess.
-    pub fn parse(text: &str) -> Result<Self, UnknownJobStatus> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == text)
-            .ok_or_else(|| UnknownJobStatus(text.to_owned()))
+    pub fn parse(text: &str) -> Result<Self, UnknownValue> {
+        Self::try_from(text.to_owned())
     }
 }
 
@@ -40,16 +90,26 @@ impl std::fmt::Display for JobStatus {
 }
 
 impl TryFrom<String> for JobStatus {
-    type Error = UnknownJobStatus;
+    type Error = UnknownValue;
 
-    fn try_from(text: String) -> Result<Self, UnknownJobStatus> {
-        Self::parse(&text)
+    fn try_from(text: String) -> Result<Self, UnknownValue> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or(UnknownValue {
+                what: "follow-up job status",
+                text,
+            })
     }
 }
 
+/// A stored or typed value that names no variant.
 #[derive(Debug, thiserror::Error)]
-#[error("{0:?} is not a follow-up job status (one of queued, running, succeeded, dead)")]
-pub struct UnknownJobStatus(pub String);
+#[error("{text:?} is not a {what}")]
+pub struct UnknownValue {
+    what: &'static str,
+    text: String,
+}
 
 #[cfg(test)]
 mod tests {
@@ -62,6 +122,11 @@ mod tests {
         }
         for unknown in ["", "DEAD", "bogus"] {
             assert!(JobStatus::parse(unknown).is_err(), "{unknown}");
+            assert!(FollowupKind::try_from(unknown.to_owned()).is_err(), "{unknown}");
+        }
+        for kind in FollowupKind::ALL {
+            assert_eq!(FollowupKind::try_from(kind.as_str().to_owned()).ok(), Some(kind));
+            assert_eq!(serde_json::to_value(kind).ok(), Some(serde_json::json!(kind.as_str())));
         }
     }
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{Followup, FollowupContext, FollowupError, options};
+use crate::domain::job::FollowupKind;
 use crate::realtimekit::client::MeetingStatus;
 use crate::store::sessions::Session;
 
@@ -31,15 +32,15 @@ impl Followup for DisableMeetingFollowup {
         &self.name
     }
 
-    fn kind(&self) -> &'static str {
-        "disable_meeting"
+    fn kind(&self) -> FollowupKind {
+        FollowupKind::DisableMeeting
     }
 
     async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
         let client = context
             .realtimekit
             .as_ref()
-            .ok_or_else(|| FollowupError::Permanent("the RealtimeKit API is not configured".into()))?;
+            .ok_or_else(|| FollowupError::Permanent(anyhow::anyhow!("the RealtimeKit API is not configured")))?;
         let result = client
             .update_meeting_status(&session.meeting_id, MeetingStatus::Inactive)
             .await;
@@ -47,10 +48,10 @@ impl Followup for DisableMeetingFollowup {
             return Ok(());
         };
         if error.is_transient() {
-            return Err(FollowupError::Retryable(error.to_string()));
+            return Err(FollowupError::Retryable(error.into()));
         }
         if error.is_not_found() {
-            return Err(FollowupError::Permanent(format!(
+            return Err(FollowupError::Permanent(anyhow::anyhow!(
                 "RealtimeKit knows no meeting {}",
                 session.meeting_id
             )));
@@ -58,8 +59,8 @@ impl Followup for DisableMeetingFollowup {
         // Refused: if the meeting is inactive already, the work is done.
         match client.get_meeting(&session.meeting_id).await {
             Ok(meeting) if meeting.status.as_deref() == Some("INACTIVE") => Ok(()),
-            _ if error.is_auth_failure() => Err(FollowupError::Retryable(error.describe())),
-            _ => Err(FollowupError::Permanent(error.to_string())),
+            _ if error.is_auth_failure() => Err(FollowupError::Retryable(anyhow::anyhow!(error.describe()))),
+            _ => Err(FollowupError::Permanent(error.into())),
         }
     }
 }

@@ -19,19 +19,31 @@ use sqlx::PgPool;
 pub use report::{Report, render_report_html};
 
 use crate::config::{FollowupSettings, Settings};
+use crate::domain::job::FollowupKind;
 use crate::realtimekit::client::RealtimeKitClient;
 use crate::store::followup_jobs::JobSpecs;
 use crate::store::sessions::Session;
 
-/// What a follow-up run can end in besides success.
+/// What a follow-up run can end in besides success. Each keeps its cause with its whole chain; the text shown
+/// (in `last_error`, the logs, the API) is that chain, `: `-separated.
 #[derive(Debug, thiserror::Error)]
 pub enum FollowupError {
     /// Worth another attempt later (the receiver is down, the API does not know the session yet).
-    #[error("{0}")]
-    Retryable(String),
+    #[error("{0:#}")]
+    Retryable(anyhow::Error),
     /// Another attempt would fail the same way (the receiver refused the request for good).
-    #[error("{0}")]
-    Permanent(String),
+    #[error("{0:#}")]
+    Permanent(anyhow::Error),
+}
+
+impl FollowupError {
+    /// The cause of either kind, for callers that add what they were doing.
+    fn context(self, what: String) -> Self {
+        match self {
+            Self::Retryable(cause) => Self::Retryable(cause.context(what)),
+            Self::Permanent(cause) => Self::Permanent(cause.context(what)),
+        }
+    }
 }
 
 /// What a follow-up gets besides the session.
@@ -59,44 +71,21 @@ pub trait Followup: Send + Sync {
     fn name(&self) -> &str;
 
     /// The kind, as in `[[followups]] kind = ...`.
-    fn kind(&self) -> &'static str;
+    fn kind(&self) -> FollowupKind;
 
     async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError>;
 }
 
-/// Builds a follow-up named `name` from its options, or says what is wrong with them.
-type Build = fn(name: String, options: &Map<String, Value>) -> Result<Arc<dyn Followup>, String>;
-
-/// How a kind is built from its options.
-struct BuiltIn {
-    kind: &'static str,
-    needs_realtimekit: bool,
-    build: Build,
+/// Builds a follow-up of `kind` named `name` from its options, or says what is wrong with them. A new kind is one
+/// variant of [`FollowupKind`] and one arm here.
+fn build(kind: FollowupKind, name: String, options: &Map<String, Value>) -> Result<Arc<dyn Followup>, String> {
+    match kind {
+        FollowupKind::Webhook => webhook::WebhookFollowup::from_options(name, options),
+        FollowupKind::Slack => slack::SlackFollowup::from_options(name, options),
+        FollowupKind::Report => report::ReportFollowup::from_options(name, options),
+        FollowupKind::DisableMeeting => disable_meeting::DisableMeetingFollowup::from_options(name, options),
+    }
 }
-
-/// The follow-ups this service knows; one line each.
-const BUILT_INS: &[BuiltIn] = &[
-    BuiltIn {
-        kind: "webhook",
-        needs_realtimekit: false,
-        build: webhook::WebhookFollowup::from_options,
-    },
-    BuiltIn {
-        kind: "slack",
-        needs_realtimekit: false,
-        build: slack::SlackFollowup::from_options,
-    },
-    BuiltIn {
-        kind: "report",
-        needs_realtimekit: true,
-        build: report::ReportFollowup::from_options,
-    },
-    BuiltIn {
-        kind: "disable_meeting",
-        needs_realtimekit: true,
-        build: disable_meeting::DisableMeetingFollowup::from_options,
-    },
-];
 
 /// The enabled follow-ups, by name.
 #[derive(Clone, Default)]
@@ -111,21 +100,13 @@ impl Registry {
         let mut names = HashSet::new();
         for (index, entry) in settings.followups.iter().enumerate() {
             let label = describe(index, entry);
-            let Some(built_in) = BUILT_INS.iter().find(|b| b.kind == entry.kind) else {
-                let kinds: Vec<&str> = BUILT_INS.iter().map(|b| b.kind).collect();
-                return Err(format!(
-                    "{label}: unknown kind {:?} (one of {})",
-                    entry.kind,
-                    kinds.join(", ")
-                ));
-            };
             if !names.insert(entry.name().to_owned()) {
                 return Err(format!(
                     "{label}: another follow-up is already named {:?}; give each a distinct `name`",
                     entry.name()
                 ));
             }
-            if built_in.needs_realtimekit {
+            if entry.kind.needs_realtimekit() {
                 let missing = crate::realtimekit::client::missing_credentials(&settings.realtimekit);
                 if !missing.is_empty() {
                     return Err(format!(
@@ -135,7 +116,7 @@ impl Registry {
                 }
             }
             let followup =
-                (built_in.build)(entry.name().to_owned(), &entry.options).map_err(|e| format!("{label}: {e}"))?;
+                build(entry.kind, entry.name().to_owned(), &entry.options).map_err(|e| format!("{label}: {e}"))?;
             if entry.enabled {
                 followups.push(followup);
             }
@@ -157,11 +138,7 @@ impl Registry {
 
     /// The jobs a newly recorded session gets: one per enabled follow-up.
     pub fn job_specs(&self, max_attempts: u32) -> JobSpecs {
-        let (names, kinds) = self
-            .followups
-            .iter()
-            .map(|f| (f.name().to_owned(), f.kind().to_owned()))
-            .unzip();
+        let (names, kinds) = self.followups.iter().map(|f| (f.name().to_owned(), f.kind())).unzip();
         JobSpecs {
             names,
             kinds,
@@ -172,8 +149,8 @@ impl Registry {
 
 fn describe(index: usize, entry: &FollowupSettings) -> String {
     match &entry.name {
-        Some(name) => format!("followups[{index}] ({name:?}, kind {:?})", entry.kind),
-        None => format!("followups[{index}] (kind {:?})", entry.kind),
+        Some(name) => format!("followups[{index}] ({name:?}, kind \"{}\")", entry.kind),
+        None => format!("followups[{index}] (kind \"{}\")", entry.kind),
     }
 }
 
@@ -204,14 +181,11 @@ pub(crate) async fn post_to_receiver(
 ) -> Result<(), FollowupError> {
     let receiver = redacted(url);
     let response = request.send().await.map_err(|error| {
-        FollowupError::Retryable(format!("POST to {receiver}: {}", error_chain(&error.without_url())))
+        FollowupError::Retryable(anyhow::Error::new(error.without_url()).context(format!("POST to {receiver}")))
     })?;
     let status = response.status();
     let answer = read_capped(response, MAX_ANSWER_BYTES).await;
-    classify_http_status(status, &answer).map_err(|error| match error {
-        FollowupError::Retryable(m) => FollowupError::Retryable(format!("{receiver}: {m}")),
-        FollowupError::Permanent(m) => FollowupError::Permanent(format!("{receiver}: {m}")),
-    })
+    classify_http_status(status, &answer).map_err(|error| error.context(receiver))
 }
 
 /// `https://host` (with a port when not the default): what may be said of a receiver's URL.
@@ -221,18 +195,6 @@ pub(crate) fn redacted(url: &reqwest::Url) -> String {
         (Some(host), None) => format!("{}://{host}", url.scheme()),
         _ => format!("{}://?", url.scheme()),
     }
-}
-
-/// An error and its causes, `: `-separated.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// At most `limit` bytes of an answer, as text; a receiver cannot make us read (or hold) more.
@@ -253,7 +215,7 @@ pub(crate) fn classify_http_status(status: reqwest::StatusCode, body: &str) -> R
         return Ok(());
     }
     let snippet: String = body.chars().take(300).collect();
-    let message = format!("the receiver answered {status}: {snippet}");
+    let message = anyhow::anyhow!("the receiver answered {status}: {snippet}");
     if status.is_client_error()
         && status != reqwest::StatusCode::REQUEST_TIMEOUT
         && status != reqwest::StatusCode::TOO_MANY_REQUESTS
@@ -278,9 +240,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn entry(kind: &str, name: Option<&str>, options: Value) -> FollowupSettings {
+    fn entry(kind: FollowupKind, name: Option<&str>, options: Value) -> FollowupSettings {
         FollowupSettings {
-            kind: kind.into(),
+            kind,
             name: name.map(str::to_owned),
             enabled: true,
             options: options.as_object().cloned().unwrap_or_default(),
@@ -299,38 +261,45 @@ mod tests {
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
         let cases = [
             (
-                entry("email", Some("boss"), json!({})),
-                "\"boss\"",
-                "unknown kind \"email\"",
-            ),
-            (
-                entry("webhook", None, json!({"secret": secret})),
+                entry(FollowupKind::Webhook, None, json!({"secret": secret})),
                 "kind \"webhook\"",
                 "missing field `url`",
             ),
             (
-                entry("webhook", None, json!({"url": "ftp://x", "secret": secret})),
+                entry(FollowupKind::Webhook, None, json!({"url": "ftp://x", "secret": secret})),
                 "webhook",
                 "http",
             ),
             (
-                entry("webhook", None, json!({"url": "https://x", "secret": "hunter2"})),
+                entry(
+                    FollowupKind::Webhook,
+                    None,
+                    json!({"url": "https://x", "secret": "hunter2"}),
+                ),
                 "webhook",
                 "whsec_",
             ),
             (
                 entry(
-                    "webhook",
+                    FollowupKind::Webhook,
                     None,
                     json!({"url": "https://x", "secret": secret, "typo": 1}),
                 ),
                 "webhook",
                 "unknown field `typo`",
             ),
-            (entry("slack", None, json!({})), "slack", "missing field `url`"),
-            (entry("report", None, json!({})), "report", "realtimekit.account_id"),
             (
-                entry("disable_meeting", None, json!({})),
+                entry(FollowupKind::Slack, None, json!({})),
+                "slack",
+                "missing field `url`",
+            ),
+            (
+                entry(FollowupKind::Report, None, json!({})),
+                "report",
+                "realtimekit.account_id",
+            ),
+            (
+                entry(FollowupKind::DisableMeeting, None, json!({})),
                 "disable_meeting",
                 "realtimekit.api_token",
             ),
@@ -346,19 +315,19 @@ mod tests {
 
     #[test]
     fn two_followups_of_one_kind_need_distinct_names() {
-        let hook = |name: Option<&str>| entry("slack", name, json!({"url": "https://hooks.example.com/a"}));
+        let hook = |name: Option<&str>| entry(FollowupKind::Slack, name, json!({"url": "https://hooks.example.com/a"}));
         assert!(Registry::from_settings(&settings(vec![hook(None), hook(None)])).is_err());
         let registry =
             Registry::from_settings(&settings(vec![hook(Some("team-a")), hook(Some("team-b"))])).expect("valid");
         let specs = registry.job_specs(12);
         assert_eq!(specs.names, ["team-a", "team-b"]);
-        assert_eq!(specs.kinds, ["slack", "slack"]);
+        assert_eq!(specs.kinds, [FollowupKind::Slack, FollowupKind::Slack]);
         assert_eq!(specs.max_attempts, 12);
     }
 
     #[test]
     fn disabled_followups_are_validated_but_get_no_jobs() {
-        let mut disabled = entry("slack", None, json!({"url": "https://hooks.example.com/a"}));
+        let mut disabled = entry(FollowupKind::Slack, None, json!({"url": "https://hooks.example.com/a"}));
         disabled.enabled = false;
         let registry = Registry::from_settings(&settings(vec![disabled])).expect("valid");
         assert!(registry.is_empty());

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{Followup, FollowupContext, FollowupError, options};
+use crate::domain::job::FollowupKind;
 use crate::domain::lenient;
 pub use crate::domain::report::{Report, ReportParticipant};
 use crate::realtimekit::client::{ApiError, Participant, SessionDetails};
@@ -99,11 +100,13 @@ fn round2(value: f64) -> f64 {
 
 fn transient_or_permanent(error: ApiError, what: &str) -> FollowupError {
     if error.is_not_found() {
-        FollowupError::Retryable(format!("{what}: RealtimeKit does not know the session yet"))
-    } else if error.is_transient() || error.is_auth_failure() {
-        FollowupError::Retryable(format!("{what}: {}", error.describe()))
+        FollowupError::Retryable(anyhow::anyhow!("{what}: RealtimeKit does not know the session yet"))
+    } else if error.is_auth_failure() {
+        FollowupError::Retryable(anyhow::anyhow!(error.describe()).context(what.to_owned()))
+    } else if error.is_transient() {
+        FollowupError::Retryable(anyhow::Error::new(error).context(what.to_owned()))
     } else {
-        FollowupError::Permanent(format!("{what}: {error}"))
+        FollowupError::Permanent(anyhow::Error::new(error).context(what.to_owned()))
     }
 }
 
@@ -113,15 +116,15 @@ impl Followup for ReportFollowup {
         &self.name
     }
 
-    fn kind(&self) -> &'static str {
-        "report"
+    fn kind(&self) -> FollowupKind {
+        FollowupKind::Report
     }
 
     async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
         let client = context
             .realtimekit
             .as_ref()
-            .ok_or_else(|| FollowupError::Permanent("the RealtimeKit API is not configured".into()))?;
+            .ok_or_else(|| FollowupError::Permanent(anyhow::anyhow!("the RealtimeKit API is not configured")))?;
         let details = client
             .get_session(&session.session_id)
             .await
@@ -131,9 +134,9 @@ impl Followup for ReportFollowup {
             .as_deref()
             .is_some_and(|s| s.eq_ignore_ascii_case("LIVE"))
         {
-            return Err(FollowupError::Retryable(
-                "RealtimeKit still reports the session live".into(),
-            ));
+            return Err(FollowupError::Retryable(anyhow::anyhow!(
+                "RealtimeKit still reports the session live"
+            )));
         }
         let participants = client
             .list_session_participants(&session.session_id)
@@ -142,7 +145,7 @@ impl Followup for ReportFollowup {
         let report = build_report(session, &details, &participants);
         crate::store::reports::upsert(&context.db, &report)
             .await
-            .map_err(|e| FollowupError::Retryable(format!("storing the report: {e}")))
+            .map_err(|e| FollowupError::Retryable(anyhow::Error::new(e).context("storing the report")))
     }
 }
 

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use super::report::Report;
 use super::{Followup, FollowupContext, FollowupError, http_url, options, post_to_receiver};
 use crate::config::Secret;
+use crate::domain::job::FollowupKind;
 use crate::store::sessions::Session;
 
 #[derive(Deserialize)]
@@ -74,14 +75,14 @@ impl Followup for SlackFollowup {
         &self.name
     }
 
-    fn kind(&self) -> &'static str {
-        "slack"
+    fn kind(&self) -> FollowupKind {
+        FollowupKind::Slack
     }
 
     async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
         let report = crate::store::reports::get(&context.db, &session.session_id)
             .await
-            .map_err(|e| FollowupError::Retryable(format!("reading the session report: {e}")))?;
+            .map_err(|e| FollowupError::Retryable(anyhow::Error::new(e).context("reading the session report")))?;
         let request = context
             .http
             .post(self.url.clone())

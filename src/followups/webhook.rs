@@ -13,6 +13,7 @@ use sha2::Sha256;
 
 use super::{Followup, FollowupContext, FollowupError, http_url, options, post_to_receiver};
 use crate::config::Secret;
+use crate::domain::job::FollowupKind;
 use crate::store::sessions::Session;
 
 #[derive(Deserialize)]
@@ -68,8 +69,8 @@ impl Followup for WebhookFollowup {
         &self.name
     }
 
-    fn kind(&self) -> &'static str {
-        "webhook"
+    fn kind(&self) -> FollowupKind {
+        FollowupKind::Webhook
     }
 
     async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
@@ -80,7 +81,7 @@ impl Followup for WebhookFollowup {
             "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "data": session,
         }))
-        .map_err(|e| FollowupError::Permanent(format!("cannot serialise the session: {e}")))?;
+        .map_err(|e| FollowupError::Permanent(anyhow::Error::new(e).context("cannot serialise the session")))?;
         let signature = sign_standard_webhook(&self.key, &message_id, timestamp, &body);
         let request = context
             .http

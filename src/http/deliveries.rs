@@ -76,9 +76,7 @@ pub async fn list(
     };
     let limit = params::limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let cursor = params::cursor(params.cursor.as_deref())?;
-    let page = deliveries::list(&state.db, &filter, cursor.as_ref(), limit)
-        .await
-        .map_err(ApiError::database)?;
+    let page = deliveries::list(&state.db, &filter, cursor.as_ref(), limit).await?;
     Ok(Json(DeliveryPage {
         data: page.deliveries,
         next_cursor: page.next_cursor.map(|c| c.encode()),
@@ -129,8 +127,7 @@ pub async fn get_one(
         Some(_) => return Err(ApiError::bad_request("invalid_parameter", "raw must be true or false")),
     };
     let delivery = deliveries::get(&state.db, &delivery_id)
-        .await
-        .map_err(ApiError::database)?
+        .await?
         .ok_or_else(|| delivery_not_found(&delivery_id))?;
     if raw {
         let content_type = match delivery.body {
@@ -170,8 +167,7 @@ pub async fn replay(
 ) -> Result<Json<Replayed>, ApiError> {
     params::path_id("delivery_id", &delivery_id)?;
     let replayed = deliveries::replay(&state.db, &delivery_id, state.ingest.jobs())
-        .await
-        .map_err(ApiError::database)?
+        .await?
         .ok_or_else(|| delivery_not_found(&delivery_id))?;
     tracing::info!(
         delivery_id = %replayed.delivery_id,

@@ -8,6 +8,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::ingest::IngestError;
+use crate::realtimekit::end_meeting::EndMeetingError;
+use crate::store::followup_jobs::RetryError;
+
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -74,21 +78,6 @@ impl ApiError {
         error
     }
 
-    /// A database failure: 503 when it should pass (Postgres down or overloaded), 500 otherwise.
-    pub fn database(error: sqlx::Error) -> Self {
-        let transient = crate::store::is_transient(&error);
-        let api_error = if transient {
-            Self::unavailable(
-                "database_unavailable",
-                "the database is unavailable; try again later",
-                Duration::from_secs(5),
-            )
-        } else {
-            Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
-        };
-        api_error.caused_by(anyhow::Error::new(error))
-    }
-
     pub fn retry_after(mut self, after: Duration) -> Self {
         self.retry_after = Some(after);
         self
@@ -103,6 +92,68 @@ impl ApiError {
     pub fn caused_by(mut self, cause: anyhow::Error) -> Self {
         self.cause = Some(cause);
         self
+    }
+}
+
+// How each error of the layers below answers: one `From` per error type, so a handler only writes `?`.
+
+/// A database failure: 503 when it should pass (Postgres down or overloaded), 500 otherwise.
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        let answer = if crate::store::is_transient(&error) {
+            Self::unavailable(
+                "database_unavailable",
+                "the database is unavailable; try again later",
+                Duration::from_secs(5),
+            )
+        } else {
+            Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        };
+        answer.caused_by(anyhow::Error::new(error))
+    }
+}
+
+/// Whatever failed, nothing was committed, and RealtimeKit's retry will bring the delivery again.
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> Self {
+        Self::unavailable(
+            "storage_unavailable",
+            "the delivery could not be stored; try again later",
+            Duration::from_secs(5),
+        )
+        .caused_by(anyhow::Error::new(error))
+    }
+}
+
+impl From<RetryError> for ApiError {
+    fn from(error: RetryError) -> Self {
+        match error {
+            RetryError::NotFound(_) => Self::not_found(error.to_string()),
+            RetryError::NotRetryable { .. } => Self::new(StatusCode::CONFLICT, "not_retryable", error.to_string()),
+            RetryError::Database(cause) => cause.into(),
+        }
+    }
+}
+
+impl From<EndMeetingError> for ApiError {
+    fn from(error: EndMeetingError) -> Self {
+        let message = error.to_string();
+        match error {
+            EndMeetingError::UnknownMeeting { .. } => Self::not_found(message),
+            EndMeetingError::NoActiveSession { .. } => Self::new(StatusCode::CONFLICT, "no_active_session", message),
+            EndMeetingError::Unauthorized(_) => Self::new(StatusCode::BAD_GATEWAY, "realtimekit_unauthorized", message),
+            EndMeetingError::Unavailable(cause) => {
+                Self::unavailable("realtimekit_unavailable", message, Duration::from_secs(30))
+                    .caused_by(anyhow::Error::new(cause))
+            }
+            // A 400 is about the meeting id we passed on; anything else is RealtimeKit's own refusal.
+            EndMeetingError::Rejected(cause) if cause.status() == Some(StatusCode::BAD_REQUEST) => {
+                Self::bad_request("realtimekit_rejected", message)
+            }
+            EndMeetingError::Rejected(cause) => {
+                Self::new(StatusCode::BAD_GATEWAY, "realtimekit_rejected", message).caused_by(anyhow::Error::new(cause))
+            }
+        }
     }
 }
 

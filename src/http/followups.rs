@@ -3,13 +3,12 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::params::{self, DEFAULT_LIMIT, MAX_LIMIT};
-use crate::store::followup_jobs::{self, Job, JobFilter, JobStatus, RetryError};
+use crate::store::followup_jobs::{self, Job, JobFilter, JobStatus};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -67,9 +66,7 @@ pub async fn list(
         status,
         session_id: params::id_filter("session_id", params.session_id)?,
     };
-    let (data, next) = followup_jobs::list(&state.db, &filter, after_id, limit)
-        .await
-        .map_err(ApiError::database)?;
+    let (data, next) = followup_jobs::list(&state.db, &filter, after_id, limit).await?;
     Ok(Json(JobPage {
         data,
         next_cursor: next.map(|id| id.to_string()),
@@ -92,9 +89,5 @@ pub async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Res
     followup_jobs::retry(&state.db, id)
         .await
         .map(Json)
-        .map_err(|error| match error {
-            RetryError::NotFound(_) => ApiError::not_found(error.to_string()),
-            RetryError::NotRetryable { .. } => ApiError::new(StatusCode::CONFLICT, "not_retryable", error.to_string()),
-            RetryError::Database(db) => ApiError::database(db),
-        })
+        .map_err(ApiError::from)
 }

@@ -1,8 +1,6 @@
 //! `POST /meetings/{meeting_id}/end`: end the meeting's active session for everyone, optionally disabling the
 //! meeting first. The `meeting.ended` webhook that follows is recorded by the receiver as usual.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -11,7 +9,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use crate::realtimekit::end_meeting::{EndMeetingError, EndedMeeting, end_meeting};
+use crate::realtimekit::end_meeting::{EndedMeeting, end_meeting};
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -63,28 +61,5 @@ pub async fn end(
     end_meeting(client, &meeting_id, request.disable)
         .await
         .map(Json)
-        .map_err(|error| {
-            let message = error.to_string();
-            match error {
-                EndMeetingError::UnknownMeeting { .. } => ApiError::not_found(message),
-                EndMeetingError::NoActiveSession { .. } => {
-                    ApiError::new(StatusCode::CONFLICT, "no_active_session", message)
-                }
-                EndMeetingError::Unauthorized(_) => {
-                    ApiError::new(StatusCode::BAD_GATEWAY, "realtimekit_unauthorized", message)
-                }
-                EndMeetingError::Unavailable(cause) => {
-                    ApiError::unavailable("realtimekit_unavailable", message, Duration::from_secs(30))
-                        .caused_by(anyhow::Error::new(cause))
-                }
-                // A 400 is about the meeting id we passed on; anything else is RealtimeKit's own refusal.
-                EndMeetingError::Rejected(cause) if cause.status() == Some(StatusCode::BAD_REQUEST) => {
-                    ApiError::bad_request("realtimekit_rejected", message)
-                }
-                EndMeetingError::Rejected(cause) => {
-                    ApiError::new(StatusCode::BAD_GATEWAY, "realtimekit_rejected", message)
-                        .caused_by(anyhow::Error::new(cause))
-                }
-            }
-        })
+        .map_err(ApiError::from)
 }

@@ -74,9 +74,7 @@ pub async fn list(
         ended_before: params::timestamp("ended_before", params.ended_before)?,
     };
 
-    let page = sessions::list(&state.db, &filter, cursor.as_ref(), limit)
-        .await
-        .map_err(ApiError::database)?;
+    let page = sessions::list(&state.db, &filter, cursor.as_ref(), limit).await?;
     Ok(Json(SessionPage {
         data: page.sessions,
         next_cursor: page.next_cursor.map(|cursor| cursor.encode()),
@@ -106,12 +104,9 @@ pub async fn get_one(
 ) -> Result<Json<SessionWithFollowups>, ApiError> {
     params::path_id("session_id", &session_id)?;
     let session = sessions::get(&state.db, &session_id)
-        .await
-        .map_err(ApiError::database)?
+        .await?
         .ok_or_else(|| session_not_found(&session_id))?;
-    let followups = followup_jobs::for_session(&state.db, &session_id)
-        .await
-        .map_err(ApiError::database)?;
+    let followups = followup_jobs::for_session(&state.db, &session_id).await?;
     Ok(Json(SessionWithFollowups { session, followups }))
 }
 
@@ -136,11 +131,9 @@ pub async fn report(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     params::path_id("session_id", &session_id)?;
-    let report = reports::get(&state.db, &session_id).await.map_err(ApiError::database)?;
+    let report = reports::get(&state.db, &session_id).await?;
     let Some(report) = report else {
-        let known = sessions::get(&state.db, &session_id)
-            .await
-            .map_err(ApiError::database)?;
+        let known = sessions::get(&state.db, &session_id).await?;
         return Err(match known {
             None => session_not_found(&session_id),
             Some(_) => ApiError::not_found(format!(

@@ -103,15 +103,7 @@ async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Js
         body,
         classified,
     };
-    let outcome = state.ingest.record(delivery).await.map_err(|error| {
-        // Whatever failed, nothing was committed, and RealtimeKit's retry will bring the delivery again.
-        ApiError::unavailable(
-            "storage_unavailable",
-            "the delivery could not be stored; try again later",
-            Duration::from_secs(5),
-        )
-        .caused_by(anyhow::Error::new(error))
-    })?;
+    let outcome = state.ingest.record(delivery).await?;
 
     if outcome == Outcome::Unprocessable {
         tracing::error!(

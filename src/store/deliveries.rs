@@ -265,7 +265,7 @@ pub async fn record_batch(
     .bind(session_time(&|s| Some(s.ended_at)))
     .bind(durations)
     .bind(&jobs.names)
-    .bind(&jobs.kinds)
+    .bind(jobs.kind_names())
     .bind(jobs.max_attempts)
     .bind(digests)
     .fetch_all(pool)

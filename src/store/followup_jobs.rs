@@ -10,14 +10,21 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-pub use crate::domain::job::JobStatus;
+pub use crate::domain::job::{FollowupKind, JobStatus};
 
 /// What the ingest statement needs to enqueue one job per configured follow-up.
 #[derive(Debug, Clone, Default)]
 pub struct JobSpecs {
     pub names: Vec<String>,
-    pub kinds: Vec<String>,
+    pub kinds: Vec<FollowupKind>,
     pub max_attempts: i32,
+}
+
+impl JobSpecs {
+    /// The kinds as the `kind` column stores them.
+    pub fn kind_names(&self) -> Vec<&'static str> {
+        self.kinds.iter().map(|kind| kind.as_str()).collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -25,7 +32,8 @@ pub struct Job {
     pub id: i64,
     pub session_id: String,
     pub followup: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: FollowupKind,
     #[sqlx(try_from = "String")]
     pub status: JobStatus,
     pub attempts: i32,
@@ -46,7 +54,8 @@ pub struct ClaimedJob {
     pub id: i64,
     pub session_id: String,
     pub followup: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: FollowupKind,
     /// Including this one.
     pub attempts: i32,
     pub max_attempts: i32,

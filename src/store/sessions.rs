@@ -107,7 +107,7 @@ pub(crate) fn bind_session_with_jobs<'q, O>(
             SessionSource::Reconciliation => "reconciliation",
         })
         .bind(&jobs.names)
-        .bind(&jobs.kinds)
+        .bind(jobs.kind_names())
         .bind(jobs.max_attempts)
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use rtk_sessions::{FollowupSettings, Settings};
+use rtk_sessions::{FollowupKind, FollowupSettings, Settings};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use wiremock::matchers::{method, path};
@@ -17,9 +17,9 @@ use crate::helpers::{API_TOKEN, TestApp, spawn_app_with, status_and_json};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-fn followup(kind: &str, name: Option<&str>, options: Value) -> FollowupSettings {
+fn followup(kind: FollowupKind, name: Option<&str>, options: Value) -> FollowupSettings {
     FollowupSettings {
-        kind: kind.into(),
+        kind,
         name: name.map(str::to_owned),
         enabled: true,
         options: options.as_object().cloned().unwrap_or_default(),
@@ -28,7 +28,7 @@ fn followup(kind: &str, name: Option<&str>, options: Value) -> FollowupSettings 
 
 fn webhook_to(server: &MockServer) -> FollowupSettings {
     followup(
-        "webhook",
+        FollowupKind::Webhook,
         None,
         json!({"url": format!("{}/hook", server.uri()), "secret": SECRET}),
     )
@@ -79,11 +79,15 @@ async fn a_new_session_gets_one_job_per_enabled_followup_and_duplicates_add_none
     let app = app_with(|s| {
         s.followups = vec![
             webhook_to(&receiver),
-            followup("slack", None, json!({"url": format!("{}/slack", receiver.uri())})),
+            followup(
+                FollowupKind::Slack,
+                None,
+                json!({"url": format!("{}/slack", receiver.uri())}),
+            ),
             FollowupSettings {
                 enabled: false,
                 ..followup(
-                    "webhook",
+                    FollowupKind::Webhook,
                     Some("disabled-one"),
                     json!({"url": "https://x.example.com", "secret": SECRET}),
                 )
@@ -335,12 +339,12 @@ async fn the_worker_in_serve_wakes_on_notify_and_shutdown_leaves_no_job_running(
     let mut app = spawn_app_with(|s| {
         s.followups = vec![
             followup(
-                "webhook",
+                FollowupKind::Webhook,
                 Some("fast"),
                 json!({"url": format!("{}/fast", receiver.uri()), "secret": SECRET}),
             ),
             followup(
-                "webhook",
+                FollowupKind::Webhook,
                 Some("slow"),
                 json!({"url": format!("{}/slow", receiver.uri()), "secret": SECRET}),
             ),
@@ -391,8 +395,12 @@ async fn slack_gets_a_readable_message_with_participants_when_a_report_knows_the
         fake.configure(s);
         s.registration.enabled = false;
         s.followups = vec![
-            followup("report", None, json!({})),
-            followup("slack", None, json!({"url": format!("{}/slack", receiver.uri())})),
+            followup(FollowupKind::Report, None, json!({})),
+            followup(
+                FollowupKind::Slack,
+                None,
+                json!({"url": format!("{}/slack", receiver.uri())}),
+            ),
         ];
         // One at a time, in order: the report is there when the message is written.
         s.worker.concurrency = 1;
@@ -443,7 +451,7 @@ async fn the_report_is_stored_and_served_as_json_and_html_and_an_unknown_session
     let app = app_with(|s| {
         fake.configure(s);
         s.registration.enabled = false;
-        s.followups = vec![followup("report", None, json!({}))];
+        s.followups = vec![followup(FollowupKind::Report, None, json!({}))];
     })
     .await;
     let session_id = record_one_session(&app).await;
@@ -498,7 +506,7 @@ async fn disable_meeting_sets_the_meeting_inactive_and_is_idempotent() {
     let app = app_with(|s| {
         fake.configure(s);
         s.registration.enabled = false;
-        s.followups = vec![followup("disable_meeting", None, json!({}))];
+        s.followups = vec![followup(FollowupKind::DisableMeeting, None, json!({}))];
     })
     .await;
     let body = |session: &str| {
@@ -596,7 +604,7 @@ async fn a_receiver_url_never_reaches_last_error_and_its_answer_is_read_to_64_ki
     let secret_path = "/hooks/T000/SECRETPATH";
     let app = app_with(|s| {
         s.followups = vec![followup(
-            "webhook",
+            FollowupKind::Webhook,
             None,
             json!({"url": format!("{}{secret_path}?key=SECRETQUERY", receiver.uri()), "secret": SECRET}),
         )];
@@ -626,7 +634,7 @@ async fn a_receiver_url_never_reaches_last_error_and_its_answer_is_read_to_64_ki
     // Nothing listens on port 9: a connection error names no path either.
     let closed = app_with(|s| {
         s.followups = vec![followup(
-            "webhook",
+            FollowupKind::Webhook,
             None,
             json!({"url": format!("http://127.0.0.1:9{secret_path}"), "secret": SECRET}),
         )];

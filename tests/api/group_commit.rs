@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
-use rtk_sessions::JobSpecs;
 use rtk_sessions::{DeliveryBody, DeliveryId, classify};
+use rtk_sessions::{FollowupKind, JobSpecs};
 use rtk_sessions::{Outcome, VerifiedDelivery, record_deliveries, record_delivery};
 use rtk_sessions::{SignedDelivery, sample_body};
 use serde_json::{Value, json};
@@ -50,7 +50,7 @@ async fn record_beforehand(app: &TestApp, jobs: &JobSpecs) {
 fn jobs() -> JobSpecs {
     JobSpecs {
         names: vec!["notify".into()],
-        kinds: vec!["webhook".into()],
+        kinds: vec![FollowupKind::Webhook],
         max_attempts: 3,
     }
 }

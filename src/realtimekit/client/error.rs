@@ -21,12 +21,13 @@ pub enum ApiError {
         raw_body: String,
         retry_after: Option<Duration>,
     },
-    #[error("{method} {path}: {source}")]
+    /// No answer. The text carries the transport error's whole chain ("connection refused" and all) once; the
+    /// URL is left out since the method and path already say it.
+    #[error("{method} {path}: {}", with_causes(error))]
     Network {
         method: Method,
         path: String,
-        #[source]
-        source: reqwest::Error,
+        error: reqwest::Error,
     },
     #[error("{method} {path} answered {status} with a body that is not the expected envelope: {detail}")]
     Decode {
@@ -91,6 +92,18 @@ impl ApiError {
             Self::Network { .. } => None,
         }
     }
+}
+
+/// An error and its causes, `: `-separated.
+fn with_causes(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 pub(super) fn status_error(

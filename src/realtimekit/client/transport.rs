@@ -111,10 +111,10 @@ impl RealtimeKitClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let network = |source| ApiError::Network {
+        let network = |error: reqwest::Error| ApiError::Network {
             method: method.clone(),
             path: path.to_owned(),
-            source,
+            error: error.without_url(),
         };
         let response = request.send().await.map_err(network)?;
         let status = response.status();
