@@ -196,7 +196,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(url) => url.clone(),
                 None => {
                     let settings = Settings::load(&cli.config_file())?;
-                    let port = settings.bind_addr()?.port();
+                    let port = settings.server.bind.port();
                     let path = if *live { "/healthz" } else { "/readyz" };
                     format!("http://127.0.0.1:{port}{path}")
                 }

@@ -47,21 +47,21 @@ pub struct Ingest {
 impl Ingest {
     /// Starts the writers when group commit is on (`batch_max > 1`); they stop once every `Ingest` is dropped.
     pub fn start(pool: PgPool, jobs: Arc<JobSpecs>, settings: &IngestSettings) -> Self {
-        if settings.batch_max <= 1 {
+        if settings.batch_max.get() == 1 {
             return Self {
                 pool,
                 jobs,
                 queue: None,
             };
         }
-        let (sender, receiver) = mpsc::channel(settings.queue_capacity);
+        let (sender, receiver) = mpsc::channel(settings.queue_capacity.get());
         let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..settings.writers {
+        for _ in 0..settings.writers.get() {
             tokio::spawn(write_batches(
                 pool.clone(),
                 jobs.clone(),
                 receiver.clone(),
-                settings.batch_max,
+                settings.batch_max.get(),
                 Duration::from_micros(settings.batch_window_micros),
             ));
         }

@@ -96,7 +96,7 @@ impl Application {
             let (database_readiness, shutdown, grace) = (
                 database_readiness.clone(),
                 shutdown.clone(),
-                Duration::from_secs(settings.server.shutdown_grace_secs),
+                settings.server.shutdown_grace,
             );
             tasks.spawn(async move {
                 if background::wait_for(&shutdown, database_readiness.wait_until_prepared()).await {
@@ -113,8 +113,8 @@ impl Application {
                     db.clone(),
                     client.clone(),
                     followup_jobs.clone(),
-                    Duration::from_secs(settings.reconcile.interval_secs),
-                    Duration::from_secs(settings.reconcile.lookback_hours * 3600),
+                    settings.reconcile.interval,
+                    Duration::from_secs(settings.reconcile.lookback_hours.get().saturating_mul(3600)),
                     database_readiness.clone(),
                     shutdown.clone(),
                 ));
@@ -133,9 +133,9 @@ impl Application {
             api_tokens: Arc::new(ApiTokens::new(&settings.api.tokens)),
             database_readiness,
             database_probe: DatabaseProbe::new(database::probe_pool(&settings.database)?),
-            body_limit_bytes: settings.server.body_limit_bytes,
-            body_read_timeout: Duration::from_secs(settings.server.body_read_timeout_secs),
-            in_flight: Arc::new(tokio::sync::Semaphore::new(settings.server.max_in_flight)),
+            body_limit_bytes: settings.server.body_limit_bytes.get(),
+            body_read_timeout: settings.server.body_read_timeout,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(settings.server.max_in_flight.get())),
             realtimekit,
             realtimekit_settings: Arc::new(settings.realtimekit.clone()),
             registration,
@@ -153,9 +153,8 @@ impl Application {
             state.database_readiness.clone(),
             shutdown.clone(),
         ));
-        let router = http::router(state, settings.request_timeout());
-        if !settings.server.metrics_bind.is_empty() {
-            let address: std::net::SocketAddr = settings.server.metrics_bind.parse()?;
+        let router = http::router(state, settings.server.request_timeout);
+        if let Some(address) = settings.server.metrics_bind {
             let listener = TcpListener::bind(address)
                 .await
                 .with_context(|| format!("binding server.metrics_bind {address}"))?;
@@ -172,13 +171,13 @@ impl Application {
         }
 
         // Beside the connections: the database pools, the metrics listener, logs and the process's own files.
-        let reserved = settings.database.max_connections as usize + 64;
+        let reserved = settings.database.max_connections.get() as usize + 64;
         let connection_limits = ConnectionLimits {
-            header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_secs),
-            idle_timeout: Duration::from_secs(settings.server.idle_timeout_secs),
-            max_connections: server::raise_open_files_limit(settings.server.max_connections, reserved),
+            header_read_timeout: settings.server.header_read_timeout,
+            idle_timeout: settings.server.idle_timeout,
+            max_connections: server::raise_open_files_limit(settings.server.max_connections.get(), reserved),
         };
-        let address = settings.bind_addr()?;
+        let address = settings.server.bind;
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("binding server.bind {address}"))?;
@@ -187,7 +186,7 @@ impl Application {
             router,
             shutdown,
             tasks,
-            grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            grace: settings.server.shutdown_grace,
             connection_limits,
         })
     }

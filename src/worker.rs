@@ -58,7 +58,7 @@ impl Worker {
     }
 
     fn lease_secs(&self) -> f64 {
-        self.settings.lease_secs as f64
+        self.settings.lease.as_secs_f64()
     }
 
     /// Claims and runs every job that is due now, batch after batch, until none is left; returns how many ran.
@@ -67,7 +67,8 @@ impl Worker {
         followup_jobs::reclaim_expired(&self.pool).await?;
         let mut ran = 0;
         loop {
-            let jobs = followup_jobs::claim(&self.pool, self.settings.concurrency as i64, self.lease_secs()).await?;
+            let jobs =
+                followup_jobs::claim(&self.pool, self.settings.concurrency.get() as i64, self.lease_secs()).await?;
             if jobs.is_empty() {
                 return Ok(ran);
             }
@@ -156,7 +157,7 @@ impl Worker {
                 message_id: job.message_id,
             },
         };
-        let timeout = Duration::from_secs(self.settings.attempt_timeout_secs);
+        let timeout = self.settings.attempt_timeout;
         match tokio::time::timeout(timeout, followup.run(&session, &context)).await {
             Ok(result) => result,
             Err(_) => Err(FollowupError::Retryable(anyhow::anyhow!(
@@ -169,10 +170,10 @@ impl Worker {
     /// The pool: runs until `shutdown`, then gives running jobs `grace` to finish and hands back the rest.
     pub async fn run_until_stopped(self: Arc<Self>, shutdown: CancellationToken, grace: Duration) {
         let mut listener = self.listen().await;
-        let slots = Arc::new(Semaphore::new(self.settings.concurrency));
+        let slots = Arc::new(Semaphore::new(self.settings.concurrency.get()));
         let running: Arc<Mutex<HashMap<i64, ClaimedJob>>> = Arc::default();
         let mut tasks = JoinSet::new();
-        let poll = Duration::from_secs(self.settings.poll_interval_secs);
+        let poll = self.settings.poll_interval;
         let mut next_reclaim = tokio::time::Instant::now();
 
         while !shutdown.is_cancelled() {
@@ -274,14 +275,14 @@ async fn recv(listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {
     }
 }
 
-/// `backoff_initial_secs * 2^(attempt-1)`, capped at `backoff_max_secs`, then between half and all of it.
+/// `backoff_initial * 2^(attempt-1)`, capped at `backoff_max`, then between half and all of it.
 pub fn backoff(settings: &WorkerSettings, attempt: i32) -> Duration {
     let exponent = (attempt.max(1) - 1).min(30) as u32;
-    let seconds = settings
-        .backoff_initial_secs
-        .saturating_mul(1_u64 << exponent)
-        .min(settings.backoff_max_secs);
-    Duration::from_secs(seconds).mul_f64(0.5 + rand::random::<f64>() * 0.5)
+    let full = settings
+        .backoff_initial
+        .saturating_mul(1 << exponent)
+        .min(settings.backoff_max);
+    full.mul_f64(0.5 + rand::random::<f64>() * 0.5)
 }
 
 #[cfg(test)]
@@ -291,8 +292,8 @@ mod tests {
     #[test]
     fn backoff_doubles_from_the_initial_delay_up_to_the_cap_with_jitter() {
         let settings = WorkerSettings {
-            backoff_initial_secs: 5,
-            backoff_max_secs: 60,
+            backoff_initial: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(60),
             ..WorkerSettings::default()
         };
         for (attempt, full) in [(1, 5.0), (2, 10.0), (3, 20.0), (4, 40.0), (5, 60.0), (12, 60.0)] {

@@ -6,6 +6,19 @@ use sha2::{Digest, Sha256};
 /// Where RealtimeKit delivers: the receiver's path, below `server.public_url`.
 pub const WEBHOOK_PATH: &str = "/webhooks/realtimekit";
 
+/// The events RealtimeKit can send; a webhook may subscribe to any of them.
+pub const REALTIMEKIT_EVENTS: [&str; 9] = [
+    "meeting.started",
+    "meeting.ended",
+    "meeting.participantJoined",
+    "meeting.participantLeft",
+    "meeting.chatSynced",
+    "recording.statusUpdate",
+    "livestreaming.statusUpdate",
+    "meeting.transcript",
+    "meeting.summary",
+];
+
 /// The key deliveries are deduplicated on: the `rtk-uuid` header (the same across retries of one event), or the
 /// SHA-256 of the body when a delivery carries no usable `rtk-uuid`.
 #[derive(Debug, Clone, PartialEq, Eq)]

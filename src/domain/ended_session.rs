@@ -2,6 +2,7 @@
 //! ignored, or a body that cannot be used (kept byte for byte, so nothing verified is ever lost).
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::lenient;
@@ -13,8 +14,9 @@ pub const MAX_ID_BYTES: usize = 256;
 /// Titles, room names and organization names: at most this many bytes, else the delivery is `unprocessable`.
 pub const MAX_TEXT_BYTES: usize = 4096;
 
-/// A session that RealtimeKit reported as ended, with every field the `/sessions` API answers.
-#[derive(Debug, Clone, PartialEq)]
+/// A session that RealtimeKit reported as ended: what a `meeting.ended` delivery (or the Sessions API, for a
+/// reconciled one) says of it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct EndedSession {
     pub session_id: String,
     pub meeting_id: String,
@@ -27,6 +29,37 @@ pub struct EndedSession {
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: DateTime<Utc>,
     pub duration_seconds: Option<i64>,
+}
+
+/// How a recorded session reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionSource {
+    /// A verified `meeting.ended` delivery.
+    Delivery,
+    /// The reconciliation sweep, which found it through the Sessions API when no delivery came.
+    Reconciliation,
+}
+
+impl SessionSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivery => "delivery",
+            Self::Reconciliation => "reconciliation",
+        }
+    }
+}
+
+/// For rows: an unknown source is an error, never a guess.
+impl TryFrom<String> for SessionSource {
+    type Error = super::job::UnknownValue;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        [Self::Delivery, Self::Reconciliation]
+            .into_iter()
+            .find(|source| source.as_str() == text)
+            .ok_or(super::job::UnknownValue::new("session source", text))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -111,6 +111,12 @@ pub struct UnknownValue {
     text: String,
 }
 
+impl UnknownValue {
+    pub fn new(what: &'static str, text: String) -> Self {
+        Self { what, text }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@ pub mod ended_session;
 pub mod job;
 pub(crate) mod lenient;
 pub mod report;
+pub mod secret;
 
-pub use delivery::{DeliveryBody, DeliveryId, WEBHOOK_PATH, WebhookId};
-pub use ended_session::{Classified, EndedSession, classify};
+pub use delivery::{DeliveryBody, DeliveryId, REALTIMEKIT_EVENTS, WEBHOOK_PATH, WebhookId};
+pub use ended_session::{Classified, EndedSession, SessionSource, classify};
+pub use secret::Secret;

@@ -42,7 +42,7 @@ impl Followup for DisableMeetingFollowup {
             .as_ref()
             .ok_or_else(|| FollowupError::Permanent(anyhow::anyhow!("the RealtimeKit API is not configured")))?;
         let result = client
-            .update_meeting_status(&session.meeting_id, MeetingStatus::Inactive)
+            .update_meeting_status(&session.ended.meeting_id, MeetingStatus::Inactive)
             .await;
         let Err(error) = result else {
             return Ok(());
@@ -53,11 +53,11 @@ impl Followup for DisableMeetingFollowup {
         if error.is_not_found() {
             return Err(FollowupError::Permanent(anyhow::anyhow!(
                 "RealtimeKit knows no meeting {}",
-                session.meeting_id
+                session.ended.meeting_id
             )));
         }
         // Refused: if the meeting is inactive already, the work is done.
-        match client.get_meeting(&session.meeting_id).await {
+        match client.get_meeting(&session.ended.meeting_id).await {
             Ok(meeting) if meeting.status.as_deref() == Some("INACTIVE") => Ok(()),
             _ if error.is_auth_failure() => Err(FollowupError::Retryable(anyhow::anyhow!(error.describe()))),
             _ => Err(FollowupError::Permanent(error.into())),

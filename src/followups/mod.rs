@@ -137,12 +137,12 @@ impl Registry {
     }
 
     /// The jobs a newly recorded session gets: one per enabled follow-up.
-    pub fn job_specs(&self, max_attempts: u32) -> JobSpecs {
+    pub fn job_specs(&self, max_attempts: std::num::NonZeroU32) -> JobSpecs {
         let (names, kinds) = self.followups.iter().map(|f| (f.name().to_owned(), f.kind())).unzip();
         JobSpecs {
             names,
             kinds,
-            max_attempts: i32::try_from(max_attempts).unwrap_or(i32::MAX),
+            max_attempts: i32::try_from(max_attempts.get()).unwrap_or(i32::MAX),
         }
     }
 }
@@ -319,7 +319,7 @@ mod tests {
         assert!(Registry::from_settings(&settings(vec![hook(None), hook(None)])).is_err());
         let registry =
             Registry::from_settings(&settings(vec![hook(Some("team-a")), hook(Some("team-b"))])).expect("valid");
-        let specs = registry.job_specs(12);
+        let specs = registry.job_specs(std::num::NonZeroU32::new(12).expect("above 0"));
         assert_eq!(specs.names, ["team-a", "team-b"]);
         assert_eq!(specs.kinds, [FollowupKind::Slack, FollowupKind::Slack]);
         assert_eq!(specs.max_attempts, 12);

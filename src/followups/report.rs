@@ -36,7 +36,7 @@ fn timestamp(text: &Option<String>) -> Option<DateTime<Utc>> {
 
 /// Builds the report from what the API says, with the recorded session filling any gap.
 pub fn build_report(session: &Session, details: &SessionDetails, participants: &[Participant]) -> Report {
-    let ended_at = timestamp(&details.ended_at).unwrap_or(session.ended_at);
+    let ended_at = timestamp(&details.ended_at).unwrap_or(session.ended.ended_at);
     let participants: Vec<ReportParticipant> = participants
         .iter()
         .map(|p| {
@@ -57,13 +57,13 @@ pub fn build_report(session: &Session, details: &SessionDetails, participants: &
         .collect();
     let total_participant_minutes = round2(participants.iter().map(|p| p.minutes).sum());
     Report {
-        session_id: session.session_id.clone(),
-        meeting_id: session.meeting_id.clone(),
+        session_id: session.ended.session_id.clone(),
+        meeting_id: session.ended.meeting_id.clone(),
         meeting_title: details
             .meeting_display_name
             .clone()
-            .or_else(|| session.meeting_title.clone()),
-        started_at: timestamp(&details.started_at).or(session.started_at),
+            .or_else(|| session.ended.meeting_title.clone()),
+        started_at: timestamp(&details.started_at).or(session.ended.started_at),
         ended_at,
         participant_count: participants.len(),
         total_participant_minutes,
@@ -126,7 +126,7 @@ impl Followup for ReportFollowup {
             .as_ref()
             .ok_or_else(|| FollowupError::Permanent(anyhow::anyhow!("the RealtimeKit API is not configured")))?;
         let details = client
-            .get_session(&session.session_id)
+            .get_session(&session.ended.session_id)
             .await
             .map_err(|e| transient_or_permanent(e, "fetching the session"))?;
         if details
@@ -139,7 +139,7 @@ impl Followup for ReportFollowup {
             )));
         }
         let participants = client
-            .list_session_participants(&session.session_id)
+            .list_session_participants(&session.ended.session_id)
             .await
             .map_err(|e| transient_or_permanent(e, "fetching the participants"))?;
         let report = build_report(session, &details, &participants);

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::report::Report;
 use super::{Followup, FollowupContext, FollowupError, http_url, options, post_to_receiver};
-use crate::config::Secret;
+use crate::domain::Secret;
 use crate::domain::job::FollowupKind;
 use crate::store::sessions::Session;
 
@@ -44,12 +44,16 @@ pub fn human_duration(seconds: i64) -> String {
 }
 
 pub fn message(session: &Session, report: Option<&Report>) -> String {
-    let title = session.meeting_title.as_deref().unwrap_or(&session.meeting_id);
+    let title = session
+        .ended
+        .meeting_title
+        .as_deref()
+        .unwrap_or(&session.ended.meeting_id);
     let mut text = format!("Meeting *{title}* ended");
-    if let Some(seconds) = session.duration_seconds {
+    if let Some(seconds) = session.ended.duration_seconds {
         text.push_str(&format!(" after {}", human_duration(seconds)));
     }
-    if let Some(reason) = &session.reason {
+    if let Some(reason) = &session.ended.reason {
         let reason = match reason.as_str() {
             "HOST_ENDED_MEETING" => "the host ended it",
             "ALL_PARTICIPANTS_LEFT" => "everyone left",
@@ -80,7 +84,7 @@ impl Followup for SlackFollowup {
     }
 
     async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
-        let report = crate::store::reports::get(&context.db, &session.session_id)
+        let report = crate::store::reports::get(&context.db, &session.ended.session_id)
             .await
             .map_err(|e| FollowupError::Retryable(anyhow::Error::new(e).context("reading the session report")))?;
         let request = context

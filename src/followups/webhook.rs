@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
 use super::{Followup, FollowupContext, FollowupError, http_url, options, post_to_receiver};
-use crate::config::Secret;
+use crate::domain::Secret;
 use crate::domain::job::FollowupKind;
 use crate::store::sessions::Session;
 

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::config::Secret;
+use crate::domain::Secret;
 
 pub struct ApiTokens {
     digests: Vec<[u8; 32]>,

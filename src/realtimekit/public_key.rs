@@ -80,7 +80,7 @@ impl VerificationKeys {
         Ok(Self::fetched(
             settings.public_key_url.clone(),
             http,
-            Duration::from_secs(settings.public_key_refetch_interval_secs),
+            settings.public_key_refetch_interval,
         ))
     }
 

@@ -25,8 +25,8 @@ pub fn connect_options(settings: &DatabaseSettings) -> anyhow::Result<PgConnectO
 /// A pool that connects on first use, so the service starts (and reports itself unready) while Postgres is down.
 pub fn lazy_pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     Ok(PgPoolOptions::new()
-        .max_connections(settings.max_connections)
-        .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
+        .max_connections(settings.max_connections.get())
+        .acquire_timeout(settings.acquire_timeout)
         .connect_lazy_with(connect_options(settings)?))
 }
 

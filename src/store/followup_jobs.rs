@@ -104,17 +104,11 @@ pub async fn reclaim_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
 }
 
 pub async fn succeed(pool: &PgPool, job: &ClaimedJob) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE followup_jobs SET status = 'succeeded', finished_at = now(), locked_until = NULL, lease_token = NULL,
-                updated_at = now()
-         WHERE id = $1 AND lease_token = $2 AND status = 'running'",
-    )
-    .bind(job.id)
-    .bind(job.lease_token)
-    .execute(pool)
-    .await?
-    .rows_affected()
-        == 1)
+    let set = "status = 'succeeded', finished_at = now()";
+    update_leased(sqlx::query(&leased_update(set)), job)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() == 1)
 }
 
 /// Records a failed attempt: due again at `retry_at`, or dead when `retry_at` is `None`.
@@ -124,38 +118,42 @@ pub async fn fail(
     error: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE followup_jobs SET
-             status = CASE WHEN $3::timestamptz IS NULL THEN 'dead' ELSE 'queued' END,
-             run_at = coalesce($3, run_at),
-             finished_at = CASE WHEN $3::timestamptz IS NULL THEN now() END,
-             last_error = $4, locked_until = NULL, lease_token = NULL, updated_at = now()
-         WHERE id = $1 AND lease_token = $2 AND status = 'running'",
-    )
-    .bind(job.id)
-    .bind(job.lease_token)
-    .bind(retry_at)
-    .bind(error)
-    .execute(pool)
-    .await?
-    .rows_affected()
-        == 1)
+    let set = "status = CASE WHEN $3::timestamptz IS NULL THEN 'dead' ELSE 'queued' END,
+               run_at = coalesce($3, run_at),
+               finished_at = CASE WHEN $3::timestamptz IS NULL THEN now() END,
+               last_error = $4";
+    update_leased(sqlx::query(&leased_update(set)), job)
+        .bind(retry_at)
+        .bind(error)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() == 1)
 }
 
 /// Hands a claimed job back unfinished (at shutdown): due again at once, the interrupted attempt not counted.
 pub async fn release(pool: &PgPool, job: &ClaimedJob) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE followup_jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), run_at = now(),
-                locked_until = NULL, lease_token = NULL, updated_at = now(),
-                last_error = coalesce(last_error, 'interrupted by a shutdown')
-         WHERE id = $1 AND lease_token = $2 AND status = 'running'",
+    let set = "status = 'queued', attempts = greatest(attempts - 1, 0), run_at = now(),
+               last_error = coalesce(last_error, 'interrupted by a shutdown')";
+    update_leased(sqlx::query(&leased_update(set)), job)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() == 1)
+}
+
+/// An update of a job this worker holds: it ends the lease, and it changes nothing when the lease was lost to
+/// another worker (then the caller learns it from the rows affected). `$1` and `$2` are the job and its lease.
+fn leased_update(set: &str) -> String {
+    format!(
+        "UPDATE followup_jobs SET {set}, locked_until = NULL, lease_token = NULL, updated_at = now()
+         WHERE id = $1 AND lease_token = $2 AND status = 'running'"
     )
-    .bind(job.id)
-    .bind(job.lease_token)
-    .execute(pool)
-    .await?
-    .rows_affected()
-        == 1)
+}
+
+fn update_leased<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    job: &ClaimedJob,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    query.bind(job.id).bind(job.lease_token)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -8,28 +8,22 @@ use sqlx::query::QueryScalar;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 pub use super::cursor::Cursor;
-use crate::domain::EndedSession;
+use crate::domain::{EndedSession, SessionSource};
 use crate::store::followup_jobs::JobSpecs;
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+/// A recorded session: what RealtimeKit said of it, and how and when it reached us. What the store returns and
+/// the API serves.
 pub struct Session {
-    pub session_id: String,
-    pub meeting_id: String,
-    pub meeting_title: Option<String>,
-    pub room_name: Option<String>,
-    pub organization_id: Option<String>,
-    pub organization_name: Option<String>,
-    pub reason: Option<String>,
-    pub meeting_created_at: Option<DateTime<Utc>>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub ended_at: DateTime<Utc>,
-    pub duration_seconds: Option<i64>,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub ended: EndedSession,
     pub received_at: DateTime<Utc>,
     /// `None` for a session found by reconciliation.
     pub delivery_id: Option<String>,
     pub webhook_id: Option<String>,
-    /// `delivery` or `reconciliation`.
-    pub source: String,
+    #[sqlx(try_from = "String")]
+    pub source: SessionSource,
 }
 
 const COLUMNS: &str = "session_id, meeting_id, meeting_title, room_name, organization_id, organization_name, reason, \
@@ -70,13 +64,6 @@ pub(crate) const NEW_SESSION_WITH_JOBS: &str = "
         FROM new_session, unnest($15::text[], $16::text[]) AS f(name, kind)
     )";
 
-/// Where a recorded session came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SessionSource {
-    Delivery,
-    Reconciliation,
-}
-
 /// Binds [`NEW_SESSION_WITH_JOBS`]'s parameters, $1 to $17.
 pub(crate) fn bind_session_with_jobs<'q, O>(
     query: QueryScalar<'q, Postgres, O, PgArguments>,
@@ -102,10 +89,7 @@ pub(crate) fn bind_session_with_jobs<'q, O>(
         .bind(session.duration_seconds)
         .bind(delivery.map(|(id, _)| id))
         .bind(delivery.and_then(|(_, webhook)| webhook))
-        .bind(match source {
-            SessionSource::Delivery => "delivery",
-            SessionSource::Reconciliation => "reconciliation",
-        })
+        .bind(source.as_str())
         .bind(&jobs.names)
         .bind(jobs.kind_names())
         .bind(jobs.max_attempts)
@@ -189,7 +173,9 @@ pub async fn list(
     let mut sessions: Vec<Session> = query.build_query_as().fetch_all(pool).await?;
     let next_cursor = if sessions.len() > usize::from(limit) {
         sessions.truncate(usize::from(limit));
-        sessions.last().map(|s| Cursor::after(s.ended_at, &s.session_id))
+        sessions
+            .last()
+            .map(|s| Cursor::after(s.ended.ended_at, &s.ended.session_id))
     } else {
         None
     };

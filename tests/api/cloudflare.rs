@@ -134,7 +134,7 @@ async fn missing_credentials_or_public_url_skip_registration_with_the_keys_to_se
     let fake = FakeCloudflare::start().await;
     let app = spawn_app_with(|s| {
         fake.configure(s);
-        s.server.public_url.clear();
+        s.server.public_url = None;
         s.realtimekit.api_token = Default::default();
     })
     .await;
@@ -624,7 +624,7 @@ async fn the_public_url_decides_the_webhook_url() {
     let fake = FakeCloudflare::start().await;
     let app = spawn_app_with(|s| {
         fake.configure(s);
-        s.server.public_url = format!("{PUBLIC_URL}/");
+        s.server.public_url = Some(format!("{PUBLIC_URL}/").parse().expect("a URL"));
     })
     .await;
     registered_webhook_id(&app).await;

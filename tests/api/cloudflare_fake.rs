@@ -71,7 +71,7 @@ impl FakeCloudflare {
         settings.realtimekit.account_id = ACCOUNT.into();
         settings.realtimekit.app_id = APP.into();
         settings.realtimekit.api_token = rtk_sessions::Secret::new(GOOD_TOKEN);
-        settings.server.public_url = PUBLIC_URL.into();
+        settings.server.public_url = Some(PUBLIC_URL.parse().expect("a URL"));
     }
 
     pub fn client(&self, token: &str) -> rtk_sessions::RealtimeKitClient {

@@ -23,7 +23,7 @@ async fn ack(app: &TestApp, body: Vec<u8>) -> (u16, Value, String) {
 #[tokio::test]
 async fn a_signed_body_the_database_refuses_is_kept_as_unprocessable_and_its_batch_mates_are_stored() {
     let app = spawn_app_with(|s| {
-        s.ingest.batch_max = 64;
+        s.ingest.batch_max = std::num::NonZero::new(64).expect("above 0");
         s.ingest.batch_window_micros = 20_000;
     })
     .await;

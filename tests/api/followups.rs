@@ -209,7 +209,7 @@ async fn after_max_attempts_a_job_is_dead_and_retry_brings_it_back() {
         .await;
     let app = app_with(|s| {
         s.followups = vec![webhook_to(&receiver)];
-        s.worker.max_attempts = 2;
+        s.worker.max_attempts = std::num::NonZero::new(2).expect("above 0");
     })
     .await;
     let session_id = record_one_session(&app).await;
@@ -298,7 +298,7 @@ async fn two_workers_over_one_database_never_run_the_same_job() {
         .await;
     let app = app_with(|s| {
         s.followups = vec![webhook_to(&receiver)];
-        s.worker.concurrency = 3;
+        s.worker.concurrency = std::num::NonZero::new(3).expect("above 0");
     })
     .await;
     for _ in 0..24 {
@@ -350,8 +350,8 @@ async fn the_worker_in_serve_wakes_on_notify_and_shutdown_leaves_no_job_running(
             ),
         ];
         // Polling alone would take a minute: only NOTIFY can make the fast job run within the test.
-        s.worker.poll_interval_secs = 60;
-        s.server.shutdown_grace_secs = 1;
+        s.worker.poll_interval = std::time::Duration::from_secs(60);
+        s.server.shutdown_grace = std::time::Duration::from_secs(1);
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await; // the worker starts listening
@@ -403,7 +403,7 @@ async fn slack_gets_a_readable_message_with_participants_when_a_report_knows_the
             ),
         ];
         // One at a time, in order: the report is there when the message is written.
-        s.worker.concurrency = 1;
+        s.worker.concurrency = std::num::NonZero::new(1).expect("above 0");
     })
     .await;
     let session_id = record_one_session(&app).await;

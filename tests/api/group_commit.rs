@@ -103,7 +103,7 @@ async fn one_batch_gives_each_delivery_the_outcome_it_would_get_on_its_own() {
 #[tokio::test]
 async fn a_burst_with_duplicates_of_each_other_gets_every_answer_right_and_one_session_each() {
     let app = spawn_app_with(|s| {
-        s.ingest.batch_max = 16;
+        s.ingest.batch_max = std::num::NonZero::new(16).expect("above 0");
         s.ingest.batch_window_micros = 2000;
     })
     .await;
@@ -153,9 +153,9 @@ async fn a_burst_with_duplicates_of_each_other_gets_every_answer_right_and_one_s
 #[tokio::test]
 async fn when_the_database_fails_mid_batch_the_whole_batch_gets_a_retryable_503_and_nothing_of_it_is_kept() {
     let app = spawn_app_with(|s| {
-        s.ingest.batch_max = 64;
+        s.ingest.batch_max = std::num::NonZero::new(64).expect("above 0");
         s.ingest.batch_window_micros = 20_000;
-        s.ingest.writers = 1;
+        s.ingest.writers = std::num::NonZero::new(1).expect("above 0");
     })
     .await;
     // A session insert that fails, as a database failing mid-statement would.

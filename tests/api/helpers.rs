@@ -62,10 +62,10 @@ pub struct TestApp {
 /// Settings for a test app: port 0, a fresh database name, the test signer's key pinned, one API token.
 pub fn test_settings() -> Settings {
     let mut settings = Settings::default();
-    settings.server.bind = "127.0.0.1:0".into();
-    settings.server.shutdown_grace_secs = 5;
+    settings.server.bind = "127.0.0.1:0".parse().expect("an address");
+    settings.server.shutdown_grace = std::time::Duration::from_secs(5);
     settings.database.url = Secret::new(database_url(&format!("rtk_test_{}", uuid::Uuid::new_v4().simple())));
-    settings.database.max_connections = 8;
+    settings.database.max_connections = std::num::NonZero::new(8).expect("above 0");
     settings.realtimekit.public_key_pem = realtimekit_signer().public_key_pem().expect("pem");
     settings.api.tokens = vec![Secret::new(API_TOKEN)];
     settings.reconcile.enabled = false;

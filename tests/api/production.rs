@@ -48,7 +48,9 @@ async fn a_separate_metrics_address_serves_metrics_without_a_token() {
         .local_addr()
         .expect("addr")
         .port();
-    let _app = spawn_app_with(|s| s.server.metrics_bind = format!("127.0.0.1:{port}")).await;
+    let _app =
+        spawn_app_with(|s| s.server.metrics_bind = Some(format!("127.0.0.1:{port}").parse().expect("an address")))
+            .await;
     let response = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .expect("answers");
@@ -59,8 +61,8 @@ async fn a_separate_metrics_address_serves_metrics_without_a_token() {
 #[tokio::test]
 async fn a_burst_beyond_capacity_is_shed_at_once_with_503_and_retry_after_while_health_answers() {
     let app = spawn_app_with(|s| {
-        s.server.max_in_flight = 2;
-        s.ingest.batch_max = 1;
+        s.server.max_in_flight = std::num::NonZero::new(2).expect("above 0");
+        s.ingest.batch_max = std::num::NonZero::new(1).expect("above 0");
     })
     .await;
     // Two deliveries hold both slots: the database makes them wait.
@@ -262,8 +264,8 @@ async fn a_database_outage_mid_load_gives_only_retryable_503s_and_nothing_is_los
         url.set_port(Some(relay.port)).expect("port");
         url.set_path(&format!("/rtk_test_{}", uuid::Uuid::new_v4().simple()));
         s.database.url = rtk_sessions::Secret::new(url.to_string());
-        s.database.acquire_timeout_secs = 1;
-        s.server.request_timeout_secs = 3;
+        s.database.acquire_timeout = std::time::Duration::from_secs(1);
+        s.server.request_timeout = std::time::Duration::from_secs(3);
     })
     .await;
     let deliveries: Vec<SignedDelivery> = (0..60).map(|_| app.meeting_ended()).collect();
@@ -326,8 +328,8 @@ async fn a_database_outage_mid_load_gives_only_retryable_503s_and_nothing_is_los
 async fn slow_clients_cannot_hold_a_connection_open() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app_with(|s| {
-        s.server.header_read_timeout_secs = 1;
-        s.server.request_timeout_secs = 1;
+        s.server.header_read_timeout = std::time::Duration::from_secs(1);
+        s.server.request_timeout = std::time::Duration::from_secs(1);
     })
     .await;
     let address = app.address.trim_start_matches("http://").to_owned();

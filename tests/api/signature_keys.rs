@@ -33,7 +33,7 @@ async fn spawn_with_key_server(server: &MockServer, refetch_interval_secs: u64) 
     let app = spawn_app_with(|s| {
         s.realtimekit.public_key_pem.clear();
         s.realtimekit.public_key_url = url;
-        s.realtimekit.public_key_refetch_interval_secs = refetch_interval_secs;
+        s.realtimekit.public_key_refetch_interval = std::time::Duration::from_secs(refetch_interval_secs);
     })
     .await;
     app.wait_until(|r| r["checks"]["verification_key"]["status"] == "ok")

@@ -217,7 +217,7 @@ async fn a_signature_that_does_not_verify_against_the_pinned_key_is_a_401_and_no
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_a_413_and_nothing_is_kept() {
-    let app = spawn_app_with(|s| s.server.body_limit_bytes = 2048).await;
+    let app = spawn_app_with(|s| s.server.body_limit_bytes = std::num::NonZero::new(2048).expect("above 0")).await;
     let mut body = sample_body("meeting.ended");
     body.truncate(body.len() - 1);
     body.extend_from_slice(format!(r#","padding":"{}"}}"#, "x".repeat(4096)).as_bytes());
@@ -273,7 +273,7 @@ async fn duplicates_racing_each_other_produce_exactly_one_session_with_or_withou
 }
 
 async fn duplicates_racing_each_other_produce_exactly_one_session(batch_max: usize) {
-    let app = spawn_app_with(|s| s.ingest.batch_max = batch_max).await;
+    let app = spawn_app_with(|s| s.ingest.batch_max = std::num::NonZero::new(batch_max).expect("above 0")).await;
     let original = app.meeting_ended();
     // 24 deliveries of one session at once: 8 retries of one rtk-uuid and 16 under their own rtk-uuids.
     let mut deliveries: Vec<SignedDelivery> = Vec::new();
@@ -310,7 +310,7 @@ async fn an_unreachable_database_is_a_503_with_retry_after() {
     let app = crate::helpers::start({
         let mut settings = crate::helpers::test_settings();
         settings.database.url = rtk_sessions::Secret::new("postgres://postgres@127.0.0.1:1/nowhere");
-        settings.database.acquire_timeout_secs = 1;
+        settings.database.acquire_timeout = std::time::Duration::from_secs(1);
         settings
     })
     .await;
@@ -329,7 +329,7 @@ async fn an_unreachable_database_is_a_503_with_retry_after() {
 
 #[tokio::test]
 async fn a_request_past_the_timeout_is_a_503_and_its_retry_records_the_session_exactly_once() {
-    let app = spawn_app_with(|s| s.server.request_timeout_secs = 1).await;
+    let app = spawn_app_with(|s| s.server.request_timeout = std::time::Duration::from_secs(1)).await;
     let delivery = app.meeting_ended();
     // Hold a lock that the insert must wait for.
     let mut blocker = app.db.begin().await.expect("begin");

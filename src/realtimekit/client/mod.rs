@@ -20,7 +20,8 @@ pub use self::meetings::MeetingStatus;
 pub use self::sessions::{Participant, SessionDetails, SessionQuery};
 pub use self::transport::RetryPolicy;
 pub use self::webhooks::{Webhook, WebhookChanges, WebhookSpec};
-use crate::config::{RealtimeKitSettings, Secret};
+use crate::config::RealtimeKitSettings;
+use crate::domain::Secret;
 
 /// The token permission the calls need, named in every authentication failure.
 pub const TOKEN_PERMISSION: &str = "Realtime Admin or Realtime";

@@ -1,0 +1,355 @@
+//! Typed configuration: defaults < `config.toml` < environment.
+//!
+//! Every key can be overridden with `RTK_SESSIONS__SECTION__KEY`; the conventional `DATABASE_URL` and
+//! `CLOUDFLARE_API_TOKEN` are honoured too. The types state what each key accepts (an address, a count above 0, a
+//! duration in seconds); [`Settings::validate`] checks what spans keys. The rest of the service only ever sees
+//! usable values, and an invalid one stops the start with a message naming its key and where it came from.
+
+mod load;
+#[cfg(test)]
+mod tests;
+mod values;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgConnectOptions;
+
+pub use self::load::ConfigFile;
+use self::values::{empty_is_none, positive_secs, secs, strings_from_list_or_csv, tokens_from_list_or_csv};
+use crate::domain::job::FollowupKind;
+use crate::domain::{REALTIMEKIT_EVENTS, Secret};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub realtimekit: RealtimeKitSettings,
+    pub api: ApiSettings,
+    pub registration: RegistrationSettings,
+    pub reconcile: ReconcileSettings,
+    pub ingest: IngestSettings,
+    pub worker: WorkerSettings,
+    pub retention: RetentionSettings,
+    /// The follow-up work run for every newly recorded session, in `[[followups]]` entries (none by default).
+    #[serde(default)]
+    pub followups: Vec<FollowupSettings>,
+    pub log: LogSettings,
+}
+
+/// The defaults, in one place: `config.toml` at the root of the repository, which lists every key with a comment. It
+/// is the first layer of every load, so a file of one's own needs only the keys it changes.
+pub const DEFAULTS: &str = include_str!("../../config.toml");
+
+impl Default for Settings {
+    fn default() -> Self {
+        Figment::from(Toml::string(DEFAULTS)).extract().expect(
+            "config.toml holds every key, with a valid value (checked by config_toml_lists_every_key_with_its_default)",
+        )
+    }
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Settings::default().worker
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Settings::default().log
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: SocketAddr,
+    /// Where RealtimeKit reaches us, e.g. `https://sessions.example.com`. Not set while not yet public.
+    #[serde(with = "empty_is_none")]
+    pub public_url: Option<reqwest::Url>,
+    pub body_limit_bytes: NonZeroUsize,
+    #[serde(rename = "request_timeout_secs", with = "positive_secs")]
+    pub request_timeout: Duration,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    #[serde(rename = "shutdown_grace_secs", with = "secs")]
+    pub shutdown_grace: Duration,
+    /// Requests handled at once; past it, requests are answered 503 at once (load shedding).
+    pub max_in_flight: NonZeroUsize,
+    /// A connection that does not send a complete request head within this time is closed (slow or idle
+    /// clients cannot hold connections open).
+    #[serde(rename = "header_read_timeout_secs", with = "positive_secs")]
+    pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request in flight is closed after this long.
+    #[serde(rename = "idle_timeout_secs", with = "positive_secs")]
+    pub idle_timeout: Duration,
+    /// A request body must arrive whole within this time once its head has (a RealtimeKit payload is a few KB).
+    #[serde(rename = "body_read_timeout_secs", with = "positive_secs")]
+    pub body_read_timeout: Duration,
+    /// Open connections at most; past it, new ones wait in the listen backlog.
+    pub max_connections: NonZeroUsize,
+    /// Serve `/metrics` without a token on this separate address (an internal network); not set: only on the main
+    /// port, behind the API token.
+    #[serde(with = "empty_is_none")]
+    pub metrics_bind: Option<SocketAddr>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub max_connections: NonZeroU32,
+    /// How long a request waits for a free connection before it is answered 503.
+    #[serde(rename = "acquire_timeout_secs", with = "positive_secs")]
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealtimeKitSettings {
+    pub account_id: String,
+    pub app_id: String,
+    pub api_token: Secret,
+    pub api_base: String,
+    pub public_key_url: String,
+    /// Pins the verification key (PEM); when set, nothing is fetched.
+    pub public_key_pem: String,
+    /// The same, read from a PEM file.
+    pub public_key_file: String,
+    /// The least time between two fetches of the public key (a failed signature triggers a refetch).
+    #[serde(rename = "public_key_refetch_interval_secs", with = "secs")]
+    pub public_key_refetch_interval: Duration,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Bearer tokens that may read `/sessions`. From the environment, a comma-separated list works too.
+    #[serde(deserialize_with = "tokens_from_list_or_csv")]
+    pub tokens: Vec<Secret>,
+}
+
+/// Keeping the Cloudflare side's webhook in line with this service: created, corrected or moved at start.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationSettings {
+    /// Also needs realtimekit.account_id, app_id, api_token and server.public_url.
+    pub enabled: bool,
+    /// The webhook's name: how this service recognises its own webhook.
+    pub name: String,
+    #[serde(deserialize_with = "strings_from_list_or_csv")]
+    pub events: Vec<String>,
+}
+
+/// The periodic sweep that records ended sessions whose delivery never came.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSettings {
+    /// Also needs realtimekit.account_id, app_id and api_token.
+    pub enabled: bool,
+    #[serde(rename = "interval_secs", with = "positive_secs")]
+    pub interval: Duration,
+    /// How far back each sweep looks for ended sessions.
+    pub lookback_hours: NonZeroU64,
+}
+
+/// How long delivery rows are kept. Sessions are kept for good.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Delivery rows older than this many days are removed by an hourly sweep; 0 keeps them for good.
+    pub deliveries_days: u32,
+    /// The same for `unprocessable` deliveries, which wait for an operator to look at them or replay them; 0 (the
+    /// default) keeps them for good.
+    pub unprocessable_days: u32,
+}
+
+/// How deliveries are written: group commit gathers concurrent deliveries into one transaction.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    /// The most deliveries one transaction acknowledges; 1 writes each delivery in its own transaction.
+    pub batch_max: NonZeroUsize,
+    /// How long a writer waits for more deliveries once it has one; 0 takes only what is already queued.
+    pub batch_window_micros: u64,
+    /// Batches written at once (each holds one database connection while it writes).
+    pub writers: NonZeroUsize,
+    /// Deliveries that may wait for a writer; past it, requests wait (and time out with a 503).
+    pub queue_capacity: NonZeroUsize,
+}
+
+/// The follow-up worker pool that runs inside `serve`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// False: this replica only serves HTTP (jobs are still queued, for the replicas that work).
+    pub enabled: bool,
+    /// Jobs run at once by this replica.
+    pub concurrency: NonZeroUsize,
+    /// Attempts before a job is `dead`.
+    pub max_attempts: NonZeroU32,
+    #[serde(rename = "backoff_initial_secs", with = "positive_secs")]
+    pub backoff_initial: Duration,
+    #[serde(rename = "backoff_max_secs", with = "secs")]
+    pub backoff_max: Duration,
+    /// How long a claimed job belongs to its worker; past it, another worker may take the job over.
+    #[serde(rename = "lease_secs", with = "positive_secs")]
+    pub lease: Duration,
+    /// Each attempt is cancelled after this long; must be shorter than the lease.
+    #[serde(rename = "attempt_timeout_secs", with = "positive_secs")]
+    pub attempt_timeout: Duration,
+    /// Due jobs are also looked for this often, besides the LISTEN/NOTIFY wake-ups.
+    #[serde(rename = "poll_interval_secs", with = "positive_secs")]
+    pub poll_interval: Duration,
+}
+
+/// One `[[followups]]` entry: `kind`, optional `name` and `enabled`, and the kind's own options.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct FollowupSettings {
+    pub kind: FollowupKind,
+    /// Tells two follow-ups of one kind apart in the API and the logs; defaults to the kind.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// The kind's own options (`url`, `secret`, ...), checked by the follow-up itself.
+    #[serde(flatten)]
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl FollowupSettings {
+    pub fn name(&self) -> &str {
+        self.name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(self.kind.as_str())
+    }
+}
+
+impl fmt::Debug for FollowupSettings {
+    /// Options may hold secrets: only their names are shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FollowupSettings")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("enabled", &self.enabled)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `rtk_sessions=debug,info`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Settings {
+    /// What the types cannot say: checks that span keys, and values parsed by the library that uses them. An error
+    /// is the key and what is wrong with it.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let refuse = |key, why: &str| Err((key, why.to_owned()));
+        if let Some(url) = &self.server.public_url
+            && !matches!(url.scheme(), "http" | "https")
+        {
+            return refuse("server.public_url", "must start with https:// or http://");
+        }
+        let database_url = self.database.url.expose();
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return refuse("database.url", "must start with postgres:// or postgresql://");
+        }
+        if PgConnectOptions::from_str(database_url).is_err() {
+            // The URL may hold a password: say what is wrong without echoing it.
+            return refuse("database.url", "not a valid postgres:// connection URL");
+        }
+        for (key, value) in [
+            ("realtimekit.api_base", &self.realtimekit.api_base),
+            ("realtimekit.public_key_url", &self.realtimekit.public_key_url),
+        ] {
+            reqwest::Url::parse(value).map_err(|e| (key, format!("not a URL ({e})")))?;
+        }
+        if !self.realtimekit.public_key_pem.is_empty() && !self.realtimekit.public_key_file.is_empty() {
+            return refuse(
+                "realtimekit.public_key_pem",
+                "set either public_key_pem or public_key_file, not both",
+            );
+        }
+        if !self.realtimekit.public_key_pem.is_empty() {
+            check_public_key_pem(&self.realtimekit.public_key_pem).map_err(|e| ("realtimekit.public_key_pem", e))?;
+        }
+        if self.registration.name.trim().is_empty() {
+            return refuse("registration.name", "must not be empty");
+        }
+        if self.registration.events.is_empty() {
+            return refuse("registration.events", "must list at least one event");
+        }
+        if let Some(unknown) = (self.registration.events.iter()).find(|e| !REALTIMEKIT_EVENTS.contains(&e.as_str())) {
+            let known = REALTIMEKIT_EVENTS.join(", ");
+            return Err((
+                "registration.events",
+                format!("{unknown:?} is not a RealtimeKit event (one of {known})"),
+            ));
+        }
+        if self.ingest.batch_max.get() > 1000 {
+            return refuse("ingest.batch_max", "must be at most 1000");
+        }
+        if self.ingest.writers.get() as u64 >= u64::from(self.database.max_connections.get()) {
+            return refuse(
+                "ingest.writers",
+                "must be below database.max_connections, which the API and the follow-ups share",
+            );
+        }
+        if self.worker.backoff_max < self.worker.backoff_initial {
+            return refuse(
+                "worker.backoff_max_secs",
+                "must be at least worker.backoff_initial_secs",
+            );
+        }
+        if self.worker.attempt_timeout >= self.worker.lease {
+            return refuse(
+                "worker.attempt_timeout_secs",
+                "must be shorter than worker.lease_secs, so a live worker never outlasts its lease",
+            );
+        }
+        // The `[[followups]]` entries' own options are checked where they are built (`followups::Registry`).
+        Ok(())
+    }
+
+    /// The URL RealtimeKit delivers to: `server.public_url` + `/webhooks/realtimekit`; `None` without a public URL.
+    pub fn webhook_url(&self) -> Option<String> {
+        let base = self.server.public_url.as_ref()?.as_str().trim_end_matches('/');
+        Some(format!("{base}{}", crate::domain::WEBHOOK_PATH))
+    }
+}
+
+/// A PEM document labelled as a public key; the key itself is parsed where it is used (`realtimekit`).
+fn check_public_key_pem(text: &str) -> Result<(), String> {
+    let normalised = text.trim().replace("\\n", "\n");
+    let document = pem::parse(normalised.as_bytes()).map_err(|_| "not a PEM document".to_owned())?;
+    match document.tag() {
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => Ok(()),
+        other => Err(format!("a PEM {other:?}, not a PUBLIC KEY")),
+    }
+}
