@@ -294,7 +294,7 @@ mod tests {
         let settings = WorkerSettings {
             backoff_initial: Duration::from_secs(5),
             backoff_max: Duration::from_secs(60),
-            ..WorkerSettings::default()
+            ..crate::config::Settings::default().worker
         };
         for (attempt, full) in [(1, 5.0), (2, 10.0), (3, 20.0), (4, 40.0), (5, 60.0), (12, 60.0)] {
             let wait = backoff(&settings, attempt).as_secs_f64();

@@ -41,9 +41,10 @@ impl Settings {
             ConfigFile::Named(path) if !path.is_file() => bail!("configuration file {} does not exist", path.display()),
             ConfigFile::Named(path) => path,
         };
-        let settings: Settings = Figment::from(Toml::string(DEFAULTS))
-            .merge(Toml::file(path))
-            .merge(Environment::from_vars(env))
+        let layers = Figment::from(Toml::string(DEFAULTS)).merge(Toml::file(path));
+        let settings: Settings = variables(env)
+            .into_iter()
+            .fold(layers, Figment::merge)
             .extract_lossy()
             .map_err(|error| anyhow::anyhow!("invalid configuration: {}", describe(error)))?;
         settings
@@ -53,62 +54,48 @@ impl Settings {
     }
 }
 
-/// The environment as a figment provider: `RTK_SESSIONS__SECTION__KEY` for any key, and the conventional
-/// `DATABASE_URL` and `CLOUDFLARE_API_TOKEN` (the prefixed form wins). Values stay text: figment's own `Env` provider
-/// would read a token such as `0042` as the number 42, and `extract_lossy` already turns text into a number or a
-/// boolean where a key wants one. Errors name the variable.
-struct Environment {
-    values: Dict,
+/// The variables that set keys, in the order they are merged: the conventional names first, so that the prefixed
+/// form wins over them.
+fn variables(vars: impl IntoIterator<Item = (String, String)>) -> Vec<Variable> {
+    let vars: Vec<(String, String)> = vars.into_iter().collect();
+    let aliased = ALIASES.iter().filter_map(|(name, key)| {
+        let (_, value) = vars.iter().find(|(var, value)| var == name && !value.is_empty())?;
+        Some(Variable::new(name, key.to_string(), value))
+    });
+    let prefixed = vars.iter().filter_map(|(name, value)| {
+        let key = name.strip_prefix(ENV_PREFIX)?.to_lowercase().replace("__", ".");
+        Some(Variable::new(name, key, value))
+    });
+    aliased.chain(prefixed).collect()
 }
 
-impl Environment {
-    fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
-        let vars: Vec<(String, String)> = vars.into_iter().collect();
-        let aliased = ALIASES.iter().filter_map(|(name, key)| {
-            let (_, value) = vars.iter().find(|(var, value)| var == name && !value.is_empty())?;
-            Some((key.to_string(), value))
-        });
-        let prefixed = vars.iter().filter_map(|(var, value)| {
-            let key = var.strip_prefix(ENV_PREFIX)?;
-            Some((key.to_lowercase().replace("__", "."), value))
-        });
-        let mut values = Dict::new();
-        // Aliases first, so that the prefixed form overwrites them.
-        for (key, value) in aliased.chain(prefixed) {
-            insert(&mut values, &key, Value::from(value.clone()));
-        }
-        Self { values }
+/// One environment variable as a figment provider, so that an error about its value names it. The value stays
+/// text: figment's own `Env` provider would read a token such as `0042` as the number 42, and `extract_lossy`
+/// already turns text into a number or a boolean where a key wants one.
+struct Variable {
+    name: String,
+    key: String,
+    value: String,
+}
+
+impl Variable {
+    fn new(name: &str, key: String, value: &str) -> Self {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        Self { name, key, value }
     }
 }
 
-/// Sets `a.b.c` in nested dictionaries.
-fn insert(dict: &mut Dict, key: &str, value: Value) {
-    let Some((head, rest)) = key.split_once('.') else {
-        dict.insert(key.to_owned(), value);
-        return;
-    };
-    let entry = dict.entry(head.to_owned()).or_insert_with(|| Value::from(Dict::new()));
-    if !matches!(entry, Value::Dict(..)) {
-        *entry = Value::from(Dict::new());
-    }
-    if let Value::Dict(_, inner) = entry {
-        insert(inner, rest, value);
-    }
-}
-
-impl figment::Provider for Environment {
+impl figment::Provider for Variable {
     fn metadata(&self) -> figment::Metadata {
-        figment::Metadata::named("the environment").interpolater(|_, keys| {
-            let variable = format!("{ENV_PREFIX}{}", keys.join("__").to_uppercase());
-            match ALIASES.iter().find(|(_, key)| key.split('.').eq(keys.iter().copied())) {
-                Some((alias, _)) => format!("{variable} (or {alias})"),
-                None => variable,
-            }
-        })
+        figment::Metadata::named(self.name.clone())
     }
 
     fn data(&self) -> Result<figment::value::Map<figment::Profile, Dict>, figment::Error> {
-        Ok(figment::Profile::Default.collect(self.values.clone()))
+        let nested = match figment::util::nest(&self.key, Value::from(self.value.clone())) {
+            Value::Dict(_, dict) => dict,
+            _ => Dict::new(),
+        };
+        Ok(figment::Profile::Default.collect(nested))
     }
 }
 
@@ -121,13 +108,11 @@ fn describe(error: figment::Error) -> String {
         } else {
             format!("{key}: {}", e.kind)
         };
-        let Some(metadata) = &e.metadata else { return text };
-        let origin = match &metadata.source {
-            Some(source) if metadata.name != "the environment" => source.to_string(),
-            _ if !e.path.is_empty() => metadata.interpolate(&figment::Profile::Default, &e.path),
-            _ => metadata.name.to_string(),
-        };
-        format!("{text} (from {origin})")
+        match e.metadata.as_ref().map(|m| (&m.source, &m.name)) {
+            Some((Some(source), _)) => format!("{text} (from {source})"),
+            Some((None, name)) => format!("{text} (from {name})"),
+            None => text,
+        }
     };
     error.into_iter().map(describe_one).collect::<Vec<_>>().join("; ")
 }

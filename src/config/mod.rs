@@ -56,18 +56,6 @@ impl Default for Settings {
     }
 }
 
-impl Default for WorkerSettings {
-    fn default() -> Self {
-        Settings::default().worker
-    }
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Settings::default().log
-    }
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {

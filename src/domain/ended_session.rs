@@ -55,10 +55,8 @@ impl TryFrom<String> for SessionSource {
     type Error = super::job::UnknownValue;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
-        [Self::Delivery, Self::Reconciliation]
-            .into_iter()
-            .find(|source| source.as_str() == text)
-            .ok_or(super::job::UnknownValue::new("session source", text))
+        let all = [Self::Delivery, Self::Reconciliation];
+        super::job::UnknownValue::or_variant(&all, Self::as_str, "session source", text)
     }
 }
 

@@ -45,13 +45,7 @@ impl TryFrom<String> for FollowupKind {
     type Error = UnknownValue;
 
     fn try_from(text: String) -> Result<Self, UnknownValue> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
-            .ok_or(UnknownValue {
-                what: "follow-up kind",
-                text,
-            })
+        UnknownValue::or_variant(&Self::ALL, Self::as_str, "follow-up kind", text)
     }
 }
 
@@ -93,27 +87,35 @@ impl TryFrom<String> for JobStatus {
     type Error = UnknownValue;
 
     fn try_from(text: String) -> Result<Self, UnknownValue> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == text)
-            .ok_or(UnknownValue {
-                what: "follow-up job status",
-                text,
-            })
+        UnknownValue::or_variant(&Self::ALL, Self::as_str, "follow-up job status", text)
     }
 }
 
 /// A stored or typed value that names no variant.
 #[derive(Debug, thiserror::Error)]
-#[error("{text:?} is not a {what}")]
+#[error("{text:?} is not a {what} (one of {known})")]
 pub struct UnknownValue {
     what: &'static str,
     text: String,
+    known: String,
 }
 
 impl UnknownValue {
-    pub fn new(what: &'static str, text: String) -> Self {
-        Self { what, text }
+    /// The variant among `all` whose name is `text`; else an error saying `text` is not a `what`. How every enum
+    /// stored or served by its name is read back.
+    pub fn or_variant<T: Copy>(
+        all: &[T],
+        name: fn(T) -> &'static str,
+        what: &'static str,
+        text: String,
+    ) -> Result<T, Self> {
+        match all.iter().copied().find(|v| name(*v) == text) {
+            Some(variant) => Ok(variant),
+            None => {
+                let known = all.iter().map(|v| name(*v)).collect::<Vec<_>>().join(", ");
+                Err(Self { what, text, known })
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::params::{self, DEFAULT_LIMIT, MAX_LIMIT};
+use super::params::{self, Page};
 use crate::store::deliveries::{self, DeliveryFilter, DeliverySummary, Outcome, Replayed, StoredBody};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -35,16 +35,9 @@ pub struct ListParams {
     cursor: Option<String>,
 }
 
-/// A page of deliveries, newest received first.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DeliveryPage {
-    pub data: Vec<DeliverySummary>,
-    pub next_cursor: Option<String>,
-}
-
 #[utoipa::path(get, path = "/deliveries", tag = "deliveries", params(ListParams),
     responses(
-        (status = 200, description = "A page of deliveries, newest received first", body = DeliveryPage),
+        (status = 200, description = "A page of deliveries, newest received first", body = Page<DeliverySummary>),
         (status = 400, description = "A parameter is invalid", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 503, description = "The database is unavailable; try again", body = ErrorBody),
@@ -52,32 +45,23 @@ pub struct DeliveryPage {
 pub async fn list(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<DeliveryPage>, ApiError> {
+) -> Result<Json<Page<DeliverySummary>>, ApiError> {
     let Query(params) = params.map_err(|rejection| {
         ApiError::invalid_query(
             &rejection,
             "outcome, session_id, received_after, received_before, limit, cursor",
         )
     })?;
-    let outcome = match params.outcome.as_deref().filter(|o| !o.is_empty()) {
-        None => None,
-        Some(text) => Some(Outcome::parse(text).map_err(|_| {
-            ApiError::bad_request(
-                "invalid_outcome",
-                "outcome must be one of stored, duplicate, ignored, unprocessable",
-            )
-        })?),
-    };
     let filter = DeliveryFilter {
-        outcome,
+        outcome: params::state("invalid_outcome", "outcome", params.outcome, Outcome::parse)?,
         session_id: params::id_filter("session_id", params.session_id)?,
         received_after: params::timestamp("received_after", params.received_after)?,
         received_before: params::timestamp("received_before", params.received_before)?,
     };
-    let limit = params::limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
+    let limit = params::limit(params.limit.as_deref())?;
     let cursor = params::cursor(params.cursor.as_deref())?;
     let page = deliveries::list(&state.db, &filter, cursor.as_ref(), limit).await?;
-    Ok(Json(DeliveryPage {
+    Ok(Json(Page {
         data: page.deliveries,
         next_cursor: page.next_cursor.map(|c| c.encode()),
     }))

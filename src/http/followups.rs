@@ -3,11 +3,11 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::params::{self, DEFAULT_LIMIT, MAX_LIMIT};
+use super::params::{self, Page};
 use crate::store::followup_jobs::{self, Job, JobFilter, JobStatus};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -26,16 +26,9 @@ pub struct ListParams {
     cursor: Option<String>,
 }
 
-/// A page of follow-up jobs, newest first.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct JobPage {
-    pub data: Vec<Job>,
-    pub next_cursor: Option<String>,
-}
-
 #[utoipa::path(get, path = "/followups", tag = "followups", params(ListParams),
     responses(
-        (status = 200, description = "A page of follow-up jobs, newest first", body = JobPage),
+        (status = 200, description = "A page of follow-up jobs, newest first", body = Page<Job>),
         (status = 400, description = "A parameter is invalid", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 503, description = "The database is unavailable; try again", body = ErrorBody),
@@ -43,19 +36,11 @@ pub struct JobPage {
 pub async fn list(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<JobPage>, ApiError> {
+) -> Result<Json<Page<Job>>, ApiError> {
     let Query(params) =
         params.map_err(|rejection| ApiError::invalid_query(&rejection, "status, session_id, limit, cursor"))?;
-    let status = match params.status.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(text) => Some(JobStatus::parse(text).map_err(|_| {
-            ApiError::bad_request(
-                "invalid_status",
-                "status must be one of queued, running, succeeded, dead",
-            )
-        })?),
-    };
-    let limit = params::limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
+    let status = params::state("invalid_status", "status", params.status, JobStatus::parse)?;
+    let limit = params::limit(params.limit.as_deref())?;
     let after_id = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
@@ -67,7 +52,7 @@ pub async fn list(
         session_id: params::id_filter("session_id", params.session_id)?,
     };
     let (data, next) = followup_jobs::list(&state.db, &filter, after_id, limit).await?;
-    Ok(Json(JobPage {
+    Ok(Json(Page {
         data,
         next_cursor: next.map(|id| id.to_string()),
     }))

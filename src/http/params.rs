@@ -2,25 +2,54 @@
 //! not take (NUL characters, an id longer than any recorded one) is a 400 here, never a 500 from the database.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use super::error::ApiError;
 use crate::domain::ended_session::MAX_ID_BYTES;
+use crate::domain::job::UnknownValue;
 use crate::store::cursor::Cursor;
 
 pub const DEFAULT_LIMIT: u16 = 50;
 pub const MAX_LIMIT: u16 = 500;
 
-/// A page size from 1 to `max`, `default` when absent.
-pub fn limit(text: Option<&str>, default: u16, max: u16) -> Result<u16, ApiError> {
+/// One page of a list endpoint: its items, and the cursor of the next page (absent on the last one).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Pass it as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page size from 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+pub fn limit(text: Option<&str>) -> Result<u16, ApiError> {
     match text.map(str::trim) {
-        None | Some("") => Ok(default),
+        None | Some("") => Ok(DEFAULT_LIMIT),
         Some(text) => text
             .parse::<u16>()
             .ok()
-            .filter(|limit| (1..=max).contains(limit))
+            .filter(|limit| (1..=MAX_LIMIT).contains(limit))
             .ok_or_else(|| {
-                ApiError::bad_request("invalid_limit", format!("limit must be a whole number from 1 to {max}"))
+                ApiError::bad_request(
+                    "invalid_limit",
+                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                )
             }),
+    }
+}
+
+/// A filter on a state (`status`, `outcome`): absent when empty; else one of its names, or a 400 `code` that lists
+/// them.
+pub fn state<T>(
+    code: &'static str,
+    name: &str,
+    value: Option<String>,
+    parse: fn(&str) -> Result<T, UnknownValue>,
+) -> Result<Option<T>, ApiError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => parse(text)
+            .map(Some)
+            .map_err(|unknown| ApiError::bad_request(code, format!("{name}: {unknown}"))),
     }
 }
 

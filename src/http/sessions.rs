@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::ApiError;
 use super::error::ErrorBody;
-use super::params::{self, DEFAULT_LIMIT, MAX_LIMIT};
+use super::params::{self, Page};
 use crate::followups::{Report, render_report_html};
 use crate::store::followup_jobs::{self, Job};
 use crate::store::reports;
@@ -40,16 +40,9 @@ pub struct ListParams {
     cursor: Option<String>,
 }
 
-/// A page of sessions, newest ended first.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SessionPage {
-    pub data: Vec<Session>,
-    pub next_cursor: Option<String>,
-}
-
 #[utoipa::path(get, path = "/sessions", tag = "sessions", params(ListParams),
     responses(
-        (status = 200, description = "A page of sessions, newest ended first", body = SessionPage),
+        (status = 200, description = "A page of sessions, newest ended first", body = Page<Session>),
         (status = 400, description = "A parameter is invalid", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 503, description = "The database is unavailable; try again", body = ErrorBody),
@@ -57,14 +50,14 @@ pub struct SessionPage {
 pub async fn list(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<SessionPage>, ApiError> {
+) -> Result<Json<Page<Session>>, ApiError> {
     let Query(params) = params.map_err(|rejection| {
         ApiError::invalid_query(
             &rejection,
             "meeting_id, organization_id, reason, ended_after, ended_before, limit, cursor",
         )
     })?;
-    let limit = params::limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
+    let limit = params::limit(params.limit.as_deref())?;
     let cursor = params::cursor(params.cursor.as_deref())?;
     let filter = ListFilter {
         meeting_id: params::id_filter("meeting_id", params.meeting_id)?,
@@ -75,7 +68,7 @@ pub async fn list(
     };
 
     let page = sessions::list(&state.db, &filter, cursor.as_ref(), limit).await?;
-    Ok(Json(SessionPage {
+    Ok(Json(Page {
         data: page.sessions,
         next_cursor: page.next_cursor.map(|cursor| cursor.encode()),
     }))

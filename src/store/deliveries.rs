@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
+use crate::domain::job::UnknownValue;
 use crate::domain::{Classified, DeliveryBody, DeliveryId, EndedSession, WebhookId};
 use crate::store::cursor::Cursor;
 use crate::store::followup_jobs::JobSpecs;
@@ -40,21 +41,14 @@ impl Outcome {
     pub const ALL: [Self; 4] = [Self::Stored, Self::Duplicate, Self::Ignored, Self::Unprocessable];
 
     /// The outcome a `status` column holds; an unknown value is an error, never a guess.
-    pub fn parse(status: &str) -> Result<Self, UnknownOutcome> {
-        Self::ALL
-            .into_iter()
-            .find(|outcome| outcome.as_str() == status)
-            .ok_or_else(|| UnknownOutcome(status.to_owned()))
+    pub fn parse(status: &str) -> Result<Self, UnknownValue> {
+        UnknownValue::or_variant(&Self::ALL, Self::as_str, "delivery outcome", status.to_owned())
     }
 
     fn from_column(status: &str) -> Result<Self, sqlx::Error> {
         Self::parse(status).map_err(|e| sqlx::Error::Decode(Box::new(e)))
     }
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("{0:?} is not a delivery outcome (one of stored, duplicate, ignored, unprocessable)")]
-pub struct UnknownOutcome(pub String);
 
 /// A verified delivery, ready to be recorded.
 #[derive(Debug, Clone)]

@@ -45,7 +45,7 @@ pub fn other_signer() -> &'static WebhookSigner {
 
 pub fn init_test_logging() {
     if std::env::var_os("TEST_LOG").is_some() {
-        rtk_sessions::init_telemetry(&Default::default());
+        rtk_sessions::init_telemetry(&Settings::default().log);
     }
 }
 
