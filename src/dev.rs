@@ -13,11 +13,19 @@ pub const PRIVATE_KEY_FILE: &str = "rtk-dev-private.pem";
 pub const PUBLIC_KEY_FILE: &str = "rtk-dev-public.pem";
 
 /// Writes a fresh RSA-2048 key pair into `dir`, returning the two paths (private, public).
-pub fn keygen(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (_, pems) = WebhookSigner::generate()?;
+/// Keys already there are kept (an error says so) unless `replace` is set: a pinned public key in use elsewhere
+/// must not change under it.
+pub fn keygen(dir: &Path, replace: bool) -> anyhow::Result<(PathBuf, PathBuf)> {
     let private = dir.join(PRIVATE_KEY_FILE);
     let public = dir.join(PUBLIC_KEY_FILE);
+    if !replace && let Some(existing) = [&private, &public].into_iter().find(|path| path.exists()) {
+        anyhow::bail!(
+            "{} already exists; keeping it (pass --force to write a new key pair over it)",
+            existing.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (_, pems) = WebhookSigner::generate()?;
     write_private(&private, &pems.private_key_pem)?;
     std::fs::write(&public, &pems.public_key_pem).with_context(|| format!("writing {}", public.display()))?;
     Ok((private, public))

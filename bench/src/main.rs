@@ -173,7 +173,7 @@ async fn recreate_database(cli: &Cli, name: &str) -> anyhow::Result<()> {
 fn signer(cli: &Cli) -> anyhow::Result<WebhookSigner> {
     let private = cli.work_dir.join("rtk-dev-private.pem");
     if !private.exists() {
-        rtk_sessions::keygen(&cli.work_dir)?;
+        rtk_sessions::keygen(&cli.work_dir, true)?;
     }
     WebhookSigner::from_pem(&std::fs::read_to_string(private)?)
 }

@@ -36,21 +36,133 @@ impl Settings {
 
     /// As [`Settings::load`], with the environment given explicitly (tests use this).
     pub fn load_with_env(file: &ConfigFile, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
+        Ok(Self::load_explained(file, env)?.0)
+    }
+
+    /// As [`Settings::load_with_env`], and where each key's value came from: `default`, the file's path, or the
+    /// environment variable's name (for `config check`).
+    pub fn load_explained(
+        file: &ConfigFile,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<(Self, Vec<Origin>)> {
         let path: &Path = match file {
             ConfigFile::Default => Path::new("config.toml"),
             ConfigFile::Named(path) if !path.is_file() => bail!("configuration file {} does not exist", path.display()),
             ConfigFile::Named(path) => path,
         };
         let layers = Figment::from(Toml::string(DEFAULTS)).merge(Toml::file(path));
-        let settings: Settings = variables(env)
-            .into_iter()
-            .fold(layers, Figment::merge)
+        let figment = variables(env).into_iter().fold(layers, Figment::merge);
+        let mut settings: Settings = figment
             .extract_lossy()
             .map_err(|error| anyhow::anyhow!("invalid configuration: {}", describe(error)))?;
         settings
             .validate()
             .map_err(|(key, why)| anyhow::anyhow!("invalid configuration: {key}: {why}"))?;
-        Ok(settings)
+        resolve_from_the_file(
+            &figment,
+            "realtimekit.public_key_file",
+            &mut settings.realtimekit.public_key_file,
+        );
+        let origins = origins(&figment, &settings)?;
+        Ok((settings, origins))
+    }
+}
+
+/// A key, its value as shown to people (secrets redacted), and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    pub key: String,
+    pub value: String,
+    pub from: String,
+}
+
+/// The keys whose values are secrets: shown redacted.
+const SECRET_KEYS: [&str; 3] = ["database.url", "realtimekit.api_token", "api.tokens"];
+
+/// Every key of the effective settings, with its value and where it came from. A `[[followups]]` entry's options
+/// may hold secrets: only their names are shown.
+fn origins(figment: &Figment, settings: &Settings) -> anyhow::Result<Vec<Origin>> {
+    let serde_json::Value::Object(sections) = serde_json::to_value(settings)? else {
+        return Ok(Vec::new());
+    };
+    let mut origins = Vec::new();
+    for (section, keys) in &sections {
+        let entries: Vec<(String, &serde_json::Value)> = match keys {
+            serde_json::Value::Object(keys) => keys.iter().map(|(k, v)| (format!("{section}.{k}"), v)).collect(),
+            other => vec![(section.clone(), other)],
+        };
+        for (key, value) in entries {
+            let from = match figment.find_metadata(&key) {
+                Some(metadata) => match &metadata.source {
+                    Some(figment::Source::File(path)) => path.display().to_string(),
+                    _ if metadata.name.starts_with(ENV_PREFIX) || ALIASES.iter().any(|(n, _)| metadata.name == *n) => {
+                        metadata.name.to_string()
+                    }
+                    _ => "default".to_owned(),
+                },
+                None => "default".to_owned(),
+            };
+            let value = shown(&key, value);
+            origins.push(Origin { key, value, from });
+        }
+    }
+    Ok(origins)
+}
+
+/// A value as `config check` prints it: text without quotes, lists comma-separated, secrets redacted.
+fn shown(key: &str, value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let text = |value: &Value| value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+    match value {
+        Value::String(s) if SECRET_KEYS.contains(&key) && !s.is_empty() => redacted_url(s),
+        Value::Array(items) if SECRET_KEYS.contains(&key) && !items.is_empty() => {
+            vec!["[redacted]"; items.len()].join(",")
+        }
+        Value::Array(items) if key == "followups" && !items.is_empty() => items
+            .iter()
+            .map(|entry| {
+                let kind = entry.get("kind").map(text).unwrap_or_default();
+                let options: Vec<&str> = entry
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                format!("{kind} ({})", options.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Value::Array(items) if items.is_empty() => "(none)".to_owned(),
+        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
+        other => text(other),
+    }
+}
+
+/// A connection URL with its password (and any query) hidden; any other secret entirely.
+fn redacted_url(value: &str) -> String {
+    match reqwest::Url::parse(value) {
+        Ok(mut url) if url.has_host() => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("[redacted]"));
+            }
+            url.set_query(None);
+            url.to_string()
+        }
+        _ => "[redacted]".to_owned(),
+    }
+}
+
+/// A relative path set in the configuration file is relative to the file's folder, not to where the command runs.
+fn resolve_from_the_file(figment: &Figment, key: &str, path: &mut String) {
+    if path.is_empty() || Path::new(path.as_str()).is_absolute() {
+        return;
+    }
+    let file = figment.find_metadata(key).and_then(|metadata| match &metadata.source {
+        Some(figment::Source::File(file)) => file.parent().map(Path::to_path_buf),
+        _ => None,
+    });
+    if let Some(folder) = file {
+        *path = folder.join(path.as_str()).display().to_string();
     }
 }
 
@@ -103,11 +215,17 @@ impl figment::Provider for Variable {
 fn describe(error: figment::Error) -> String {
     let describe_one = |e: figment::Error| {
         let key = e.path.join(".");
-        let text = if key.is_empty() {
-            e.kind.to_string()
-        } else {
-            format!("{key}: {}", e.kind)
+        let what = match &e.kind {
+            // figment's own text nests backticks ("expected `one of `a`, `b``").
+            figment::error::Kind::UnknownField(_, known) => {
+                format!("no such key (the keys here: {})", known.join(", "))
+            }
+            figment::error::Kind::UnknownVariant(value, known) => {
+                format!("{value:?} is not one of {}", known.join(", "))
+            }
+            other => other.to_string(),
         };
+        let text = if key.is_empty() { what } else { format!("{key}: {what}") };
         match e.metadata.as_ref().map(|m| (&m.source, &m.name)) {
             Some((Some(source), _)) => format!("{text} (from {source})"),
             Some((None, name)) => format!("{text} (from {name})"),

@@ -119,7 +119,7 @@ pub struct RealtimeKitSettings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSettings {
-    /// Bearer tokens that may read `/sessions`. From the environment, a comma-separated list works too.
+    /// Bearer tokens for every operator route. From the environment, a comma-separated list works too.
     #[serde(deserialize_with = "tokens_from_list_or_csv")]
     pub tokens: Vec<Secret>,
 }
@@ -321,6 +321,7 @@ impl Settings {
                 "must be shorter than worker.lease_secs, so a live worker never outlasts its lease",
             );
         }
+        check_log_filter(&self.log.level).map_err(|why| ("log.level", why))?;
         // The `[[followups]]` entries' own options are checked where they are built (`followups::Registry`).
         Ok(())
     }
@@ -340,4 +341,21 @@ fn check_public_key_pem(text: &str) -> Result<(), String> {
         "PUBLIC KEY" | "RSA PUBLIC KEY" => Ok(()),
         other => Err(format!("a PEM {other:?}, not a PUBLIC KEY")),
     }
+}
+
+/// A `tracing` filter whose every directive sets a level: `info`, or `target=level`, comma-separated. A bare word
+/// is a target with no level, which would silence everything else, warnings included.
+fn check_log_filter(filter: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    for directive in filter.split(',').map(str::trim) {
+        let (target, level) = directive.rsplit_once('=').unwrap_or(("", directive));
+        let target_ok = !directive.contains('=') || !(target.is_empty() || target.contains(char::is_whitespace));
+        if !target_ok || !LEVELS.contains(&level.trim().to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "{directive:?} sets no level: write a level ({}) or target=level, comma-separated",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }

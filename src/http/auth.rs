@@ -52,7 +52,7 @@ pub async fn require_bearer(State(state): State<AppState>, request: Request, nex
     }
     if state.api_tokens.is_empty() {
         return Err(ApiError::unauthorized_bearer(
-            "no API token is configured; set api.tokens (RTK_SESSIONS__API__TOKENS) to read sessions",
+            "no API token is configured; set api.tokens (RTK_SESSIONS__API__TOKENS) to use the operator API",
         ));
     }
     match bearer_token(request.headers()) {

@@ -7,32 +7,33 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::params::{self, Page};
 use crate::store::deliveries::{self, DeliveryFilter, DeliverySummary, Outcome, Replayed, StoredBody};
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only deliveries with this outcome.
     #[param(value_type = Option<Outcome>)]
-    outcome: Option<String>,
+    pub(crate) outcome: Option<String>,
     /// Only this session's deliveries.
-    session_id: Option<String>,
+    pub(crate) session_id: Option<String>,
     /// Deliveries received at or after this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
-    received_after: Option<String>,
+    pub(crate) received_after: Option<String>,
     /// Deliveries received before this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
-    received_before: Option<String>,
+    pub(crate) received_before: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(value_type = Option<u16>, minimum = 1, maximum = 500)]
-    limit: Option<String>,
+    pub(crate) limit: Option<String>,
     /// `next_cursor` from the previous page.
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/deliveries", tag = "deliveries", params(ListParams),
@@ -52,6 +53,11 @@ pub async fn list(
             "outcome, session_id, received_after, received_before, limit, cursor",
         )
     })?;
+    Ok(Json(list_page(&state.db, params).await?))
+}
+
+/// A page of deliveries for these parameters, checked as the API checks them (the CLI lists through it too).
+pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<DeliverySummary>, ApiError> {
     let filter = DeliveryFilter {
         outcome: params::state("invalid_outcome", "outcome", params.outcome, Outcome::parse)?,
         session_id: params::id_filter("session_id", params.session_id)?,
@@ -60,11 +66,11 @@ pub async fn list(
     };
     let limit = params::limit(params.limit.as_deref())?;
     let cursor = params::cursor(params.cursor.as_deref())?;
-    let page = deliveries::list(&state.db, &filter, cursor.as_ref(), limit).await?;
-    Ok(Json(Page {
+    let page = deliveries::list(db, &filter, cursor.as_ref(), limit).await?;
+    Ok(Page {
         data: page.deliveries,
         next_cursor: page.next_cursor.map(|c| c.encode()),
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -95,6 +95,21 @@ impl ApiError {
     }
 }
 
+/// The command line shows the same words as the API: the message, and the cause when there is one.
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_ref()
+            .map(|cause| cause.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
+
 // How each error of the layers below answers: one `From` per error type, so a handler only writes `?`.
 
 /// A database failure: 503 when it should pass (Postgres down or overloaded), 500 otherwise.

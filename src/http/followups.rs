@@ -4,26 +4,27 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
+use sqlx::PgPool;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::params::{self, Page};
 use crate::store::followup_jobs::{self, Job, JobFilter, JobStatus};
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `queued`, `running`, `succeeded` or `dead`.
     #[param(value_type = Option<JobStatus>)]
-    status: Option<String>,
+    pub(crate) status: Option<String>,
     /// Only this session's jobs.
-    session_id: Option<String>,
+    pub(crate) session_id: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(value_type = Option<u16>, minimum = 1, maximum = 500)]
-    limit: Option<String>,
+    pub(crate) limit: Option<String>,
     /// `next_cursor` from the previous page.
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/followups", tag = "followups", params(ListParams),
@@ -39,6 +40,11 @@ pub async fn list(
 ) -> Result<Json<Page<Job>>, ApiError> {
     let Query(params) =
         params.map_err(|rejection| ApiError::invalid_query(&rejection, "status, session_id, limit, cursor"))?;
+    Ok(Json(list_page(&state.db, params).await?))
+}
+
+/// A page of follow-up jobs for these parameters, checked as the API checks them (the CLI lists through it too).
+pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<Job>, ApiError> {
     let status = params::state("invalid_status", "status", params.status, JobStatus::parse)?;
     let limit = params::limit(params.limit.as_deref())?;
     let after_id = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
@@ -51,11 +57,11 @@ pub async fn list(
         status,
         session_id: params::id_filter("session_id", params.session_id)?,
     };
-    let (data, next) = followup_jobs::list(&state.db, &filter, after_id, limit).await?;
-    Ok(Json(Page {
+    let (data, next) = followup_jobs::list(db, &filter, after_id, limit).await?;
+    Ok(Page {
         data,
         next_cursor: next.map(|id| id.to_string()),
-    }))
+    })
 }
 
 #[utoipa::path(post, path = "/followups/{id}/retry", tag = "followups",
@@ -68,11 +74,14 @@ pub async fn list(
         (status = 503, description = "The database is unavailable; try again", body = ErrorBody),
     ))]
 pub async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
+    Ok(Json(retry_job(&state.db, &id).await?))
+}
+
+/// Brings a dead job back, or makes a waiting one due now (the CLI retries through it too).
+pub(crate) async fn retry_job(db: &PgPool, id: &str) -> Result<Job, ApiError> {
     let id: i64 = id
+        .trim()
         .parse()
         .map_err(|_| ApiError::not_found(format!("no follow-up job {id:?}")))?;
-    followup_jobs::retry(&state.db, id)
-        .await
-        .map(Json)
-        .map_err(ApiError::from)
+    Ok(followup_jobs::retry(db, id).await?)
 }

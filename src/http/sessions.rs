@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 
 use super::AppState;
 use super::error::ApiError;
@@ -17,27 +18,27 @@ use crate::store::reports;
 use crate::store::sessions::{self, ListFilter, Session};
 
 /// The query string as sent; validated into a filter, a cursor and a limit with a clear message per mistake.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only this meeting's sessions.
-    meeting_id: Option<String>,
+    pub(crate) meeting_id: Option<String>,
     /// Only this organization's sessions.
-    organization_id: Option<String>,
+    pub(crate) organization_id: Option<String>,
     /// Only sessions that ended for this reason, e.g. `HOST_ENDED_MEETING`.
-    reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// Sessions that ended at or after this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
-    ended_after: Option<String>,
+    pub(crate) ended_after: Option<String>,
     /// Sessions that ended before this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
-    ended_before: Option<String>,
+    pub(crate) ended_before: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(value_type = Option<u16>, minimum = 1, maximum = 500)]
-    limit: Option<String>,
+    pub(crate) limit: Option<String>,
     /// `next_cursor` from the previous page.
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/sessions", tag = "sessions", params(ListParams),
@@ -57,6 +58,11 @@ pub async fn list(
             "meeting_id, organization_id, reason, ended_after, ended_before, limit, cursor",
         )
     })?;
+    Ok(Json(list_page(&state.db, params).await?))
+}
+
+/// A page of sessions for these parameters, checked as the API checks them (the CLI lists through it too).
+pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<Session>, ApiError> {
     let limit = params::limit(params.limit.as_deref())?;
     let cursor = params::cursor(params.cursor.as_deref())?;
     let filter = ListFilter {
@@ -66,12 +72,11 @@ pub async fn list(
         ended_after: params::timestamp("ended_after", params.ended_after)?,
         ended_before: params::timestamp("ended_before", params.ended_before)?,
     };
-
-    let page = sessions::list(&state.db, &filter, cursor.as_ref(), limit).await?;
-    Ok(Json(Page {
+    let page = sessions::list(db, &filter, cursor.as_ref(), limit).await?;
+    Ok(Page {
         data: page.sessions,
         next_cursor: page.next_cursor.map(|cursor| cursor.encode()),
-    }))
+    })
 }
 
 /// One session, with the state of its follow-ups.
@@ -95,12 +100,17 @@ pub async fn get_one(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
 ) -> Result<Json<SessionWithFollowups>, ApiError> {
-    params::path_id("session_id", &session_id)?;
-    let session = sessions::get(&state.db, &session_id)
+    Ok(Json(with_followups(&state.db, &session_id).await?))
+}
+
+/// One recorded session and its follow-ups, or a 404 (the CLI shows a session through it too).
+pub(crate) async fn with_followups(db: &PgPool, session_id: &str) -> Result<SessionWithFollowups, ApiError> {
+    params::path_id("session_id", session_id)?;
+    let session = sessions::get(db, session_id)
         .await?
-        .ok_or_else(|| session_not_found(&session_id))?;
-    let followups = followup_jobs::for_session(&state.db, &session_id).await?;
-    Ok(Json(SessionWithFollowups { session, followups }))
+        .ok_or_else(|| session_not_found(session_id))?;
+    let followups = followup_jobs::for_session(db, session_id).await?;
+    Ok(SessionWithFollowups { session, followups })
 }
 
 fn session_not_found(session_id: &str) -> ApiError {

@@ -40,6 +40,64 @@ pub fn probe_pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
         .connect_lazy_with(connect_options(settings)?))
 }
 
+/// Why a command that only uses the database cannot: it does not exist, is not migrated, or is not reachable.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    #[error("the database {database:?} does not exist; run `rtk-sessions migrate` (or `serve`) first to create it")]
+    Missing { database: String },
+    #[error(
+        "the database {database:?} lacks {pending} of its {total} migrations; run `rtk-sessions migrate` (or `serve`) \
+         first"
+    )]
+    NotMigrated {
+        database: String,
+        pending: usize,
+        total: usize,
+    },
+    #[error("cannot connect to the database {database:?} at {server}: {cause}; is Postgres running there?")]
+    Unreachable {
+        database: String,
+        server: String,
+        cause: String,
+    },
+    #[error("the database {database:?} refused the connection: {cause}")]
+    Refused { database: String, cause: String },
+}
+
+/// A pool on a database that exists and is migrated, for the commands that only use it: unlike `serve` and
+/// `migrate`, they never create a database or change its schema.
+pub async fn existing_pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    let options = connect_options(settings)?;
+    let database = options.get_database().unwrap_or("postgres").to_owned();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_with(options.clone())
+        .await
+        .map_err(|error| not_ready(&options, &database, error))?;
+    let migrated: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(&pool)
+        .await?;
+    let applied: i64 = if migrated {
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&pool)
+            .await?
+    } else {
+        0
+    };
+    let total = MIGRATOR.iter().count();
+    let pending = total.saturating_sub(usize::try_from(applied).unwrap_or(0));
+    if pending > 0 {
+        return Err(NotReady::NotMigrated {
+            database,
+            pending,
+            total,
+        }
+        .into());
+    }
+    Ok(pool)
+}
+
 /// Creates the database if it does not exist, then applies the pending migrations. Safe to run from several
 /// replicas at once: creation tolerates losing the race, and sqlx serialises migrations with an advisory lock.
 pub async fn prepare(settings: &DatabaseSettings, pool: &PgPool) -> anyhow::Result<()> {
@@ -60,14 +118,17 @@ async fn create_database_if_missing(settings: &DatabaseSettings) -> anyhow::Resu
             return Ok(());
         }
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {}
-        Err(e) => return Err(e).context("connecting to the database"),
+        Err(e) => return Err(not_ready(&options, &name, e).into()),
     }
     let mut maintenance = options
         .clone()
         .database("postgres")
         .connect()
         .await
-        .context("connecting to the postgres maintenance database to create the service's database")?;
+        .map_err(|e| not_ready(&options, "postgres", e))
+        .context(format!(
+            "connecting to the maintenance database to create the database {name:?}"
+        ))?;
     let statement = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
     match maintenance.execute(statement.as_str()).await {
         Ok(_) => tracing::info!(database = %name, "created the database"),
@@ -77,6 +138,24 @@ async fn create_database_if_missing(settings: &DatabaseSettings) -> anyhow::Resu
     }
     let _ = maintenance.close().await;
     Ok(())
+}
+
+/// A connection failure, said once: sqlx's own text repeats its cause ("Connection refused: Connection refused").
+fn not_ready(options: &PgConnectOptions, database: &str, error: sqlx::Error) -> NotReady {
+    match error {
+        sqlx::Error::Database(e) if e.code().as_deref() == Some("3D000") => NotReady::Missing {
+            database: database.to_owned(),
+        },
+        sqlx::Error::Database(e) => NotReady::Refused {
+            database: database.to_owned(),
+            cause: e.message().to_owned(),
+        },
+        other => NotReady::Unreachable {
+            database: database.to_owned(),
+            server: format!("{}:{}", options.get_host(), options.get_port()),
+            cause: other.to_string(),
+        },
+    }
 }
 
 /// Whether the database has been created and migrated by this process; background work waits for it.

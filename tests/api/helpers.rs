@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 pub const API_TOKEN: &str = "test-operator-token";
 
 /// The Postgres server the tests use: `TEST_DATABASE_URL`, or the local one.
-fn server_url() -> Url {
+pub fn server_url() -> Url {
     let url =
         std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     Url::parse(&url).expect("TEST_DATABASE_URL is a URL")
@@ -45,7 +45,7 @@ pub fn other_signer() -> &'static WebhookSigner {
 
 pub fn init_test_logging() {
     if std::env::var_os("TEST_LOG").is_some() {
-        rtk_sessions::init_telemetry(&Settings::default().log);
+        rtk_sessions::init_telemetry(&Settings::default().log, rtk_sessions::Logging::Service);
     }
 }
 

@@ -1,6 +1,7 @@
 mod binary;
 mod cloudflare;
 mod cloudflare_fake;
+mod command_line;
 mod deliveries_api;
 mod followups;
 mod group_commit;
@@ -11,6 +12,7 @@ mod pagination;
 mod production;
 mod public_internet;
 mod readiness;
+mod readme_trial;
 mod sessions_api;
 mod signature_keys;
 mod webhook;

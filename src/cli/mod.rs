@@ -1,0 +1,339 @@
+//! The command line: `serve` (the default) and `migrate`, which create and migrate the database; the commands an
+//! operator runs from a terminal, which only use what exists; `config check`, `completions` and the `dev` tools.
+//!
+//! Every command exits 0 only when it did what was asked. Lists print a table with a header for people (or a line
+//! saying there is nothing), or one JSON object per line with `--json` for scripts.
+
+mod config_check;
+mod output;
+mod records;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser, Subcommand};
+
+use self::output::out;
+use self::records::{DeliveriesCommand, FollowupsCommand, SessionsCommand};
+use crate::config::{ConfigFile, Settings};
+use crate::dev::{self, SignedDelivery};
+use crate::domain;
+use crate::realtimekit::client::{ApiError, RealtimeKitClient, missing_credentials};
+use crate::realtimekit::end_meeting::end_meeting;
+use crate::realtimekit::registration::{self, DesiredWebhook, RegistrationError};
+use crate::realtimekit::signature::WebhookSigner;
+use crate::startup::{self, Application};
+use crate::store::database;
+use crate::telemetry::{self, Logging};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rtk-sessions",
+    version,
+    about = "Receives Cloudflare RealtimeKit meeting.ended webhooks and serves /sessions"
+)]
+pub struct Cli {
+    /// The configuration file [default: config.toml in the working directory, if present]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTP (the default); creates and migrates the database first
+    Serve,
+    /// Create the database if it does not exist, apply the migrations, and exit
+    Migrate,
+    /// Exit 0 when the service answers ready (or, with --live, alive: for container health checks)
+    Healthcheck {
+        /// The URL to check [default: /readyz (or /healthz with --live) on the configured server.bind, via 127.0.0.1]
+        url: Option<String>,
+        /// Check liveness (/healthz) instead of readiness: a database outage does not make the process unhealthy
+        #[arg(long)]
+        live: bool,
+    },
+    /// Check the configuration without starting anything
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Recorded sessions
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Verified deliveries, as received
+    #[command(subcommand)]
+    Deliveries(DeliveriesCommand),
+    /// The follow-up job queue
+    #[command(subcommand)]
+    Followups(FollowupsCommand),
+    /// Manage the RealtimeKit webhook of this app
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+    /// Act on RealtimeKit meetings
+    #[command(subcommand)]
+    Meetings(MeetingsCommand),
+    /// Print a completion script for a shell (e.g. `rtk-sessions completions bash > /etc/bash_completion.d/rtk`)
+    Completions { shell: clap_complete::Shell },
+    /// Tools for local trials
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the file and the environment, and print every key's value (secrets redacted) and where it came from
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// List the app's webhooks (this service's is marked *)
+    List,
+    /// Create, correct or move this service's webhook now (what `serve` does at start)
+    Register,
+    /// Delete a webhook by id
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MeetingsCommand {
+    /// End a meeting's active session for everyone
+    End {
+        meeting_id: String,
+        /// First set the meeting INACTIVE, so nobody can rejoin or start a new session
+        #[arg(long)]
+        disable: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Write an RSA-2048 key pair (PEM) to sign local deliveries with; keeps existing keys unless --force
+    Keygen {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Write a new pair over keys already in DIR
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign and send one delivery the way RealtimeKit does, and print the answer
+    Send {
+        /// The receiver, e.g. http://localhost:8080 (the webhook path is added when missing)
+        #[arg(long)]
+        url: String,
+        /// The private key written by `dev keygen`
+        #[arg(long, value_name = "FILE")]
+        private_key: PathBuf,
+        #[arg(long, default_value = "meeting.ended")]
+        event: String,
+        /// Send this body as it is instead of a generated one
+        #[arg(long, value_name = "FILE")]
+        payload: Option<PathBuf>,
+    },
+}
+
+impl Cli {
+    fn config_file(&self) -> ConfigFile {
+        self.config.clone().map_or(ConfigFile::Default, ConfigFile::Named)
+    }
+
+    /// The settings, with logging set up for `logging`.
+    fn settings(&self, logging: Logging) -> anyhow::Result<Settings> {
+        let settings = Settings::load(&self.config_file())?;
+        telemetry::init(&settings.log, logging);
+        Ok(settings)
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let Some(command) = &cli.command else {
+        return serve(&cli).await;
+    };
+    match command {
+        Command::Serve => serve(&cli).await,
+        Command::Migrate => {
+            let settings = cli.settings(Logging::Command)?;
+            let pool = database::lazy_pool(&settings.database)?;
+            database::prepare(&settings.database, &pool).await?;
+            tracing::info!("the database is created and migrated");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck { url, live } => {
+            let url = match url {
+                Some(url) => url.clone(),
+                None => {
+                    let settings = Settings::load(&cli.config_file())?;
+                    let path = if *live { "/healthz" } else { "/readyz" };
+                    format!("http://127.0.0.1:{}{path}", settings.server.bind.port())
+                }
+            };
+            healthcheck(&url).await
+        }
+        Command::Config(ConfigCommand::Check) => config_check::run(&cli.config_file()),
+        Command::Sessions(command) => {
+            let (settings, db) = existing_database(&cli).await?;
+            records::sessions(&db, &settings, command).await
+        }
+        Command::Deliveries(command) => {
+            let (settings, db) = existing_database(&cli).await?;
+            records::deliveries(&db, &settings, command).await
+        }
+        Command::Followups(command) => records::followups(&existing_database(&cli).await?.1, command).await,
+        Command::Webhooks(command) => webhooks(&cli, command).await,
+        Command::Meetings(MeetingsCommand::End { meeting_id, disable }) => {
+            let settings = cli.settings(Logging::Command)?;
+            let client = realtimekit_client(&settings)?;
+            let ended = end_meeting(&client, meeting_id, *disable).await?;
+            out!("{}", serde_json::to_string(&ended)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "rtk-sessions", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dev(DevCommand::Keygen { out, force }) => {
+            let (private, public) = dev::keygen(out, *force)?;
+            out!("private key (signs deliveries): {}", private.display());
+            out!("public key (verifies them): {}", public.display());
+            out!(
+                "pin it with: RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_FILE={}",
+                public.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dev(DevCommand::Send {
+            url,
+            private_key,
+            event,
+            payload,
+        }) => send(url, private_key, event, payload.as_deref()).await,
+    }
+}
+
+async fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let settings = cli.settings(Logging::Service)?;
+    let application = Application::build(settings).await?;
+    tokio::spawn(startup::cancel_on_signal(application.shutdown_token()));
+    application.run_until_stopped().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The settings and a pool on the database as it is: these commands never create or migrate it.
+async fn existing_database(cli: &Cli) -> anyhow::Result<(Settings, sqlx::PgPool)> {
+    let settings = cli.settings(Logging::Command)?;
+    let pool = database::existing_pool(&settings.database).await?;
+    Ok((settings, pool))
+}
+
+fn realtimekit_client(settings: &Settings) -> anyhow::Result<RealtimeKitClient> {
+    RealtimeKitClient::from_settings(&settings.realtimekit, reqwest::Client::new())?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "this needs the RealtimeKit API: set {}",
+            missing_credentials(&settings.realtimekit).join(", ")
+        )
+    })
+}
+
+async fn webhooks(cli: &Cli, command: &WebhooksCommand) -> anyhow::Result<ExitCode> {
+    let settings = cli.settings(Logging::Command)?;
+    let client = realtimekit_client(&settings)?;
+    match command {
+        WebhooksCommand::List => {
+            let ours = settings.webhook_url();
+            let mut table = output::Table::new(&["", "ID", "NAME", "STATE", "EVENTS", "URL"]);
+            for webhook in client.list_webhooks().await.map_err(explain)? {
+                let mine = Some(&webhook.url) == ours.as_ref() || webhook.name == settings.registration.name;
+                table.row(vec![
+                    if mine { "*" } else { "" }.to_owned(),
+                    webhook.id,
+                    webhook.name,
+                    if webhook.enabled { "enabled" } else { "disabled" }.to_owned(),
+                    webhook.events.join(","),
+                    webhook.url,
+                ]);
+            }
+            table.print("no webhooks");
+        }
+        WebhooksCommand::Register => {
+            let desired = DesiredWebhook::from_settings(&settings).map_err(|reason| anyhow::anyhow!(reason))?;
+            let pool = database::existing_pool(&settings.database).await?;
+            let (webhook, action) =
+                registration::register_once(&pool, &client, &desired)
+                    .await
+                    .map_err(|e| match e {
+                        RegistrationError::Api(api) => explain(api),
+                        other => other.into(),
+                    })?;
+            out!("{} webhook {} -> {}", action.as_str(), webhook.id, webhook.url);
+        }
+        WebhooksCommand::Delete { id } => {
+            client.delete_webhook(id).await.map_err(explain)?;
+            out!("deleted webhook {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An API failure as an operator needs to read it: the permission for an auth failure, Cloudflare's message (or the
+/// transport error with its causes) otherwise.
+fn explain(error: ApiError) -> anyhow::Error {
+    anyhow::anyhow!(error.describe())
+}
+
+async fn healthcheck(url: &str) -> anyhow::Result<ExitCode> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    match client.get(url).send().await {
+        Ok(response) if response.status().is_success() => Ok(ExitCode::SUCCESS),
+        Ok(response) => {
+            eprintln!(
+                "{url} answered {}: {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        Err(error) => {
+            // The URL is said once, before the error and its causes ("connection refused").
+            eprintln!("{url}: {:#}", anyhow::Error::new(error.without_url()));
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn send(
+    url: &str,
+    private_key: &std::path::Path,
+    event: &str,
+    payload: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let pem = std::fs::read_to_string(private_key).with_context(|| format!("reading {}", private_key.display()))?;
+    let signer = WebhookSigner::from_pem(&pem).with_context(|| format!("{}", private_key.display()))?;
+    let body = match payload {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        None => dev::sample_body(event),
+    };
+    let delivery = SignedDelivery::new(&signer, body);
+    let url = if url.ends_with(domain::WEBHOOK_PATH) || url.contains("/webhooks/") {
+        url.to_owned()
+    } else {
+        format!("{}{}", url.trim_end_matches('/'), domain::WEBHOOK_PATH)
+    };
+    let response = delivery
+        .request(&reqwest::Client::new(), &url)
+        .send()
+        .await
+        .map_err(|error| anyhow::Error::new(error.without_url()).context(format!("POST {url}")))?;
+    let status = response.status();
+    out!("rtk-uuid: {}", delivery.delivery_id);
+    out!("status: {status}");
+    out!("{}", response.text().await.unwrap_or_default());
+    Ok(if status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,305 @@
+//! What the service recorded, from a terminal: sessions, deliveries and follow-up jobs. Each command goes through
+//! the same function as its API endpoint, so the filters, the checks and the words are the API's.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use sqlx::PgPool;
+
+use super::output::{Table, instant, json_lines, next_page, or_dash, out};
+use crate::config::Settings;
+use crate::followups::Registry;
+use crate::store::deliveries::{self, StoredBody};
+use crate::{http, reconcile};
+
+/// How a list is printed and which page.
+#[derive(Debug, Args)]
+pub struct ListOptions {
+    /// Page size, 1 to 500 [default: 50]
+    #[arg(long)]
+    limit: Option<String>,
+    /// Where to start: the cursor printed after the previous page
+    #[arg(long)]
+    cursor: Option<String>,
+    /// One JSON object per line (the API's objects) instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List recorded sessions, newest ended first
+    List {
+        #[arg(long)]
+        meeting_id: Option<String>,
+        #[arg(long)]
+        organization_id: Option<String>,
+        /// The end reason, e.g. HOST_ENDED_MEETING
+        #[arg(long)]
+        reason: Option<String>,
+        /// RFC 3339, inclusive, e.g. 2026-06-01T00:00:00Z
+        #[arg(long)]
+        ended_after: Option<String>,
+        /// RFC 3339, exclusive
+        #[arg(long)]
+        ended_before: Option<String>,
+        #[command(flatten)]
+        list: ListOptions,
+    },
+    /// Show one session and its follow-ups
+    Show {
+        session_id: String,
+        /// The API's JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record the sessions that ended since a time and that no delivery brought (one reconciliation sweep)
+    Backfill {
+        /// RFC 3339, e.g. 2026-06-01T00:00:00Z
+        #[arg(long)]
+        since: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeliveriesCommand {
+    /// List deliveries, newest received first
+    List {
+        /// stored, duplicate, ignored or unprocessable
+        #[arg(long)]
+        outcome: Option<String>,
+        #[arg(long)]
+        session_id: Option<String>,
+        /// RFC 3339, inclusive
+        #[arg(long)]
+        received_after: Option<String>,
+        /// RFC 3339, exclusive
+        #[arg(long)]
+        received_before: Option<String>,
+        #[command(flatten)]
+        list: ListOptions,
+    },
+    /// Show one delivery with its body (--raw: write the body alone, as kept)
+    Show {
+        id: String,
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Classify a kept delivery again, and record its session if it is now usable
+    Replay { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FollowupsCommand {
+    /// List follow-up jobs, newest first
+    List {
+        /// queued, running, succeeded or dead
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        session_id: Option<String>,
+        #[command(flatten)]
+        list: ListOptions,
+    },
+    /// Bring a dead job back (or run a waiting one now)
+    Retry { id: String },
+}
+
+pub async fn sessions(db: &PgPool, settings: &Settings, command: &SessionsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        SessionsCommand::List {
+            meeting_id,
+            organization_id,
+            reason,
+            ended_after,
+            ended_before,
+            list,
+        } => {
+            let params = http::sessions::ListParams {
+                meeting_id: meeting_id.clone(),
+                organization_id: organization_id.clone(),
+                reason: reason.clone(),
+                ended_after: ended_after.clone(),
+                ended_before: ended_before.clone(),
+                limit: list.limit.clone(),
+                cursor: list.cursor.clone(),
+            };
+            let page = http::sessions::list_page(db, params).await?;
+            if list.json {
+                json_lines(&page.data)?;
+            } else {
+                let mut table = Table::new(&["ENDED", "SESSION", "MEETING", "DURATION", "REASON", "SOURCE"]);
+                for session in &page.data {
+                    let ended = &session.ended;
+                    table.row(vec![
+                        instant(ended.ended_at),
+                        ended.session_id.clone(),
+                        ended.meeting_id.clone(),
+                        ended.duration_seconds.map_or("-".into(), |s| format!("{s}s")),
+                        or_dash(ended.reason.as_deref()),
+                        session.source.as_str().to_owned(),
+                    ]);
+                }
+                table.print("no sessions");
+            }
+            next_page(page.next_cursor.as_deref());
+        }
+        SessionsCommand::Show { session_id, json } => {
+            let shown = http::sessions::with_followups(db, session_id).await?;
+            if *json {
+                out!("{}", serde_json::to_string_pretty(&shown)?);
+            } else {
+                let value = serde_json::to_value(&shown.session)?;
+                for (key, value) in value.as_object().into_iter().flatten() {
+                    let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                    out!("{key:<19} {text}");
+                }
+                out!("");
+                jobs_table(&shown.followups);
+            }
+        }
+        SessionsCommand::Backfill { since } => {
+            let since = chrono::DateTime::parse_from_rfc3339(since.trim())
+                .map_err(|_| anyhow::anyhow!("--since must be an RFC 3339 timestamp such as 2026-06-01T00:00:00Z"))?
+                .with_timezone(&chrono::Utc);
+            let client = super::realtimekit_client(settings)?;
+            let registry = Registry::from_settings(settings).map_err(|e| anyhow::anyhow!(e))?;
+            let jobs = registry.job_specs(settings.worker.max_attempts);
+            let report = reconcile::sweep(db, &client, since, &jobs)
+                .await
+                .map_err(|error| match error {
+                    reconcile::SweepError::Api(api) => super::explain(api),
+                    other => other.into(),
+                })?;
+            if !report.ran {
+                anyhow::bail!("another replica is sweeping right now; try again in a moment");
+            }
+            out!("{}", serde_json::to_string(&report)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn deliveries(db: &PgPool, settings: &Settings, command: &DeliveriesCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DeliveriesCommand::List {
+            outcome,
+            session_id,
+            received_after,
+            received_before,
+            list,
+        } => {
+            let params = http::deliveries::ListParams {
+                outcome: outcome.clone(),
+                session_id: session_id.clone(),
+                received_after: received_after.clone(),
+                received_before: received_before.clone(),
+                limit: list.limit.clone(),
+                cursor: list.cursor.clone(),
+            };
+            let page = http::deliveries::list_page(db, params).await?;
+            if list.json {
+                json_lines(&page.data)?;
+            } else {
+                let mut table = Table::new(&["RECEIVED", "OUTCOME", "EVENT", "DELIVERY", "SESSION", "REASON"]);
+                for d in &page.data {
+                    table.row(vec![
+                        instant(d.received_at),
+                        d.outcome.as_str().to_owned(),
+                        or_dash(d.event.as_deref()),
+                        d.delivery_id.clone(),
+                        or_dash(d.session_id.as_deref()),
+                        d.reason.clone().unwrap_or_default(),
+                    ]);
+                }
+                table.print("no deliveries");
+            }
+            next_page(page.next_cursor.as_deref());
+        }
+        DeliveriesCommand::Show { id, raw } => {
+            let delivery = deliveries::get(db, id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no delivery with id {id:?} is recorded"))?;
+            if *raw {
+                use std::io::Write;
+                std::io::stdout().write_all(delivery.body.bytes())?;
+            } else {
+                let mut shown = serde_json::to_value(&delivery.summary)?;
+                let (kept_as, text) = match &delivery.body {
+                    StoredBody::Json(text) => ("json", Some(text.clone())),
+                    StoredBody::Bytes(bytes) => ("bytes", String::from_utf8(bytes.clone()).ok()),
+                };
+                shown["body_kept_as"] = kept_as.into();
+                shown["body_text"] = text.into();
+                out!("{}", serde_json::to_string_pretty(&shown)?);
+            }
+        }
+        DeliveriesCommand::Replay { id } => {
+            let registry = Registry::from_settings(settings).map_err(|e| anyhow::anyhow!(e))?;
+            let jobs = registry.job_specs(settings.worker.max_attempts);
+            let replayed = deliveries::replay(db, id, &jobs)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no delivery with id {id:?} is recorded"))?;
+            out!("{}", serde_json::to_string(&replayed)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn followups(db: &PgPool, command: &FollowupsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        FollowupsCommand::List {
+            status,
+            session_id,
+            list,
+        } => {
+            let params = http::followups::ListParams {
+                status: status.clone(),
+                session_id: session_id.clone(),
+                limit: list.limit.clone(),
+                cursor: list.cursor.clone(),
+            };
+            let page = http::followups::list_page(db, params).await?;
+            if list.json {
+                json_lines(&page.data)?;
+            } else {
+                jobs_table(&page.data);
+            }
+            next_page(page.next_cursor.as_deref());
+        }
+        FollowupsCommand::Retry { id } => {
+            let job = http::followups::retry_job(db, id).await?;
+            out!(
+                "job {} is queued again ({} of {} attempts used)",
+                job.id,
+                job.attempts,
+                job.max_attempts
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn jobs_table(jobs: &[crate::store::followup_jobs::Job]) {
+    let mut table = Table::new(&[
+        "ID",
+        "STATUS",
+        "FOLLOWUP",
+        "ATTEMPTS",
+        "SESSION",
+        "RUN AT",
+        "LAST ERROR",
+    ]);
+    for job in jobs {
+        table.row(vec![
+            job.id.to_string(),
+            job.status.to_string(),
+            job.followup.clone(),
+            format!("{}/{}", job.attempts, job.max_attempts),
+            job.session_id.clone(),
+            instant(job.run_at),
+            job.last_error.clone().unwrap_or_default(),
+        ]);
+    }
+    table.print("no follow-up jobs");
+}
