@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::params::{self, Page};
+use super::params::{self, ListFailures, Page};
 use crate::store::deliveries::{self, DeliveryFilter, DeliverySummary, Outcome, Replayed, StoredBody};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -39,9 +39,7 @@ pub struct ListParams {
 #[utoipa::path(get, path = "/deliveries", tag = "deliveries", params(ListParams),
     responses(
         (status = 200, description = "A page of deliveries, newest received first", body = Page<DeliverySummary>),
-        (status = 400, description = "A parameter is invalid", body = ErrorBody),
-        (status = 401, description = "No valid bearer token", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; try again", body = ErrorBody),
+        ListFailures,
     ))]
 pub async fn list(
     State(state): State<AppState>,

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::params::{self, Page};
+use super::params::{self, ListFailures, Page};
 use crate::store::followup_jobs::{self, Job, JobFilter, JobStatus};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -30,9 +30,7 @@ pub struct ListParams {
 #[utoipa::path(get, path = "/followups", tag = "followups", params(ListParams),
     responses(
         (status = 200, description = "A page of follow-up jobs, newest first", body = Page<Job>),
-        (status = 400, description = "A parameter is invalid", body = ErrorBody),
-        (status = 401, description = "No valid bearer token", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; try again", body = ErrorBody),
+        ListFailures,
     ))]
 pub async fn list(
     State(state): State<AppState>,

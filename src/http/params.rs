@@ -1,8 +1,11 @@
 //! Reading query parameters and path ids, with the same rules and words on every endpoint. Anything Postgres could
 //! not take (NUL characters, an id longer than any recorded one) is a 400 here, never a 500 from the database.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 
 use super::error::ApiError;
 use crate::domain::ended_session::MAX_ID_BYTES;
@@ -18,6 +21,30 @@ pub struct Page<T> {
     pub data: Vec<T>,
     /// Pass it as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// What a list endpoint can answer besides its page, for the OpenAPI document: each an [`super::error::ErrorBody`].
+pub struct ListFailures;
+
+impl utoipa::IntoResponses for ListFailures {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let failures = [
+            ("400", "A parameter is invalid"),
+            ("401", "No valid bearer token"),
+            ("503", "The database is unavailable; try again"),
+        ];
+        let error_body = || Content::new(Some(Ref::from_schema_name("ErrorBody")));
+        failures
+            .into_iter()
+            .map(|(status, description)| {
+                let response = ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", error_body())
+                    .build();
+                (status.to_owned(), response.into())
+            })
+            .collect()
+    }
 }
 
 /// A page size from 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.

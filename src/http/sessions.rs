@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use super::AppState;
 use super::error::ApiError;
 use super::error::ErrorBody;
-use super::params::{self, Page};
+use super::params::{self, ListFailures, Page};
 use crate::followups::{Report, render_report_html};
 use crate::store::followup_jobs::{self, Job};
 use crate::store::reports;
@@ -44,9 +44,7 @@ pub struct ListParams {
 #[utoipa::path(get, path = "/sessions", tag = "sessions", params(ListParams),
     responses(
         (status = 200, description = "A page of sessions, newest ended first", body = Page<Session>),
-        (status = 400, description = "A parameter is invalid", body = ErrorBody),
-        (status = 401, description = "No valid bearer token", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; try again", body = ErrorBody),
+        ListFailures,
     ))]
 pub async fn list(
     State(state): State<AppState>,

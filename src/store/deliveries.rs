@@ -490,16 +490,9 @@ pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result
             .map(|status: String| (status, None))
         }
         Classified::Ignored { event } => {
-            sqlx::query_as(
-                "UPDATE deliveries SET status = CASE WHEN status = 'unprocessable' THEN 'ignored' ELSE status END,
-                        event = $2, error = NULL, replayed_at = now()
-                 WHERE delivery_id = $1
-                 RETURNING status, error",
-            )
-            .bind(delivery_id)
-            .bind(event)
-            .fetch_one(pool)
-            .await
+            let set =
+                "status = CASE WHEN status = 'unprocessable' THEN 'ignored' ELSE status END, event = $2, error = NULL";
+            update_replayed(pool, delivery_id, set, event).await
         }
         Classified::Unprocessable { reason, .. } => mark_still_unprocessable(pool, delivery_id, reason).await,
     };
@@ -532,13 +525,22 @@ async fn mark_still_unprocessable(
     delivery_id: &str,
     reason: &str,
 ) -> Result<(String, Option<String>), sqlx::Error> {
-    sqlx::query_as(
-        "UPDATE deliveries SET error = CASE WHEN status = 'unprocessable' THEN $2 ELSE error END, replayed_at = now()
-         WHERE delivery_id = $1
-         RETURNING status, error",
-    )
-    .bind(delivery_id)
-    .bind(reason)
-    .fetch_one(pool)
-    .await
+    let set = "error = CASE WHEN status = 'unprocessable' THEN $2 ELSE error END";
+    update_replayed(pool, delivery_id, set, reason).await
+}
+
+/// Records what a replay made of a delivery (`set`, with `$2` = `value`) and reads back its status and error.
+async fn update_replayed(
+    pool: &PgPool,
+    delivery_id: &str,
+    set: &str,
+    value: &str,
+) -> Result<(String, Option<String>), sqlx::Error> {
+    let statement =
+        format!("UPDATE deliveries SET {set}, replayed_at = now() WHERE delivery_id = $1 RETURNING status, error");
+    sqlx::query_as(&statement)
+        .bind(delivery_id)
+        .bind(value)
+        .fetch_one(pool)
+        .await
 }
