@@ -167,3 +167,30 @@ fn secrets_are_redacted_in_debug_output() {
     assert!(!printed.contains("cf-secret"));
     assert!(printed.contains("[redacted]"));
 }
+
+#[test]
+fn a_token_list_of_the_wrong_type_says_what_it_expects_and_where_it_was_set() {
+    let dir = std::env::temp_dir().join(format!("rtk-config-t-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("tokens.toml");
+    std::fs::write(&file, "[api]\ntokens = 5\n").expect("write");
+    let error = Settings::load_with_env(&ConfigFile::Named(file), Vec::new())
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.contains("api.tokens: expected a list of strings") && error.contains("tokens.toml"),
+        "{error}"
+    );
+    assert!(!error.contains("untagged"), "{error}");
+}
+
+#[test]
+fn log_levels_are_checked_like_every_other_key() {
+    for good in ["info", "warn", "rtk_sessions=debug,info", "off", "sqlx=warn, info"] {
+        assert!(load(&[("RTK_SESSIONS__LOG__LEVEL", good)]).is_ok(), "{good}");
+    }
+    for bad in ["nonsense level", "[[[", "", "rtk_sessions", "=debug", "info,"] {
+        let error = load(&[("RTK_SESSIONS__LOG__LEVEL", bad)]).expect_err(bad).to_string();
+        assert!(error.contains("log.level"), "{bad}: {error}");
+    }
+}

@@ -77,7 +77,7 @@ pub(super) fn tokens_from_list_or_csv<'de, D: Deserializer<'de>>(deserializer: D
 /// `["a", "b"]`. Blank items are dropped.
 pub(super) fn strings_from_list_or_csv<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
-    #[serde(untagged, expecting = "a list of strings, or one comma-separated string")]
+    #[serde(untagged, expecting = "expected a list of strings, or one comma-separated string")]
     enum ListOrCsv {
         List(Vec<String>),
         Csv(String),
