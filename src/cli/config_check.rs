@@ -1,22 +1,58 @@
-//! `config check`: the configuration as the service would read it, checked, with every key's value (secrets
-//! redacted) and where it came from. Nothing is started and nothing is connected to.
+//! `config check`: the configuration as the service would read it, checked, with every key's value and where it
+//! came from. Secrets serialize redacted; a follow-up's options may hold secrets too, so only their names are shown.
+//! Nothing is started and nothing is connected to.
 
 use std::process::ExitCode;
+
+use serde_json::Value;
 
 use super::output::{Table, out};
 use crate::config::{ConfigFile, Settings};
 use crate::followups::Registry;
+use crate::realtimekit::public_key::VerificationKeys;
 
 pub fn run(file: &ConfigFile) -> anyhow::Result<ExitCode> {
-    let (settings, origins) = Settings::load_explained(file, std::env::vars())?;
-    // The follow-ups' own options are checked where they are built, as `serve` would.
+    let (settings, sources) = Settings::load_explained(file, std::env::vars())?;
+    // The follow-ups' options and a pinned verification key are checked where they are used, as `serve` would.
     Registry::from_settings(&settings).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    VerificationKeys::from_settings(&settings.realtimekit, reqwest::Client::new())?;
     let mut table = Table::new(&["KEY", "VALUE", "FROM"]);
-    for origin in origins {
-        table.row(vec![origin.key, origin.value, origin.from]);
+    let Value::Object(sections) = serde_json::to_value(&settings)? else {
+        anyhow::bail!("the settings are not a table");
+    };
+    for (section, keys) in &sections {
+        let entries: Vec<(String, &Value)> = match keys {
+            Value::Object(keys) => keys.iter().map(|(k, v)| (format!("{section}.{k}"), v)).collect(),
+            other => vec![(section.clone(), other)],
+        };
+        for (key, value) in entries {
+            let from = sources.of(&key);
+            table.row(vec![key, shown(value), from]);
+        }
     }
     table.print("");
     out!("");
     out!("the configuration is valid");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Text without quotes, lists comma-separated; a `[[followups]]` entry as its kind and the names of its keys.
+fn shown(value: &Value) -> String {
+    let text = |value: &Value| value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+    let entry = |entry: &Value| match entry.as_object() {
+        Some(keys) => {
+            let names: Vec<&str> = keys.keys().map(String::as_str).collect();
+            format!(
+                "{} ({})",
+                entry.get("kind").map(text).unwrap_or_default(),
+                names.join(", ")
+            )
+        }
+        None => text(entry),
+    };
+    match value {
+        Value::Array(items) if items.is_empty() => "(none)".to_owned(),
+        Value::Array(items) => items.iter().map(entry).collect::<Vec<_>>().join(", "),
+        other => text(other),
+    }
 }

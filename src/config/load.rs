@@ -39,12 +39,11 @@ impl Settings {
         Ok(Self::load_explained(file, env)?.0)
     }
 
-    /// As [`Settings::load_with_env`], and where each key's value came from: `default`, the file's path, or the
-    /// environment variable's name (for `config check`).
+    /// As [`Settings::load_with_env`], and where each key's value came from (for `config check`).
     pub fn load_explained(
         file: &ConfigFile,
         env: impl IntoIterator<Item = (String, String)>,
-    ) -> anyhow::Result<(Self, Vec<Origin>)> {
+    ) -> anyhow::Result<(Self, Sources)> {
         let path: &Path = match file {
             ConfigFile::Default => Path::new("config.toml"),
             ConfigFile::Named(path) if !path.is_file() => bail!("configuration file {} does not exist", path.display()),
@@ -63,92 +62,26 @@ impl Settings {
             "realtimekit.public_key_file",
             &mut settings.realtimekit.public_key_file,
         );
-        let origins = origins(&figment, &settings)?;
-        Ok((settings, origins))
+        Ok((settings, Sources(figment)))
     }
 }
 
-/// A key, its value as shown to people (secrets redacted), and where it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Origin {
-    pub key: String,
-    pub value: String,
-    pub from: String,
-}
+/// Where the loaded values came from.
+pub struct Sources(Figment);
 
-/// The keys whose values are secrets: shown redacted.
-const SECRET_KEYS: [&str; 3] = ["database.url", "realtimekit.api_token", "api.tokens"];
-
-/// Every key of the effective settings, with its value and where it came from. A `[[followups]]` entry's options
-/// may hold secrets: only their names are shown.
-fn origins(figment: &Figment, settings: &Settings) -> anyhow::Result<Vec<Origin>> {
-    let serde_json::Value::Object(sections) = serde_json::to_value(settings)? else {
-        return Ok(Vec::new());
-    };
-    let mut origins = Vec::new();
-    for (section, keys) in &sections {
-        let entries: Vec<(String, &serde_json::Value)> = match keys {
-            serde_json::Value::Object(keys) => keys.iter().map(|(k, v)| (format!("{section}.{k}"), v)).collect(),
-            other => vec![(section.clone(), other)],
+impl Sources {
+    /// `default`, the file's path, or the environment variable's name, for a key such as `server.bind`.
+    pub fn of(&self, key: &str) -> String {
+        let Some(metadata) = self.0.find_metadata(key) else {
+            return "default".to_owned();
         };
-        for (key, value) in entries {
-            let from = match figment.find_metadata(&key) {
-                Some(metadata) => match &metadata.source {
-                    Some(figment::Source::File(path)) => path.display().to_string(),
-                    _ if metadata.name.starts_with(ENV_PREFIX) || ALIASES.iter().any(|(n, _)| metadata.name == *n) => {
-                        metadata.name.to_string()
-                    }
-                    _ => "default".to_owned(),
-                },
-                None => "default".to_owned(),
-            };
-            let value = shown(&key, value);
-            origins.push(Origin { key, value, from });
-        }
-    }
-    Ok(origins)
-}
-
-/// A value as `config check` prints it: text without quotes, lists comma-separated, secrets redacted.
-fn shown(key: &str, value: &serde_json::Value) -> String {
-    use serde_json::Value;
-    let text = |value: &Value| value.as_str().map_or_else(|| value.to_string(), str::to_owned);
-    match value {
-        Value::String(s) if SECRET_KEYS.contains(&key) && !s.is_empty() => redacted_url(s),
-        Value::Array(items) if SECRET_KEYS.contains(&key) && !items.is_empty() => {
-            vec!["[redacted]"; items.len()].join(",")
-        }
-        Value::Array(items) if key == "followups" && !items.is_empty() => items
-            .iter()
-            .map(|entry| {
-                let kind = entry.get("kind").map(text).unwrap_or_default();
-                let options: Vec<&str> = entry
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, _)| k.as_str())
-                    .collect();
-                format!("{kind} ({})", options.join(", "))
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
-        Value::Array(items) if items.is_empty() => "(none)".to_owned(),
-        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
-        other => text(other),
-    }
-}
-
-/// A connection URL with its password (and any query) hidden; any other secret entirely.
-fn redacted_url(value: &str) -> String {
-    match reqwest::Url::parse(value) {
-        Ok(mut url) if url.has_host() => {
-            if url.password().is_some() {
-                let _ = url.set_password(Some("[redacted]"));
+        match &metadata.source {
+            Some(figment::Source::File(path)) => path.display().to_string(),
+            _ if metadata.name.starts_with(ENV_PREFIX) || ALIASES.iter().any(|(n, _)| metadata.name == *n) => {
+                metadata.name.to_string()
             }
-            url.set_query(None);
-            url.to_string()
+            _ => "default".to_owned(),
         }
-        _ => "[redacted]".to_owned(),
     }
 }
 

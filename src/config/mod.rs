@@ -216,16 +216,6 @@ fn enabled_by_default() -> bool {
     true
 }
 
-impl FollowupSettings {
-    pub fn name(&self) -> &str {
-        self.name
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .unwrap_or(self.kind.as_str())
-    }
-}
-
 impl fmt::Debug for FollowupSettings {
     /// Options may hold secrets: only their names are shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -284,9 +274,6 @@ impl Settings {
                 "set either public_key_pem or public_key_file, not both",
             );
         }
-        if !self.realtimekit.public_key_pem.is_empty() {
-            check_public_key_pem(&self.realtimekit.public_key_pem).map_err(|e| ("realtimekit.public_key_pem", e))?;
-        }
         if self.registration.name.trim().is_empty() {
             return refuse("registration.name", "must not be empty");
         }
@@ -330,16 +317,6 @@ impl Settings {
     pub fn webhook_url(&self) -> Option<String> {
         let base = self.server.public_url.as_ref()?.as_str().trim_end_matches('/');
         Some(format!("{base}{}", crate::domain::WEBHOOK_PATH))
-    }
-}
-
-/// A PEM document labelled as a public key; the key itself is parsed where it is used (`realtimekit`).
-fn check_public_key_pem(text: &str) -> Result<(), String> {
-    let normalised = text.trim().replace("\\n", "\n");
-    let document = pem::parse(normalised.as_bytes()).map_err(|_| "not a PEM document".to_owned())?;
-    match document.tag() {
-        "PUBLIC KEY" | "RSA PUBLIC KEY" => Ok(()),
-        other => Err(format!("a PEM {other:?}, not a PUBLIC KEY")),
     }
 }
 

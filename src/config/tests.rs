@@ -85,7 +85,7 @@ fn followups_are_read_from_the_file_and_a_bad_one_is_named() {
     let s = Settings::load_with_env(&ConfigFile::Named(file.clone()), Vec::new()).expect("valid");
     assert_eq!(s.worker.concurrency.get(), 2);
     assert_eq!(s.followups.len(), 2);
-    assert_eq!(s.followups[0].name(), "team");
+    assert_eq!(s.followups[0].name.as_deref(), Some("team"));
     assert!(!s.followups[1].enabled);
     assert!(!format!("{s:?}").contains("whsec_"), "follow-up secrets are redacted");
 
@@ -122,7 +122,10 @@ fn invalid_values_name_their_key() {
         (&[("RTK_SESSIONS__SERVER__PUBLIC_URL", "ftp://x")], "server.public_url"),
         (&[("RTK_SESSIONS__DATABASE__URL", "mysql://secret@x")], "database.url"),
         (
-            &[("RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_PEM", "not a pem")],
+            &[
+                ("RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_PEM", "pem"),
+                ("RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_FILE", "key.pem"),
+            ],
             "realtimekit.public_key_pem",
         ),
         (&[("RTK_SESSIONS__SERVER__NO_SUCH_KEY", "1")], "no_such_key"),

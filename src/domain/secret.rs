@@ -4,8 +4,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A value that must never reach a log line or an error body.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A value that must never reach a log line, an error body or a printed configuration: its `Debug` is
+/// `[redacted]`, and it serializes as [`Secret::shown`].
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -21,6 +22,26 @@ impl Secret {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// What may be shown of it: nothing, except the parts of a connection URL that are not secret (its scheme,
+    /// user, host, port and path; the password and any query are left out). Empty stays empty.
+    pub fn shown(&self) -> String {
+        match url::Url::parse(&self.0) {
+            _ if self.0.is_empty() => String::new(),
+            Ok(mut url) if url.has_host() && url.scheme() != "https" && url.scheme() != "http" => {
+                let _ = url.set_password(url.password().map(|_| "redacted"));
+                url.set_query(None);
+                url.to_string()
+            }
+            _ => "[redacted]".to_owned(),
+        }
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.shown())
     }
 }
 

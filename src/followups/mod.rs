@@ -100,10 +100,10 @@ impl Registry {
         let mut names = HashSet::new();
         for (index, entry) in settings.followups.iter().enumerate() {
             let label = describe(index, entry);
-            if !names.insert(entry.name().to_owned()) {
+            if !names.insert(name_of(entry).to_owned()) {
                 return Err(format!(
                     "{label}: another follow-up is already named {:?}; give each a distinct `name`",
-                    entry.name()
+                    name_of(entry)
                 ));
             }
             if entry.kind.needs_realtimekit() {
@@ -116,7 +116,7 @@ impl Registry {
                 }
             }
             let followup =
-                build(entry.kind, entry.name().to_owned(), &entry.options).map_err(|e| format!("{label}: {e}"))?;
+                build(entry.kind, name_of(entry).to_owned(), &entry.options).map_err(|e| format!("{label}: {e}"))?;
             if entry.enabled {
                 followups.push(followup);
             }
@@ -145,6 +145,12 @@ impl Registry {
             max_attempts: i32::try_from(max_attempts.get()).unwrap_or(i32::MAX),
         }
     }
+}
+
+/// An entry's `name`, or its kind when it has none: what tells two follow-ups of one kind apart.
+fn name_of(entry: &FollowupSettings) -> &str {
+    let name = entry.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    name.unwrap_or(entry.kind.as_str())
 }
 
 fn describe(index: usize, entry: &FollowupSettings) -> String {

@@ -215,9 +215,16 @@ async fn sessions_are_listed_in_a_table_or_as_json_lines_and_shown_one_by_one() 
 async fn config_check_prints_every_value_with_its_source_and_redacts_secrets() {
     let dir = tempdir("config-check");
     let file = dir.join("rtk.toml");
+    assert!(
+        run(Command::new(BINARY)
+            .args(["dev", "keygen", "--out"])
+            .arg(dir.join("keys")))
+        .status
+        .success()
+    );
     std::fs::write(
         &file,
-        "[server]\nbind = \"127.0.0.1:9999\"\n\n[realtimekit]\npublic_key_file = \"keys/public.pem\"\n",
+        "[server]\nbind = \"127.0.0.1:9999\"\n\n[realtimekit]\npublic_key_file = \"keys/rtk-dev-public.pem\"\n",
     )
     .expect("write");
     let output = run(command("unused")
@@ -246,7 +253,7 @@ async fn config_check_prints_every_value_with_its_source_and_redacts_secrets() {
     );
     assert!(row("api.tokens").contains("RTK_SESSIONS__API__TOKENS"));
     assert!(row("database.url").contains("db.internal") && row("database.url").contains("RTK_SESSIONS__DATABASE__URL"));
-    let resolved = dir.join("keys/public.pem");
+    let resolved = dir.join("keys/rtk-dev-public.pem");
     assert!(
         row("realtimekit.public_key_file").contains(&resolved.display().to_string()),
         "a relative path in the file is resolved from the file's folder: {}",
@@ -261,8 +268,18 @@ async fn config_check_prints_every_value_with_its_source_and_redacts_secrets() {
     assert!(stdout.contains("the configuration is valid"));
 
     // Wrong values: the key, what is wrong, and the variable or file; exit 1.
-    let cases: [(&str, &str, &str); 3] = [
+    let cases: [(&str, &str, &str); 5] = [
         ("RTK_SESSIONS__LOG__LEVEL", "nonsense level", "log.level"),
+        (
+            "RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_PEM",
+            "not a pem",
+            "realtimekit.public_key_pem",
+        ),
+        (
+            "RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_FILE",
+            "/nowhere/key.pem",
+            "/nowhere/key.pem",
+        ),
         ("RTK_SESSIONS__LOG__LEVEL", "[[[", "log.level"),
         (
             "RTK_SESSIONS__WORKER__CONCURRENCY",
