@@ -360,4 +360,19 @@ async fn errors_name_their_cause_once() {
         "the cause once: {stderr}"
     );
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+
+    // The Cloudflare API unreachable: the call and its cause, once, in the line that ends the command.
+    let (ok, _, stderr) = text(&run(command("unused")
+        .env(
+            "RTK_SESSIONS__REALTIMEKIT__API_BASE",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .env("RTK_SESSIONS__REALTIMEKIT__ACCOUNT_ID", "acc")
+        .env("RTK_SESSIONS__REALTIMEKIT__APP_ID", "app")
+        .env("CLOUDFLARE_API_TOKEN", "token")
+        .args(["webhooks", "list"])));
+    assert!(!ok);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("rtk-sessions: GET webhooks"), "{stderr}");
+    assert_eq!(last.matches("Connection refused").count(), 1, "{last}");
 }
