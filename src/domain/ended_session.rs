@@ -52,11 +52,11 @@ impl SessionSource {
 
 /// For rows: an unknown source is an error, never a guess.
 impl TryFrom<String> for SessionSource {
-    type Error = super::job::UnknownValue;
+    type Error = super::names::UnknownValue;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
         let all = [Self::Delivery, Self::Reconciliation];
-        super::job::UnknownValue::or_variant(&all, Self::as_str, "session source", text)
+        super::names::UnknownValue::or_variant(&all, Self::as_str, "session source", text)
     }
 }
 

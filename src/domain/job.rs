@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::names::UnknownValue;
+
 /// The built-in follow-ups, as named by `[[followups]] kind = ...` and stored in a job's `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -88,34 +90,6 @@ impl TryFrom<String> for JobStatus {
 
     fn try_from(text: String) -> Result<Self, UnknownValue> {
         UnknownValue::or_variant(&Self::ALL, Self::as_str, "follow-up job status", text)
-    }
-}
-
-/// A stored or typed value that names no variant.
-#[derive(Debug, thiserror::Error)]
-#[error("{text:?} is not a {what} (one of {known})")]
-pub struct UnknownValue {
-    what: &'static str,
-    text: String,
-    known: String,
-}
-
-impl UnknownValue {
-    /// The variant among `all` whose name is `text`; else an error saying `text` is not a `what`. How every enum
-    /// stored or served by its name is read back.
-    pub fn or_variant<T: Copy>(
-        all: &[T],
-        name: fn(T) -> &'static str,
-        what: &'static str,
-        text: String,
-    ) -> Result<T, Self> {
-        match all.iter().copied().find(|v| name(*v) == text) {
-            Some(variant) => Ok(variant),
-            None => {
-                let known = all.iter().map(|v| name(*v)).collect::<Vec<_>>().join(", ");
-                Err(Self { what, text, known })
-            }
-        }
     }
 }
 

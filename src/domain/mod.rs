@@ -4,6 +4,7 @@ pub mod delivery;
 pub mod ended_session;
 pub mod job;
 pub(crate) mod lenient;
+pub mod names;
 pub mod report;
 pub mod secret;
 

@@ -9,7 +9,7 @@ use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 
 use super::error::ApiError;
 use crate::domain::ended_session::MAX_ID_BYTES;
-use crate::domain::job::UnknownValue;
+use crate::domain::names::UnknownValue;
 use crate::store::cursor::Cursor;
 
 pub const DEFAULT_LIMIT: u16 = 50;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
-use crate::domain::job::UnknownValue;
+use crate::domain::names::UnknownValue;
 use crate::domain::{Classified, DeliveryBody, DeliveryId, EndedSession, WebhookId};
 use crate::store::cursor::Cursor;
 use crate::store::followup_jobs::JobSpecs;
