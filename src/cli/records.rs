@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use super::output::{Table, instant, json_lines, next_page, or_dash, out};
 use crate::config::Settings;
 use crate::followups::Registry;
-use crate::store::deliveries::{self, StoredBody};
+use crate::store::followup_jobs::JobSpecs;
 use crate::{http, reconcile};
 
 /// How a list is printed and which page.
@@ -163,9 +163,7 @@ pub async fn sessions(db: &PgPool, settings: &Settings, command: &SessionsComman
                 .map_err(|_| anyhow::anyhow!("--since must be an RFC 3339 timestamp such as 2026-06-01T00:00:00Z"))?
                 .with_timezone(&chrono::Utc);
             let client = super::realtimekit_client(settings)?;
-            let registry = Registry::from_settings(settings).map_err(|e| anyhow::anyhow!(e))?;
-            let jobs = registry.job_specs(settings.worker.max_attempts);
-            let report = reconcile::sweep(db, &client, since, &jobs)
+            let report = reconcile::sweep(db, &client, since, &job_specs(settings)?)
                 .await
                 .map_err(|error| match error {
                     reconcile::SweepError::Api(api) => super::explain(api),
@@ -217,29 +215,17 @@ pub async fn deliveries(db: &PgPool, settings: &Settings, command: &DeliveriesCo
             next_page(page.next_cursor.as_deref());
         }
         DeliveriesCommand::Show { id, raw } => {
-            let delivery = deliveries::get(db, id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no delivery with id {id:?} is recorded"))?;
+            let delivery = http::deliveries::stored(db, id).await?;
             if *raw {
                 use std::io::Write;
                 std::io::stdout().write_all(delivery.body.bytes())?;
             } else {
-                let mut shown = serde_json::to_value(&delivery.summary)?;
-                let (kept_as, text) = match &delivery.body {
-                    StoredBody::Json(text) => ("json", Some(text.clone())),
-                    StoredBody::Bytes(bytes) => ("bytes", String::from_utf8(bytes.clone()).ok()),
-                };
-                shown["body_kept_as"] = kept_as.into();
-                shown["body_text"] = text.into();
-                out!("{}", serde_json::to_string_pretty(&shown)?);
+                let detail = http::deliveries::DeliveryDetail::from(delivery);
+                out!("{}", serde_json::to_string_pretty(&detail)?);
             }
         }
         DeliveriesCommand::Replay { id } => {
-            let registry = Registry::from_settings(settings).map_err(|e| anyhow::anyhow!(e))?;
-            let jobs = registry.job_specs(settings.worker.max_attempts);
-            let replayed = deliveries::replay(db, id, &jobs)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no delivery with id {id:?} is recorded"))?;
+            let replayed = http::deliveries::replay_one(db, id, &job_specs(settings)?).await?;
             out!("{}", serde_json::to_string(&replayed)?);
         }
     }
@@ -278,6 +264,12 @@ pub async fn followups(db: &PgPool, command: &FollowupsCommand) -> anyhow::Resul
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The jobs a newly recorded session gets, as `serve` would queue them.
+fn job_specs(settings: &Settings) -> anyhow::Result<JobSpecs> {
+    let registry = Registry::from_settings(settings).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    Ok(registry.job_specs(settings.worker.max_attempts))
 }
 
 fn jobs_table(jobs: &[crate::store::followup_jobs::Job]) {

@@ -12,7 +12,8 @@ use sqlx::PgPool;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::params::{self, ListFailures, Page};
-use crate::store::deliveries::{self, DeliveryFilter, DeliverySummary, Outcome, Replayed, StoredBody};
+use crate::store::deliveries::{self, DeliveryFilter, DeliverySummary, Outcome, Replayed, StoredBody, StoredDelivery};
+use crate::store::followup_jobs::JobSpecs;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -114,9 +115,7 @@ pub async fn get_one(
         Some("true") => true,
         Some(_) => return Err(ApiError::bad_request("invalid_parameter", "raw must be true or false")),
     };
-    let delivery = deliveries::get(&state.db, &delivery_id)
-        .await?
-        .ok_or_else(|| delivery_not_found(&delivery_id))?;
+    let delivery = stored(&state.db, &delivery_id).await?;
     if raw {
         let content_type = match delivery.body {
             StoredBody::Json(_) => "application/json",
@@ -128,16 +127,29 @@ pub async fn get_one(
         };
         return Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response());
     }
-    let (body_kept_as, body_text) = match delivery.body {
-        StoredBody::Json(text) => ("json", Some(text)),
-        StoredBody::Bytes(bytes) => ("bytes", String::from_utf8(bytes).ok()),
-    };
-    Ok(Json(DeliveryDetail {
-        summary: delivery.summary,
-        body_kept_as,
-        body_text,
-    })
-    .into_response())
+    Ok(Json(DeliveryDetail::from(delivery)).into_response())
+}
+
+/// One recorded delivery with its body, or a 404 (the CLI shows a delivery through it too).
+pub(crate) async fn stored(db: &PgPool, delivery_id: &str) -> Result<StoredDelivery, ApiError> {
+    params::path_id("delivery_id", delivery_id)?;
+    deliveries::get(db, delivery_id)
+        .await?
+        .ok_or_else(|| delivery_not_found(delivery_id))
+}
+
+impl From<StoredDelivery> for DeliveryDetail {
+    fn from(delivery: StoredDelivery) -> Self {
+        let (body_kept_as, body_text) = match delivery.body {
+            StoredBody::Json(text) => ("json", Some(text)),
+            StoredBody::Bytes(bytes) => ("bytes", String::from_utf8(bytes).ok()),
+        };
+        Self {
+            summary: delivery.summary,
+            body_kept_as,
+            body_text,
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/deliveries/{delivery_id}/replay", tag = "deliveries",
@@ -153,17 +165,22 @@ pub async fn replay(
     State(state): State<AppState>,
     Path(delivery_id): Path<String>,
 ) -> Result<Json<Replayed>, ApiError> {
-    params::path_id("delivery_id", &delivery_id)?;
-    let replayed = deliveries::replay(&state.db, &delivery_id, state.ingest.jobs())
+    Ok(Json(replay_one(&state.db, &delivery_id, state.ingest.jobs()).await?))
+}
+
+/// Classifies a kept delivery again and records what it now says, or a 404 (the CLI replays through it too).
+pub(crate) async fn replay_one(db: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result<Replayed, ApiError> {
+    params::path_id("delivery_id", delivery_id)?;
+    let replayed = deliveries::replay(db, delivery_id, jobs)
         .await?
-        .ok_or_else(|| delivery_not_found(&delivery_id))?;
+        .ok_or_else(|| delivery_not_found(delivery_id))?;
     tracing::info!(
         delivery_id = %replayed.delivery_id,
         previous = replayed.previous_outcome.as_str(),
         outcome = replayed.outcome.as_str(),
         "replayed a delivery"
     );
-    Ok(Json(replayed))
+    Ok(replayed)
 }
 
 fn delivery_not_found(delivery_id: &str) -> ApiError {
