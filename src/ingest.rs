@@ -19,6 +19,7 @@ use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::config::IngestSettings;
+use crate::domain::Classified;
 use crate::store;
 use crate::store::deliveries::{self, Outcome, VerifiedDelivery};
 use crate::store::followup_jobs::JobSpecs;
@@ -78,7 +79,9 @@ impl Ingest {
     }
 
     pub async fn record(&self, delivery: VerifiedDelivery) -> Result<Outcome, IngestError> {
-        let Some(queue) = &self.queue else {
+        // Artifact announcements are few and take a lock of their session: each has its own transaction.
+        let announces_artifact = matches!(delivery.classified, Classified::Artifact(_));
+        let Some(queue) = self.queue.as_ref().filter(|_| !announces_artifact) else {
             return record_one(&self.pool, delivery, &self.jobs).await;
         };
         let (reply, answer) = oneshot::channel();

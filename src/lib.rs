@@ -4,6 +4,7 @@
 //! Every module is private to the crate, so the compiler reports what has no caller. The public surface below is
 //! what the binary, the benchmark, the fuzz target and the black-box tests drive directly.
 
+mod archive;
 mod background;
 mod cli;
 mod config;

@@ -14,6 +14,7 @@ use axum::response::Response;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::domain::artifact::{ArtifactKind, ArtifactState};
 use crate::domain::job::FollowupKind;
 
 pub const DELIVERIES: &str = "rtk_deliveries_total";
@@ -33,6 +34,10 @@ pub const RETENTION_DELETED: &str = "rtk_retention_deleted_deliveries_total";
 pub const HTTP_CONNECTIONS: &str = "rtk_http_open_connections";
 pub const READINESS_DATABASE_CHECKS: &str = "rtk_readiness_database_checks_total";
 pub const HTTP_CONNECTIONS_CLOSED: &str = "rtk_http_connections_closed_by_server_total";
+pub const ARTIFACTS: &str = "rtk_artifacts";
+pub const ARTIFACTS_ARCHIVED_BYTES: &str = "rtk_artifacts_archived_bytes_total";
+pub const ARTIFACTS_LOST: &str = "rtk_artifacts_lost_total";
+pub const ARTIFACTS_SOONEST_EXPIRY: &str = "rtk_artifacts_unarchived_soonest_expiry_seconds";
 
 /// The process-wide recorder (installed once; every application in the process shares it).
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -113,6 +118,25 @@ fn describe() {
     describe_counter!(
         READINESS_DATABASE_CHECKS,
         "Database queries made for /readyz (at most one a second, whoever calls)."
+    );
+    describe_gauge!(
+        ARTIFACTS,
+        "Artifacts (recordings, transcripts, summaries, chats) by state (announced, archiving, archived, failed, lost)."
+    );
+    describe_counter!(
+        ARTIFACTS_ARCHIVED_BYTES,
+        Unit::Bytes,
+        "Bytes copied to the archive store, by artifact kind."
+    );
+    describe_counter!(
+        ARTIFACTS_LOST,
+        "Artifacts RealtimeKit no longer has (or never produced), by kind."
+    );
+    describe_gauge!(
+        ARTIFACTS_SOONEST_EXPIRY,
+        Unit::Seconds,
+        "Time left before the soonest-expiring unarchived artifact is deleted by RealtimeKit (negative: expired; \
+         NaN: nothing waits). Alert below 48 h."
     );
     describe_counter!(
         HTTP_CONNECTIONS_CLOSED,
@@ -235,4 +259,25 @@ pub fn followup_jobs(status: String, count: i64) {
 
 pub fn followup_oldest_due_age(seconds: f64) {
     gauge!(FOLLOWUP_OLDEST_DUE_AGE).set(seconds);
+}
+
+pub fn artifacts(state: ArtifactState, count: i64) {
+    gauge!(ARTIFACTS, "state" => state.as_str()).set(count as f64);
+}
+
+pub fn artifact_archived(kind: ArtifactKind, bytes: u64) {
+    counter!(ARTIFACTS_ARCHIVED_BYTES, "kind" => kind.as_str()).increment(bytes);
+}
+
+pub fn artifact_lost(kind: ArtifactKind) {
+    counter!(ARTIFACTS_LOST, "kind" => kind.as_str()).increment(1);
+}
+
+/// `None` when no unarchived artifact has an expiry: NaN, which no threshold alert fires on, rather than a stale
+/// value.
+pub fn artifacts_soonest_expiry(seconds: Option<f64>) {
+    match seconds {
+        Some(seconds) => gauge!(ARTIFACTS_SOONEST_EXPIRY).set(seconds),
+        None => gauge!(ARTIFACTS_SOONEST_EXPIRY).set(f64::NAN),
+    }
 }

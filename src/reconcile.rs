@@ -4,6 +4,10 @@
 //! A reconciled session is recorded like a delivered one, marked `source = 'reconciliation'`. Whichever comes first
 //! wins: a delivery arriving later for it is a duplicate, and a session a delivery already brought is left alone.
 //! One replica sweeps at a time (a Postgres advisory lock); the others skip that round.
+//!
+//! The sweep also looks after artifacts whose events never came: it records the session of artifacts announced for
+//! a session whose `meeting.ended` never came, and asks the API for the artifacts of recorded sessions (a bounded
+//! number per sweep, each session once, within RealtimeKit's 7 days).
 
 use std::time::Duration;
 
@@ -14,12 +18,13 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::background;
+use crate::config::ReconcileSettings;
 use crate::domain::EndedSession;
 use crate::domain::lenient;
 use crate::realtimekit::client::{RealtimeKitClient, SessionDetails, SessionQuery};
 use crate::store::database::DatabaseReadiness;
 use crate::store::followup_jobs::JobSpecs;
-use crate::store::sessions;
+use crate::store::{artifacts, sessions};
 
 /// The advisory lock key that keeps sweeps from overlapping across replicas ("rtk" + 2).
 const RECONCILE_LOCK: i64 = 0x7274_6b02;
@@ -37,6 +42,11 @@ pub struct SweepReport {
     pub already_known: u64,
     /// Listed but without the fields a session needs (meeting id, end time).
     pub unusable: u64,
+    /// Sessions recorded because artifacts were announced for them and their `meeting.ended` never came.
+    pub recorded_for_artifacts: u64,
+    /// Sessions whose artifacts were asked for through the API, and the artifacts that told us something new.
+    pub sessions_checked_for_artifacts: u64,
+    pub artifacts_found: u64,
     /// False when another replica held the lock and this sweep did nothing.
     pub ran: bool,
 }
@@ -55,6 +65,7 @@ pub async fn sweep(
     client: &RealtimeKitClient,
     since: DateTime<Utc>,
     jobs: &JobSpecs,
+    artifact_checks: u32,
 ) -> Result<SweepReport, SweepError> {
     // A session-level lock on a connection of its own, closed afterwards so the lock cannot outlive the sweep.
     let mut lock_connection = pool.acquire().await?.detach();
@@ -104,8 +115,81 @@ pub async fn sweep(
             break;
         }
     }
+    if artifact_checks > 0 {
+        record_sessions_of_orphan_artifacts(pool, client, jobs, &mut report).await?;
+        check_artifacts(pool, client, jobs, i64::from(artifact_checks), &mut report).await?;
+    }
     let _ = sqlx::Connection::close(lock_connection).await;
     Ok(report)
+}
+
+/// RealtimeKit keeps artifacts this long.
+const ARTIFACT_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+/// A session's artifacts are asked for once it ended this long ago (a summary takes minutes to be made).
+const ARTIFACTS_SETTLE: Duration = Duration::from_secs(3600);
+/// An artifact whose session has not been recorded this long after it was announced: its session is asked for.
+const ORPHAN_AFTER: Duration = Duration::from_secs(600);
+
+/// Artifacts announced for a session whose `meeting.ended` never came: the session is fetched and recorded (which
+/// attaches them and queues their archive), once RealtimeKit says it ended.
+async fn record_sessions_of_orphan_artifacts(
+    pool: &PgPool,
+    client: &RealtimeKitClient,
+    jobs: &JobSpecs,
+    report: &mut SweepReport,
+) -> Result<(), SweepError> {
+    for session_id in artifacts::orphan_sessions(pool, ORPHAN_AFTER, 100).await? {
+        let details = match client.get_session(&session_id).await {
+            Ok(details) => details,
+            Err(error) if error.is_not_found() => continue,
+            Err(error) => return Err(error.into()),
+        };
+        let ended = details
+            .status
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("ENDED"));
+        if let Some(session) = ended_session(&details).filter(|_| ended)
+            && sessions::record_reconciled(pool, &session, jobs).await?
+        {
+            report.recorded_for_artifacts += 1;
+            tracing::info!(%session_id, "recorded a session whose artifacts came but whose meeting.ended did not");
+        }
+    }
+    Ok(())
+}
+
+/// Asks the API for the artifacts of the next recorded sessions (each once, oldest first, within RealtimeKit's 7
+/// days), and records what their events never brought.
+async fn check_artifacts(
+    pool: &PgPool,
+    client: &RealtimeKitClient,
+    jobs: &JobSpecs,
+    limit: i64,
+    report: &mut SweepReport,
+) -> Result<(), SweepError> {
+    for session in artifacts::sessions_to_check(pool, ARTIFACT_WINDOW, ARTIFACTS_SETTLE, limit).await? {
+        let found = client
+            .artifacts_of_session(
+                &session.session_id,
+                &session.meeting_id,
+                session.organization_id.as_deref(),
+            )
+            .await;
+        let found = match found {
+            Ok(found) => found,
+            // The API no longer knows it: nothing to find.
+            Err(error) if error.is_not_found() => Vec::new(),
+            Err(error) => return Err(error.into()),
+        };
+        for announcement in &found {
+            if artifacts::announce(pool, announcement, jobs, async |_, changed| Ok(changed)).await? {
+                report.artifacts_found += 1;
+            }
+        }
+        artifacts::checked_up_to(pool, &session).await?;
+        report.sessions_checked_for_artifacts += 1;
+    }
+    Ok(())
 }
 
 /// A session as the Sessions API describes it, in the form a delivery would have given.
@@ -154,18 +238,19 @@ pub async fn run_periodically(
     pool: PgPool,
     client: RealtimeKitClient,
     jobs: JobSpecs,
-    interval: Duration,
-    lookback: Duration,
+    settings: ReconcileSettings,
     database: DatabaseReadiness,
     shutdown: CancellationToken,
 ) {
     if !background::wait_for(&shutdown, database.wait_until_prepared()).await {
         return;
     }
+    let lookback = Duration::from_secs(settings.lookback_hours.get().saturating_mul(3600));
+    let artifact_checks = settings.artifact_checks_per_sweep;
     let (pool, client, jobs) = (&pool, &client, &jobs);
-    background::every(&shutdown, interval, || async move {
+    background::every(&shutdown, settings.interval, || async move {
         let since = Utc::now() - lookback;
-        let result = sweep(pool, client, since, jobs).await;
+        let result = sweep(pool, client, since, jobs, artifact_checks).await;
         record_sweep(&result);
         match result {
             Ok(report) if report.ran => tracing::info!(
@@ -173,6 +258,9 @@ pub async fn run_periodically(
                 recorded = report.recorded,
                 already_known = report.already_known,
                 unusable = report.unusable,
+                recorded_for_artifacts = report.recorded_for_artifacts,
+                sessions_checked_for_artifacts = report.sessions_checked_for_artifacts,
+                artifacts_found = report.artifacts_found,
                 "reconciliation sweep done"
             ),
             Ok(_) => tracing::debug!("another replica is sweeping; skipped"),

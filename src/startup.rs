@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::archive::ArchiveStore;
 use crate::background::{self, Attempt, Backoff};
 use crate::config::Settings;
 use crate::followups::Registry;
@@ -26,7 +27,7 @@ use crate::realtimekit::public_key::VerificationKeys;
 use crate::realtimekit::registration::{self, DesiredWebhook, RegistrationState, RegistrationStatus};
 use crate::reconcile;
 use crate::store::database::DatabaseReadiness;
-use crate::store::{database, followup_jobs};
+use crate::store::{artifacts, database, followup_jobs};
 use crate::worker::Worker;
 use crate::{observability, retention};
 
@@ -113,8 +114,7 @@ impl Application {
                     db.clone(),
                     client.clone(),
                     followup_jobs.clone(),
-                    settings.reconcile.interval,
-                    Duration::from_secs(settings.reconcile.lookback_hours.get().saturating_mul(3600)),
+                    settings.reconcile.clone(),
                     database_readiness.clone(),
                     shutdown.clone(),
                 ));
@@ -126,6 +126,11 @@ impl Application {
             (_, false) => {}
         }
 
+        let archive = (settings.archive.url.as_ref().map(ArchiveStore::open).transpose())
+            .map_err(|e| anyhow::anyhow!("invalid configuration: archive.url: {e}"))?;
+        if let Some(store) = archive.clone() {
+            tasks.spawn(check_archive_store(store));
+        }
         let ingest = Ingest::start(db.clone(), Arc::new(followup_jobs), &settings.ingest);
         let state = AppState::new(AppContext {
             db,
@@ -140,6 +145,7 @@ impl Application {
             realtimekit_settings: Arc::new(settings.realtimekit.clone()),
             registration,
             ingest,
+            archive,
         });
         tasks.spawn(sample_gauges(
             state.db.clone(),
@@ -251,6 +257,24 @@ async fn prepare_database_until_done(
     .await;
 }
 
+/// Writes a small object to the archive store once at start, so that a store that cannot be written (a folder
+/// without permission, wrong credentials) is said at once rather than at the first artifact. Serving goes on either
+/// way: deliveries are never refused for the archive's sake, and archive jobs retry until the store works.
+async fn check_archive_store(store: ArchiveStore) {
+    let check = store
+        .put(".rtk-sessions-write-check", "text/plain", b"ok\n".to_vec())
+        .await;
+    match check {
+        Ok(()) => tracing::info!(store = store.shown(), "archiving artifacts to the store"),
+        Err(error) => tracing::error!(
+            store = store.shown(),
+            error = %error,
+            "the archive store cannot be written: artifacts are not archived until it can (set archive.url, or \
+             its credentials; archive jobs retry meanwhile)"
+        ),
+    }
+}
+
 /// Samples the gauges that live in the database and the pool, every `interval`, until `shutdown`. It also drains
 /// the histograms' recorded samples into their buckets: without that, samples pile up in memory until someone
 /// scrapes `/metrics` (the soak benchmark found this as RSS growing by about 40 bytes per request).
@@ -267,6 +291,14 @@ async fn sample_gauges(pool: sqlx::PgPool, interval: Duration, shutdown: Cancell
         }
         if let Ok(age) = followup_jobs::oldest_due_age_secs(pool).await {
             observability::followup_oldest_due_age(age);
+        }
+        if let Ok(rows) = artifacts::counts_by_state(pool).await {
+            for (state, count) in rows {
+                observability::artifacts(state, count);
+            }
+        }
+        if let Ok(seconds) = artifacts::soonest_unarchived_expiry_secs(pool).await {
+            observability::artifacts_soonest_expiry(seconds);
         }
     })
     .await;

@@ -157,13 +157,35 @@ impl Worker {
                 message_id: job.message_id,
             },
         };
-        let timeout = self.settings.attempt_timeout;
-        match tokio::time::timeout(timeout, followup.run(&session, &context)).await {
+        let (timeout, setting) = match followup.attempt_timeout() {
+            Some(own) => (own, "its own attempt timeout"),
+            None => (self.settings.attempt_timeout, "worker.attempt_timeout_secs"),
+        };
+        let attempt = tokio::time::timeout(timeout, followup.run(&session, &context));
+        match self.keeping_the_lease(job, attempt).await {
             Ok(result) => result,
             Err(_) => Err(FollowupError::Retryable(anyhow::anyhow!(
-                "the attempt took longer than worker.attempt_timeout_secs ({}s)",
+                "the attempt took longer than {setting} ({}s)",
                 timeout.as_secs()
             ))),
+        }
+    }
+
+    /// Runs `attempt` while renewing the job's lease every third of it, so that an attempt longer than the lease
+    /// (a large recording to archive) keeps its job; a worker that dies stops renewing, and the job is taken over.
+    async fn keeping_the_lease<T>(&self, job: &ClaimedJob, attempt: impl Future<Output = T>) -> T {
+        let mut attempt = std::pin::pin!(attempt);
+        let mut renew = tokio::time::interval(self.settings.lease / 3);
+        renew.tick().await; // The first tick is immediate; the claim has just set the lease.
+        loop {
+            tokio::select! {
+                result = &mut attempt => return result,
+                _ = renew.tick() => {
+                    if let Err(error) = followup_jobs::extend_lease(&self.pool, job, self.lease_secs()).await {
+                        tracing::warn!(%error, "could not renew the job's lease");
+                    }
+                }
+            }
         }
     }
 

@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use self::output::out;
-use self::records::{DeliveriesCommand, FollowupsCommand, SessionsCommand};
+use self::records::{ArtifactsCommand, DeliveriesCommand, FollowupsCommand, SessionsCommand};
 use crate::config::{ConfigFile, Settings};
 use crate::dev::{self, SignedDelivery};
 use crate::domain;
@@ -68,6 +68,9 @@ pub enum Command {
     /// The follow-up job queue
     #[command(subcommand)]
     Followups(FollowupsCommand),
+    /// Recordings, transcripts, summaries and chats: what is not archived yet, and what is at risk
+    #[command(subcommand)]
+    Artifacts(ArtifactsCommand),
     /// Manage the RealtimeKit webhook of this app
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
@@ -181,6 +184,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             records::deliveries(&db, &settings, command).await
         }
         Command::Followups(command) => records::followups(&existing_database(&cli).await?.1, command).await,
+        Command::Artifacts(command) => records::artifacts(&existing_database(&cli).await?.1, command).await,
         Command::Webhooks(command) => webhooks(&cli, command).await,
         Command::Meetings(MeetingsCommand::End { meeting_id, disable }) => {
             let settings = cli.settings(Logging::Command)?;

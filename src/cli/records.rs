@@ -10,7 +10,7 @@ use super::output::{Table, instant, json_lines, next_page, or_dash, out};
 use crate::config::Settings;
 use crate::followups::Registry;
 use crate::store::followup_jobs::JobSpecs;
-use crate::{http, reconcile};
+use crate::{http, reconcile, store};
 
 /// How a list is printed and which page.
 #[derive(Debug, Args)]
@@ -26,27 +26,46 @@ pub struct ListOptions {
     json: bool,
 }
 
+/// The `GET /sessions` filters, as options.
+#[derive(Debug, Args)]
+pub struct SessionFilters {
+    #[arg(long)]
+    meeting_id: Option<String>,
+    #[arg(long)]
+    organization_id: Option<String>,
+    /// The end reason, e.g. HOST_ENDED_MEETING
+    #[arg(long)]
+    reason: Option<String>,
+    /// RFC 3339, inclusive, e.g. 2026-06-01T00:00:00Z
+    #[arg(long)]
+    ended_after: Option<String>,
+    /// RFC 3339, exclusive
+    #[arg(long)]
+    ended_before: Option<String>,
+    /// true or false: with or without an announced recording
+    #[arg(long)]
+    has_recording: Option<String>,
+    /// true or false: with or without an announced transcript
+    #[arg(long)]
+    has_transcript: Option<String>,
+    /// true or false: with or without an announced summary
+    #[arg(long)]
+    has_summary: Option<String>,
+    /// true or false: with or without an announced chat export
+    #[arg(long)]
+    has_chat: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
     /// List recorded sessions, newest ended first
     List {
-        #[arg(long)]
-        meeting_id: Option<String>,
-        #[arg(long)]
-        organization_id: Option<String>,
-        /// The end reason, e.g. HOST_ENDED_MEETING
-        #[arg(long)]
-        reason: Option<String>,
-        /// RFC 3339, inclusive, e.g. 2026-06-01T00:00:00Z
-        #[arg(long)]
-        ended_after: Option<String>,
-        /// RFC 3339, exclusive
-        #[arg(long)]
-        ended_before: Option<String>,
+        #[command(flatten)]
+        filters: Box<SessionFilters>,
         #[command(flatten)]
         list: ListOptions,
     },
-    /// Show one session and its follow-ups
+    /// Show one session, its artifacts and its follow-ups
     Show {
         session_id: String,
         /// The API's JSON instead of text
@@ -90,6 +109,24 @@ pub enum DeliveriesCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ArtifactsCommand {
+    /// List the artifacts not archived yet, soonest expiry first
+    List {
+        /// Only those whose source expires within --within-hours (default 48): the ones to act on
+        #[arg(long)]
+        at_risk: bool,
+        #[arg(long, default_value_t = 48, requires = "at_risk")]
+        within_hours: u32,
+        /// At most this many [default: 100]
+        #[arg(long, default_value_t = 100)]
+        limit: u16,
+        /// One JSON object per line instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum FollowupsCommand {
     /// List follow-up jobs, newest first
     List {
@@ -107,20 +144,18 @@ pub enum FollowupsCommand {
 
 pub async fn sessions(db: &PgPool, settings: &Settings, command: &SessionsCommand) -> anyhow::Result<ExitCode> {
     match command {
-        SessionsCommand::List {
-            meeting_id,
-            organization_id,
-            reason,
-            ended_after,
-            ended_before,
-            list,
-        } => {
+        SessionsCommand::List { filters, list } => {
+            let filters = filters.as_ref();
             let params = http::sessions::ListParams {
-                meeting_id: meeting_id.clone(),
-                organization_id: organization_id.clone(),
-                reason: reason.clone(),
-                ended_after: ended_after.clone(),
-                ended_before: ended_before.clone(),
+                meeting_id: filters.meeting_id.clone(),
+                organization_id: filters.organization_id.clone(),
+                reason: filters.reason.clone(),
+                ended_after: filters.ended_after.clone(),
+                ended_before: filters.ended_before.clone(),
+                has_recording: filters.has_recording.clone(),
+                has_transcript: filters.has_transcript.clone(),
+                has_summary: filters.has_summary.clone(),
+                has_chat: filters.has_chat.clone(),
                 limit: list.limit.clone(),
                 cursor: list.cursor.clone(),
             };
@@ -155,6 +190,8 @@ pub async fn sessions(db: &PgPool, settings: &Settings, command: &SessionsComman
                     out!("{key:<19} {text}");
                 }
                 out!("");
+                artifacts_table(shown.artifacts.all());
+                out!("");
                 jobs_table(&shown.followups);
             }
         }
@@ -163,7 +200,8 @@ pub async fn sessions(db: &PgPool, settings: &Settings, command: &SessionsComman
                 .map_err(|_| anyhow::anyhow!("--since must be an RFC 3339 timestamp such as 2026-06-01T00:00:00Z"))?
                 .with_timezone(&chrono::Utc);
             let client = super::realtimekit_client(settings)?;
-            let report = reconcile::sweep(db, &client, since, &job_specs(settings)?)
+            let checks = settings.reconcile.artifact_checks_per_sweep;
+            let report = reconcile::sweep(db, &client, since, &job_specs(settings)?, checks)
                 .await
                 .map_err(|error| match error {
                     reconcile::SweepError::Api(api) => super::explain(api),
@@ -294,4 +332,37 @@ fn jobs_table(jobs: &[crate::store::followup_jobs::Job]) {
         ]);
     }
     table.print("no follow-up jobs");
+}
+
+pub async fn artifacts(db: &PgPool, command: &ArtifactsCommand) -> anyhow::Result<ExitCode> {
+    let ArtifactsCommand::List {
+        at_risk,
+        within_hours,
+        limit,
+        json,
+    } = command;
+    let within = at_risk.then(|| std::time::Duration::from_secs(u64::from(*within_hours) * 3600));
+    let unarchived = store::artifacts::unarchived(db, within, i64::from(*limit)).await?;
+    if *json {
+        json_lines(&unarchived)?;
+    } else {
+        artifacts_table(unarchived.iter());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn artifacts_table<'a>(artifacts: impl Iterator<Item = &'a store::artifacts::Artifact>) {
+    let mut table = Table::new(&["SESSION", "KIND", "RECORDING", "STATE", "EXPIRES", "SIZE", "ERROR"]);
+    for artifact in artifacts {
+        table.row(vec![
+            artifact.session_id.clone(),
+            artifact.kind.as_str().to_owned(),
+            or_dash(artifact.recording_id.as_deref()),
+            artifact.state.as_str().to_owned(),
+            artifact.expires_at.map_or("-".into(), instant),
+            artifact.size_bytes.map_or("-".into(), |b| b.to_string()),
+            or_dash(artifact.error.as_deref()),
+        ]);
+    }
+    table.print("no artifacts");
 }

@@ -38,6 +38,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub worker: WorkerSettings,
     pub retention: RetentionSettings,
+    pub archive: ArchiveSettings,
     /// The follow-up work run for every newly recorded session, in `[[followups]]` entries (none by default).
     #[serde(default)]
     pub followups: Vec<FollowupSettings>,
@@ -146,6 +147,8 @@ pub struct ReconcileSettings {
     pub interval: Duration,
     /// How far back each sweep looks for ended sessions.
     pub lookback_hours: NonZeroU64,
+    /// Sessions each sweep asks the API about for artifacts whose events never came (4 calls each); 0: none.
+    pub artifact_checks_per_sweep: u32,
 }
 
 /// How long delivery rows are kept. Sessions are kept for good.
@@ -157,6 +160,22 @@ pub struct RetentionSettings {
     /// The same for `unprocessable` deliveries, which wait for an operator to look at them or replay them; 0 (the
     /// default) keeps them for good.
     pub unprocessable_days: u32,
+}
+
+/// Where the archive follow-up copies each session's recordings, transcript, summary and chat.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveSettings {
+    /// `file:///folder`, `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`; empty: no archive
+    /// (and no archive follow-up).
+    #[serde(with = "empty_is_none")]
+    pub url: Option<url::Url>,
+    /// The largest object copied when RealtimeKit did not announce a size (an announced size is checked exactly).
+    pub max_object_bytes: NonZeroU64,
+    /// One archive run (all of a session's artifacts) is cancelled after this long; its job's lease is renewed
+    /// meanwhile.
+    #[serde(rename = "attempt_timeout_secs", with = "positive_secs")]
+    pub attempt_timeout: Duration,
 }
 
 /// How deliveries are written: group commit gathers concurrent deliveries into one transaction.
@@ -307,6 +326,21 @@ impl Settings {
                 "worker.attempt_timeout_secs",
                 "must be shorter than worker.lease_secs, so a live worker never outlasts its lease",
             );
+        }
+        if let Some(url) = &self.archive.url {
+            let stores = ["file", "s3", "s3a", "gs", "az", "azure", "abfs", "abfss"];
+            if !stores.contains(&url.scheme()) {
+                return refuse(
+                    "archive.url",
+                    "must be file:///folder, s3://bucket, gs://bucket or az://container",
+                );
+            }
+            if url.scheme() == "file" && url.to_file_path().is_err() {
+                return refuse(
+                    "archive.url",
+                    "a file:// URL names an absolute folder: file:///var/lib/archive",
+                );
+            }
         }
         check_log_filter(&self.log.level).map_err(|why| ("log.level", why))?;
         // The `[[followups]]` entries' own options are checked where they are built (`followups::Registry`).

@@ -1,10 +1,12 @@
-//! What a verified delivery means: a `meeting.ended` that records a session, another event that is kept but
-//! ignored, or a body that cannot be used (kept byte for byte, so nothing verified is ever lost).
+//! What a verified delivery means: a `meeting.ended` that records a session, an event announcing one of its
+//! artifacts, another event that is kept but ignored, or a body that cannot be used (kept byte for byte, so nothing
+//! verified is ever lost).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::artifact::{self, Announcement};
 use super::lenient;
 
 pub const MEETING_ENDED: &str = "meeting.ended";
@@ -63,6 +65,8 @@ impl TryFrom<String> for SessionSource {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Classified {
     EndedSession(EndedSession),
+    /// A recording, transcript, summary or chat export announced for a session (see `artifact`).
+    Artifact(Announcement),
     /// A well-formed event of another type: accepted and kept, nothing to do.
     Ignored {
         event: String,
@@ -72,6 +76,35 @@ pub enum Classified {
         event: Option<String>,
         reason: String,
     },
+}
+
+impl Classified {
+    /// The session the delivery is about, when it is usable.
+    pub fn session_id(&self) -> Option<&str> {
+        match self {
+            Self::EndedSession(session) => Some(&session.session_id),
+            Self::Artifact(announcement) => Some(&announcement.session_id),
+            _ => None,
+        }
+    }
+
+    /// The event's name, when the body has a usable one.
+    pub fn event(&self) -> Option<&str> {
+        match self {
+            Self::EndedSession(_) => Some(MEETING_ENDED),
+            Self::Artifact(announcement) => Some(announcement.kind.event()),
+            Self::Ignored { event } => Some(event),
+            Self::Unprocessable { event, .. } => event.as_deref(),
+        }
+    }
+
+    /// Why the body cannot be used.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Unprocessable { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
 }
 
 /// Reads a verified body. `json` is the parsed body, or `None` when it is not JSON.
@@ -92,6 +125,15 @@ pub fn classify(json: Option<&Value>) -> Classified {
         return Classified::Unprocessable {
             event: None,
             reason: format!("the event name is longer than {MAX_ID_BYTES} bytes"),
+        };
+    }
+    if let Some(kind) = artifact::kind_of_event(&event) {
+        return match Announcement::from_payload(kind, json) {
+            Ok(announcement) => Classified::Artifact(announcement),
+            Err(reason) => Classified::Unprocessable {
+                event: Some(event),
+                reason,
+            },
         };
     }
     if event != MEETING_ENDED {

@@ -16,10 +16,18 @@ pub enum FollowupKind {
     Report,
     /// Disables the meeting so nobody joins it again.
     DisableMeeting,
+    /// Copies the session's recordings, transcript, summary and chat to the archive store.
+    Archive,
 }
 
 impl FollowupKind {
-    pub const ALL: [Self; 4] = [Self::Webhook, Self::Slack, Self::Report, Self::DisableMeeting];
+    pub const ALL: [Self; 5] = [
+        Self::Webhook,
+        Self::Slack,
+        Self::Report,
+        Self::DisableMeeting,
+        Self::Archive,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -27,7 +35,13 @@ impl FollowupKind {
             Self::Slack => "slack",
             Self::Report => "report",
             Self::DisableMeeting => "disable_meeting",
+            Self::Archive => "archive",
         }
+    }
+
+    /// Whether it is only for sessions with artifacts, queued when the first is announced (not for every session).
+    pub fn only_with_artifacts(self) -> bool {
+        matches!(self, Self::Archive)
     }
 
     /// Whether it calls the RealtimeKit API (so the credentials must be set).

@@ -16,6 +16,25 @@ pub fn text(value: Option<&Value>) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
+/// A whole number that may arrive as a JSON number (integral or not: rounded) or as its decimal text.
+pub fn integer(value: Option<&Value>) -> Option<i64> {
+    match value? {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.round() as i64)),
+        Value::String(s) => {
+            let s = s.trim();
+            s.parse::<i64>().ok().or_else(|| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.round() as i64)
+            })
+        }
+        _ => None,
+    }
+}
+
 /// A timestamp: RFC 3339, the legacy form with a space instead of `T`, a form without an offset (read as UTC), or
 /// epoch milliseconds. Truncated to microseconds, the precision Postgres keeps, so values round-trip exactly.
 pub fn timestamp(value: Option<&Value>) -> Option<DateTime<Utc>> {
@@ -74,6 +93,15 @@ mod tests {
     fn timestamps_keep_microseconds_only() {
         let t = timestamp(Some(&json!("2026-06-03T10:30:00.123456789Z"))).expect("parses");
         assert_eq!(t.timestamp_subsec_nanos(), 123_456_000);
+    }
+
+    #[test]
+    fn integers_arrive_as_numbers_or_text() {
+        assert_eq!(integer(Some(&json!(2044680))), Some(2_044_680));
+        assert_eq!(integer(Some(&json!("2044680"))), Some(2_044_680));
+        assert_eq!(integer(Some(&json!(17.6))), Some(18));
+        assert_eq!(integer(Some(&json!("many"))), None);
+        assert_eq!(integer(None), None);
     }
 
     #[test]

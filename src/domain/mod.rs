@@ -1,5 +1,7 @@
-//! Validated types of the service, free of HTTP and SQL: what a delivery is, and what an ended session is.
+//! Validated types of the service, free of HTTP and SQL: what a delivery is, what an ended session is, and what
+//! it leaves behind (its artifacts).
 
+pub mod artifact;
 pub mod delivery;
 pub mod ended_session;
 pub mod job;

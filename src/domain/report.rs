@@ -25,5 +25,19 @@ pub struct Report {
     pub peak_concurrency: u64,
     pub minutes_consumed: Option<f64>,
     pub participants: Vec<ReportParticipant>,
+    /// The meeting's AI summary (text or Markdown), once archived.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// The service's own links to the archived recordings and transcript.
+    #[serde(default)]
+    pub links: Vec<ReportLink>,
     pub generated_at: DateTime<Utc>,
+}
+
+/// A link to an archived artifact, served by this service (`GET /sessions/{id}/artifacts/...`, with a token).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReportLink {
+    /// `recording` or `transcript`.
+    pub kind: String,
+    pub url: String,
 }

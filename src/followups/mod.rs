@@ -4,6 +4,7 @@
 //! To add one: write a file with a type implementing [`Followup`] and a `from_options` constructor, then add one
 //! line to [`BUILT_INS`]. It is configured as a `[[followups]]` entry with `kind` set to its name.
 
+mod archive;
 mod disable_meeting;
 mod report;
 mod slack;
@@ -74,16 +75,27 @@ pub trait Followup: Send + Sync {
     fn kind(&self) -> FollowupKind;
 
     async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError>;
+
+    /// How long one attempt may take, when not `worker.attempt_timeout_secs` (copying a large recording).
+    fn attempt_timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Builds a follow-up of `kind` named `name` from its options, or says what is wrong with them. A new kind is one
 /// variant of [`FollowupKind`] and one arm here.
-fn build(kind: FollowupKind, name: String, options: &Map<String, Value>) -> Result<Arc<dyn Followup>, String> {
+fn build(
+    kind: FollowupKind,
+    name: String,
+    options: &Map<String, Value>,
+    settings: &Settings,
+) -> Result<Arc<dyn Followup>, String> {
     match kind {
         FollowupKind::Webhook => webhook::WebhookFollowup::from_options(name, options),
         FollowupKind::Slack => slack::SlackFollowup::from_options(name, options),
-        FollowupKind::Report => report::ReportFollowup::from_options(name, options),
+        FollowupKind::Report => report::ReportFollowup::from_options(name, options, settings),
         FollowupKind::DisableMeeting => disable_meeting::DisableMeetingFollowup::from_options(name, options),
+        FollowupKind::Archive => archive::ArchiveFollowup::from_options(name, options, &settings.archive),
     }
 }
 
@@ -95,10 +107,26 @@ pub struct Registry {
 
 impl Registry {
     /// Builds every enabled `[[followups]]` entry; an error names the entry and what is wrong with it.
+    /// While `archive.url` is set, the archive follow-up is on, named `archive`, unless an entry of that kind
+    /// names it otherwise or disables it.
     pub fn from_settings(settings: &Settings) -> Result<Self, String> {
         let mut followups = Vec::new();
         let mut names = HashSet::new();
-        for (index, entry) in settings.followups.iter().enumerate() {
+        let archive_entries = settings
+            .followups
+            .iter()
+            .filter(|e| e.kind == FollowupKind::Archive)
+            .count();
+        if archive_entries > 1 {
+            return Err("followups: at most one entry of kind \"archive\" (there is one archive store)".to_owned());
+        }
+        let implicit_archive = (archive_entries == 0 && settings.archive.url.is_some()).then(|| FollowupSettings {
+            kind: FollowupKind::Archive,
+            name: None,
+            enabled: true,
+            options: Map::new(),
+        });
+        for (index, entry) in settings.followups.iter().chain(&implicit_archive).enumerate() {
             let label = describe(index, entry);
             if !names.insert(name_of(entry).to_owned()) {
                 return Err(format!(
@@ -115,8 +143,8 @@ impl Registry {
                     ));
                 }
             }
-            let followup =
-                build(entry.kind, name_of(entry).to_owned(), &entry.options).map_err(|e| format!("{label}: {e}"))?;
+            let followup = build(entry.kind, name_of(entry).to_owned(), &entry.options, settings)
+                .map_err(|e| format!("{label}: {e}"))?;
             if entry.enabled {
                 followups.push(followup);
             }
@@ -255,11 +283,35 @@ mod tests {
         }
     }
 
+    /// Settings with these follow-ups and no archive store (so no implicit archive follow-up).
     fn settings(followups: Vec<FollowupSettings>) -> Settings {
-        Settings {
+        let mut settings = Settings {
             followups,
             ..Settings::default()
-        }
+        };
+        settings.archive.url = None;
+        settings
+    }
+
+    #[test]
+    fn the_archive_runs_by_default_while_a_store_is_set_and_an_entry_can_turn_it_off() {
+        let with_store = Settings::default();
+        let specs = Registry::from_settings(&with_store)
+            .expect("valid")
+            .job_specs(std::num::NonZeroU32::MIN);
+        assert_eq!(specs.name_of(FollowupKind::Archive), Some("archive"));
+        let mut off = entry(FollowupKind::Archive, None, json!({}));
+        off.enabled = false;
+        let turned_off = Settings {
+            followups: vec![off],
+            ..Settings::default()
+        };
+        assert!(Registry::from_settings(&turned_off).expect("valid").is_empty());
+        assert!(Registry::from_settings(&settings(vec![])).expect("valid").is_empty());
+        let error = Registry::from_settings(&settings(vec![entry(FollowupKind::Archive, None, json!({}))]))
+            .err()
+            .expect("no store");
+        assert!(error.contains("archive.url"), "{error}");
     }
 
     #[test]

@@ -9,11 +9,16 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{Followup, FollowupContext, FollowupError, options};
+use crate::archive::ArchiveStore;
+use crate::config::Settings;
+use crate::domain::artifact::{ArtifactKind, ArtifactState};
 use crate::domain::job::FollowupKind;
 use crate::domain::lenient;
-pub use crate::domain::report::{Report, ReportParticipant};
+pub use crate::domain::report::{Report, ReportLink, ReportParticipant};
 use crate::realtimekit::client::{ApiError, Participant, SessionDetails};
+use crate::store::artifacts::{self, Artifact, ArtifactKey};
 use crate::store::sessions::Session;
+use futures_util::StreamExt;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,13 +26,94 @@ struct Options {}
 
 pub struct ReportFollowup {
     name: String,
+    /// Where an archived summary is read from.
+    archive: Option<ArchiveStore>,
+    /// What the links to archived artifacts start with; without a public URL they are paths.
+    link_base: String,
 }
 
 impl ReportFollowup {
-    pub fn from_options(name: String, raw: &Map<String, Value>) -> Result<Arc<dyn Followup>, String> {
+    pub fn from_options(
+        name: String,
+        raw: &Map<String, Value>,
+        settings: &Settings,
+    ) -> Result<Arc<dyn Followup>, String> {
         let _: Options = options(raw)?;
-        Ok(Arc::new(Self { name }))
+        let archive = settings.archive.url.as_ref().map(ArchiveStore::open).transpose()?;
+        let link_base = (settings.server.public_url.as_ref())
+            .map(|url| url.as_str().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        Ok(Arc::new(Self {
+            name,
+            archive,
+            link_base,
+        }))
     }
+
+    /// The archived summary's text (at most [`MAX_SUMMARY_BYTES`]) and links to the archived recordings and
+    /// transcript.
+    async fn archived_parts(
+        &self,
+        session_id: &str,
+        context: &FollowupContext,
+    ) -> anyhow::Result<(Option<String>, Vec<ReportLink>)> {
+        let record = artifacts::for_session(&context.db, session_id).await?;
+        let archived = |a: &&Artifact| a.state == ArtifactState::Archived;
+        let base = format!("{}/sessions/{}/artifacts", self.link_base, url_segment(session_id));
+        let mut links: Vec<ReportLink> = (record.recordings.iter().filter(archived))
+            .map(|r| ReportLink {
+                kind: "recording".to_owned(),
+                url: format!(
+                    "{base}/recordings/{}",
+                    url_segment(r.recording_id.as_deref().unwrap_or_default())
+                ),
+            })
+            .collect();
+        if record.transcript.as_ref().is_some_and(|t| archived(&t)) {
+            links.push(ReportLink {
+                kind: "transcript".to_owned(),
+                url: format!("{base}/transcript"),
+            });
+        }
+        let summary = match (&self.archive, record.summary.as_ref().filter(archived)) {
+            (Some(store), Some(_)) => {
+                let key = ArtifactKey {
+                    session_id: session_id.to_owned(),
+                    kind: ArtifactKind::Summary,
+                    artifact_id: String::new(),
+                };
+                match artifacts::archived_copy(&context.db, &key).await? {
+                    Some(copy) => Some(read_text(store, &copy.object_key).await?),
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        Ok((summary, links))
+    }
+}
+
+/// The most of a summary a report holds.
+const MAX_SUMMARY_BYTES: usize = 64 * 1024;
+
+async fn read_text(store: &ArchiveStore, key: &str) -> anyhow::Result<String> {
+    let mut stream = store.read(key).await?;
+    let mut text = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        text.extend_from_slice(&chunk[..chunk.len().min(MAX_SUMMARY_BYTES - text.len())]);
+        if text.len() >= MAX_SUMMARY_BYTES {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&text).into_owned())
+}
+
+/// A path segment with everything but unreserved characters percent-encoded.
+fn url_segment(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 fn timestamp(text: &Option<String>) -> Option<DateTime<Utc>> {
@@ -71,6 +157,8 @@ pub fn build_report(session: &Session, details: &SessionDetails, participants: &
             .max(details.max_concurrent_participants.unwrap_or(0)),
         minutes_consumed: details.minutes_consumed.map(round2),
         participants,
+        summary: None,
+        links: Vec::new(),
         generated_at: Utc::now(),
     }
 }
@@ -142,7 +230,11 @@ impl Followup for ReportFollowup {
             .list_session_participants(&session.ended.session_id)
             .await
             .map_err(|e| transient_or_permanent(e, "fetching the participants"))?;
-        let report = build_report(session, &details, &participants);
+        let mut report = build_report(session, &details, &participants);
+        (report.summary, report.links) = self
+            .archived_parts(&session.ended.session_id, context)
+            .await
+            .map_err(|e| FollowupError::Retryable(e.context("reading the archived artifacts")))?;
         crate::store::reports::upsert(&context.db, &report)
             .await
             .map_err(|e| FollowupError::Retryable(anyhow::Error::new(e).context("storing the report")))
@@ -190,7 +282,7 @@ pub fn render_report_html(report: &Report) -> String {
 <dt>Total participant minutes</dt><dd>{total:.2}</dd>
 <dt>Minutes consumed</dt><dd>{consumed}</dd>
 </dl>
-<table><thead><tr><th>Name</th><th>Custom id</th><th>Joined</th><th>Left</th><th class="n">Minutes</th></tr></thead>
+{summary}{links}<table><thead><tr><th>Name</th><th>Custom id</th><th>Joined</th><th>Left</th><th class="n">Minutes</th></tr></thead>
 <tbody>{rows}</tbody></table>
 </body></html>
 "#,
@@ -201,6 +293,20 @@ pub fn render_report_html(report: &Report) -> String {
         peak = report.peak_concurrency,
         total = report.total_participant_minutes,
         consumed = report.minutes_consumed.map_or("–".to_owned(), |m| format!("{m:.2}")),
+        summary = report.summary.as_deref().map_or(String::new(), |text| {
+            format!(
+                "<h2>Summary</h2>\n<pre style=\"white-space:pre-wrap\">{}</pre>\n",
+                escape(text)
+            )
+        }),
+        links = if report.links.is_empty() {
+            String::new()
+        } else {
+            let items: String = (report.links.iter())
+                .map(|l| format!("<li><a href=\"{}\">{}</a></li>", escape(&l.url), escape(&l.kind)))
+                .collect();
+            format!("<h2>Archived</h2>\n<ul>{items}</ul>\n")
+        },
     )
 }
 
@@ -253,10 +359,12 @@ mod tests {
                 left_at: None,
                 minutes: 1.0,
             }],
+            summary: Some("<img src=x>".into()),
+            links: Vec::new(),
             generated_at: Utc::now(),
         };
         let html = render_report_html(&report);
-        assert!(!html.contains("<script>") && !html.contains("<b>Eve"));
+        assert!(!html.contains("<script>") && !html.contains("<b>Eve") && !html.contains("<img"));
         assert!(html.contains("&lt;b&gt;Eve&lt;/b&gt;"));
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, the shared state, and the layers every request goes through (request id, tracing
 //! span, timeout).
 
+pub mod artifacts;
 pub mod auth;
 pub mod deliveries;
 pub mod error;
@@ -31,6 +32,7 @@ use tower_http::trace::TraceLayer;
 use self::auth::ApiTokens;
 use self::error::ApiError;
 use self::health::DatabaseProbe;
+use crate::archive::ArchiveStore;
 use crate::config::RealtimeKitSettings;
 use crate::ingest::Ingest;
 use crate::observability;
@@ -77,6 +79,8 @@ pub struct AppContext {
     pub registration: RegistrationStatus,
     /// Where verified deliveries are recorded (one transaction each, or group commit).
     pub ingest: Ingest,
+    /// Where archived artifacts are read from; `None` without `archive.url`.
+    pub archive: Option<ArchiveStore>,
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
@@ -84,6 +88,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/sessions", get(sessions::list))
         .route("/sessions/{session_id}", get(sessions::get_one))
         .route("/sessions/{session_id}/report", get(sessions::report))
+        .route("/sessions/{session_id}/artifacts/{kind}", get(artifacts::download))
+        .route(
+            "/sessions/{session_id}/artifacts/recordings/{recording_id}",
+            get(artifacts::download_recording),
+        )
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{delivery_id}", get(deliveries::get_one))
         .route("/deliveries/{delivery_id}/replay", post(deliveries::replay))

@@ -5,20 +5,23 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{deliveries, followups, health, meetings, sessions, webhook};
+use super::{artifacts, deliveries, followups, health, meetings, sessions, webhook};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "rtk-sessions",
-        description = "Verified, durable, idempotent receiver for Cloudflare RealtimeKit `meeting.ended` webhooks, \
-                       and the operator API over the sessions it recorded. Every error answer has the shape \
+        description = "Verified, durable, idempotent receiver for Cloudflare RealtimeKit webhooks (`meeting.ended` \
+                       and the events announcing recordings, transcripts, summaries and chat exports), and the \
+                       operator API over the sessions it recorded and the artifacts it archived. Every error answer has the shape \
                        `{\"error\": {\"code\", \"message\"}}`."
     ),
     paths(
         sessions::list,
         sessions::get_one,
         sessions::report,
+        artifacts::download,
+        artifacts::download_recording,
         deliveries::list,
         deliveries::get_one,
         deliveries::replay,

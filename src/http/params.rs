@@ -109,6 +109,19 @@ fn check_id(name: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `true` or `false`, absent when empty.
+pub fn flag(name: &str, value: Option<String>) -> Result<Option<bool>, ApiError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("{name} must be true or false"),
+        )),
+    }
+}
+
 /// An RFC 3339 instant, absent when empty.
 pub fn timestamp(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
     match value.as_deref().map(str::trim) {

@@ -13,6 +13,7 @@ use super::error::ApiError;
 use super::error::ErrorBody;
 use super::params::{self, ListFailures, Page};
 use crate::followups::{Report, render_report_html};
+use crate::store::artifacts::{self, SessionArtifacts};
 use crate::store::followup_jobs::{self, Job};
 use crate::store::reports;
 use crate::store::sessions::{self, ListFilter, Session};
@@ -34,6 +35,18 @@ pub struct ListParams {
     /// Sessions that ended before this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
     pub(crate) ended_before: Option<String>,
+    /// `true`: only sessions with an announced recording; `false`: only those without.
+    #[param(value_type = Option<bool>)]
+    pub(crate) has_recording: Option<String>,
+    /// `true`: only sessions with an announced transcript; `false`: only those without.
+    #[param(value_type = Option<bool>)]
+    pub(crate) has_transcript: Option<String>,
+    /// `true`: only sessions with an announced summary; `false`: only those without.
+    #[param(value_type = Option<bool>)]
+    pub(crate) has_summary: Option<String>,
+    /// `true`: only sessions with an announced chat export; `false`: only those without.
+    #[param(value_type = Option<bool>)]
+    pub(crate) has_chat: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(value_type = Option<u16>, minimum = 1, maximum = 500)]
     pub(crate) limit: Option<String>,
@@ -53,7 +66,8 @@ pub async fn list(
     let Query(params) = params.map_err(|rejection| {
         ApiError::invalid_query(
             &rejection,
-            "meeting_id, organization_id, reason, ended_after, ended_before, limit, cursor",
+            "meeting_id, organization_id, reason, ended_after, ended_before, has_recording, has_transcript, \
+             has_summary, has_chat, limit, cursor",
         )
     })?;
     Ok(Json(list_page(&state.db, params).await?))
@@ -69,6 +83,10 @@ pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<Se
         reason: params::id_filter("reason", params.reason)?,
         ended_after: params::timestamp("ended_after", params.ended_after)?,
         ended_before: params::timestamp("ended_before", params.ended_before)?,
+        has_recording: params::flag("has_recording", params.has_recording)?,
+        has_transcript: params::flag("has_transcript", params.has_transcript)?,
+        has_summary: params::flag("has_summary", params.has_summary)?,
+        has_chat: params::flag("has_chat", params.has_chat)?,
     };
     let page = sessions::list(db, &filter, cursor.as_ref(), limit).await?;
     Ok(Page {
@@ -77,18 +95,20 @@ pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<Se
     })
 }
 
-/// One session, with the state of its follow-ups.
+/// One session: its record, what it left behind (recordings, transcript, summary, chat) and its follow-ups.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionWithFollowups {
     #[serde(flatten)]
     pub session: Session,
+    /// Each artifact's archive state; download an archived one at `/sessions/{id}/artifacts/...`.
+    pub artifacts: SessionArtifacts,
     pub followups: Vec<Job>,
 }
 
 #[utoipa::path(get, path = "/sessions/{session_id}", tag = "sessions",
     params(("session_id" = String, Path, description = "The RealtimeKit session id")),
     responses(
-        (status = 200, description = "The session and its follow-ups", body = SessionWithFollowups),
+        (status = 200, description = "The session, its artifacts and its follow-ups", body = SessionWithFollowups),
         (status = 400, description = "The session id cannot be one (NUL characters, too long)", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 404, description = "No such session has been recorded", body = ErrorBody),
@@ -107,11 +127,16 @@ pub(crate) async fn with_followups(db: &PgPool, session_id: &str) -> Result<Sess
     let session = sessions::get(db, session_id)
         .await?
         .ok_or_else(|| session_not_found(session_id))?;
+    let artifacts = artifacts::for_session(db, session_id).await?;
     let followups = followup_jobs::for_session(db, session_id).await?;
-    Ok(SessionWithFollowups { session, followups })
+    Ok(SessionWithFollowups {
+        session,
+        artifacts,
+        followups,
+    })
 }
 
-fn session_not_found(session_id: &str) -> ApiError {
+pub(crate) fn session_not_found(session_id: &str) -> ApiError {
     ApiError::not_found(format!("no session with id {session_id:?} has been recorded"))
 }
 

@@ -16,8 +16,7 @@ use tracing::Span;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use crate::domain::ended_session::MEETING_ENDED;
-use crate::domain::{Classified, DeliveryBody, DeliveryId, WebhookId, classify};
+use crate::domain::{DeliveryBody, DeliveryId, WebhookId, classify};
 use crate::observability;
 use crate::realtimekit::public_key::VerifyError;
 use crate::realtimekit::signature::decode_signature_header;
@@ -83,20 +82,14 @@ async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Js
     let classified = classify(json.as_ref());
     let body = DeliveryBody::new(body);
     drop(json);
-    let session_id = match &classified {
-        Classified::EndedSession(session) => Some(session.session_id.clone()),
-        _ => None,
-    };
+    let session_id = classified.session_id().map(str::to_owned);
     if let Some(session_id) = &session_id {
         Span::current().record("session_id", session_id.as_str());
     }
 
     // What the log line says of the event, taken before the delivery moves to the writer.
-    let (event, reason) = match &classified {
-        Classified::EndedSession(_) => (Some(MEETING_ENDED.to_owned()), None),
-        Classified::Ignored { event } => (Some(event.clone()), None),
-        Classified::Unprocessable { event, reason } => (event.clone(), Some(reason.clone())),
-    };
+    let event = classified.event().map(str::to_owned);
+    let reason = classified.reason().map(str::to_owned);
     let delivery = VerifiedDelivery {
         delivery_id: delivery_id.clone(),
         webhook_id,

@@ -8,8 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
+use crate::domain::artifact::Announcement;
 use crate::domain::names::UnknownValue;
 use crate::domain::{Classified, DeliveryBody, DeliveryId, EndedSession, WebhookId};
+use crate::store::artifacts;
 use crate::store::cursor::Cursor;
 use crate::store::followup_jobs::JobSpecs;
 use crate::store::sessions::{NEW_SESSION_WITH_JOBS, bind_session_with_jobs};
@@ -18,9 +20,10 @@ use crate::store::sessions::{NEW_SESSION_WITH_JOBS, bind_session_with_jobs};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// A new session was recorded.
+    /// A new session was recorded, or news of an artifact (a new one, a later recording status, a fresh URL).
     Stored,
-    /// Already known: a retry of a delivery we have, or a new delivery for a session already recorded.
+    /// Already known: a retry of a delivery we have, a new delivery for a session already recorded, or an artifact
+    /// event that says nothing new (a repeat, or a recording status older than the one recorded).
     Duplicate,
     /// A well-formed event of another type, kept.
     Ignored,
@@ -67,28 +70,23 @@ impl VerifiedDelivery {
         }
     }
 
-    /// `session`, `ignored` or `unprocessable`: the batch statement's name for what the delivery is.
+    /// `session`, `artifact`, `ignored` or `unprocessable`: the batch statement's name for what the delivery is.
+    /// (Artifact announcements are not batched: see `Ingest::record`.)
     fn kind(&self) -> &'static str {
         match &self.classified {
             Classified::EndedSession(_) => "session",
+            Classified::Artifact(_) => "artifact",
             Classified::Ignored { .. } => Outcome::Ignored.as_str(),
             Classified::Unprocessable { .. } => Outcome::Unprocessable.as_str(),
         }
     }
 
     fn event(&self) -> Option<&str> {
-        match &self.classified {
-            Classified::EndedSession(_) => Some(crate::domain::ended_session::MEETING_ENDED),
-            Classified::Ignored { event } => Some(event),
-            Classified::Unprocessable { event, .. } => event.as_deref(),
-        }
+        self.classified.event()
     }
 
     fn error(&self) -> Option<&str> {
-        match &self.classified {
-            Classified::Unprocessable { reason, .. } => Some(reason),
-            _ => None,
-        }
+        self.classified.reason()
     }
 
     fn body_sha256(&self) -> &[u8] {
@@ -108,10 +106,41 @@ impl VerifiedDelivery {
 
 /// Records one delivery in its own transaction.
 pub async fn record(pool: &PgPool, delivery: &VerifiedDelivery, jobs: &JobSpecs) -> Result<Outcome, sqlx::Error> {
-    match delivery.session() {
-        Some(session) => record_ended_session(pool, delivery, session, jobs).await,
-        None => record_other(pool, delivery).await,
+    match &delivery.classified {
+        Classified::EndedSession(session) => record_ended_session(pool, delivery, session, jobs).await,
+        Classified::Artifact(announcement) => record_announcement(pool, delivery, announcement, jobs).await,
+        Classified::Ignored { .. } | Classified::Unprocessable { .. } => record_other(pool, delivery).await,
     }
+}
+
+/// The announcement is applied (see `artifacts::announce`) and the delivery row says whether it told us something
+/// new (`stored`) or nothing (`duplicate`: a retry, a repeat, or a recording status older than the one we have).
+async fn record_announcement(
+    pool: &PgPool,
+    delivery: &VerifiedDelivery,
+    announcement: &Announcement,
+    jobs: &JobSpecs,
+) -> Result<Outcome, sqlx::Error> {
+    artifacts::announce(pool, announcement, jobs, async |transaction, changed| {
+        let status = if changed { Outcome::Stored } else { Outcome::Duplicate };
+        let inserted: Option<String> = sqlx::query_scalar(
+            "INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT DO NOTHING
+             RETURNING status",
+        )
+        .bind(delivery.delivery_id.as_str())
+        .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+        .bind(delivery.event())
+        .bind(status.as_str())
+        .bind(&announcement.session_id)
+        .bind(delivery.body.bytes())
+        .bind(delivery.body_sha256())
+        .fetch_optional(transaction)
+        .await?;
+        inserted.map_or(Ok(Outcome::Duplicate), |status| Outcome::from_column(&status))
+    })
+    .await
 }
 
 /// The session is inserted unless it is already recorded, and the delivery row says whether this delivery brought
@@ -223,11 +252,13 @@ pub async fn record_batch(
             FROM fresh WHERE kind = 'session'
             ORDER BY session_id, ord
             ON CONFLICT (session_id) DO NOTHING
-            RETURNING session_id, delivery_id
+            RETURNING session_id, delivery_id, has_recording OR has_transcript OR has_summary OR has_chat AS has_artifacts
         ), new_jobs AS (
+            -- As in sessions::NEW_SESSION_WITH_JOBS: the archive follow-up only for a session with artifacts.
             INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
             SELECT s.session_id, f.name, f.kind, $20
             FROM new_sessions s, unnest($18::text[], $19::text[]) AS f(name, kind)
+            WHERE f.kind <> 'archive' OR s.has_artifacts
         )
         INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, error, raw_body, body_sha256)
         SELECT f.delivery_id, f.webhook_id, f.event,
@@ -489,6 +520,24 @@ pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result
             // The update clears the error.
             .map(|status: String| (status, None))
         }
+        Classified::Artifact(announcement) => {
+            artifacts::announce(pool, announcement, jobs, async |transaction, changed| {
+                sqlx::query_as(
+                    "UPDATE deliveries SET
+                         status = CASE WHEN $2 OR status = 'stored' THEN 'stored' ELSE 'duplicate' END,
+                         event = $3, session_id = $4, error = NULL, replayed_at = now()
+                     WHERE delivery_id = $1
+                     RETURNING status, error",
+                )
+                .bind(delivery_id)
+                .bind(changed)
+                .bind(announcement.kind.event())
+                .bind(&announcement.session_id)
+                .fetch_one(transaction)
+                .await
+            })
+            .await
+        }
         Classified::Ignored { event } => {
             let set =
                 "status = CASE WHEN status = 'unprocessable' THEN 'ignored' ELSE status END, event = $2, error = NULL";
@@ -507,7 +556,9 @@ pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result
     };
     let outcome = Outcome::from_column(&status)?;
     let session_id = match &classified {
-        Classified::EndedSession(session) if outcome != Outcome::Unprocessable => Some(session.session_id.clone()),
+        Classified::EndedSession(_) | Classified::Artifact(_) if outcome != Outcome::Unprocessable => {
+            classified.session_id().map(str::to_owned)
+        }
         _ => stored.summary.session_id,
     };
     let reason = error.filter(|_| outcome == Outcome::Unprocessable);

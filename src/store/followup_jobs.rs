@@ -21,6 +21,12 @@ pub struct JobSpecs {
 }
 
 impl JobSpecs {
+    /// The configured name of the follow-up of `kind`, for the kinds there is at most one of (`archive`).
+    pub fn name_of(&self, kind: FollowupKind) -> Option<&str> {
+        let index = self.kinds.iter().position(|k| *k == kind)?;
+        self.names.get(index).map(String::as_str)
+    }
+
     /// The kinds as the `kind` column stores them.
     pub fn kind_names(&self) -> Vec<&'static str> {
         self.kinds.iter().map(|kind| kind.as_str()).collect()
@@ -103,8 +109,36 @@ pub async fn reclaim_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
     .rows_affected())
 }
 
+/// Asks a job to run again, as the `SET` of an upsert on `followup_jobs`: a finished or waiting job is due now with
+/// a fresh set of attempts; a running one is marked to be queued again once this run ends (`rerun`).
+pub(crate) const RUN_AGAIN: &str = "
+    rerun = followup_jobs.status = 'running',
+    status = CASE WHEN followup_jobs.status = 'running' THEN 'running' ELSE 'queued' END,
+    attempts = CASE WHEN followup_jobs.status = 'running' THEN followup_jobs.attempts ELSE 0 END,
+    run_at = CASE WHEN followup_jobs.status = 'running' THEN followup_jobs.run_at ELSE now() END,
+    finished_at = NULL, updated_at = now()";
+
+/// Makes the session's job of `kind` run again (see [`RUN_AGAIN`]), when it has one.
+pub async fn run_again(pool: &PgPool, session_id: &str, kind: FollowupKind) -> Result<bool, sqlx::Error> {
+    let statement = format!(
+        "WITH again AS (
+             UPDATE followup_jobs SET {RUN_AGAIN} WHERE session_id = $1 AND kind = $2 RETURNING id)
+         SELECT count(*) FROM again, pg_notify('rtk_followup_jobs', '')"
+    );
+    let count: i64 = sqlx::query_scalar(&statement)
+        .bind(session_id)
+        .bind(kind.as_str())
+        .fetch_one(pool)
+        .await?;
+    Ok(count > 0)
+}
+
+/// Records a success; a job asked to run again meanwhile is queued again instead (due now, fresh attempts).
 pub async fn succeed(pool: &PgPool, job: &ClaimedJob) -> Result<bool, sqlx::Error> {
-    let set = "status = 'succeeded', finished_at = now()";
+    let set = "status = CASE WHEN rerun THEN 'queued' ELSE 'succeeded' END,
+               finished_at = CASE WHEN rerun THEN NULL ELSE now() END,
+               attempts = CASE WHEN rerun THEN 0 ELSE attempts END,
+               run_at = CASE WHEN rerun THEN now() ELSE run_at END, rerun = false";
     update_leased(sqlx::query(&leased_update(set)), job)
         .execute(pool)
         .await
@@ -118,16 +152,32 @@ pub async fn fail(
     error: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<bool, sqlx::Error> {
-    let set = "status = CASE WHEN $3::timestamptz IS NULL THEN 'dead' ELSE 'queued' END,
-               run_at = coalesce($3, run_at),
-               finished_at = CASE WHEN $3::timestamptz IS NULL THEN now() END,
-               last_error = $4";
+    // A job asked to run again meanwhile is not dead: the new work gets its own attempts.
+    let set = "status = CASE WHEN $3::timestamptz IS NULL AND NOT rerun THEN 'dead' ELSE 'queued' END,
+               run_at = coalesce($3, now()),
+               attempts = CASE WHEN $3::timestamptz IS NULL AND rerun THEN 0 ELSE attempts END,
+               finished_at = CASE WHEN $3::timestamptz IS NULL AND NOT rerun THEN now() END,
+               last_error = $4, rerun = false";
     update_leased(sqlx::query(&leased_update(set)), job)
         .bind(retry_at)
         .bind(error)
         .execute(pool)
         .await
         .map(|r| r.rows_affected() == 1)
+}
+
+/// Keeps a long attempt's claim: its lease runs `lease_secs` from now. False when the lease was lost.
+pub async fn extend_lease(pool: &PgPool, job: &ClaimedJob, lease_secs: f64) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "UPDATE followup_jobs SET locked_until = now() + make_interval(secs => $3)
+         WHERE id = $1 AND lease_token = $2 AND status = 'running'",
+    )
+    .bind(job.id)
+    .bind(job.lease_token)
+    .bind(lease_secs)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected() == 1)
 }
 
 /// Hands a claimed job back unfinished (at shutdown): due again at once, the interrupted attempt not counted.

@@ -1,5 +1,6 @@
 //! SQL lives here, one file per table, next to the types it reads and writes.
 
+pub mod artifacts;
 pub mod cursor;
 pub mod database;
 pub mod deliveries;

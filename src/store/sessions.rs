@@ -38,6 +38,11 @@ pub struct ListFilter {
     pub ended_after: Option<DateTime<Utc>>,
     /// Exclusive: sessions that ended before this instant.
     pub ended_before: Option<DateTime<Utc>>,
+    /// Sessions with (true) or without (false) an artifact of each kind.
+    pub has_recording: Option<bool>,
+    pub has_transcript: Option<bool>,
+    pub has_summary: Option<bool>,
+    pub has_chat: Option<bool>,
 }
 
 pub struct Page {
@@ -47,6 +52,8 @@ pub struct Page {
 
 /// The one way a session is recorded: with its follow-up jobs in the same statement, or not at all (the
 /// transactional outbox). Two CTEs: `new_session` (the session id, when this statement recorded it) and `new_jobs`.
+/// The archive follow-up is only for a session with artifacts: announced before it, they set its flags (see the
+/// `artifacts` migration); announced after it, they queue its archive themselves (`artifacts::announce`).
 /// Parameters, bound by [`bind_session_with_jobs`]: the eleven session fields ($1 to $11), the delivery id ($12),
 /// the webhook id ($13), the source ($14) and the follow-up jobs ($15 to $17). A statement that uses it numbers its
 /// own parameters from $18. (Group commit writes many sessions at once in `deliveries::record_batch`.)
@@ -57,11 +64,12 @@ pub(crate) const NEW_SESSION_WITH_JOBS: &str = "
                               webhook_id, source)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         ON CONFLICT (session_id) DO NOTHING
-        RETURNING session_id
+        RETURNING session_id, has_recording OR has_transcript OR has_summary OR has_chat AS has_artifacts
     ), new_jobs AS (
         INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
         SELECT new_session.session_id, f.name, f.kind, $17
         FROM new_session, unnest($15::text[], $16::text[]) AS f(name, kind)
+        WHERE f.kind <> 'archive' OR new_session.has_artifacts
     )";
 
 /// Binds [`NEW_SESSION_WITH_JOBS`]'s parameters, $1 to $17.
@@ -128,6 +136,20 @@ fn list_query<'a>(
         if let Some(value) = value {
             query.push(format_args!(" AND {column} = ")).push_bind(value.as_str());
         }
+    }
+    // Each flag has a partial index in the listing order (see the `artifacts` migration): the literal `TRUE` form
+    // is what lets the planner use it.
+    for (column, wanted) in [
+        ("has_recording", filter.has_recording),
+        ("has_transcript", filter.has_transcript),
+        ("has_summary", filter.has_summary),
+        ("has_chat", filter.has_chat),
+    ] {
+        match wanted {
+            Some(true) => query.push(format_args!(" AND {column}")),
+            Some(false) => query.push(format_args!(" AND NOT {column}")),
+            None => &mut query,
+        };
     }
     if let Some(after) = filter.ended_after {
         query.push(" AND ended_at >= ").push_bind(after);

@@ -21,6 +21,10 @@ pub(crate) fn command(database: &str) -> Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RTK_SESSIONS__DATABASE__URL", url.as_str())
         .env("RTK_SESSIONS__API__TOKENS", "binary-token")
+        .env(
+            "RTK_SESSIONS__ARCHIVE__URL",
+            crate::helpers::test_archive_url().as_str(),
+        )
         .env("RUST_LOG", "info")
         .current_dir(std::env::temp_dir());
     command

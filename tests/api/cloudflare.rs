@@ -27,6 +27,15 @@ async fn registered_webhook_id(app: &TestApp) -> String {
         .to_owned()
 }
 
+/// What registration subscribes to by default: the end of a session and the four events of its artifacts.
+const DEFAULT_EVENTS: [&str; 5] = [
+    "meeting.ended",
+    "recording.statusUpdate",
+    "meeting.transcript",
+    "meeting.summary",
+    "meeting.chatSynced",
+];
+
 fn writes(fake: &FakeCloudflare) -> Vec<(String, String)> {
     fake.calls().into_iter().filter(|(method, _)| method != "GET").collect()
 }
@@ -43,7 +52,7 @@ async fn the_webhook_is_created_when_absent_and_recorded() {
     assert_eq!(webhooks[0]["id"], id);
     assert_eq!(webhooks[0]["url"], OUR_WEBHOOK_URL);
     assert_eq!(webhooks[0]["name"], "rtk-sessions");
-    assert_eq!(webhooks[0]["events"], json!(["meeting.ended"]));
+    assert_eq!(webhooks[0]["events"], json!(DEFAULT_EVENTS));
     assert_eq!(webhooks[0]["enabled"], true);
     let (stored_id, outcome): (Option<String>, String) =
         sqlx::query_as("SELECT webhook_id, outcome FROM webhook_registration")
@@ -58,7 +67,7 @@ async fn the_webhook_is_created_when_absent_and_recorded() {
 #[tokio::test]
 async fn a_webhook_that_is_already_right_is_left_unchanged() {
     let fake = FakeCloudflare::start().await;
-    let id = fake.add_webhook("rtk-sessions", OUR_WEBHOOK_URL, &["meeting.ended"], true);
+    let id = fake.add_webhook("rtk-sessions", OUR_WEBHOOK_URL, &DEFAULT_EVENTS, true);
     let app = spawn_with_fake(&fake).await;
 
     assert_eq!(registered_webhook_id(&app).await, id);
@@ -75,7 +84,7 @@ async fn a_webhook_with_our_url_but_other_settings_is_updated_not_duplicated() {
     let webhooks = fake.webhooks();
     assert_eq!(webhooks.len(), 1);
     assert_eq!(webhooks[0]["name"], "rtk-sessions");
-    assert_eq!(webhooks[0]["events"], json!(["meeting.ended"]));
+    assert_eq!(webhooks[0]["events"], json!(DEFAULT_EVENTS));
     assert_eq!(webhooks[0]["enabled"], true);
     assert_eq!(writes(&fake), vec![("PATCH".to_owned(), format!("webhooks/{id}"))]);
 }
@@ -539,6 +548,7 @@ async fn reconciliation_records_exactly_the_missing_sessions(paging: bool) {
         &fake.client(GOOD_TOKEN),
         Utc::now() - TimeDelta::hours(24),
         &Default::default(),
+        0,
     )
     .await
     .expect("sweep");
@@ -579,6 +589,7 @@ async fn reconciliation_records_exactly_the_missing_sessions(paging: bool) {
         &fake.client(GOOD_TOKEN),
         Utc::now() - TimeDelta::hours(24),
         &Default::default(),
+        0,
     )
     .await
     .expect("sweep");

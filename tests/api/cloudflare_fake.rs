@@ -28,12 +28,31 @@ pub struct State {
     pub active_sessions: HashMap<String, u64>,
     /// Sessions the Sessions API lists.
     pub sessions: Vec<Value>,
+    /// Sessions it knows by id but leaves out of its lists (they ended before the window asked for).
+    pub unlisted_sessions: Vec<Value>,
     /// Whether list answers carry `paging` (older answers do not).
     pub paging: bool,
     /// Answers given before any normal one, in order.
     pub scripted: VecDeque<ResponseTemplate>,
     /// Every call: (method, path below the app prefix, query).
     pub calls: Vec<(String, String, String)>,
+    /// The fake's own URL, for the download URLs it hands out.
+    pub base: String,
+    /// Files behind pre-signed download URLs (`/files/{name}?v={version}`), by name.
+    pub files: HashMap<String, FakeFile>,
+    /// Recordings the Recordings API knows: recording id -> (session id, meeting id, file name).
+    pub recordings: HashMap<String, (String, String, String)>,
+    /// Transcripts, summaries and chats the Sessions API gives URLs for: (session id, kind) -> file name.
+    pub session_files: HashMap<(String, String), String>,
+}
+
+/// A file RealtimeKit's store serves. A URL signed for an older version has expired (403, as S3 answers); a file
+/// that is gone answers 404 everywhere, the API included.
+pub struct FakeFile {
+    pub bytes: Vec<u8>,
+    pub version: u32,
+    pub gone: bool,
+    pub downloads: u32,
 }
 
 #[derive(Clone)]
@@ -49,6 +68,7 @@ impl FakeCloudflare {
         let server = MockServer::start().await;
         let state = Arc::new(Mutex::new(State {
             paging: true,
+            base: server.uri(),
             ..State::default()
         }));
         Mock::given(any())
@@ -121,6 +141,100 @@ impl FakeCloudflare {
     pub fn script(&self, answers: impl IntoIterator<Item = ResponseTemplate>) {
         self.with(|s| s.scripted.extend(answers));
     }
+
+    /// Puts a file in RealtimeKit's store and returns its current pre-signed URL.
+    pub fn add_file(&self, name: &str, bytes: Vec<u8>) -> String {
+        self.with(|s| {
+            s.files.insert(
+                name.to_owned(),
+                FakeFile {
+                    bytes,
+                    version: 1,
+                    gone: false,
+                    downloads: 0,
+                },
+            );
+            s.file_url(name)
+        })
+    }
+
+    /// Every URL handed out so far for the file expires; the API hands out fresh ones.
+    pub fn expire(&self, name: &str) {
+        self.with(|s| s.files.get_mut(name).expect("a file").version += 1);
+    }
+
+    /// RealtimeKit deletes the file (its 7 days are over).
+    pub fn delete(&self, name: &str) {
+        self.with(|s| s.files.get_mut(name).expect("a file").gone = true);
+    }
+
+    pub fn downloads(&self, name: &str) -> u32 {
+        self.with(|s| s.files.get(name).map_or(0, |f| f.downloads))
+    }
+
+    pub fn add_recording(&self, recording_id: &str, session_id: &str, meeting_id: &str, file: &str) {
+        self.with(|s| {
+            let entry = (session_id.to_owned(), meeting_id.to_owned(), file.to_owned());
+            s.recordings.insert(recording_id.to_owned(), entry)
+        });
+    }
+
+    /// `kind` is `transcript`, `summary` or `chat`.
+    pub fn add_session_file(&self, session_id: &str, kind: &str, file: &str) {
+        self.with(|s| {
+            s.session_files
+                .insert((session_id.to_owned(), kind.to_owned()), file.to_owned())
+        });
+    }
+}
+
+impl State {
+    pub fn file_url(&self, name: &str) -> String {
+        let version = self.files.get(name).map_or(0, |f| f.version);
+        format!(
+            "{}/files/{name}?X-Amz-Expires=604800&X-Amz-Signature=sig&v={version}",
+            self.base
+        )
+    }
+
+    /// The file's URL and size, unless it is gone.
+    fn live_file(&self, name: &str) -> Option<(String, usize)> {
+        let file = self.files.get(name).filter(|f| !f.gone)?;
+        Some((self.file_url(name), file.bytes.len()))
+    }
+
+    fn recording(&self, id: &str) -> Option<Value> {
+        let (session_id, meeting_id, file) = self.recordings.get(id)?;
+        let (url, size) = self.live_file(file)?;
+        Some(json!({
+            "id": id, "download_url": url, "download_url_expiry": "2099-01-01T00:00:00Z", "file_size": size,
+            "session_id": session_id, "meeting_id": meeting_id, "status": "UPLOADED",
+            "output_file_name": file, "started_time": "2026-06-03T10:00:05Z", "stopped_time": "2026-06-03T10:29:55Z",
+            "recording_duration": 1790
+        }))
+    }
+}
+
+/// What RealtimeKit's store answers for `/files/{name}?v=N`.
+fn serve_file(state: &mut State, request: &Request) -> ResponseTemplate {
+    let name = request.url.path().trim_start_matches("/files/").to_owned();
+    let version: u32 = (request.url.query_pairs())
+        .find(|(k, _)| k == "v")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    match state.files.get_mut(&name) {
+        Some(file) if !file.gone && file.version == version => {
+            file.downloads += 1;
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/octet-stream")
+                .set_body_bytes(file.bytes.clone())
+        }
+        Some(file) if !file.gone => ResponseTemplate::new(403)
+            .set_body_string("<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"),
+        _ => ResponseTemplate::new(404).set_body_string(
+            "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>",
+        ),
+    }
 }
 
 fn ok(status: u16, data: Value) -> ResponseTemplate {
@@ -141,6 +255,9 @@ pub fn cloudflare_error(status: u16, code: u64, message: &str) -> ResponseTempla
 impl Respond for Responder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let mut state = self.0.lock().expect("fake state");
+        if request.url.path().starts_with("/files/") {
+            return serve_file(&mut state, request);
+        }
         let prefix = format!("/client/v4/accounts/{ACCOUNT}/realtime/kit/{APP}/");
         let Some(path) = request.url.path().strip_prefix(&prefix).map(str::to_owned) else {
             return rtk_error(404, "NOT_FOUND: no such route");
@@ -251,6 +368,46 @@ impl Respond for Responder {
                     });
                 }
                 ResponseTemplate::new(200).set_body_json(answer)
+            }
+            ("GET", ["recordings", id]) => match state.recording(id) {
+                Some(recording) => ok(200, recording),
+                None => rtk_error(404, "NOT_FOUND: recording not found"),
+            },
+            ("GET", ["recordings"]) => {
+                let meeting = query.get("meeting_id").cloned().unwrap_or_default();
+                let ids: Vec<String> = (state.recordings.iter())
+                    .filter(|(_, (_, m, _))| *m == meeting)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                let list: Vec<Value> = ids.iter().filter_map(|id| state.recording(id)).collect();
+                ok(200, json!({"recordings": list}))
+            }
+            ("GET", ["sessions", id, kind @ ("transcript" | "summary" | "chat")]) => {
+                let file = state
+                    .session_files
+                    .get(&((*id).to_owned(), (*kind).to_owned()))
+                    .cloned();
+                let Some((url, _)) = file.and_then(|f| state.live_file(&f)) else {
+                    return rtk_error(404, &format!("NOT_FOUND: no {kind} for this session"));
+                };
+                let expiry = "2099-01-01T00:00:00Z";
+                ok(
+                    200,
+                    match *kind {
+                        "transcript" => json!({"sessionId": id, "transcript_download_url": url,
+                                           "transcript_download_url_expiry": expiry}),
+                        "summary" => {
+                            json!({"sessionId": id, "summaryDownloadUrl": url, "summaryDownloadUrlExpiry": expiry})
+                        }
+                        _ => json!({"sessionId": id, "chat_download_url": url, "chat_download_url_expiry": expiry}),
+                    },
+                )
+            }
+            ("GET", ["sessions", id]) => {
+                match (state.sessions.iter().chain(&state.unlisted_sessions)).find(|s| s["id"] == *id) {
+                    Some(session) => ok(200, session.clone()),
+                    None => rtk_error(404, "NOT_FOUND: session not found"),
+                }
             }
             _ => rtk_error(404, "NOT_FOUND: no such route"),
         }

@@ -421,7 +421,7 @@ async fn slack_gets_a_readable_message_with_participants_when_a_report_knows_the
     assert!(text.contains("2 participants: Mary Sue, Sam"), "{text}");
 }
 
-async fn serve_session_to_fake(fake: &FakeCloudflare, session_id: &str) {
+pub(crate) async fn serve_session_to_fake(fake: &FakeCloudflare, session_id: &str) {
     use wiremock::matchers::path_regex;
     let details = json!({"success": true, "data": {
         "id": session_id, "associated_id": "m", "meeting_display_name": "Weekly sync", "status": "ENDED",

@@ -69,7 +69,14 @@ pub fn test_settings() -> Settings {
     settings.realtimekit.public_key_pem = realtimekit_signer().public_key_pem().expect("pem");
     settings.api.tokens = vec![Secret::new(API_TOKEN)];
     settings.reconcile.enabled = false;
+    settings.archive.url = Some(test_archive_url());
     settings
+}
+
+/// A fresh, empty archive folder of the test's own.
+pub fn test_archive_url() -> Url {
+    let folder = std::env::temp_dir().join(format!("rtk-test-archive-{}", uuid::Uuid::new_v4().simple()));
+    Url::from_directory_path(folder).expect("an absolute folder")
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -212,6 +219,12 @@ impl TestApp {
         let realtimekit = RealtimeKitClient::from_settings(&self.settings.realtimekit, reqwest::Client::new())
             .expect("client settings");
         Worker::new(self.db.clone(), registry, realtimekit, self.settings.worker.clone())
+    }
+
+    /// The follow-up jobs a newly recorded session gets under this app's configuration.
+    pub fn job_specs(&self) -> rtk_sessions::JobSpecs {
+        let registry = Registry::from_settings(&self.settings).expect("valid follow-ups");
+        registry.job_specs(self.settings.worker.max_attempts)
     }
 
     /// Runs every follow-up job that is due now, to completion.

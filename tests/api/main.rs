@@ -1,3 +1,5 @@
+mod archive_s3;
+mod artifacts;
 mod binary;
 mod cloudflare;
 mod cloudflare_fake;

@@ -1,5 +1,5 @@
 //! A typed client for the RealtimeKit REST API under `{api_base}/accounts/{account_id}/realtime/kit/{app_id}`, one
-//! file per resource (webhooks, meetings, sessions), with the transport and the errors beside them.
+//! file per resource (webhooks, meetings, sessions, artifacts), with the transport and the errors beside them.
 //!
 //! It decodes RealtimeKit's `{success, data}` envelope and each error shape Cloudflare may answer with, retries the
 //! calls that are safe to repeat (5xx, network errors, 429 after its `retry-after`), and never logs the token.
@@ -7,6 +7,7 @@
 // The error keeps the raw body and the call for the log; it is rare and never on a hot path, so its size is fine.
 #![allow(clippy::result_large_err)]
 
+mod artifacts;
 mod error;
 mod meetings;
 mod sessions;

@@ -1,0 +1,289 @@
+//! The operator's archive store (`[archive] url`): a local folder, S3 or any S3-compatible store (R2, MinIO), Google
+//! Cloud Storage or Azure Blob Storage, through the `object_store` crate. Objects are written streaming (multipart),
+//! so memory stays flat whatever their size, and named so that a person can browse them:
+//! `{organization}/{yyyy}/{mm}/{dd}/{session_id}/recording-{id}.mp4`, `transcript.csv`, `summary.md`, `chat.csv`,
+//! and `session.json`, the manifest written last.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Datelike, Utc};
+use futures_util::{Stream, StreamExt};
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{Attribute, Attributes, ObjectStore, PutMultipartOptions, PutPayload, WriteMultipart};
+use sha2::{Digest, Sha256};
+
+use crate::domain::artifact::ArtifactKind;
+
+/// Parts of a multipart upload: S3 wants at least 5 MiB per part but the last.
+const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Parts uploaded at once: with one being filled, memory holds at most this many plus one parts per upload.
+const PARTS_IN_FLIGHT: usize = 2;
+
+#[derive(Clone)]
+pub struct ArchiveStore {
+    store: Arc<dyn ObjectStore>,
+    /// Local folders keep no content types (the database does).
+    keeps_attributes: bool,
+    /// The URL without credentials, for messages.
+    shown: String,
+}
+
+/// What a streamed copy wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Why a streamed copy failed: the source, the limit, or the store.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("reading the source failed after {read} bytes: {cause}")]
+    Source { read: u64, cause: anyhow::Error },
+    #[error("the source sent more than the {limit} bytes expected")]
+    TooLarge { limit: u64 },
+    #[error("writing to the archive store failed: {0}")]
+    Store(#[from] object_store::Error),
+}
+
+impl ArchiveStore {
+    /// Opens `url` (nothing is touched until an object is written): `file:///absolute/folder` (created as needed), `s3://bucket/prefix`, `gs://bucket/prefix`,
+    /// `az://container/prefix` (credentials from the usual environment variables, e.g. `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT` for R2 or MinIO).
+    pub fn open(url: &url::Url) -> Result<Self, String> {
+        let shown = shown(url);
+        let prefix = Path::from(url.path().trim_matches('/'));
+        let (store, keeps_attributes): (Arc<dyn ObjectStore>, bool) = match url.scheme() {
+            "file" => {
+                let folder = url
+                    .to_file_path()
+                    .map_err(|()| format!("{shown} is not an absolute folder (file:///path/to/folder)"))?;
+                // The folder and the ones below it are created as objects are written.
+                let root = object_store::local::LocalFileSystem::new().with_automatic_cleanup(true);
+                let folder = Path::from(folder.to_string_lossy().as_ref());
+                return Ok(Self {
+                    store: Arc::new(PrefixStore::new(root, folder)),
+                    keeps_attributes: false,
+                    shown,
+                });
+            }
+            "s3" | "s3a" => {
+                let s3 = object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(url.as_str())
+                    .build();
+                (Arc::new(s3.map_err(|e| format!("{shown}: {e}"))?), true)
+            }
+            "gs" => {
+                let gcs = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_url(url.as_str())
+                    .build();
+                (Arc::new(gcs.map_err(|e| format!("{shown}: {e}"))?), true)
+            }
+            "az" | "azure" | "abfs" | "abfss" => {
+                let azure = object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(url.as_str())
+                    .build();
+                (Arc::new(azure.map_err(|e| format!("{shown}: {e}"))?), true)
+            }
+            other => return Err(format!("{other}:// is not a store (file://, s3://, gs:// or az://)")),
+        };
+        let store: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
+            store
+        } else {
+            Arc::new(PrefixStore::new(store, prefix))
+        };
+        Ok(Self {
+            store,
+            keeps_attributes,
+            shown,
+        })
+    }
+
+    /// The store's URL without credentials.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Streams `source` into `key`, hashing as it goes; more than `limit` bytes aborts the upload. Nothing is left
+    /// behind by a failed copy (the multipart upload is aborted), and the object appears whole or not at all.
+    pub async fn copy<S, E>(
+        &self,
+        key: &str,
+        content_type: &str,
+        mut source: S,
+        limit: u64,
+    ) -> Result<Written, CopyError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Into<anyhow::Error>,
+    {
+        let upload = self
+            .store
+            .put_multipart_opts(&Path::from(key), self.options(content_type))
+            .await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut hasher = Sha256::new();
+        let mut read: u64 = 0;
+        let failure = loop {
+            let chunk = match source.next().await {
+                None => break None,
+                Some(Err(cause)) => {
+                    break Some(CopyError::Source {
+                        read,
+                        cause: cause.into(),
+                    });
+                }
+                Some(Ok(chunk)) => chunk,
+            };
+            read += chunk.len() as u64;
+            if read > limit {
+                break Some(CopyError::TooLarge { limit });
+            }
+            hasher.update(&chunk);
+            if let Err(error) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                break Some(error.into());
+            }
+            writer.put(chunk);
+        };
+        if let Some(failure) = failure {
+            let _ = writer.abort().await;
+            return Err(failure);
+        }
+        writer.finish().await?;
+        Ok(Written {
+            bytes: read,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    }
+
+    /// Writes a small object whole (the manifest).
+    pub async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), object_store::Error> {
+        let options = object_store::PutOptions {
+            attributes: self.attributes(content_type),
+            ..Default::default()
+        };
+        self.store
+            .put_opts(&Path::from(key), PutPayload::from(bytes), options)
+            .await
+            .map(drop)
+    }
+
+    /// The object's bytes, as a stream.
+    pub async fn read(
+        &self,
+        key: &str,
+    ) -> Result<impl Stream<Item = Result<Bytes, object_store::Error>> + use<>, object_store::Error> {
+        Ok(self.store.get(&Path::from(key)).await?.into_stream())
+    }
+
+    fn options(&self, content_type: &str) -> PutMultipartOptions {
+        PutMultipartOptions {
+            attributes: self.attributes(content_type),
+            ..Default::default()
+        }
+    }
+
+    fn attributes(&self, content_type: &str) -> Attributes {
+        if self.keeps_attributes {
+            Attributes::from_iter([(Attribute::ContentType, content_type.to_owned())])
+        } else {
+            Attributes::new()
+        }
+    }
+}
+
+/// Where a session's objects go: `{organization}/{yyyy}/{mm}/{dd}/{session_id}`, dated by the session's end.
+pub fn session_folder(organization_id: Option<&str>, ended_at: DateTime<Utc>, session_id: &str) -> String {
+    format!(
+        "{}/{:04}/{:02}/{:02}/{}",
+        segment(organization_id.unwrap_or("no-organization")),
+        ended_at.year(),
+        ended_at.month(),
+        ended_at.day(),
+        segment(session_id)
+    )
+}
+
+/// An artifact's object name within its session's folder.
+pub fn object_name(kind: ArtifactKind, artifact_id: &str, extension: &str) -> String {
+    match kind {
+        ArtifactKind::Recording => format!("recording-{}.{extension}", segment(artifact_id)),
+        ArtifactKind::Summary => "summary.md".to_owned(),
+        ArtifactKind::Transcript | ArtifactKind::Chat => format!("{}.{extension}", kind.as_str()),
+    }
+}
+
+pub const MANIFEST_NAME: &str = "session.json";
+
+/// The extension of a file name or a URL's last path segment, when it is a plausible one (1 to 5 letters or digits).
+pub fn extension_of(name: &str) -> Option<String> {
+    let last = name.split(['?', '#']).next()?.rsplit('/').next()?;
+    let (_, extension) = last.rsplit_once('.')?;
+    let plausible = (1..=5).contains(&extension.len()) && extension.bytes().all(|b| b.is_ascii_alphanumeric());
+    plausible.then(|| extension.to_ascii_lowercase())
+}
+
+/// The content type an archived object is served with.
+pub fn content_type(extension: &str) -> &'static str {
+    match extension {
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "m4a" => "audio/mp4",
+        "mp3" => "audio/mpeg",
+        "csv" => "text/csv; charset=utf-8",
+        "vtt" => "text/vtt; charset=utf-8",
+        "srt" => "application/x-subrip",
+        "json" => "application/json",
+        "md" => "text/markdown; charset=utf-8",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A path segment a person can read and every store accepts: letters, digits, `-`, `_` and `.`; the rest is `_`.
+fn segment(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .take(128)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match cleaned.trim_matches('.') {
+        "" => "_".to_owned(),
+        _ => cleaned,
+    }
+}
+
+/// `scheme://host/path`, without user, password or query.
+fn shown(url: &url::Url) -> String {
+    format!("{}://{}{}", url.scheme(), url.host_str().unwrap_or(""), url.path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn keys_are_browsable_and_safe() {
+        let ended = Utc.with_ymd_and_hms(2026, 6, 3, 10, 30, 0).single().expect("valid");
+        assert_eq!(session_folder(Some("org-1"), ended, "s-1"), "org-1/2026/06/03/s-1");
+        assert_eq!(session_folder(None, ended, "../x"), "no-organization/2026/06/03/.._x");
+        assert_eq!(object_name(ArtifactKind::Recording, "r/1", "mp4"), "recording-r_1.mp4");
+        assert_eq!(object_name(ArtifactKind::Summary, "", "txt"), "summary.md");
+        assert_eq!(object_name(ArtifactKind::Chat, "", "csv"), "chat.csv");
+        assert_eq!(
+            extension_of("https://x/a/05e57591.CSV?X-Amz-Expires=1").as_deref(),
+            Some("csv")
+        );
+        assert_eq!(extension_of("https://x/a/no-extension?x=y.z"), None);
+        assert_eq!(extension_of("8d1f3b7e.mp4").as_deref(), Some("mp4"));
+    }
+}
