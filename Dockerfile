@@ -14,12 +14,18 @@ COPY --from=planner /app/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --bin rtk-sessions
+# The default archive folder (archive.url), owned by the user the service runs as: the runtime has no shell to make it.
+RUN mkdir -p /rootfs/var/lib/rtk-sessions/archive
 
 # glibc and libgcc only, no shell, no package manager; runs as an unprivileged user.
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 WORKDIR /app
 COPY --from=builder /app/target/release/rtk-sessions /usr/local/bin/rtk-sessions
 COPY config.toml /app/config.toml
+COPY --from=builder --chown=65532:65532 /rootfs/var/lib/rtk-sessions /var/lib/rtk-sessions
+# Archived recordings, transcripts, summaries and chats when archive.url is the default file:// folder: mount a
+# volume here (or set archive.url to s3://...).
+VOLUME /var/lib/rtk-sessions
 USER 65532:65532
 ENV RTK_SESSIONS__LOG__FORMAT=json
 EXPOSE 8080

@@ -79,3 +79,8 @@ CREATE TABLE artifact_checks (
     ended_at    timestamptz NOT NULL,
     session_id  text        COLLATE "C" NOT NULL
 );
+
+-- A session's deliveries (GET /deliveries?session_id=) include the events of its artifacts, which are few: only
+-- they are indexed by session, beside the duplicates.
+CREATE INDEX deliveries_artifact_session_idx ON deliveries (session_id)
+    WHERE event IN ('recording.statusUpdate', 'meeting.transcript', 'meeting.summary', 'meeting.chatSynced');

@@ -177,9 +177,16 @@ async fn check_artifacts(
             .await;
         let found = match found {
             Ok(found) => found,
-            // The API no longer knows it: nothing to find.
-            Err(error) if error.is_not_found() => Vec::new(),
-            Err(error) => return Err(error.into()),
+            // Worth another sweep: this session is asked about again next time.
+            Err(error) if error.is_transient() || error.is_auth_failure() => return Err(error.into()),
+            // The API no longer knows it (404), or refuses the question for good: nothing to find, and the sweep
+            // goes on rather than stopping at this session every time.
+            Err(error) => {
+                if !error.is_not_found() {
+                    tracing::warn!(session_id = %session.session_id, error = %error.describe(), "could not ask for a session's artifacts; skipped");
+                }
+                Vec::new()
+            }
         };
         for announcement in &found {
             if artifacts::announce(pool, announcement, jobs, async |_, changed| Ok(changed)).await? {

@@ -6,6 +6,8 @@
 //! delivery is in the database.
 //! `queries`: seeds 1,000,000 sessions with generate_series, then times `GET /sessions` pages and filters and
 //! prints the plan of each.
+//! `archive`: archives one recording of `--size-mib` (1 GiB by default) streamed by a local server, and prints the
+//! time and the service's peak RSS: memory stays flat whatever the size.
 //! `soak`: a steady moderate rate for a long time, printing RSS and latency every interval.
 //!
 //! Each starts the release `rtk-sessions` binary beside it on a database of its own.
@@ -75,6 +77,11 @@ enum BenchCommand {
         #[arg(long, default_value_t = 300)]
         iterations: usize,
     },
+    /// Archive one recording of this size, served by a local streaming server: time, throughput, peak RSS
+    Archive {
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+    },
     /// A steady rate for a long time: RSS and latency over time
     Soak {
         /// Deliveries per second
@@ -117,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         BenchCommand::Queries { rows, iterations } => queries(&cli, *rows, *iterations).await,
+        BenchCommand::Archive { size_mib } => archive(&cli, *size_mib).await,
         BenchCommand::Soak {
             rate,
             duration,
@@ -193,11 +201,7 @@ async fn start_service(cli: &Cli, database: &str, env: &[String]) -> anyhow::Res
     let url = format!("http://127.0.0.1:{port}");
     let database_url = database_url(cli, database);
     let mut command = Command::new(&binary);
-    for pair in env {
-        let (key, value) = pair.split_once('=').context("--service-env takes KEY=VALUE")?;
-        command.env(key, value);
-    }
-    let child = command
+    command
         .arg("--config")
         .arg(&config)
         .arg("serve")
@@ -212,7 +216,14 @@ async fn start_service(cli: &Cli, database: &str, env: &[String]) -> anyhow::Res
         .env("RTK_SESSIONS__RECONCILE__ENABLED", "false")
         .env("RTK_SESSIONS__REGISTRATION__ENABLED", "false")
         .env("RTK_SESSIONS__LOG__LEVEL", "warn")
-        .stdout(Stdio::null())
+        .env("RTK_SESSIONS__ARCHIVE__URL", archive_url(cli)?)
+        .stdout(Stdio::null());
+    // The caller's settings win over the defaults above.
+    for pair in env {
+        let (key, value) = pair.split_once('=').context("--service-env takes KEY=VALUE")?;
+        command.env(key, value);
+    }
+    let child = command
         .spawn()
         .with_context(|| format!("starting {} (run `cargo build --release` first)", binary.display()))?;
     let service = Service {
@@ -230,6 +241,13 @@ async fn start_service(cli: &Cli, database: &str, env: &[String]) -> anyhow::Res
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("the service did not become ready")
+}
+
+/// The benchmark's archive folder, emptied, as a `file://` URL.
+fn archive_url(cli: &Cli) -> anyhow::Result<String> {
+    let folder = std::path::absolute(cli.work_dir.join("archive"))?;
+    let _ = std::fs::remove_dir_all(&folder);
+    Ok(format!("file://{}", folder.display()))
 }
 
 /// (current RSS, peak RSS) of a process, in MiB.
@@ -766,18 +784,28 @@ async fn queries(cli: &Cli, rows: i64, iterations: usize) -> anyhow::Result<()> 
     let db = PgPool::connect(&service.database_url).await?;
     println!("seeding {rows} sessions...");
     let seeding = Instant::now();
+    // The artifact flags are seeded directly (1 session in 10 has a recording, 1 in 100 a transcript, 1 in 1,000 a
+    // summary), so the trigger that sets them from announced artifacts is off while seeding.
+    let mut seed = db.begin().await?;
+    seed.execute("ALTER TABLE sessions DISABLE TRIGGER sessions_artifact_flags")
+        .await?;
     sqlx::query(
         "INSERT INTO sessions (session_id, meeting_id, meeting_title, organization_id, organization_name, reason,
-                               started_at, ended_at, duration_seconds, received_at, delivery_id, webhook_id)
+                               started_at, ended_at, duration_seconds, received_at, delivery_id, webhook_id,
+                               has_recording, has_transcript, has_summary)
          SELECT md5(i::text), 'meeting-' || (i % 20000), 'Meeting ' || (i % 20000), 'org-' || (i % 100), 'Org',
                 (ARRAY['HOST_ENDED_MEETING', 'ALL_PARTICIPANTS_LEFT', 'HOST_ENDED_MEETING'])[1 + i % 3],
-                ts - interval '30 minutes', ts, 1800, ts, 'seed-' || i, 'bench'
+                ts - interval '30 minutes', ts, 1800, ts, 'seed-' || i, 'bench',
+                i % 10 = 0, i % 100 = 0, i % 1000 = 0
          FROM generate_series(1, $1) AS i,
               LATERAL (SELECT timestamptz '2026-01-01' + (i * interval '30 seconds')) AS t(ts)",
     )
     .bind(rows)
-    .execute(&db)
+    .execute(&mut *seed)
     .await?;
+    seed.execute("ALTER TABLE sessions ENABLE TRIGGER sessions_artifact_flags")
+        .await?;
+    seed.commit().await?;
     sqlx::query("VACUUM ANALYZE sessions").execute(&db).await?;
     println!("seeded in {:.1}s\n", seeding.elapsed().as_secs_f64());
 
@@ -849,6 +877,51 @@ async fn queries(cli: &Cli, rows: i64, iterations: usize) -> anyhow::Result<()> 
             None,
         ),
         (
+            "has_recording (1 in 10)",
+            "?limit=50&has_recording=true".into(),
+            ListFilter {
+                has_recording: Some(true),
+                ..ListFilter::default()
+            },
+            None,
+        ),
+        (
+            "has_transcript (1 in 100)",
+            "?limit=50&has_transcript=true".into(),
+            ListFilter {
+                has_transcript: Some(true),
+                ..ListFilter::default()
+            },
+            None,
+        ),
+        (
+            "has_summary (1 in 1,000)",
+            "?limit=50&has_summary=true".into(),
+            ListFilter {
+                has_summary: Some(true),
+                ..ListFilter::default()
+            },
+            None,
+        ),
+        (
+            "has_summary, deep cursor",
+            format!("?limit=50&has_summary=true{cursor}"),
+            ListFilter {
+                has_summary: Some(true),
+                ..ListFilter::default()
+            },
+            Some(deep_cursor.clone()),
+        ),
+        (
+            "has_recording=false",
+            "?limit=50&has_recording=false".into(),
+            ListFilter {
+                has_recording: Some(false),
+                ..ListFilter::default()
+            },
+            None,
+        ),
+        (
             "organization_id, deep cursor",
             format!("?limit=50&organization_id=org-42{cursor}"),
             ListFilter {
@@ -899,6 +972,126 @@ async fn queries(cli: &Cli, rows: i64, iterations: usize) -> anyhow::Result<()> 
     }
     let (rss, hwm) = rss_mib(service.pid());
     println!("\nservice RSS after the query benchmark: {rss:.1} MiB (peak {hwm:.1} MiB)");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// archive
+
+/// Serves `size` generated bytes at any path, streamed in 64 KiB writes (never held whole), with a Content-Length:
+/// what RealtimeKit's store does for a recording.
+async fn serve_generated_file(size: u64) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!(
+        "http://{}/recordings/bench.mp4?X-Amz-Expires=604800",
+        listener.local_addr()?
+    );
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buffer = [0_u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+                );
+                if stream.write_all(header.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk: Vec<u8> = (0..65_536_u32).map(|i| (i % 251) as u8).collect();
+                let mut left = size;
+                while left > 0 {
+                    let n = left.min(chunk.len() as u64) as usize;
+                    if stream.write_all(&chunk[..n]).await.is_err() {
+                        return;
+                    }
+                    left -= n as u64;
+                }
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    Ok(url)
+}
+
+async fn archive(cli: &Cli, size_mib: u64) -> anyhow::Result<()> {
+    let signer = signer(cli)?;
+    let size = size_mib * 1024 * 1024;
+    let source = serve_generated_file(size).await?;
+    let env = [
+        "RTK_SESSIONS__WORKER__ENABLED=true".to_owned(),
+        "RTK_SESSIONS__WORKER__POLL_INTERVAL_SECS=1".to_owned(),
+        "RTK_SESSIONS__LOG__LEVEL=error".to_owned(),
+    ];
+    let service = start_service(cli, "rtk_bench_archive", &env).await?;
+    let (rss_before, _) = rss_mib(service.pid());
+    let session_id = "bench-archive-session";
+    let ended = json!({"event": "meeting.ended", "meeting": {
+        "id": "bench-meeting", "sessionId": session_id, "startedAt": "2026-06-03T10:00:00Z",
+        "endedAt": "2026-06-03T10:30:00Z", "organizedBy": {"id": "bench-org", "name": "Bench"}}});
+    let recording = json!({"event": "recording.statusUpdate",
+        "recording": {"id": "bench-recording", "recordingId": "bench-recording", "status": "UPLOADED",
+                      "downloadUrl": source, "downloadUrlExpiry": "2099-01-01T00:00:00Z",
+                      "fileSize": size.to_string(), "outputFileName": "bench.mp4", "roomUUID": session_id},
+        "meeting": {"id": "bench-meeting", "sessionId": session_id}});
+    let http = reqwest::Client::new();
+    for event in [ended, recording] {
+        let body = event.to_string();
+        let response = http
+            .post(format!("{}{}", service.url, rtk_sessions::WEBHOOK_PATH))
+            .header("rtk-signature", signer.sign(body.as_bytes()))
+            .header("rtk-uuid", uuid::Uuid::new_v4().to_string())
+            .body(body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "the delivery was answered {}",
+            response.status()
+        );
+    }
+    println!("archiving a {size_mib} MiB recording (a local server streams it; the service copies it to a folder)...");
+    let started = Instant::now();
+    let mut peak_sampled: f64 = 0.0;
+    let state = loop {
+        let (rss, _) = rss_mib(service.pid());
+        peak_sampled = peak_sampled.max(rss);
+        let record: Value = http
+            .get(format!("{}/sessions/{session_id}", service.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let artifact = &record["artifacts"]["recordings"][0];
+        match artifact["state"].as_str() {
+            Some("archived") => break artifact.clone(),
+            Some("failed" | "lost") => bail!("the archive failed: {artifact}"),
+            _ if started.elapsed() > Duration::from_secs(1800) => bail!("not archived after 30 minutes: {artifact}"),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let (rss_after, hwm) = rss_mib(service.pid());
+    println!(
+        "archived {} bytes, sha256 {}",
+        state["size_bytes"],
+        state["sha256"].as_str().unwrap_or("?")
+    );
+    println!(
+        "time: {seconds:.1} s ({:.0} MiB/s, download, hash and write together)",
+        size_mib as f64 / seconds
+    );
+    println!(
+        "service RSS: {rss_before:.1} MiB before, {peak_sampled:.1} MiB at most while copying (sampled every 200 ms), \
+         {rss_after:.1} MiB after; peak RSS of the process (VmHWM): {hwm:.1} MiB"
+    );
     Ok(())
 }
 

@@ -408,13 +408,17 @@ pub async fn list(
         query.push(" AND status = ").push_bind(outcome.as_str());
     }
     if let Some(session_id) = &filter.session_id {
-        // The delivery that stored the session, and its duplicates: two index lookups (see the migration).
+        // The delivery that stored the session, its duplicates, and the events of its artifacts: three index
+        // lookups (see the migrations; the event list is the `deliveries_artifact_session_idx` predicate).
         query
             .push(" AND session_id = ")
             .push_bind(session_id.as_str())
             .push(" AND (status = 'duplicate' OR delivery_id = (SELECT s.delivery_id FROM sessions s WHERE s.session_id = ")
             .push_bind(session_id.as_str())
-            .push("))");
+            .push(
+                ") OR event IN ('recording.statusUpdate', 'meeting.transcript', 'meeting.summary', \
+                 'meeting.chatSynced'))",
+            );
     }
     if let Some(after) = filter.received_after {
         query.push(" AND received_at >= ").push_bind(after);

@@ -215,6 +215,22 @@ async fn artifacts_announced_before_the_session_are_attached_archived_and_served
     assert_eq!(objects, ["recording-rec-1.mp4", "transcript.csv"]);
     assert_eq!(manifest["artifacts"][0]["sha256"], sha256(&recording_bytes));
 
+    // The session's deliveries include the events of its artifacts.
+    let deliveries: Value = app
+        .get_authorized("/deliveries?session_id=s-early")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let mut events: Vec<&str> = (deliveries["data"].as_array().expect("a list").iter())
+        .filter_map(|d| d["event"].as_str())
+        .collect();
+    events.sort_unstable();
+    assert_eq!(
+        events,
+        ["meeting.ended", "meeting.transcript", "recording.statusUpdate"]
+    );
+
     // Archived once: another run downloads nothing again.
     assert_eq!(app.run_pending_jobs().await, 0);
     assert_eq!((fake.downloads("rec-1.mp4"), fake.downloads("s-early.csv")), (1, 1));
