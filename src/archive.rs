@@ -11,7 +11,9 @@ use chrono::{DateTime, Datelike, Utc};
 use futures_util::{Stream, StreamExt};
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{Attribute, Attributes, ObjectStore, PutMultipartOptions, PutPayload, WriteMultipart};
+use object_store::{
+    Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutPayload, WriteMultipart,
+};
 use sha2::{Digest, Sha256};
 
 use crate::domain::artifact::ArtifactKind;

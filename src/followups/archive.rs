@@ -105,7 +105,7 @@ impl Followup for ArchiveFollowup {
         let mut failures = Vec::new();
         let mut summary_archived = false;
         for artifact in pending {
-            let key = artifact.key.key();
+            let key = artifact.key.clone();
             let result = self.archive_one(&folder, artifact, context).await;
             let recorded = match result {
                 Ok(copy) => {
@@ -158,7 +158,7 @@ impl ArchiveFollowup {
         artifact: PendingArtifact,
         context: &FollowupContext,
     ) -> Result<ArchivedCopy, Unarchived> {
-        let key = artifact.key.key();
+        let key = artifact.key.clone();
         artifacts::mark_archiving(&context.db, &key)
             .await
             .map_err(|e| Unarchived::Failed(e.into()))?;

@@ -86,9 +86,10 @@ impl SessionArtifacts {
 }
 
 /// Identifies one artifact.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ArtifactKey {
     pub session_id: String,
+    #[sqlx(try_from = "String")]
     pub kind: ArtifactKind,
     /// The recording id, or `""`.
     pub artifact_id: String,
@@ -98,29 +99,11 @@ pub struct ArtifactKey {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PendingArtifact {
     #[sqlx(flatten)]
-    pub key: ArtifactKeyRow,
+    pub key: ArtifactKey,
     pub source_url: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub size_bytes: Option<i64>,
     pub file_name: Option<String>,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ArtifactKeyRow {
-    pub session_id: String,
-    #[sqlx(try_from = "String")]
-    pub kind: ArtifactKind,
-    pub artifact_id: String,
-}
-
-impl ArtifactKeyRow {
-    pub fn key(&self) -> ArtifactKey {
-        ArtifactKey {
-            session_id: self.session_id.clone(),
-            kind: self.kind,
-            artifact_id: self.artifact_id.clone(),
-        }
-    }
 }
 
 /// An archived artifact's copy.
