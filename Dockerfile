@@ -13,9 +13,10 @@ FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
-RUN cargo build --release --locked --bin rtk-sessions
-# The default archive folder (archive.url), owned by the user the service runs as: the runtime has no shell to make it.
-RUN mkdir -p /rootfs/var/lib/rtk-sessions/archive
+# Also the default archive folder (archive.url), copied below owned by the user the service runs as: the runtime
+# has no shell to make it.
+RUN cargo build --release --locked --bin rtk-sessions \
+    && mkdir -p /rootfs/var/lib/rtk-sessions/archive
 
 # glibc and libgcc only, no shell, no package manager; runs as an unprivileged user.
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
