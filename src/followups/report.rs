@@ -11,12 +11,12 @@ use serde_json::{Map, Value};
 use super::{Followup, FollowupContext, FollowupError, options};
 use crate::archive::ArchiveStore;
 use crate::config::Settings;
-use crate::domain::artifact::{ArtifactKind, ArtifactState};
+use crate::domain::artifact::ArtifactKind;
 use crate::domain::job::FollowupKind;
 use crate::domain::lenient;
 pub use crate::domain::report::{Report, ReportLink, ReportParticipant};
-use crate::realtimekit::client::{ApiError, Participant, SessionDetails};
-use crate::store::artifacts::{self, Artifact, ArtifactKey};
+use crate::realtimekit::client::{ApiError, Participant, SessionDetails, path_segment};
+use crate::store::artifacts;
 use crate::store::sessions::Session;
 use futures_util::StreamExt;
 
@@ -57,38 +57,29 @@ impl ReportFollowup {
         session_id: &str,
         context: &FollowupContext,
     ) -> anyhow::Result<(Option<String>, Vec<ReportLink>)> {
-        let record = artifacts::for_session(&context.db, session_id).await?;
-        let archived = |a: &&Artifact| a.state == ArtifactState::Archived;
-        let base = format!("{}/sessions/{}/artifacts", self.link_base, url_segment(session_id));
-        let mut links: Vec<ReportLink> = (record.recordings.iter().filter(archived))
-            .map(|r| ReportLink {
-                kind: "recording".to_owned(),
-                url: format!(
-                    "{base}/recordings/{}",
-                    url_segment(r.recording_id.as_deref().unwrap_or_default())
-                ),
-            })
-            .collect();
-        if record.transcript.as_ref().is_some_and(|t| archived(&t)) {
-            links.push(ReportLink {
-                kind: "transcript".to_owned(),
-                url: format!("{base}/transcript"),
-            });
-        }
-        let summary = match (&self.archive, record.summary.as_ref().filter(archived)) {
-            (Some(store), Some(_)) => {
-                let key = ArtifactKey {
-                    session_id: session_id.to_owned(),
-                    kind: ArtifactKind::Summary,
-                    artifact_id: String::new(),
-                };
-                match artifacts::archived_copy(&context.db, &key).await? {
-                    Some(copy) => Some(read_text(store, &copy.object_key).await?),
-                    None => None,
+        let base = format!("{}/sessions/{}/artifacts", self.link_base, path_segment(session_id));
+        let (mut summary, mut links) = (None, Vec::new());
+        for (artifact, object_key) in artifacts::archived_for_session(&context.db, session_id).await? {
+            match artifact.kind {
+                ArtifactKind::Recording => links.push(ReportLink {
+                    kind: "recording".to_owned(),
+                    url: format!(
+                        "{base}/recordings/{}",
+                        path_segment(artifact.recording_id.as_deref().unwrap_or_default())
+                    ),
+                }),
+                ArtifactKind::Transcript => links.push(ReportLink {
+                    kind: "transcript".to_owned(),
+                    url: format!("{base}/transcript"),
+                }),
+                ArtifactKind::Summary => {
+                    if let Some(store) = &self.archive {
+                        summary = Some(read_text(store, &object_key).await?);
+                    }
                 }
+                ArtifactKind::Chat => {}
             }
-            _ => None,
-        };
+        }
         Ok((summary, links))
     }
 }
@@ -107,13 +98,6 @@ async fn read_text(store: &ArchiveStore, key: &str) -> anyhow::Result<String> {
         }
     }
     Ok(String::from_utf8_lossy(&text).into_owned())
-}
-
-/// A path segment with everything but unreserved characters percent-encoded.
-fn url_segment(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
 }
 
 fn timestamp(text: &Option<String>) -> Option<DateTime<Utc>> {

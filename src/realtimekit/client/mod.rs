@@ -19,7 +19,7 @@ use reqwest::Url;
 pub use self::error::ApiError;
 pub use self::meetings::MeetingStatus;
 pub use self::sessions::{Participant, SessionDetails, SessionQuery};
-pub use self::transport::RetryPolicy;
+pub use self::transport::{RetryPolicy, segment as path_segment};
 pub use self::webhooks::{Webhook, WebhookChanges, WebhookSpec};
 use crate::config::RealtimeKitSettings;
 use crate::domain::Secret;

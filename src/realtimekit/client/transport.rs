@@ -175,7 +175,7 @@ fn backoff_with_jitter(policy: &RetryPolicy, attempt: u32) -> Duration {
 }
 
 /// A path segment with `/`, `?` and `#` escaped, so an id cannot reach another endpoint.
-pub(super) fn segment(id: &str) -> String {
+pub fn segment(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for byte in id.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
