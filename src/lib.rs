@@ -25,7 +25,7 @@ mod worker;
 pub use cli::{Cli, run};
 pub use config::{FollowupSettings, Settings};
 pub use dev::{SignedDelivery, keygen, sample_body};
-pub use domain::{Classified, DeliveryBody, DeliveryId, Secret, WEBHOOK_PATH, classify};
+pub use domain::{ApiToken, Classified, DeliveryBody, DeliveryId, Scope, Secret, WEBHOOK_PATH, classify};
 pub use followups::Registry;
 pub use http::auth::PUBLIC_PATHS;
 pub use http::openapi::document as openapi_document;

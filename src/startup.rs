@@ -18,6 +18,7 @@ use crate::background::{self, Attempt, Backoff};
 use crate::config::Settings;
 use crate::followups::Registry;
 use crate::http::auth::ApiTokens;
+use crate::http::console::session::ConsoleAuth;
 use crate::http::health::DatabaseProbe;
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppContext, AppState};
@@ -67,8 +68,8 @@ impl Application {
 
         if settings.api.tokens.is_empty() {
             tracing::warn!(
-                "no API token is configured: /sessions answers 401 to everyone; set api.tokens in config.toml or \
-                 RTK_SESSIONS__API__TOKENS=<token>[,<token>...] in the environment"
+                "no API token is configured: /sessions answers 401 to everyone and nobody can sign in to /console; \
+                 set api.tokens in config.toml or RTK_SESSIONS__API__TOKENS=<token>[,<token>...] in the environment"
             );
         }
         let realtimekit = RealtimeKitClient::from_settings(&settings.realtimekit, http_client.clone())?;
@@ -146,6 +147,14 @@ impl Application {
             registration,
             ingest,
             archive,
+            console: ConsoleAuth::new(
+                settings.console.session_ttl,
+                settings
+                    .server
+                    .public_url
+                    .as_ref()
+                    .is_some_and(|url| url.scheme() == "https"),
+            ),
         });
         tasks.spawn(sample_gauges(
             state.db.clone(),

@@ -970,9 +970,127 @@ async fn queries(cli: &Cli, rows: i64, iterations: usize) -> anyhow::Result<()> 
             println!("{line}");
         }
     }
+    console_pages(&service, &db, rows, iterations, &cursor).await?;
     let (rss, hwm) = rss_mib(service.pid());
     println!("\nservice RSS after the query benchmark: {rss:.1} MiB (peak {hwm:.1} MiB)");
     Ok(())
+}
+
+/// The console's pages over the same million sessions, with a delivery and a follow-up job per session (1 in 1,000
+/// delivery unprocessable; 1 in 1,000 job dead, 1 in 2,000 failing), signed in as a browser is.
+async fn console_pages(
+    service: &Service,
+    db: &PgPool,
+    rows: i64,
+    iterations: usize,
+    cursor: &str,
+) -> anyhow::Result<()> {
+    println!("\nseeding {rows} deliveries and {rows} follow-up jobs...");
+    let seeding = Instant::now();
+    sqlx::query(
+        "INSERT INTO deliveries (delivery_id, event, status, error, session_id, received_at, raw_body)
+         SELECT 'seed-' || i, 'meeting.ended', CASE WHEN i % 1000 = 0 THEN 'unprocessable' ELSE 'stored' END,
+                CASE WHEN i % 1000 = 0 THEN 'meeting.sessionId is missing' END, md5(i::text),
+                timestamptz '2026-01-01' + (i * interval '30 seconds'), convert_to('{\"event\":\"meeting.ended\"}', 'UTF8')
+         FROM generate_series(1, $1) AS i",
+    )
+    .bind(rows)
+    .execute(db)
+    .await?;
+    sqlx::query(
+        "INSERT INTO followup_jobs (session_id, followup, kind, status, attempts, max_attempts, run_at, last_error,
+                                    finished_at)
+         SELECT md5(i::text), 'webhook', 'webhook',
+                CASE WHEN i % 1000 = 0 THEN 'dead' WHEN i % 2000 = 1 THEN 'queued' ELSE 'succeeded' END,
+                CASE WHEN i % 1000 = 0 THEN 8 WHEN i % 2000 = 1 THEN 3 ELSE 1 END, 8, now(),
+                CASE WHEN i % 1000 = 0 OR i % 2000 = 1 THEN 'the receiver answered 500' END,
+                CASE WHEN i % 2000 = 1 THEN NULL ELSE now() END
+         FROM generate_series(1, $1) AS i",
+    )
+    .bind(rows)
+    .execute(db)
+    .await?;
+    sqlx::query("VACUUM ANALYZE deliveries").execute(db).await?;
+    sqlx::query("VACUUM ANALYZE followup_jobs").execute(db).await?;
+    println!("seeded in {:.1}s\n", seeding.elapsed().as_secs_f64());
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let cookie = console_sign_in(&http, &service.url).await?;
+    let one_session: String = sqlx::query_scalar("SELECT md5('4242')").fetch_one(db).await?;
+    let pages = [
+        ("overview", "/console".to_owned()),
+        ("sessions, first page", "/console/sessions".to_owned()),
+        (
+            "sessions, 10,000 rows deep",
+            format!("/console/sessions?limit=50{cursor}"),
+        ),
+        (
+            "sessions, meeting_id",
+            "/console/sessions?meeting_id=meeting-4242".to_owned(),
+        ),
+        ("sessions, has_summary", "/console/sessions?has_summary=true".to_owned()),
+        ("one session", format!("/console/sessions/{one_session}")),
+        ("follow-ups, dead", "/console/followups?state=dead".to_owned()),
+        ("follow-ups, failing", "/console/followups?state=failing".to_owned()),
+        ("deliveries, unprocessable", "/console/deliveries".to_owned()),
+        ("deliveries, any", "/console/deliveries?outcome=any".to_owned()),
+        ("artifacts at risk", "/console/artifacts".to_owned()),
+    ];
+    println!(
+        "{:<30} | {:>8} {:>8} {:>8} | bytes",
+        "console page", "p50 ms", "p99 ms", "max ms"
+    );
+    for (name, path) in pages {
+        let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+        let mut size = 0;
+        for _ in 0..iterations {
+            let started = Instant::now();
+            let response = http
+                .get(format!("{}{path}", service.url))
+                .header("cookie", &cookie)
+                .send()
+                .await?;
+            anyhow::ensure!(response.status().is_success(), "{name}: {}", response.status());
+            size = response.bytes().await?.len();
+            latency.saturating_record(started.elapsed().as_micros() as u64);
+        }
+        println!(
+            "{:<30} | {:>8.2} {:>8.2} {:>8.2} | {size}",
+            name,
+            ms(latency.value_at_quantile(0.5)),
+            ms(latency.value_at_quantile(0.99)),
+            ms(latency.max()),
+        );
+    }
+    Ok(())
+}
+
+/// Signs in through the console's form; the `Cookie` header of the session.
+async fn console_sign_in(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let form = http.get(format!("{base}/console/sign-in")).send().await?;
+    let form_cookie = first_cookie(form.headers()).context("the sign-in form's cookie")?;
+    let page = form.text().await?;
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("the sign-in form's CSRF field")?;
+    let signed_in = http
+        .post(format!("{base}/console/sign-in"))
+        .header("cookie", form_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={TOKEN}&csrf={csrf}"))
+        .send()
+        .await?;
+    anyhow::ensure!(signed_in.status().is_redirection(), "sign-in: {}", signed_in.status());
+    first_cookie(signed_in.headers()).context("the session cookie")
+}
+
+fn first_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let value = headers.get(reqwest::header::SET_COOKIE)?.to_str().ok()?;
+    value.split(';').next().map(str::to_owned)
 }
 
 // ---------------------------------------------------------------------------------------------------------------

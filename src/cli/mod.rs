@@ -7,6 +7,7 @@
 mod config_check;
 mod output;
 mod records;
+mod tokens;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ use self::records::{ArtifactsCommand, DeliveriesCommand, FollowupsCommand, Sessi
 use crate::config::{ConfigFile, Settings};
 use crate::dev::{self, SignedDelivery};
 use crate::domain;
+use crate::domain::Scope;
 use crate::realtimekit::client::{ApiError, RealtimeKitClient, missing_credentials};
 use crate::realtimekit::end_meeting::end_meeting;
 use crate::realtimekit::registration::{self, DesiredWebhook, RegistrationError};
@@ -77,6 +79,9 @@ pub enum Command {
     /// Act on RealtimeKit meetings
     #[command(subcommand)]
     Meetings(MeetingsCommand),
+    /// API and console tokens: the `[[api.tokens]]` entry to paste, holding only the token's SHA-256
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Print a completion script for a shell (e.g. `rtk-sessions completions bash > /etc/bash_completion.d/rtk`)
     Completions { shell: clap_complete::Shell },
     /// Tools for local trials
@@ -88,6 +93,30 @@ pub enum Command {
 pub enum ConfigCommand {
     /// Validate the file and the environment, and print every key's value (secrets redacted) and where it came from
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Read a token on stdin and print its `[[api.tokens]]` entry (with its SHA-256, never the token)
+    Hash {
+        /// What logs and the console call the token
+        #[arg(long, default_value = "operator")]
+        name: String,
+        /// `read` (every GET) or `operate` (also end meetings, retry, replay)
+        #[arg(long, default_value = "read", value_parser = parse_scope)]
+        scope: Scope,
+    },
+    /// Make a new random token: print it once (to stderr) and its `[[api.tokens]]` entry (to stdout)
+    New {
+        #[arg(long, default_value = "operator")]
+        name: String,
+        #[arg(long, default_value = "read", value_parser = parse_scope)]
+        scope: Scope,
+    },
+}
+
+fn parse_scope(text: &str) -> Result<Scope, String> {
+    Scope::parse(text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +220,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let client = realtimekit_client(&settings)?;
             let ended = end_meeting(&client, meeting_id, *disable).await?;
             out!("{}", serde_json::to_string(&ended)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tokens(TokensCommand::Hash { name, scope }) => {
+            let mut token = String::new();
+            std::io::stdin()
+                .read_line(&mut token)
+                .context("reading the token from stdin")?;
+            out!("{}", tokens::entry(name, *scope, token.trim_end_matches(['\r', '\n']))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tokens(TokensCommand::New { name, scope }) => {
+            let token = tokens::generate();
+            eprintln!("the token (shown once; give it to its holder): {token}");
+            out!("{}", tokens::entry(name, *scope, &token)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {

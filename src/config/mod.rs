@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgConnectOptions;
 
 pub use self::load::ConfigFile;
-use self::values::{empty_is_none, positive_secs, secs, strings_from_list_or_csv, tokens_from_list_or_csv};
+use self::values::{api_tokens, empty_is_none, positive_secs, secs, strings_from_list_or_csv};
 use crate::domain::job::FollowupKind;
-use crate::domain::{REALTIMEKIT_EVENTS, Secret};
+use crate::domain::{ApiToken, REALTIMEKIT_EVENTS, Secret};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +33,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub realtimekit: RealtimeKitSettings,
     pub api: ApiSettings,
+    pub console: ConsoleSettings,
     pub registration: RegistrationSettings,
     pub reconcile: ReconcileSettings,
     pub ingest: IngestSettings,
@@ -120,9 +121,20 @@ pub struct RealtimeKitSettings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSettings {
-    /// Bearer tokens for every operator route. From the environment, a comma-separated list works too.
-    #[serde(deserialize_with = "tokens_from_list_or_csv")]
-    pub tokens: Vec<Secret>,
+    /// The tokens of the operator API and the console, each with a name and a scope: `[[api.tokens]]` tables, or
+    /// plain strings (each an `operate` token named `token-1`, `token-2`, ...). From the environment, a
+    /// comma-separated list of plain tokens works too.
+    #[serde(deserialize_with = "api_tokens")]
+    pub tokens: Vec<ApiToken>,
+}
+
+/// The operator console at `/console`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// How long a console sign-in lasts.
+    #[serde(rename = "session_ttl_secs", with = "positive_secs")]
+    pub session_ttl: Duration,
 }
 
 /// Keeping the Cloudflare side's webhook in line with this service: created, corrected or moved at start.

@@ -6,6 +6,16 @@ use figment::Figment;
 use figment::providers::{Format, Toml};
 
 use super::*;
+use crate::domain::Scope;
+
+/// The tokens of a plain list, as `api.tokens` reads them.
+fn plain_tokens(values: &[&str]) -> Vec<ApiToken> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| ApiToken::from_value(format!("token-{}", i + 1), Scope::Operate, value))
+        .collect()
+}
 
 fn load(env: &[(&str, &str)]) -> anyhow::Result<Settings> {
     let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
@@ -50,25 +60,25 @@ fn environment_overrides_the_file_and_conventional_variables_are_honoured() {
     assert_eq!(s.server.bind.to_string(), "127.0.0.1:9999");
     assert_eq!(s.database.url.expose(), "postgres://u@db:5432/x");
     assert_eq!(s.realtimekit.api_token.expose(), "cf-token");
-    assert_eq!(s.api.tokens, vec![Secret::new("one"), Secret::new("two")]);
+    assert_eq!(s.api.tokens, plain_tokens(&["one", "two"]));
 }
 
 #[test]
 fn tokens_may_be_written_as_a_toml_array_in_the_environment() {
     let s = load(&[("RTK_SESSIONS__API__TOKENS", r#"["one", "0042"]"#)]).expect("valid configuration");
-    assert_eq!(s.api.tokens, vec![Secret::new("one"), Secret::new("0042")]);
+    assert_eq!(s.api.tokens, plain_tokens(&["one", "0042"]));
 }
 
 #[test]
 fn numeric_looking_tokens_stay_text() {
     let s = load(&[("RTK_SESSIONS__API__TOKENS", "0042")]).expect("valid configuration");
-    assert_eq!(s.api.tokens, vec![Secret::new("0042")]);
+    assert_eq!(s.api.tokens, plain_tokens(&["0042"]));
     let dir = std::env::temp_dir().join(format!("rtk-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let file = dir.join("tokens.toml");
     std::fs::write(&file, "[api]\ntokens = [\"0042\", \"abc\"]\n").expect("write");
     let s = Settings::load_with_env(&ConfigFile::Named(file), Vec::new()).expect("valid configuration");
-    assert_eq!(s.api.tokens, vec![Secret::new("0042"), Secret::new("abc")]);
+    assert_eq!(s.api.tokens, plain_tokens(&["0042", "abc"]));
 }
 
 #[test]
@@ -163,7 +173,7 @@ fn a_missing_named_file_is_an_error_but_a_missing_default_file_is_fine() {
 #[test]
 fn secrets_are_redacted_in_debug_output() {
     let mut s = Settings::default();
-    s.api.tokens = vec![Secret::new("very-secret-token")];
+    s.api.tokens = plain_tokens(&["very-secret-token"]);
     s.realtimekit.api_token = Secret::new("cf-secret");
     let printed = format!("{s:?}");
     assert!(!printed.contains("very-secret-token"));
@@ -181,7 +191,7 @@ fn a_token_list_of_the_wrong_type_says_what_it_expects_and_where_it_was_set() {
         .expect_err("refused")
         .to_string();
     assert!(
-        error.contains("api.tokens: expected a list of strings") && error.contains("tokens.toml"),
+        error.contains("api.tokens: expected a list of tokens") && error.contains("tokens.toml"),
         "{error}"
     );
     assert!(!error.contains("untagged"), "{error}");
@@ -195,5 +205,79 @@ fn log_levels_are_checked_like_every_other_key() {
     for bad in ["nonsense level", "[[[", "", "rtk_sessions", "=debug", "info,"] {
         let error = load(&[("RTK_SESSIONS__LOG__LEVEL", bad)]).expect_err(bad).to_string();
         assert!(error.contains("log.level"), "{bad}: {error}");
+    }
+}
+
+#[test]
+fn named_tokens_carry_a_scope_and_a_digest_or_a_value() {
+    let digest = hex::encode(crate::domain::access::token_sha256("support-secret"));
+    let dir = std::env::temp_dir().join(format!("rtk-config-scoped-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("scoped.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[api.tokens]]\nname = \"support\"\nscope = \"read\"\nsha256 = \"{digest}\"\n\n\
+             [[api.tokens]]\nname = \"on-call\"\nscope = \"operate\"\ntoken = \"oncall-secret\"\n"
+        ),
+    )
+    .expect("write");
+    let s = Settings::load_with_env(&ConfigFile::Named(file), Vec::new()).expect("valid configuration");
+    assert_eq!(
+        s.api.tokens,
+        vec![
+            ApiToken::from_value("support", Scope::Read, "support-secret"),
+            ApiToken::from_value("on-call", Scope::Operate, "oncall-secret"),
+        ]
+    );
+    let printed = format!("{s:?}");
+    assert!(
+        !printed.contains("oncall-secret") && !printed.contains(&digest),
+        "{printed}"
+    );
+}
+
+#[test]
+fn a_bad_token_entry_is_named_with_what_is_wrong() {
+    let cases = [
+        ("[[api.tokens]]\nscope = \"read\"\ntoken = \"x\"\n", "name is required"),
+        ("[[api.tokens]]\nname = \"a\"\ntoken = \"x\"\n", "scope is required"),
+        (
+            "[[api.tokens]]\nname = \"a\"\nscope = \"admin\"\ntoken = \"x\"\n",
+            "not a token scope",
+        ),
+        (
+            "[[api.tokens]]\nname = \"a\"\nscope = \"read\"\n",
+            "exactly one of sha256",
+        ),
+        (
+            "[[api.tokens]]\nname = \"a\"\nscope = \"read\"\nsha256 = \"abc\"\n",
+            "64 hexadecimal",
+        ),
+        (
+            "[[api.tokens]]\nname = \"a\"\nscope = \"read\"\ntoken = \"x\"\nrole = \"y\"\n",
+            "unknown key",
+        ),
+        (
+            "[[api.tokens]]\nname = \"a\"\nscope = \"read\"\ntoken = \"x\"\n\n[[api.tokens]]\nname = \"a\"\nscope = \"read\"\ntoken = \"y\"\n",
+            "names must be unique",
+        ),
+    ];
+    let dir = std::env::temp_dir().join(format!("rtk-config-bad-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (index, (text, expected)) in cases.into_iter().enumerate() {
+        let file = dir.join(format!("bad-{index}.toml"));
+        std::fs::write(&file, text).expect("write");
+        let error = Settings::load_with_env(&ConfigFile::Named(file), Vec::new())
+            .expect_err(expected)
+            .to_string();
+        assert!(
+            error.contains("api.tokens") && error.contains(expected),
+            "{expected}: {error}"
+        );
+        assert!(
+            !error.contains("\"x\"") && !error.contains("\"y\""),
+            "the token's value is not repeated: {error}"
+        );
     }
 }

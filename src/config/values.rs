@@ -2,6 +2,7 @@
 //! lists that an environment variable writes as one string. Each refuses what it cannot use, so the message names
 //! the key and where its value came from.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::num::NonZeroU64;
 use std::str::FromStr;
@@ -10,7 +11,8 @@ use std::time::Duration;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serializer};
 
-use crate::domain::Secret;
+use crate::domain::access::check_token_name;
+use crate::domain::{ApiToken, Scope};
 
 /// A `*_secs` key: whole seconds, 0 allowed.
 pub(super) mod secs {
@@ -66,11 +68,88 @@ pub(super) mod empty_is_none {
     }
 }
 
-pub(super) fn tokens_from_list_or_csv<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Secret>, D::Error> {
-    Ok(strings_from_list_or_csv(deserializer)?
-        .into_iter()
-        .map(Secret::new)
-        .collect())
+/// `api.tokens`: `[[api.tokens]]` tables (`name`, `scope`, and `sha256` or `token`), plain strings (`operate`
+/// tokens named by their place, `token-1`, ...), or one comma-separated string as an environment variable gives it.
+/// Names must be unique: they are what logs and the console show.
+pub(super) fn api_tokens<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<ApiToken>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(
+        untagged,
+        expecting = "expected a list of tokens: strings, or tables with name, scope and sha256 or token"
+    )]
+    enum Entry {
+        Plain(String),
+        Table(BTreeMap<String, String>),
+    }
+    #[derive(Deserialize)]
+    #[serde(
+        untagged,
+        expecting = "expected a list of tokens: strings, or tables with name, scope and sha256 or token"
+    )]
+    enum ListOrCsv {
+        List(Vec<Entry>),
+        Csv(String),
+    }
+    let entries = match ListOrCsv::deserialize(deserializer)? {
+        ListOrCsv::List(list) => list,
+        ListOrCsv::Csv(csv) => split_csv(&csv).into_iter().map(Entry::Plain).collect(),
+    };
+    let mut tokens: Vec<ApiToken> = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.into_iter().enumerate() {
+        let token = match entry {
+            Entry::Plain(value) if value.trim().is_empty() => continue,
+            Entry::Plain(value) => ApiToken::from_value(format!("token-{}", index + 1), Scope::Operate, value.trim()),
+            Entry::Table(table) => {
+                token_entry(table).map_err(|e| D::Error::custom(format!("entry {}: {e}", index + 1)))?
+            }
+        };
+        if tokens.iter().any(|t| t.name == token.name) {
+            return Err(D::Error::custom(format!(
+                "two tokens are named {:?}; names must be unique",
+                token.name
+            )));
+        }
+        tokens.push(token);
+    }
+    Ok(tokens)
+}
+
+fn token_entry(mut table: BTreeMap<String, String>) -> Result<ApiToken, String> {
+    let name = table
+        .remove("name")
+        .map(|n| n.trim().to_owned())
+        .ok_or_else(|| "name is required".to_owned())?;
+    check_token_name(&name).map_err(|e| format!("name {name:?}: {e}"))?;
+    let scope = table
+        .remove("scope")
+        .ok_or_else(|| format!("token {name:?}: scope is required (read or operate)"))
+        .and_then(|scope| Scope::parse(scope.trim()).map_err(|e| format!("token {name:?}: {e}")))?;
+    let token = match (table.remove("sha256"), table.remove("token")) {
+        (Some(digest), None) => {
+            ApiToken::from_sha256_hex(&name, scope, &digest).map_err(|e| format!("token {name:?}: {e}"))?
+        }
+        (None, Some(value)) if !value.trim().is_empty() => ApiToken::from_value(&name, scope, value.trim()),
+        _ => {
+            return Err(format!(
+                "token {name:?}: give exactly one of sha256 (preferred) or token"
+            ));
+        }
+    };
+    if let Some(unknown) = table.keys().next() {
+        return Err(format!(
+            "token {name:?}: unknown key {unknown:?} (name, scope, sha256, token)"
+        ));
+    }
+    Ok(token)
+}
+
+fn split_csv(csv: &str) -> Vec<String> {
+    csv.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(',')
+        .map(|item| item.trim().trim_matches('"').to_owned())
+        .collect()
 }
 
 /// A list of strings from a TOML array, or from one string as an environment variable gives it: `a,b`, `[a, b]` or
@@ -84,13 +163,7 @@ pub(super) fn strings_from_list_or_csv<'de, D: Deserializer<'de>>(deserializer: 
     }
     let items = match ListOrCsv::deserialize(deserializer)? {
         ListOrCsv::List(list) => list,
-        ListOrCsv::Csv(csv) => csv
-            .trim()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .split(',')
-            .map(|item| item.trim().trim_matches('"').to_owned())
-            .collect(),
+        ListOrCsv::Csv(csv) => split_csv(&csv),
     };
     Ok(items
         .into_iter()

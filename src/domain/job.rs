@@ -107,6 +107,35 @@ impl TryFrom<String> for JobStatus {
     }
 }
 
+/// How one attempt of a follow-up job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Succeeded,
+    Failed,
+    /// The worker stopped before finishing; another took the job over when its lease ran out.
+    LeaseExpired,
+}
+
+impl AttemptOutcome {
+    pub const ALL: [Self; 3] = [Self::Succeeded, Self::Failed, Self::LeaseExpired];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::LeaseExpired => "lease_expired",
+        }
+    }
+}
+
+impl TryFrom<String> for AttemptOutcome {
+    type Error = UnknownValue;
+
+    fn try_from(text: String) -> Result<Self, UnknownValue> {
+        UnknownValue::or_variant(&Self::ALL, Self::as_str, "attempt outcome", text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Validated types of the service, free of HTTP and SQL: what a delivery is, what an ended session is, and what
 //! it leaves behind (its artifacts).
 
+pub mod access;
 pub mod artifact;
 pub mod delivery;
 pub mod ended_session;
@@ -10,6 +11,7 @@ pub mod names;
 pub mod report;
 pub mod secret;
 
+pub use access::{ApiToken, Scope};
 pub use delivery::{DeliveryBody, DeliveryId, REALTIMEKIT_EVENTS, WEBHOOK_PATH, WebhookId};
 pub use ended_session::{Classified, EndedSession, SessionSource, classify};
 pub use secret::Secret;

@@ -1,53 +1,94 @@
-//! Bearer tokens for the operator endpoints. Tokens are compared in constant time on their SHA-256 digests, so
-//! neither their content nor their length leaks through timing.
+//! Bearer tokens for the operator API. A token is found by its SHA-256, compared in constant time with every
+//! configured one, so neither its content nor its length leaks through timing. What a token may do is its scope:
+//! `read` for every `GET`, `operate` for everything (see [`scope_needed`]).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::domain::Secret;
+use crate::domain::access::token_sha256;
+use crate::domain::{ApiToken, Scope};
 
 pub struct ApiTokens {
-    digests: Vec<[u8; 32]>,
+    tokens: Vec<ApiToken>,
 }
 
 impl ApiTokens {
-    pub fn new(tokens: &[Secret]) -> Self {
+    pub fn new(tokens: &[ApiToken]) -> Self {
         Self {
-            digests: tokens
-                .iter()
-                .map(|t| Sha256::digest(t.expose().as_bytes()).into())
-                .collect(),
+            tokens: tokens.to_vec(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.digests.is_empty()
+        self.tokens.is_empty()
     }
 
-    pub fn accepts(&self, candidate: &str) -> bool {
-        let candidate: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
-        // Every token is compared, whichever matches.
-        self.digests
-            .iter()
-            .fold(subtle::Choice::from(0), |found, digest| {
-                found | digest.ct_eq(&candidate)
-            })
-            .into()
+    /// The configured token whose value `candidate` is. Every token is compared, whichever matches.
+    pub fn identify(&self, candidate: &str) -> Option<&ApiToken> {
+        let candidate = token_sha256(candidate);
+        let mut found = None;
+        for token in &self.tokens {
+            if bool::from(token.sha256().ct_eq(&candidate)) {
+                found = Some(token);
+            }
+        }
+        found
+    }
+
+    /// The configured token of this name (a console session names its token).
+    pub fn named(&self, name: &str) -> Option<&ApiToken> {
+        self.tokens.iter().find(|token| token.name == name)
+    }
+}
+
+/// Who a request was authenticated as: the token's name and scope, never its value. Handlers find it in the
+/// request's extensions; the request's log lines carry the name (`token`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub token_name: String,
+    pub scope: Scope,
+}
+
+impl From<&ApiToken> for Caller {
+    fn from(token: &ApiToken) -> Self {
+        Self {
+            token_name: token.name.clone(),
+            scope: token.scope,
+        }
+    }
+}
+
+/// The scope an operation needs, from its method alone: reading is `GET` (and `HEAD`), anything else acts. One
+/// rule for the API, the console and the OpenAPI document, so a new route cannot be given the wrong one.
+pub fn scope_needed(method: &Method) -> Scope {
+    if method == Method::GET || method == Method::HEAD {
+        Scope::Read
+    } else {
+        Scope::Operate
     }
 }
 
 /// The only routes reachable without a token: the receiver (it has its signature), the health checks and the API
-/// description.
+/// description. The console (`/console`) has its own sign-in and checks its session itself.
 pub const PUBLIC_PATHS: [&str; 4] = [super::WEBHOOK_PATH, "/healthz", "/readyz", "/openapi.json"];
 
-pub async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
-    if PUBLIC_PATHS.contains(&request.uri().path()) {
+/// The console's paths: its pages authenticate with their signed session cookie, not a bearer token.
+pub fn is_console_path(path: &str) -> bool {
+    path == super::console::ROOT || path.starts_with(super::console::PREFIX)
+}
+
+pub async fn require_bearer(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let path = request.uri().path();
+    if PUBLIC_PATHS.contains(&path) || is_console_path(path) {
         return Ok(next.run(request).await);
     }
     if state.api_tokens.is_empty() {
@@ -55,13 +96,37 @@ pub async fn require_bearer(State(state): State<AppState>, request: Request, nex
             "no API token is configured; set api.tokens (RTK_SESSIONS__API__TOKENS) to use the operator API",
         ));
     }
-    match bearer_token(request.headers()) {
-        Some(token) if state.api_tokens.accepts(token) => Ok(next.run(request).await),
-        Some(_) => Err(ApiError::unauthorized_bearer("the bearer token is not valid")),
-        None => Err(ApiError::unauthorized_bearer(
-            "an Authorization: Bearer <token> header is required",
-        )),
+    let caller = match bearer_token(request.headers()) {
+        Some(token) => match state.api_tokens.identify(token) {
+            Some(token) => Caller::from(token),
+            None => return Err(ApiError::unauthorized_bearer("the bearer token is not valid")),
+        },
+        None => {
+            return Err(ApiError::unauthorized_bearer(
+                "an Authorization: Bearer <token> header is required",
+            ));
+        }
+    };
+    tracing::Span::current().record("token", caller.token_name.as_str());
+    check_scope(&caller, request.method())?;
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+/// A `403` when the caller's scope does not cover the method.
+pub fn check_scope(caller: &Caller, method: &Method) -> Result<(), ApiError> {
+    let needed = scope_needed(method);
+    if caller.scope.allows(needed) {
+        return Ok(());
     }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+        format!(
+            "the token {:?} has scope {}; {method} needs scope {needed}",
+            caller.token_name, caller.scope
+        ),
+    ))
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
@@ -80,12 +145,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_configured_tokens_are_accepted() {
-        let tokens = ApiTokens::new(&[Secret::new("alpha"), Secret::new("beta")]);
-        assert!(tokens.accepts("alpha"));
-        assert!(tokens.accepts("beta"));
-        assert!(!tokens.accepts("alph"));
-        assert!(!tokens.accepts(""));
-        assert!(!ApiTokens::new(&[]).accepts(""));
+    fn only_configured_tokens_are_accepted_and_known_by_name() {
+        let tokens = ApiTokens::new(&[
+            ApiToken::from_value("a", Scope::Read, "alpha"),
+            ApiToken::from_value("b", Scope::Operate, "beta"),
+        ]);
+        assert_eq!(tokens.identify("alpha").map(|t| t.name.as_str()), Some("a"));
+        assert_eq!(tokens.identify("beta").map(|t| t.scope), Some(Scope::Operate));
+        assert!(tokens.identify("alph").is_none());
+        assert!(tokens.identify("").is_none());
+        assert!(ApiTokens::new(&[]).identify("").is_none());
+    }
+
+    #[test]
+    fn reading_is_get_and_everything_else_operates() {
+        assert_eq!(scope_needed(&Method::GET), Scope::Read);
+        assert_eq!(scope_needed(&Method::HEAD), Scope::Read);
+        for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            assert_eq!(scope_needed(&method), Scope::Operate);
+        }
+        let reader = Caller {
+            token_name: "support".into(),
+            scope: Scope::Read,
+        };
+        assert!(check_scope(&reader, &Method::GET).is_ok());
+        let refused = check_scope(&reader, &Method::POST).expect_err("read cannot act");
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     }
 }

@@ -54,6 +54,7 @@ pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<Jo
     let filter = JobFilter {
         status,
         session_id: params::id_filter("session_id", params.session_id)?,
+        ..JobFilter::default()
     };
     let (data, next) = followup_jobs::list(db, &filter, after_id, limit).await?;
     Ok(Page {

@@ -173,7 +173,7 @@ pub async fn healthz() -> Json<Health> {
         (status = 503, description = "Not ready; `checks` says which check fails and why (`reason`)", body = Readiness),
     ))]
 pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> (StatusCode, Json<Readiness>) {
-    let authenticated = bearer_token(&headers).is_some_and(|token| state.api_tokens.accepts(token));
+    let authenticated = bearer_token(&headers).is_some_and(|token| state.api_tokens.identify(token).is_some());
     let database = if state.database_readiness.is_prepared() {
         state.database_probe.check().await.failure
     } else {

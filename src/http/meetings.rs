@@ -48,6 +48,13 @@ pub async fn end(
             ));
         }
     };
+    end_one(&state, &meeting_id, request.disable).await.map(Json)
+}
+
+/// Ends the meeting's active session, disabling the meeting first when asked (the console ends meetings through it
+/// too).
+pub(crate) async fn end_one(state: &AppState, meeting_id: &str, disable: bool) -> Result<EndedMeeting, ApiError> {
+    super::params::path_id("meeting_id", meeting_id)?;
     let Some(client) = &state.realtimekit else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -58,8 +65,5 @@ pub async fn end(
             ),
         ));
     };
-    end_meeting(client, &meeting_id, request.disable)
-        .await
-        .map(Json)
-        .map_err(ApiError::from)
+    end_meeting(client, meeting_id, disable).await.map_err(ApiError::from)
 }

@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod auth;
+pub mod console;
 pub mod deliveries;
 pub mod error;
 pub mod followups;
@@ -81,6 +82,8 @@ pub struct AppContext {
     pub ingest: Ingest,
     /// Where archived artifacts are read from; `None` without `archive.url`.
     pub archive: Option<ArchiveStore>,
+    /// The console's sign-in sessions.
+    pub console: console::session::ConsoleAuth,
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
@@ -109,6 +112,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let shed_state = state.clone();
     Router::new()
         .merge(operator_api)
+        .merge(console::routes(state.clone()))
         .merge(receiver)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -182,6 +186,7 @@ fn request_span(request: &Request) -> tracing::Span {
         method = %request.method(),
         route,
         request_id,
+        token = tracing::field::Empty,
         delivery_id = tracing::field::Empty,
         session_id = tracing::field::Empty,
     )

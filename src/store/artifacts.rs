@@ -364,6 +364,17 @@ pub async fn unarchived(pool: &PgPool, within: Option<Duration>, limit: i64) -> 
     .await
 }
 
+/// How many artifacts are not archived yet and expire within `within` (or have expired): the ones at risk.
+pub async fn at_risk_count(pool: &PgPool, within: Duration) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM artifacts
+         WHERE state IN ('announced', 'archiving', 'failed') AND expires_at < now() + make_interval(secs => $1)",
+    )
+    .bind(within.as_secs_f64())
+    .fetch_one(pool)
+    .await
+}
+
 /// How many artifacts are in each state, for the gauges (every state, zero included).
 pub async fn counts_by_state(pool: &PgPool) -> Result<Vec<(ArtifactState, i64)>, sqlx::Error> {
     let rows: Vec<(String, i64)> = sqlx::query_as(

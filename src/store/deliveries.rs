@@ -454,6 +454,22 @@ pub async fn list(
     })
 }
 
+/// How many deliveries of each outcome were received since `since` (every outcome, zero included).
+pub async fn counts_since(pool: &PgPool, since: DateTime<Utc>) -> Result<Vec<(Outcome, i64)>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT o.status, count(d.status) FROM unnest($1::text[]) AS o(status)
+         LEFT JOIN deliveries d ON d.status = o.status AND d.received_at >= $2
+         GROUP BY o.status",
+    )
+    .bind(Outcome::ALL.map(Outcome::as_str).to_vec())
+    .bind(since)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(status, count)| Ok((Outcome::from_column(&status)?, count)))
+        .collect()
+}
+
 pub async fn get(pool: &PgPool, delivery_id: &str) -> Result<Option<StoredDelivery>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {

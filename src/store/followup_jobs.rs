@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-pub use crate::domain::job::{FollowupKind, JobStatus};
+pub use crate::domain::job::{AttemptOutcome, FollowupKind, JobStatus};
 
 /// What the ingest statement needs to enqueue one job per configured follow-up.
 #[derive(Debug, Clone, Default)]
@@ -93,17 +93,22 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_secs: f64) -> Result<Vec<Cla
 /// Puts back the jobs whose worker stopped mid-run (the lease ran out): due again at once, or dead when that was
 /// the last attempt. Returns how many.
 pub async fn reclaim_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE followup_jobs SET
-             status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
-             finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
-             run_at = now(), locked_until = NULL, lease_token = NULL, updated_at = now(),
-             last_error = 'the worker stopped before finishing (lease expired)'
-         WHERE id IN (
-             SELECT id FROM followup_jobs
-             WHERE status = 'running' AND locked_until < now()
-             FOR UPDATE SKIP LOCKED)",
-    )
+    let lease_expired = AttemptOutcome::LeaseExpired.as_str();
+    Ok(sqlx::query(&format!(
+        "WITH reclaimed AS (
+             UPDATE followup_jobs SET
+                 status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
+                 finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
+                 run_at = now(), locked_until = NULL, lease_token = NULL, updated_at = now(),
+                 last_error = 'the worker stopped before finishing (lease expired)'
+             WHERE id IN (
+                 SELECT id FROM followup_jobs
+                 WHERE status = 'running' AND locked_until < now()
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING id, attempts, last_error)
+         INSERT INTO followup_attempts (job_id, attempt, outcome, error)
+         SELECT id, attempts, '{lease_expired}', last_error FROM reclaimed"
+    ))
     .execute(pool)
     .await?
     .rows_affected())
@@ -139,10 +144,19 @@ pub async fn succeed(pool: &PgPool, job: &ClaimedJob) -> Result<bool, sqlx::Erro
                finished_at = CASE WHEN rerun THEN NULL ELSE now() END,
                attempts = CASE WHEN rerun THEN 0 ELSE attempts END,
                run_at = CASE WHEN rerun THEN now() ELSE run_at END, rerun = false";
-    update_leased(sqlx::query(&leased_update(set)), job)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected() == 1)
+    update_leased(
+        sqlx::query(&attempt_recorded(
+            &leased_update(set),
+            AttemptOutcome::Succeeded,
+            "NULL",
+            "$3",
+        )),
+        job,
+    )
+    .bind(job.attempts)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected() == 1)
 }
 
 /// Records a failed attempt: due again at `retry_at`, or dead when `retry_at` is `None`.
@@ -158,12 +172,21 @@ pub async fn fail(
                attempts = CASE WHEN $3::timestamptz IS NULL AND rerun THEN 0 ELSE attempts END,
                finished_at = CASE WHEN $3::timestamptz IS NULL AND NOT rerun THEN now() END,
                last_error = $4, rerun = false";
-    update_leased(sqlx::query(&leased_update(set)), job)
-        .bind(retry_at)
-        .bind(error)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected() == 1)
+    update_leased(
+        sqlx::query(&attempt_recorded(
+            &leased_update(set),
+            AttemptOutcome::Failed,
+            "$4",
+            "$5",
+        )),
+        job,
+    )
+    .bind(retry_at)
+    .bind(error)
+    .bind(job.attempts)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected() == 1)
 }
 
 /// Keeps a long attempt's claim: its lease runs `lease_secs` from now. False when the lease was lost.
@@ -196,6 +219,17 @@ fn leased_update(set: &str) -> String {
     format!(
         "UPDATE followup_jobs SET {set}, locked_until = NULL, lease_token = NULL, updated_at = now()
          WHERE id = $1 AND lease_token = $2 AND status = 'running'"
+    )
+}
+
+/// `update` (a [`leased_update`]) with the attempt it ends recorded in `followup_attempts`, in the same statement;
+/// its rows affected are the update's. `attempt` is the parameter holding the attempt's number.
+fn attempt_recorded(update: &str, outcome: AttemptOutcome, error: &str, attempt: &str) -> String {
+    let outcome = outcome.as_str();
+    format!(
+        "WITH ended AS ({update} RETURNING id)
+         INSERT INTO followup_attempts (job_id, attempt, outcome, error)
+         SELECT id, {attempt}::int4, '{outcome}', {error} FROM ended"
     )
 }
 
@@ -239,6 +273,30 @@ pub async fn retry(pool: &PgPool, id: i64) -> Result<Job, RetryError> {
     }
 }
 
+/// One finished attempt of a follow-up job.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Attempt {
+    pub job_id: i64,
+    pub attempt: i32,
+    #[sqlx(try_from = "String")]
+    pub outcome: AttemptOutcome,
+    pub error: Option<String>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// Every recorded attempt of the session's jobs, oldest first, at most `limit`.
+pub async fn attempts_for_session(pool: &PgPool, session_id: &str, limit: i64) -> Result<Vec<Attempt>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.job_id, a.attempt, a.outcome, a.error, a.finished_at
+         FROM followup_jobs j JOIN followup_attempts a ON a.job_id = j.id
+         WHERE j.session_id = $1 ORDER BY a.id LIMIT $2",
+    )
+    .bind(session_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 pub async fn get(pool: &PgPool, id: i64) -> Result<Option<Job>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM followup_jobs WHERE id = $1"))
         .bind(id)
@@ -259,6 +317,33 @@ pub async fn for_session(pool: &PgPool, session_id: &str) -> Result<Vec<Job>, sq
 pub struct JobFilter {
     pub status: Option<JobStatus>,
     pub session_id: Option<String>,
+    /// Only the jobs of this follow-up (its configured name).
+    pub followup: Option<String>,
+    /// Only queued jobs whose last attempt failed: waiting for their next try.
+    pub failing: bool,
+    /// Only queued jobs that are due now.
+    pub due: bool,
+}
+
+impl JobFilter {
+    fn push_conditions(&self, query: &mut QueryBuilder<'_, Postgres>) {
+        if let Some(status) = &self.status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(session_id) = &self.session_id {
+            query.push(" AND session_id = ").push_bind(session_id.clone());
+        }
+        if let Some(followup) = &self.followup {
+            query.push(" AND followup = ").push_bind(followup.clone());
+        }
+        if self.failing {
+            // The `followup_jobs_failing_idx` predicate.
+            query.push(" AND status = 'queued' AND last_error IS NOT NULL");
+        }
+        if self.due {
+            query.push(" AND status = 'queued' AND run_at <= now()");
+        }
+    }
 }
 
 /// A page of jobs, newest first; `after_id` is the last id of the previous page.
@@ -270,12 +355,7 @@ pub async fn list(
 ) -> Result<(Vec<Job>, Option<i64>), sqlx::Error> {
     let mut query: QueryBuilder<Postgres> =
         QueryBuilder::new(format!("SELECT {COLUMNS} FROM followup_jobs WHERE TRUE"));
-    if let Some(status) = &filter.status {
-        query.push(" AND status = ").push_bind(status.as_str());
-    }
-    if let Some(session_id) = &filter.session_id {
-        query.push(" AND session_id = ").push_bind(session_id.clone());
-    }
+    filter.push_conditions(&mut query);
     if let Some(after) = after_id {
         query.push(" AND id < ").push_bind(after);
     }
@@ -290,16 +370,36 @@ pub async fn list(
     Ok((jobs, next))
 }
 
-/// How many jobs are in each state, for the queue gauges: `due`, `waiting` (backing off), `running`, `dead`.
+/// Retries every dead or waiting job matching `filter`, newest first, at most `max` of them (a running job is
+/// left to its worker); the number retried. One statement: a job is retried once however often this is pressed.
+pub async fn retry_matching(pool: &PgPool, filter: &JobFilter, max: i64) -> Result<u64, sqlx::Error> {
+    let mut query: QueryBuilder<Postgres> =
+        QueryBuilder::new("WITH picked AS (SELECT id FROM followup_jobs WHERE status IN ('dead', 'queued')");
+    filter.push_conditions(&mut query);
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(max).push(
+        " FOR UPDATE SKIP LOCKED)
+         UPDATE followup_jobs j SET status = 'queued', run_at = now(), finished_at = NULL, updated_at = now(),
+                attempts = CASE WHEN j.status = 'dead' THEN 0 ELSE j.attempts END
+         FROM picked WHERE j.id = picked.id",
+    );
+    let retried = query.build().execute(pool).await?.rows_affected();
+    if retried > 0 {
+        sqlx::query("SELECT pg_notify('rtk_followup_jobs', '')")
+            .execute(pool)
+            .await?;
+    }
+    Ok(retried)
+}
+
+/// How many jobs are in each state, for the queue gauges and the console: `due`, `waiting` (backing off),
+/// `running`, `dead`. Each count reads a partial index of its own (`followup_jobs_due_idx`, `_lease_idx`,
+/// `_dead_idx`), never the succeeded jobs, which are nearly all of them.
 pub async fn counts_by_state(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT s.status, count(j.id)
-         FROM (VALUES ('due'), ('waiting'), ('running'), ('dead')) AS s(status)
-         LEFT JOIN followup_jobs j ON s.status = CASE
-             WHEN j.status = 'queued' AND j.run_at <= now() THEN 'due'
-             WHEN j.status = 'queued' THEN 'waiting'
-             ELSE j.status END
-         GROUP BY s.status",
+        "SELECT 'due', count(*) FROM followup_jobs WHERE status = 'queued' AND run_at <= now()
+         UNION ALL SELECT 'waiting', count(*) FROM followup_jobs WHERE status = 'queued' AND run_at > now()
+         UNION ALL SELECT 'running', count(*) FROM followup_jobs WHERE status = 'running'
+         UNION ALL SELECT 'dead', count(*) FROM followup_jobs WHERE status = 'dead'",
     )
     .fetch_all(pool)
     .await

@@ -1,6 +1,7 @@
 //! SQL lives here, one file per table, next to the types it reads and writes.
 
 pub mod artifacts;
+pub mod console_key;
 pub mod cursor;
 pub mod database;
 pub mod deliveries;

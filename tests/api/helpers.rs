@@ -10,13 +10,16 @@ use rtk_sessions::RealtimeKitClient;
 use rtk_sessions::Registry;
 use rtk_sessions::WebhookSigner;
 use rtk_sessions::Worker;
-use rtk_sessions::{Secret, Settings};
+use rtk_sessions::{ApiToken, Scope, Secret, Settings};
 use rtk_sessions::{SignedDelivery, sample_body};
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
+/// An `operate` token, named `test-operator`.
 pub const API_TOKEN: &str = "test-operator-token";
+/// A `read` token, named `test-reader`.
+pub const READ_TOKEN: &str = "test-reader-token";
 
 /// The Postgres server the tests use: `TEST_DATABASE_URL`, or the local one.
 pub fn server_url() -> Url {
@@ -67,7 +70,10 @@ pub fn test_settings() -> Settings {
     settings.database.url = Secret::new(database_url(&format!("rtk_test_{}", uuid::Uuid::new_v4().simple())));
     settings.database.max_connections = std::num::NonZero::new(8).expect("above 0");
     settings.realtimekit.public_key_pem = realtimekit_signer().public_key_pem().expect("pem");
-    settings.api.tokens = vec![Secret::new(API_TOKEN)];
+    settings.api.tokens = vec![
+        ApiToken::from_value("test-operator", Scope::Operate, API_TOKEN),
+        ApiToken::from_value("test-reader", Scope::Read, READ_TOKEN),
+    ];
     settings.reconcile.enabled = false;
     settings.archive.url = Some(test_archive_url());
     settings

@@ -4,6 +4,8 @@ mod binary;
 mod cloudflare;
 mod cloudflare_fake;
 mod command_line;
+mod console;
+mod console_browser;
 mod deliveries_api;
 mod followups;
 mod group_commit;

@@ -1,0 +1,100 @@
+//! End a meeting's active session for everyone, optionally disabling the meeting first: `operate` only, with a
+//! confirmation. The `meeting.ended` webhook that follows is recorded as usual.
+
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::session::ConsoleSession;
+use super::views::{self, PageError, Section, page};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::meetings::end_one;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FormParams {
+    meeting_id: Option<String>,
+}
+
+pub async fn form(session: ConsoleSession, Query(params): Query<FormParams>) -> Result<Html<String>, PageError> {
+    session.check_operate().map_err(|e| PageError::new(e, &session))?;
+    Ok(page(
+        "End a session",
+        Some(&session),
+        Section::Meetings,
+        end_form(&session, params.meeting_id.as_deref().unwrap_or(""), None),
+    ))
+}
+
+fn end_form(session: &ConsoleSession, meeting_id: &str, problem: Option<&str>) -> Markup {
+    html! {
+        @if let Some(problem) = problem { p.error role="alert" { (problem) } }
+        form.card method="post" action="/console/meetings/end" {
+            (views::csrf_field(session))
+            label for="meeting_id" { "Meeting id" }
+            input #meeting_id type="text" name="meeting_id" value=(meeting_id) required;
+            label.check { input type="checkbox" name="disable" value="true"; " Also disable the meeting, so nobody can rejoin or start a new session" }
+            label.check { input type="checkbox" name="confirm" value="true" required; " I understand that everyone in the meeting is removed now" }
+            button.danger type="submit" { "End the session" }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EndForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    meeting_id: String,
+    #[serde(default)]
+    disable: Option<String>,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+pub async fn end(
+    State(state): State<AppState>,
+    session: ConsoleSession,
+    Form(form): Form<EndForm>,
+) -> Result<Response, PageError> {
+    let fail = |e: ApiError| PageError::new(e, &session);
+    session.check_csrf(&form.csrf).map_err(fail)?;
+    session.check_operate().map_err(fail)?;
+    let meeting_id = form.meeting_id.trim();
+    let disable = form.disable.as_deref() == Some("true");
+    let again = |status: StatusCode, problem: &str| {
+        let body = end_form(&session, meeting_id, Some(problem));
+        (status, page("End a session", Some(&session), Section::Meetings, body)).into_response()
+    };
+    if form.confirm.as_deref() != Some("true") {
+        return Ok(again(
+            StatusCode::BAD_REQUEST,
+            "Tick the confirmation to end the session.",
+        ));
+    }
+    if meeting_id.is_empty() {
+        return Ok(again(StatusCode::BAD_REQUEST, "Give the meeting id."));
+    }
+    match end_one(&state, meeting_id, disable).await {
+        Ok(ended) => {
+            tracing::info!(token = %session.caller.token_name, meeting_id, disable, "console: ended a meeting's session");
+            let body = html! {
+                p.notice role="status" {
+                    "The active session of meeting " code { (meeting_id) } " was ended: "
+                    (ended.kicked_participants_count) " participants removed"
+                    @if ended.disabled { ", and the meeting is disabled" } "."
+                }
+                p { "Its " code { "meeting.ended" } " webhook is recorded when RealtimeKit sends it: "
+                    a href={ "/console/sessions?meeting_id=" (views::query_value(meeting_id)) } { "the meeting's sessions" } "." }
+            };
+            Ok(page("Session ended", Some(&session), Section::Meetings, body).into_response())
+        }
+        Err(error) => {
+            tracing::warn!(token = %session.caller.token_name, meeting_id, error = %error, "console: ending a meeting's session failed");
+            let status = error.status();
+            Ok(again(status, &error.to_string()))
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The operator console at `/console`: server-rendered pages over the same store and the same operations as the
+//! API, for people. Signed in with a token once (see [`session`]); a `read` session sees no buttons that act, and
+//! an action of a `read` session is refused like the API refuses it.
+//!
+//! Every page answers without JavaScript; the one script (`local-time.js`) only shows times in the browser's time
+//! zone. Every answer carries a strict Content-Security-Policy, refuses framing and is never cached.
+
+mod deliveries;
+mod followups;
+mod meetings;
+mod overview;
+pub mod session;
+mod sessions;
+mod views;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Form, FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::html;
+use serde::Deserialize;
+
+use self::session::{ConsoleSession, SIGN_IN_COOKIE};
+use self::views::{Section, page};
+use super::AppState;
+
+pub const ROOT: &str = "/console";
+pub const PREFIX: &str = "/console/";
+pub const SIGN_IN: &str = "/console/sign-in";
+pub const SIGN_OUT: &str = "/console/sign-out";
+pub const ASSETS: &str = "/console/assets";
+
+/// The largest form the console accepts (a pasted token, a filter, a CSRF token).
+const FORM_LIMIT_BYTES: usize = 16 * 1024;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route(ROOT, get(overview::show))
+        .route(SIGN_IN, get(sign_in_form).post(sign_in))
+        .route(SIGN_OUT, post(sign_out))
+        .route("/console/sessions", get(sessions::list))
+        .route("/console/sessions/{session_id}", get(sessions::show))
+        .route(
+            "/console/sessions/{session_id}/artifacts/{kind}",
+            get(sessions::download),
+        )
+        .route(
+            "/console/sessions/{session_id}/artifacts/recordings/{recording_id}",
+            get(sessions::download_recording),
+        )
+        .route("/console/followups", get(followups::list))
+        .route("/console/followups/retry", post(followups::retry_matching))
+        .route("/console/followups/{id}/retry", post(followups::retry_one))
+        .route("/console/deliveries", get(deliveries::list))
+        .route("/console/deliveries/{delivery_id}", get(deliveries::show))
+        .route("/console/deliveries/{delivery_id}/replay", post(deliveries::replay))
+        .route("/console/artifacts", get(overview::artifacts_at_risk))
+        .route("/console/meetings/end", get(meetings::form).post(meetings::end))
+        .route("/console/assets/console.css", get(stylesheet))
+        .route("/console/assets/local-time.js", get(local_time_script))
+        .layer(DefaultBodyLimit::max(FORM_LIMIT_BYTES))
+        .layer(from_fn_with_state(state, require_session))
+        .layer(from_fn(security_headers))
+}
+
+/// Every console path but sign-in and the assets needs a signed-in session: a new page cannot forget it. The
+/// session is left in the request for the handler.
+async fn require_session(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path == SIGN_IN || path.starts_with(ASSETS) {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    match <ConsoleSession as FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await {
+        Ok(session) => {
+            parts.extensions.insert(session);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(sign_in_first) => sign_in_first,
+    }
+}
+
+/// On every console answer: no script but our own file, no inline script or style, no framing, no referrer
+/// outside the service, no caching (pages show live state and carry CSRF tokens).
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let mut set = |name: HeaderName, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(header::REFERRER_POLICY, "same-origin");
+    set(header::CACHE_CONTROL, "no-store");
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    response
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("assets/console.css"),
+    )
+}
+
+async fn local_time_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("assets/local-time.js"),
+    )
+}
+
+async fn sign_in_form(State(state): State<AppState>, session: Option<ConsoleSession>) -> Response {
+    if session.is_some() {
+        return Redirect::to(ROOT).into_response();
+    }
+    sign_in_page(&state, StatusCode::OK, None)
+}
+
+fn sign_in_page(state: &AppState, status: StatusCode, problem: Option<&str>) -> Response {
+    let (csrf, cookie) = session::sign_in_form_token(state);
+    let no_tokens = state.api_tokens.is_empty();
+    let body = html! {
+        @if no_tokens {
+            p.error role="alert" {
+                "No token is configured: set api.tokens (see config.toml), then sign in with one of them."
+            }
+        }
+        @if let Some(problem) = problem {
+            p.error role="alert" { (problem) }
+        }
+        form.card method="post" action=(SIGN_IN) {
+            label for="token" { "API token" }
+            input #token type="password" name="token" autocomplete="off" required autofocus;
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" { "Sign in" }
+            p.hint { "The browser keeps a signed session for " (views::duration(state.console.ttl().as_secs_f64())) ", not the token." }
+        }
+    };
+    (
+        status,
+        [(header::SET_COOKIE, cookie)],
+        page("Sign in", None, Section::SignIn, body),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignInForm>) -> Response {
+    if !session::sign_in_form_is_genuine(&headers, &form.csrf) {
+        return sign_in_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some("This sign-in form has expired or did not come from this console; try again."),
+        );
+    }
+    match session::sign_in(&state, &form.token).await {
+        Ok(Some((cookie, caller))) => {
+            tracing::info!(token = %caller.token_name, scope = %caller.scope, "console sign-in");
+            let clear_form_cookie = HeaderValue::from_str(&format!(
+                "{SIGN_IN_COOKIE}=; Path={ROOT}; Max-Age=0; HttpOnly; SameSite=Strict"
+            ))
+            .expect("a static cookie");
+            let mut response = Redirect::to(ROOT).into_response();
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+            response.headers_mut().append(header::SET_COOKIE, clear_form_cookie);
+            response
+        }
+        Ok(None) => {
+            tracing::info!("console sign-in refused: the token is not one of api.tokens");
+            sign_in_page(&state, StatusCode::UNAUTHORIZED, Some("That token is not valid."))
+        }
+        Err(error) => views::error_page(error, None),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn sign_out(State(state): State<AppState>, session: ConsoleSession, Form(form): Form<CsrfForm>) -> Response {
+    if let Err(error) = session.check_csrf(&form.csrf) {
+        return views::error_page(error, Some(&session));
+    }
+    tracing::info!(token = %session.caller.token_name, "console sign-out");
+    (
+        [(header::SET_COOKIE, session::sign_out_cookie(&state))],
+        Redirect::to(SIGN_IN),
+    )
+        .into_response()
+}

@@ -1,0 +1,172 @@
+//! The overview: what an on-call engineer needs first. What needs attention (dead follow-ups, unprocessable
+//! deliveries, artifacts about to be lost, a failed registration, no verification key), then the last 24 hours of
+//! deliveries, the follow-up queue, the archive, the webhook registration and the verification key. Every number
+//! links to the list behind it.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::Html;
+use chrono::{SecondsFormat, Utc};
+use maud::{Markup, html};
+
+use super::session::ConsoleSession;
+use super::views::{self, PageError, Section, badge, page};
+use crate::http::AppState;
+use crate::realtimekit::registration::RegistrationState;
+use crate::store::deliveries::{self, Outcome};
+use crate::store::{artifacts, followup_jobs};
+
+/// Artifacts whose source expires within this are "at risk" (as `artifacts list --at-risk` and the alert say).
+pub const AT_RISK_WITHIN: Duration = Duration::from_secs(48 * 3600);
+/// The most artifacts at risk the list shows.
+const AT_RISK_ROWS: i64 = 200;
+
+pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Result<Html<String>, PageError> {
+    let since = Utc::now() - chrono::Duration::hours(24);
+    // Five small queries at once, each on an index of its own.
+    let (outcomes, queue, oldest_due, at_risk, artifact_states) = tokio::try_join!(
+        deliveries::counts_since(&state.db, since),
+        followup_jobs::counts_by_state(&state.db),
+        followup_jobs::oldest_due_age_secs(&state.db),
+        artifacts::at_risk_count(&state.db, AT_RISK_WITHIN),
+        artifacts::counts_by_state(&state.db),
+    )
+    .map_err(|e| PageError::new(e, &session))?;
+    let registration = state.registration.get();
+    let key = state.keys.status();
+
+    let queue_count = |name: &str| queue.iter().find(|(s, _)| s == name).map_or(0, |(_, n)| *n);
+    let outcome_count = |o: Outcome| outcomes.iter().find(|(x, _)| *x == o).map_or(0, |(_, n)| *n);
+    let since_text = since.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let deliveries_link = |o: Outcome| {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("outcome", o.as_str())
+            .append_pair("received_after", &since_text)
+            .finish();
+        format!("/console/deliveries?{query}")
+    };
+
+    let mut attention: Vec<Markup> = Vec::new();
+    if queue_count("dead") > 0 {
+        attention.push(html! { a href="/console/followups?state=dead" { (queue_count("dead")) " dead follow-ups" } " wait for a retry." });
+    }
+    if outcome_count(Outcome::Unprocessable) > 0 {
+        attention.push(html! {
+            a href=(deliveries_link(Outcome::Unprocessable)) { (outcome_count(Outcome::Unprocessable)) " unprocessable deliveries" }
+            " in the last 24 hours."
+        });
+    }
+    if at_risk > 0 {
+        attention.push(html! { a href="/console/artifacts" { (at_risk) " artifacts" } " are not archived and expire within 48 hours." });
+    }
+    if let RegistrationState::Failed { reason } = &registration {
+        attention.push(html! { "The webhook registration failed: " (reason) });
+    }
+    if !key.loaded {
+        attention.push(html! { "No verification key is loaded: deliveries are answered 503 until one is." });
+    }
+
+    let body = html! {
+        section.attention {
+            @if attention.is_empty() {
+                p.ok { "Nothing needs attention." }
+            } @else {
+                h2 { "Needs attention" }
+                ul { @for item in &attention { li { (item) } } }
+            }
+        }
+        div.cards {
+            section.card {
+                h2 { "Deliveries, last 24 h" }
+                dl.numbers {
+                    @for outcome in Outcome::ALL {
+                        dt { (badge(outcome.as_str())) }
+                        dd { a href=(deliveries_link(outcome)) { (outcome_count(outcome)) } }
+                    }
+                }
+            }
+            section.card {
+                h2 { "Follow-up queue" }
+                dl.numbers {
+                    dt { "due" } dd { a href="/console/followups?state=due" { (queue_count("due")) } }
+                    dt { "running" } dd { a href="/console/followups?state=running" { (queue_count("running")) } }
+                    dt { "waiting to retry" } dd { a href="/console/followups?state=failing" { (queue_count("waiting")) } }
+                    dt { "dead" } dd { a href="/console/followups?state=dead" { (queue_count("dead")) } }
+                    dt { "oldest due" } dd { @if queue_count("due") > 0 { (views::duration(oldest_due)) } @else { "–" } }
+                }
+            }
+            section.card {
+                h2 { "Archive" }
+                dl.numbers {
+                    dt { "at risk (48 h)" } dd { a href="/console/artifacts" { (at_risk) } }
+                    @for (artifact_state, count) in &artifact_states {
+                        dt { (badge(artifact_state.as_str())) } dd { (count) }
+                    }
+                }
+                @if state.archive.is_none() {
+                    p.hint { "No archive store is configured (archive.url)." }
+                }
+            }
+            section.card {
+                h2 { "RealtimeKit" }
+                dl {
+                    dt { "Webhook registration" }
+                    dd {
+                        (badge(registration.name()))
+                        @match &registration {
+                            RegistrationState::Registered { webhook_id } => { " webhook " code { (webhook_id) } }
+                            RegistrationState::Disabled { reason } | RegistrationState::Failed { reason } => { " " (reason) }
+                            RegistrationState::Pending => {}
+                        }
+                    }
+                    dt { "Verification key" }
+                    dd {
+                        @if key.loaded { (badge("loaded")) } @else { (badge("not_loaded")) }
+                        " " (key.source)
+                        @if let Some(error) = &key.last_error { " · last fetch failed: " (error) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page("Overview", Some(&session), Section::Overview, body))
+}
+
+/// Artifacts not archived that expire within 48 hours (or have expired), soonest first.
+pub async fn artifacts_at_risk(
+    State(state): State<AppState>,
+    session: ConsoleSession,
+) -> Result<Html<String>, PageError> {
+    let rows = artifacts::unarchived(&state.db, Some(AT_RISK_WITHIN), AT_RISK_ROWS)
+        .await
+        .map_err(|e| PageError::new(e, &session))?;
+    let now = Utc::now();
+    let body = html! {
+        p.hint { "Not archived yet and deleted by RealtimeKit within 48 hours, soonest first (at most " (AT_RISK_ROWS) ")." }
+        @if rows.is_empty() {
+            p.ok { "No artifact is at risk." }
+        } @else {
+            div.scroll { table {
+                thead { tr { th { "Session" } th { "Artifact" } th { "State" } th { "Expires" } th { "Last error" } } }
+                tbody {
+                    @for artifact in &rows {
+                        tr {
+                            td { a href=(views::session_href(&artifact.session_id)) { code { (artifact.session_id) } } }
+                            td { (artifact.kind.as_str()) @if let Some(id) = &artifact.recording_id { " " code { (id) } } }
+                            td { (badge(artifact.state.as_str())) }
+                            td {
+                                (views::maybe_time(artifact.expires_at))
+                                @if let Some(at) = artifact.expires_at {
+                                    " (" (views::duration((at - now).num_seconds() as f64)) ")"
+                                }
+                            }
+                            td.error-text { (artifact.error.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            } }
+        }
+    };
+    Ok(page("Artifacts at risk", Some(&session), Section::Artifacts, body))
+}

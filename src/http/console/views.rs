@@ -1,0 +1,251 @@
+//! The console's page frame and the small pieces every page shows the same way: times (UTC in the page, the
+//! browser's time zone once `local-time.js` runs, UTC on hover), durations and sizes in human units, outcome and
+//! state badges, and the hidden CSRF field.
+
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
+use maud::{DOCTYPE, Markup, html};
+
+use super::super::error::ApiError;
+use super::session::ConsoleSession;
+use super::{ASSETS, ROOT, SIGN_OUT};
+use crate::realtimekit::client::path_segment;
+
+/// Which part of the console a page belongs to, for the navigation bar.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Overview,
+    Sessions,
+    Followups,
+    Deliveries,
+    Artifacts,
+    Meetings,
+    SignIn,
+}
+
+/// The frame of every page: the head, the navigation (the actions only for `operate`), who is signed in, and
+/// sign-out.
+pub fn page(title: &str, session: Option<&ConsoleSession>, section: Section, body: Markup) -> Html<String> {
+    let link = |target: Section, href: &str, label: &str| {
+        html! { a href=(href) aria-current=[(section == target).then_some("page")] { (label) } }
+    };
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    meta name="referrer" content="same-origin";
+                    title { (title) " · rtk-sessions" }
+                    link rel="stylesheet" href={ (ASSETS) "/console.css" };
+                    script src={ (ASSETS) "/local-time.js" } defer {}
+                }
+                body {
+                    header {
+                        a.brand href=(ROOT) { "rtk-sessions" }
+                        @if let Some(session) = session {
+                            nav {
+                                (link(Section::Overview, ROOT, "Overview"))
+                                (link(Section::Sessions, &format!("{ROOT}/sessions"), "Sessions"))
+                                (link(Section::Followups, &format!("{ROOT}/followups"), "Follow-ups"))
+                                (link(Section::Deliveries, &format!("{ROOT}/deliveries"), "Deliveries"))
+                                (link(Section::Artifacts, &format!("{ROOT}/artifacts"), "Artifacts"))
+                                @if session.can_operate() {
+                                    (link(Section::Meetings, &format!("{ROOT}/meetings/end"), "End a session"))
+                                }
+                            }
+                            form.who method="post" action=(SIGN_OUT) {
+                                span title={ "signed in until " (utc(session.expires_at)) } {
+                                    (session.caller.token_name) " · " (session.caller.scope)
+                                }
+                                (csrf_field(session))
+                                button type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                    main { h1 { (title) } (body) }
+                }
+            }
+        }
+        .into_string(),
+    )
+}
+
+/// An error as a page, with the API's own words (never a secret: `ApiError` messages hold none).
+pub fn error_page(error: ApiError, session: Option<&ConsoleSession>) -> Response {
+    let message = error.to_string();
+    // The API's response logs a 5xx with its cause and carries `Retry-After`; the page keeps both.
+    let api_response = error.into_response();
+    let status = api_response.status();
+    let retry_after = api_response.headers().get(axum::http::header::RETRY_AFTER).cloned();
+    let title = status.canonical_reason().unwrap_or("Error");
+    let body = html! {
+        p.error role="alert" { (message) }
+        p { a href=(ROOT) { "Back to the overview" } }
+    };
+    let mut response = (status, page(title, session, Section::Overview, body)).into_response();
+    if let Some(retry_after) = retry_after {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, retry_after);
+    }
+    response
+}
+
+/// A console handler's failure, shown as a page.
+pub struct PageError {
+    error: ApiError,
+    session: Option<ConsoleSession>,
+}
+
+impl PageError {
+    pub fn new(error: impl Into<ApiError>, session: &ConsoleSession) -> Self {
+        Self {
+            error: error.into(),
+            session: Some(session.clone()),
+        }
+    }
+}
+
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        Self { error, session: None }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        error_page(self.error, self.session.as_ref())
+    }
+}
+
+pub fn csrf_field(session: &ConsoleSession) -> Markup {
+    html! { input type="hidden" name="csrf" value=(session.csrf); }
+}
+
+/// A one-button form that acts (retry, replay), for `operate` sessions only.
+pub fn action_button(session: &ConsoleSession, action: &str, label: &str) -> Markup {
+    html! {
+        @if session.can_operate() {
+            form.inline method="post" action=(action) {
+                (csrf_field(session))
+                button type="submit" { (label) }
+            }
+        }
+    }
+}
+
+/// A notice after an action (`?notice=`), escaped like everything else.
+pub fn notice(text: Option<&str>) -> Markup {
+    html! {
+        @if let Some(text) = text.filter(|t| !t.is_empty()) {
+            p.notice role="status" { (text) }
+        }
+    }
+}
+
+fn utc(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A time: UTC in the page and on hover; `local-time.js` shows it in the browser's time zone.
+pub fn time(at: DateTime<Utc>) -> Markup {
+    html! {
+        time datetime=(at.to_rfc3339_opts(SecondsFormat::Secs, true)) title=(utc(at)) {
+            (at.format("%Y-%m-%d %H:%M UTC"))
+        }
+    }
+}
+
+pub fn maybe_time(at: Option<DateTime<Utc>>) -> Markup {
+    match at {
+        Some(at) => time(at),
+        None => html! { "–" },
+    }
+}
+
+/// `45 s`, `12 min 5 s`, `3 h 20 min`, `2 d 4 h`.
+pub fn duration(secs: f64) -> String {
+    if !secs.is_finite() {
+        return "–".to_owned();
+    }
+    let sign = if secs < 0.0 { "-" } else { "" };
+    let secs = secs.abs().round() as u64;
+    let (d, h, m, s) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60, secs % 60);
+    let text = match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, _) if s == 0 => format!("{m} min"),
+        (0, 0, _) => format!("{m} min {s} s"),
+        (0, _, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h"),
+    };
+    format!("{sign}{text}")
+}
+
+/// `512 B`, `1.5 KiB`, `12.0 MiB`, `3.21 GiB`.
+pub fn size(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value.abs() >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{bytes} B"),
+        _ if value < 10.0 => format!("{value:.2} {}", UNITS[unit]),
+        _ => format!("{value:.1} {}", UNITS[unit]),
+    }
+}
+
+/// A coloured word for a state or an outcome; the class is the word itself (one of the service's enum names).
+pub fn badge(word: &str) -> Markup {
+    html! { span class={ "badge " (word) } { (word) } }
+}
+
+/// A link to the next page of a list, keeping its filters.
+pub fn next_page(base: &str, query: &[(&str, String)], cursor: Option<&str>) -> Markup {
+    let Some(cursor) = cursor else {
+        return html! {};
+    };
+    let mut href = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in query.iter().filter(|(_, value)| !value.is_empty()) {
+        href.append_pair(name, value);
+    }
+    href.append_pair("cursor", cursor);
+    html! { p.pager { a href={ (base) "?" (href.finish()) } rel="next" { "Next page →" } } }
+}
+
+/// `text` as one value of a query string.
+pub fn query_value(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The console page of a session.
+pub fn session_href(session_id: &str) -> String {
+    format!("{ROOT}/sessions/{}", path_segment(session_id))
+}
+
+/// The console page of a delivery.
+pub fn delivery_href(delivery_id: &str) -> String {
+    format!("{ROOT}/deliveries/{}", path_segment(delivery_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_read_as_people_say_them() {
+        assert_eq!(duration(45.0), "45 s");
+        assert_eq!(duration(725.0), "12 min 5 s");
+        assert_eq!(duration(600.0), "10 min");
+        assert_eq!(duration(12_000.0), "3 h 20 min");
+        assert_eq!(duration(187_200.0), "2 d 4 h");
+        assert_eq!(duration(-90.0), "-1 min 30 s");
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(1536), "1.50 KiB");
+        assert_eq!(size(12 * 1024 * 1024), "12.0 MiB");
+    }
+}
