@@ -36,10 +36,17 @@ pub fn run(file: &ConfigFile) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Text without quotes, lists comma-separated; a `[[followups]]` entry as its kind and the names of its keys.
+/// Text without quotes, lists comma-separated; a `[[followups]]` entry as its kind and the names of its keys, an
+/// `[[api.tokens]]` entry as its name and scope.
 fn shown(value: &Value) -> String {
     let text = |value: &Value| value.as_str().map_or_else(|| value.to_string(), str::to_owned);
     let entry = |entry: &Value| match entry.as_object() {
+        // An `api.tokens` entry: its name and scope (nothing of its secret).
+        Some(keys) if keys.contains_key("scope") => format!(
+            "{} ({})",
+            keys.get("name").map(text).unwrap_or_default(),
+            keys.get("scope").map(text).unwrap_or_default()
+        ),
         Some(keys) => {
             let names: Vec<&str> = keys.keys().map(String::as_str).collect();
             format!(

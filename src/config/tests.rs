@@ -281,3 +281,18 @@ fn a_bad_token_entry_is_named_with_what_is_wrong() {
         );
     }
 }
+
+#[test]
+fn named_tokens_in_the_environment_are_refused_not_read_as_plain_tokens() {
+    let error = load(&[(
+        "RTK_SESSIONS__API__TOKENS",
+        r#"[{name="support",scope="read",token="x"}]"#,
+    )])
+    .expect_err("refused")
+    .to_string();
+    assert!(
+        error.contains("api.tokens") && error.contains("configuration file"),
+        "{error}"
+    );
+    assert!(error.contains("RTK_SESSIONS__API__TOKENS"), "{error}");
+}

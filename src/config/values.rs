@@ -92,7 +92,16 @@ pub(super) fn api_tokens<'de, D: Deserializer<'de>>(deserializer: D) -> Result<V
     }
     let entries = match ListOrCsv::deserialize(deserializer)? {
         ListOrCsv::List(list) => list,
-        ListOrCsv::Csv(csv) => split_csv(&csv).into_iter().map(Entry::Plain).collect(),
+        ListOrCsv::Csv(csv) => {
+            // A list of tables written into one variable would otherwise be read as tokens cut at its commas.
+            if csv.contains('{') {
+                return Err(D::Error::custom(
+                    "named tokens (name, scope, sha256) are set in the configuration file; the environment takes \
+                     plain tokens only, comma-separated",
+                ));
+            }
+            split_csv(&csv).into_iter().map(Entry::Plain).collect()
+        }
     };
     let mut tokens: Vec<ApiToken> = Vec::with_capacity(entries.len());
     for (index, entry) in entries.into_iter().enumerate() {

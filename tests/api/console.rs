@@ -201,6 +201,13 @@ async fn every_operation_of_the_spec_states_its_scope_and_the_service_enforces_i
         checked += 1;
     }
     assert!(checked >= 11, "every operator operation was checked ({checked})");
+    // `/metrics` is for Prometheus, not in the document: a `GET`, so `read`.
+    let metrics = http
+        .get(format!("{}/metrics", app.address))
+        .bearer_auth(READ_TOKEN)
+        .send()
+        .await;
+    assert_eq!(metrics.expect("answers").status(), 200);
 }
 
 #[tokio::test]
@@ -622,5 +629,45 @@ async fn tokens_hash_makes_a_working_entry_and_the_log_names_tokens_never_their_
         .chain(cookies.iter().map(String::as_str))
     {
         assert!(!log.contains(secret), "the log holds {secret}");
+    }
+}
+
+#[tokio::test]
+async fn signing_in_from_a_link_comes_back_to_the_page_and_never_leaves_the_console() {
+    let app = spawn_app().await;
+    let mut console = ConsoleClient::new(&app.address);
+    let asked = console.get("/console/followups?state=dead").await;
+    let sign_in = asked.location().expect("sent to sign in").to_owned();
+    assert_eq!(sign_in, "/console/sign-in?next=%2Fconsole%2Ffollowups%3Fstate%3Ddead");
+    let form = console.get(&sign_in).await;
+    assert!(
+        form.body
+            .contains("name=\"next\" value=\"/console/followups?state=dead\""),
+        "{}",
+        form.body
+    );
+    let csrf = form.csrf();
+    let signed_in = console
+        .post(
+            "/console/sign-in",
+            &[
+                ("token", READ_TOKEN),
+                ("csrf", &csrf),
+                ("next", "/console/followups?state=dead"),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.location(), Some("/console/followups?state=dead"));
+
+    for elsewhere in ["https://evil.example/", "//evil.example/console", "/sessions"] {
+        let mut other = ConsoleClient::new(&app.address);
+        let csrf = other.get("/console/sign-in").await.csrf();
+        let answer = other
+            .post(
+                "/console/sign-in",
+                &[("token", READ_TOKEN), ("csrf", &csrf), ("next", elsewhere)],
+            )
+            .await;
+        assert_eq!(answer.location(), Some("/console"), "{elsewhere}");
     }
 }

@@ -397,7 +397,7 @@ async fn an_operator_finds_a_session_retries_replays_ends_a_meeting_and_signs_ou
     browser.click("form.who button").await;
     browser.wait_for_path("/console/sign-in").await;
     browser.goto(&format!("{}/console/sessions", app.address)).await;
-    assert_eq!(browser.path().await, "/console/sign-in");
+    assert_eq!(browser.path().await, "/console/sign-in?next=%2Fconsole%2Fsessions");
     browser.close().await;
 }
 

@@ -14,7 +14,7 @@ mod sessions;
 mod views;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Form, FromRequestParts, Request, State};
+use axum::extract::{DefaultBodyLimit, Form, FromRequestParts, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -116,14 +116,24 @@ async fn local_time_script() -> impl IntoResponse {
     )
 }
 
-async fn sign_in_form(State(state): State<AppState>, session: Option<ConsoleSession>) -> Response {
-    if session.is_some() {
-        return Redirect::to(ROOT).into_response();
-    }
-    sign_in_page(&state, StatusCode::OK, None)
+#[derive(Deserialize, Default)]
+struct SignInParams {
+    next: Option<String>,
 }
 
-fn sign_in_page(state: &AppState, status: StatusCode, problem: Option<&str>) -> Response {
+async fn sign_in_form(
+    State(state): State<AppState>,
+    session: Option<ConsoleSession>,
+    Query(params): Query<SignInParams>,
+) -> Response {
+    let next = session::next_page(params.next.as_deref());
+    if session.is_some() {
+        return Redirect::to(next).into_response();
+    }
+    sign_in_page(&state, StatusCode::OK, None, next)
+}
+
+fn sign_in_page(state: &AppState, status: StatusCode, problem: Option<&str>, next: &str) -> Response {
     let (csrf, cookie) = session::sign_in_form_token(state);
     let no_tokens = state.api_tokens.is_empty();
     let body = html! {
@@ -139,6 +149,7 @@ fn sign_in_page(state: &AppState, status: StatusCode, problem: Option<&str>) -> 
             label for="token" { "API token" }
             input #token type="password" name="token" autocomplete="off" required autofocus;
             input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="next" value=(next);
             button type="submit" { "Sign in" }
             p.hint { "The browser keeps a signed session for " (views::duration(state.console.ttl().as_secs_f64())) ", not the token." }
         }
@@ -157,14 +168,18 @@ struct SignInForm {
     token: String,
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignInForm>) -> Response {
+    let next = session::next_page(form.next.as_deref());
     if !session::sign_in_form_is_genuine(&headers, &form.csrf) {
         return sign_in_page(
             &state,
             StatusCode::FORBIDDEN,
             Some("This sign-in form has expired or did not come from this console; try again."),
+            next,
         );
     }
     match session::sign_in(&state, &form.token).await {
@@ -174,14 +189,14 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(form): 
                 "{SIGN_IN_COOKIE}=; Path={ROOT}; Max-Age=0; HttpOnly; SameSite=Strict"
             ))
             .expect("a static cookie");
-            let mut response = Redirect::to(ROOT).into_response();
+            let mut response = Redirect::to(next).into_response();
             response.headers_mut().append(header::SET_COOKIE, cookie);
             response.headers_mut().append(header::SET_COOKIE, clear_form_cookie);
             response
         }
         Ok(None) => {
             tracing::info!("console sign-in refused: the token is not one of api.tokens");
-            sign_in_page(&state, StatusCode::UNAUTHORIZED, Some("That token is not valid."))
+            sign_in_page(&state, StatusCode::UNAUTHORIZED, Some("That token is not valid."), next)
         }
         Err(error) => views::error_page(error, None),
     }

@@ -171,12 +171,27 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
-/// A console page without a valid session: the browser is sent to sign in.
-pub struct SignInFirst;
+/// A console page without a valid session: the browser is sent to sign in, and back to the page afterwards (a
+/// link from an alert to a session's page survives the sign-in).
+pub struct SignInFirst {
+    next: Option<String>,
+}
 
 impl IntoResponse for SignInFirst {
     fn into_response(self) -> Response {
-        Redirect::to(super::SIGN_IN).into_response()
+        match self.next {
+            Some(next) => Redirect::to(&format!("{}?next={}", super::SIGN_IN, super::views::query_value(&next))),
+            None => Redirect::to(super::SIGN_IN),
+        }
+        .into_response()
+    }
+}
+
+/// Where to go after signing in: a console page, never anywhere else.
+pub fn next_page(next: Option<&str>) -> &str {
+    match next {
+        Some(next) if next.starts_with(super::ROOT) && !next.contains(['\r', '\n']) => next,
+        _ => super::ROOT,
     }
 }
 
@@ -186,7 +201,14 @@ impl FromRequestParts<AppState> for ConsoleSession {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match <Self as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await {
             Ok(Some(session)) => Ok(session),
-            Ok(None) => Err(SignInFirst.into_response()),
+            Ok(None) => {
+                // Back to a page after signing in; a form's target is not a page to come back to.
+                let next = (parts.method == axum::http::Method::GET)
+                    .then(|| parts.uri.path_and_query().map(|p| p.as_str().to_owned()))
+                    .flatten()
+                    .filter(|next| next != super::ROOT);
+                Err(SignInFirst { next }.into_response())
+            }
             Err(error) => Err(error),
         }
     }
