@@ -233,10 +233,10 @@ async fn start_service(cli: &Cli, database: &str, env: &[String]) -> anyhow::Res
     };
     let http = reqwest::Client::new();
     for _ in 0..200 {
-        if let Ok(response) = http.get(format!("{}/readyz", service.url)).send().await {
-            if response.status().is_success() {
-                return Ok(service);
-            }
+        if let Ok(response) = http.get(format!("{}/readyz", service.url)).send().await
+            && response.status().is_success()
+        {
+            return Ok(service);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

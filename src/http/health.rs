@@ -46,10 +46,10 @@ impl DatabaseProbe {
     async fn check(&self) -> ProbeResult {
         // Concurrent callers queue here and share the one ping.
         let mut last = self.last.lock().await;
-        if let Some((at, result)) = last.as_ref() {
-            if at.elapsed() < PROBE_CACHE {
-                return result.clone();
-            }
+        if let Some((at, result)) = last.as_ref()
+            && at.elapsed() < PROBE_CACHE
+        {
+            return result.clone();
         }
         crate::observability::readiness_database_check();
         let ping = tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool)).await;
