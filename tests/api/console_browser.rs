@@ -213,7 +213,6 @@ async fn heal(receiver: &MockServer) {
 async fn console_app(fake: &FakeCloudflare, receiver: &MockServer) -> TestApp {
     spawn_app_with(|s| {
         fake.configure(s);
-        s.registration.enabled = false;
         s.worker.enabled = false;
         s.worker.max_attempts = std::num::NonZero::new(1).expect("above 0");
         s.followups = vec![
@@ -291,6 +290,8 @@ async fn an_operator_finds_a_session_retries_replays_ends_a_meeting_and_signs_ou
     let receiver = failing_receiver().await;
     let app = console_app(&fake, &receiver).await;
     seed(&app, &fake).await;
+    app.wait_until(|r| r["checks"]["registration"]["state"] == "registered")
+        .await;
     let browser = Browser::open().await;
 
     browser.goto(&format!("{}/console", app.address)).await;
@@ -301,7 +302,11 @@ async fn an_operator_finds_a_session_retries_replays_ends_a_meeting_and_signs_ou
         overview.contains("Needs attention") && overview.contains("4 dead follow-ups"),
         "{overview}"
     );
-    assert!(overview.contains("1 unprocessable deliveries"));
+    assert!(overview.contains("1 unprocessable delivery<"));
+    assert!(
+        overview.contains("badge registered"),
+        "the webhook registration's state is shown"
+    );
     browser.screenshot("overview").await;
 
     // Follow-ups: the dead ones, with their last error.

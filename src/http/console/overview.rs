@@ -49,16 +49,18 @@ pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Res
 
     let mut attention: Vec<Markup> = Vec::new();
     if queue_count("dead") > 0 {
-        attention.push(html! { a href="/console/followups?state=dead" { (queue_count("dead")) " dead follow-ups" } " wait for a retry." });
+        attention.push(html! { a href="/console/followups?state=dead" { (count_of(queue_count("dead"), "dead follow-up", "dead follow-ups")) } " waiting for a retry." });
     }
     if outcome_count(Outcome::Unprocessable) > 0 {
         attention.push(html! {
-            a href=(deliveries_link(Outcome::Unprocessable)) { (outcome_count(Outcome::Unprocessable)) " unprocessable deliveries" }
+            a href=(deliveries_link(Outcome::Unprocessable)) {
+                (count_of(outcome_count(Outcome::Unprocessable), "unprocessable delivery", "unprocessable deliveries"))
+            }
             " in the last 24 hours."
         });
     }
     if at_risk > 0 {
-        attention.push(html! { a href="/console/artifacts" { (at_risk) " artifacts" } " are not archived and expire within 48 hours." });
+        attention.push(html! { a href="/console/artifacts" { (count_of(at_risk, "artifact", "artifacts")) } " not archived and expiring within 48 hours." });
     }
     if let RegistrationState::Failed { reason } = &registration {
         attention.push(html! { "The webhook registration failed: " (reason) });
@@ -110,7 +112,7 @@ pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Res
             }
             section.card {
                 h2 { "RealtimeKit" }
-                dl {
+                dl.stacked {
                     dt { "Webhook registration" }
                     dd {
                         (badge(registration.name()))
@@ -131,6 +133,11 @@ pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Res
         }
     };
     Ok(page("Overview", Some(&session), Section::Overview, body))
+}
+
+/// `1 dead follow-up`, `4 dead follow-ups`.
+fn count_of(count: i64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 /// Artifacts not archived that expire within 48 hours (or have expired), soonest first.
