@@ -659,7 +659,13 @@ async fn signing_in_from_a_link_comes_back_to_the_page_and_never_leaves_the_cons
         .await;
     assert_eq!(signed_in.location(), Some("/console/followups?state=dead"));
 
-    for elsewhere in ["https://evil.example/", "//evil.example/console", "/sessions"] {
+    for elsewhere in [
+        "https://evil.example/",
+        "//evil.example/console",
+        "/sessions",
+        "/console/é",
+        "/console/\u{7f}",
+    ] {
         let mut other = ConsoleClient::new(&app.address);
         let csrf = other.get("/console/sign-in").await.csrf();
         let answer = other

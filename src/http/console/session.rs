@@ -187,10 +187,11 @@ impl IntoResponse for SignInFirst {
     }
 }
 
-/// Where to go after signing in: a console page, never anywhere else.
+/// Where to go after signing in: a console page, never anywhere else, and only as printable ASCII (what the
+/// sign-out redirect itself sends; anything else could not be a `Location` header).
 pub fn next_page(next: Option<&str>) -> &str {
     match next {
-        Some(next) if next.starts_with(super::ROOT) && !next.contains(['\r', '\n']) => next,
+        Some(next) if next.starts_with(super::ROOT) && next.bytes().all(|b| b.is_ascii_graphic()) => next,
         _ => super::ROOT,
     }
 }
