@@ -8,6 +8,7 @@ use sqlx::PgPool;
 
 use super::output::{Table, instant, json_lines, next_page, or_dash, out};
 use crate::config::Settings;
+use crate::domain::artifact::AT_RISK_HOURS;
 use crate::followups::Registry;
 use crate::store::followup_jobs::JobSpecs;
 use crate::{http, reconcile, store};
@@ -115,7 +116,7 @@ pub enum ArtifactsCommand {
         /// Only those whose source expires within --within-hours (default 48): the ones to act on
         #[arg(long)]
         at_risk: bool,
-        #[arg(long, default_value_t = 48, requires = "at_risk")]
+        #[arg(long, default_value_t = AT_RISK_HOURS, requires = "at_risk")]
         within_hours: u32,
         /// At most this many [default: 100]
         #[arg(long, default_value_t = 100)]

@@ -13,6 +13,10 @@ pub const RECORDING_STATUS_UPDATE: &str = "recording.statusUpdate";
 pub const MEETING_TRANSCRIPT: &str = "meeting.transcript";
 pub const MEETING_SUMMARY: &str = "meeting.summary";
 pub const MEETING_CHAT_SYNCED: &str = "meeting.chatSynced";
+
+/// An artifact not archived yet whose source RealtimeKit deletes within this many hours is "at risk": what the
+/// console's overview counts, `artifacts list --at-risk` lists by default, and the `RtkArtifactAtRisk` alert says.
+pub const AT_RISK_HOURS: u32 = 48;
 /// A download URL is pre-signed and can be long, but not this long.
 const MAX_URL_BYTES: usize = 8192;
 

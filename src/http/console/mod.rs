@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use maud::html;
 use serde::Deserialize;
 
-use self::session::{ConsoleSession, SIGN_IN_COOKIE};
+use self::session::ConsoleSession;
 use self::views::{Section, page};
 use super::AppState;
 
@@ -185,13 +185,11 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(form): 
     match session::sign_in(&state, &form.token).await {
         Ok(Some((cookie, caller))) => {
             tracing::info!(token = %caller.token_name, scope = %caller.scope, "console sign-in");
-            let clear_form_cookie = HeaderValue::from_str(&format!(
-                "{SIGN_IN_COOKIE}=; Path={ROOT}; Max-Age=0; HttpOnly; SameSite=Strict"
-            ))
-            .expect("a static cookie");
             let mut response = Redirect::to(next).into_response();
             response.headers_mut().append(header::SET_COOKIE, cookie);
-            response.headers_mut().append(header::SET_COOKIE, clear_form_cookie);
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, session::sign_in_form_done(&state));
             response
         }
         Ok(None) => {

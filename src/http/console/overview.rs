@@ -12,13 +12,14 @@ use maud::{Markup, html};
 
 use super::session::ConsoleSession;
 use super::views::{self, PageError, Section, badge, page};
+use crate::domain::artifact::AT_RISK_HOURS;
 use crate::http::AppState;
 use crate::realtimekit::registration::RegistrationState;
 use crate::store::deliveries::{self, Outcome};
 use crate::store::{artifacts, followup_jobs};
 
-/// Artifacts whose source expires within this are "at risk" (as `artifacts list --at-risk` and the alert say).
-pub const AT_RISK_WITHIN: Duration = Duration::from_secs(48 * 3600);
+/// Artifacts whose source expires within this are "at risk".
+const AT_RISK_WITHIN: Duration = Duration::from_secs(AT_RISK_HOURS as u64 * 3600);
 /// The most artifacts at risk the list shows.
 const AT_RISK_ROWS: i64 = 200;
 

@@ -29,7 +29,7 @@ use crate::store::console_key;
 /// The session cookie, sent only to the console's paths.
 pub const SESSION_COOKIE: &str = "rtk_console";
 /// The sign-in form's own CSRF cookie (double submit): a stranger's page cannot sign a browser in as someone else.
-pub const SIGN_IN_COOKIE: &str = "rtk_console_sign_in";
+const SIGN_IN_COOKIE: &str = "rtk_console_sign_in";
 
 /// What the console needs to sign and check its sessions.
 pub struct ConsoleAuth {
@@ -272,6 +272,16 @@ pub fn sign_in_form_token(state: &AppState) -> (String, HeaderValue) {
         state.console.secure,
     );
     (value, cookie)
+}
+
+/// The `Set-Cookie` that drops the sign-in form's cookie once it has served.
+pub fn sign_in_form_done(state: &AppState) -> HeaderValue {
+    build_cookie(
+        SIGN_IN_COOKIE,
+        String::new(),
+        Some(Duration::ZERO),
+        state.console.secure,
+    )
 }
 
 /// True when the sign-in form's CSRF field matches its cookie.
