@@ -19,7 +19,6 @@ use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::config::IngestSettings;
-use crate::domain::Classified;
 use crate::store;
 use crate::store::deliveries::{self, Outcome, VerifiedDelivery};
 use crate::store::followup_jobs::JobSpecs;
@@ -43,16 +42,20 @@ pub struct Ingest {
     pool: PgPool,
     jobs: Arc<JobSpecs>,
     queue: Option<mpsc::Sender<Pending>>,
+    /// `ingest.foreign_deliveries_kept`.
+    foreign_kept: u32,
 }
 
 impl Ingest {
     /// Starts the writers when group commit is on (`batch_max > 1`); they stop once every `Ingest` is dropped.
     pub fn start(pool: PgPool, jobs: Arc<JobSpecs>, settings: &IngestSettings) -> Self {
+        let foreign_kept = settings.foreign_deliveries_kept;
         if settings.batch_max.get() == 1 {
             return Self {
                 pool,
                 jobs,
                 queue: None,
+                foreign_kept,
             };
         }
         let (sender, receiver) = mpsc::channel(settings.queue_capacity.get());
@@ -64,12 +67,14 @@ impl Ingest {
                 receiver.clone(),
                 settings.batch_max.get(),
                 Duration::from_micros(settings.batch_window_micros),
+                foreign_kept,
             ));
         }
         Self {
             pool,
             jobs,
             queue: Some(sender),
+            foreign_kept,
         }
     }
 
@@ -79,10 +84,11 @@ impl Ingest {
     }
 
     pub async fn record(&self, delivery: VerifiedDelivery) -> Result<Outcome, IngestError> {
-        // Artifact announcements are few and take a lock of their session: each has its own transaction.
-        let announces_artifact = matches!(delivery.classified, Classified::Artifact(_));
-        let Some(queue) = self.queue.as_ref().filter(|_| !announces_artifact) else {
-            return record_one(&self.pool, delivery, &self.jobs).await;
+        // Artifact announcements take a lock of their session, and foreign deliveries are counted against their
+        // bound: each has its own transaction.
+        let alone = delivery.is_recorded_alone();
+        let Some(queue) = self.queue.as_ref().filter(|_| !alone) else {
+            return record_one(&self.pool, delivery, &self.jobs, self.foreign_kept).await;
         };
         let (reply, answer) = oneshot::channel();
         queue
@@ -99,6 +105,7 @@ async fn write_batches(
     receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
     batch_max: usize,
     window: Duration,
+    foreign_kept: u32,
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(batch_max);
     loop {
@@ -146,14 +153,19 @@ async fn write_batches(
         }
         // A lone delivery, or each of a batch that one of them failed.
         for (delivery, reply) in deliveries.into_iter().zip(replies) {
-            let _ = reply.send(record_one(&pool, delivery, &jobs).await);
+            let _ = reply.send(record_one(&pool, delivery, &jobs, foreign_kept).await);
         }
     }
 }
 
 /// Records one delivery in its own transaction; one the database refuses is kept as `unprocessable`.
-async fn record_one(pool: &PgPool, delivery: VerifiedDelivery, jobs: &JobSpecs) -> Result<Outcome, IngestError> {
-    let error = match deliveries::record(pool, &delivery, jobs).await {
+async fn record_one(
+    pool: &PgPool,
+    delivery: VerifiedDelivery,
+    jobs: &JobSpecs,
+    foreign_kept: u32,
+) -> Result<Outcome, IngestError> {
+    let error = match deliveries::record(pool, &delivery, jobs, foreign_kept).await {
         Ok(outcome) => return Ok(outcome),
         Err(error) if store::is_transient(&error) => return Err(IngestError::Database(Arc::new(error))),
         Err(error) => error,
@@ -164,7 +176,7 @@ async fn record_one(pool: &PgPool, delivery: VerifiedDelivery, jobs: &JobSpecs) 
     };
     tracing::warn!(delivery_id = delivery.delivery_id.as_str(), %reason, "keeping a verified delivery as unprocessable");
     let unprocessable = delivery.refused_by_database(reason);
-    deliveries::record(pool, &unprocessable, jobs)
+    deliveries::record(pool, &unprocessable, jobs, foreign_kept)
         .await
         .map_err(|e| IngestError::Database(Arc::new(e)))
 }

@@ -23,13 +23,15 @@ mod telemetry;
 mod worker;
 
 pub use cli::{Cli, run};
-pub use config::{FollowupSettings, Settings};
+pub use config::{AppSettings, FollowupSettings, Settings};
 pub use dev::{SignedDelivery, keygen, sample_body};
-pub use domain::{ApiToken, Classified, DeliveryBody, DeliveryId, Scope, Secret, WEBHOOK_PATH, classify};
+pub use domain::{
+    ApiToken, App, Apps, Classified, DeliveryBody, DeliveryId, Scope, Secret, WEBHOOK_PATH, classify, read_delivery,
+};
 pub use followups::Registry;
 pub use http::auth::PUBLIC_PATHS;
 pub use http::openapi::document as openapi_document;
-pub use realtimekit::client::{ApiError, RealtimeKitClient, RetryPolicy, WebhookSpec};
+pub use realtimekit::client::{ApiError, AppClients, RealtimeKitClient, RetryPolicy, WebhookSpec};
 pub use realtimekit::signature::{PublicKey, WebhookSigner, decode_signature_header};
 pub use reconcile::sweep as reconcile_sweep;
 pub use retention::sweep_deliveries;

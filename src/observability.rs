@@ -18,6 +18,7 @@ use crate::domain::artifact::{ArtifactKind, ArtifactState};
 use crate::domain::job::FollowupKind;
 
 pub const DELIVERIES: &str = "rtk_deliveries_total";
+pub const WEBHOOK_APP_MISMATCHES: &str = "rtk_delivery_webhook_app_mismatches_total";
 pub const DELIVERIES_REJECTED: &str = "rtk_deliveries_rejected_total";
 pub const SIGNATURE_FAILURES: &str = "rtk_signature_verification_failures_total";
 pub const KEY_REFETCHES: &str = "rtk_public_key_refetches_total";
@@ -70,7 +71,11 @@ fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         DELIVERIES,
-        "Verified deliveries recorded, by outcome (stored, duplicate, ignored, unprocessable)."
+        "Verified deliveries, by outcome (stored, duplicate, ignored, unprocessable, foreign) and configured app."
+    );
+    describe_counter!(
+        WEBHOOK_APP_MISMATCHES,
+        "Deliveries sent through the webhook registered for an app whose signed body names another app."
     );
     describe_counter!(DELIVERIES_REJECTED, "Webhook requests not recorded, by reason.");
     describe_counter!(
@@ -195,8 +200,16 @@ pub fn connection_closed_by_server(reason: &'static str) {
 
 // One function per metric: the only place a metric is recorded, with its labels.
 
-pub fn delivery(outcome: &'static str) {
-    counter!(DELIVERIES, "outcome" => outcome).increment(1);
+/// `app` is a configured app's id, or empty (no app is configured, or the delivery is not one of theirs): the
+/// label's values are bounded by the configuration.
+pub fn delivery(outcome: &'static str, app: &str) {
+    counter!(DELIVERIES, "outcome" => outcome, "app" => app.to_owned()).increment(1);
+}
+
+/// A delivery that came through the webhook we registered for `webhook_app` but names another app. The signed app
+/// id is the one trusted; this says that the header and the body disagree, which should never happen.
+pub fn webhook_app_mismatch(webhook_app: &str) {
+    counter!(WEBHOOK_APP_MISMATCHES, "app" => webhook_app.to_owned()).increment(1);
 }
 
 pub fn rejected(reason: &'static str) {
@@ -229,9 +242,9 @@ pub fn ingest_batch(size: usize) {
     histogram!(INGEST_BATCH_SIZE).record(size as f64);
 }
 
-/// `recorded`, `already_known` or `unusable`.
-pub fn reconciled_sessions(result: &'static str, count: u64) {
-    counter!(RECONCILED_SESSIONS, "result" => result).increment(count);
+/// `recorded`, `already_known` or `unusable`, for a configured app.
+pub fn reconciled_sessions(app: &str, result: &'static str, count: u64) {
+    counter!(RECONCILED_SESSIONS, "app" => app.to_owned(), "result" => result).increment(count);
 }
 
 /// `done`, `skipped` or `failed`.
@@ -239,10 +252,14 @@ pub fn reconciliation_sweep(result: &'static str) {
     counter!(RECONCILIATION_SWEEPS, "result" => result).increment(1);
 }
 
-/// 1 for `current`, 0 for the other registration states.
-pub fn registration_state(current: &str) {
+/// 1 for `current`, 0 for the other registration states, for a configured app (empty: registration is off).
+pub fn registration_state(app: &str, current: &str) {
     for state in ["disabled", "pending", "registered", "failed"] {
-        gauge!(REGISTRATION_STATE, "state" => state).set(if state == current { 1.0 } else { 0.0 });
+        gauge!(REGISTRATION_STATE, "app" => app.to_owned(), "state" => state).set(if state == current {
+            1.0
+        } else {
+            0.0
+        });
     }
 }
 

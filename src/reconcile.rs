@@ -19,9 +19,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::background;
 use crate::config::ReconcileSettings;
+use crate::domain::App;
 use crate::domain::EndedSession;
 use crate::domain::lenient;
-use crate::realtimekit::client::{RealtimeKitClient, SessionDetails, SessionQuery};
+use crate::realtimekit::client::{AppClients, RealtimeKitClient, SessionDetails, SessionQuery};
 use crate::store::database::DatabaseReadiness;
 use crate::store::followup_jobs::JobSpecs;
 use crate::store::{artifacts, sessions};
@@ -59,10 +60,13 @@ pub enum SweepError {
     Database(#[from] sqlx::Error),
 }
 
-/// Records every session that ended since `since` and is missing here.
+/// Records every session that ended since `since` and is missing here, for each app whose API can be called (or
+/// only `only_app`), each through its own credentials. An app whose API fails does not stop the others; the sweep
+/// then ends in the first such error, and the next one tries again (recording is idempotent).
 pub async fn sweep(
     pool: &PgPool,
-    client: &RealtimeKitClient,
+    clients: &AppClients,
+    only_app: Option<&str>,
     since: DateTime<Utc>,
     jobs: &JobSpecs,
     artifact_checks: u32,
@@ -80,6 +84,44 @@ pub async fn sweep(
         ran: true,
         ..SweepReport::default()
     };
+    let mut first_error = None;
+    for (app, client) in clients
+        .callable()
+        .filter(|(app, _)| only_app.is_none_or(|id| id == app.app_id))
+    {
+        let before = report.clone();
+        let swept = sweep_app(pool, app, client, since, jobs, &mut report).await;
+        record_app_sweep(app, &before, &report);
+        if let Err(error) = swept {
+            tracing::warn!(app = %app.app_id, error = %error, "reconciliation of this app failed; the next sweep retries");
+            first_error.get_or_insert(error);
+        }
+    }
+    if artifact_checks > 0 && first_error.is_none() {
+        let artifacts_checked = async {
+            record_sessions_of_orphan_artifacts(pool, clients, jobs, &mut report).await?;
+            check_artifacts(pool, clients, jobs, i64::from(artifact_checks), &mut report).await
+        };
+        if let Err(error) = artifacts_checked.await {
+            first_error = Some(error);
+        }
+    }
+    let _ = sqlx::Connection::close(lock_connection).await;
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(report),
+    }
+}
+
+/// One app's ended sessions since `since`, each recorded unless it is already.
+async fn sweep_app(
+    pool: &PgPool,
+    app: &App,
+    client: &RealtimeKitClient,
+    since: DateTime<Utc>,
+    jobs: &JobSpecs,
+    report: &mut SweepReport,
+) -> Result<(), SweepError> {
     for page_no in 1..=MAX_PAGES {
         let page = client
             .list_sessions(&SessionQuery {
@@ -99,7 +141,7 @@ pub async fn sweep(
                 continue;
             }
             report.listed += 1;
-            let Some(session) = ended_session(details) else {
+            let Some(session) = ended_session(details, &app.app_id) else {
                 report.unusable += 1;
                 tracing::warn!(session_id = %details.id, "the Sessions API listed an ended session without a meeting id or end time; skipped");
                 continue;
@@ -115,12 +157,7 @@ pub async fn sweep(
             break;
         }
     }
-    if artifact_checks > 0 {
-        record_sessions_of_orphan_artifacts(pool, client, jobs, &mut report).await?;
-        check_artifacts(pool, client, jobs, i64::from(artifact_checks), &mut report).await?;
-    }
-    let _ = sqlx::Connection::close(lock_connection).await;
-    Ok(report)
+    Ok(())
 }
 
 /// RealtimeKit keeps artifacts this long.
@@ -134,11 +171,15 @@ const ORPHAN_AFTER: Duration = Duration::from_secs(600);
 /// attaches them and queues their archive), once RealtimeKit says it ended.
 async fn record_sessions_of_orphan_artifacts(
     pool: &PgPool,
-    client: &RealtimeKitClient,
+    clients: &AppClients,
     jobs: &JobSpecs,
     report: &mut SweepReport,
 ) -> Result<(), SweepError> {
-    for session_id in artifacts::orphan_sessions(pool, ORPHAN_AFTER, 100).await? {
+    for (session_id, app_id) in artifacts::orphan_sessions(pool, ORPHAN_AFTER, 100).await? {
+        // Only an app this deployment can call is asked: its artifacts were announced under its id.
+        let Ok((app, client)) = clients.for_app(app_id.as_deref()) else {
+            continue;
+        };
         let details = match client.get_session(&session_id).await {
             Ok(details) => details,
             Err(error) if error.is_not_found() => continue,
@@ -148,7 +189,7 @@ async fn record_sessions_of_orphan_artifacts(
             .status
             .as_deref()
             .is_some_and(|s| s.eq_ignore_ascii_case("ENDED"));
-        if let Some(session) = ended_session(&details).filter(|_| ended)
+        if let Some(session) = ended_session(&details, &app.app_id).filter(|_| ended)
             && sessions::record_reconciled(pool, &session, jobs).await?
         {
             report.recorded_for_artifacts += 1;
@@ -162,12 +203,17 @@ async fn record_sessions_of_orphan_artifacts(
 /// days), and records what their events never brought.
 async fn check_artifacts(
     pool: &PgPool,
-    client: &RealtimeKitClient,
+    clients: &AppClients,
     jobs: &JobSpecs,
     limit: i64,
     report: &mut SweepReport,
 ) -> Result<(), SweepError> {
     for session in artifacts::sessions_to_check(pool, ARTIFACT_WINDOW, ARTIFACTS_SETTLE, limit).await? {
+        let Ok((_, client)) = clients.for_app(session.organization_id.as_deref()) else {
+            // A session of an app that cannot be called: nothing to ask, and the sweep moves past it.
+            artifacts::checked_up_to(pool, &session).await?;
+            continue;
+        };
         let found = client
             .artifacts_of_session(
                 &session.session_id,
@@ -199,8 +245,9 @@ async fn check_artifacts(
     Ok(())
 }
 
-/// A session as the Sessions API describes it, in the form a delivery would have given.
-pub fn ended_session(details: &SessionDetails) -> Option<EndedSession> {
+/// A session as the Sessions API of `app_id` describes it, in the form a delivery would have given; its app is the
+/// one asked when the answer names none.
+pub fn ended_session(details: &SessionDetails, app_id: &str) -> Option<EndedSession> {
     let text = |v: &Option<String>| v.as_deref().map(|s| Value::String(s.to_owned()));
     let ended_at = lenient::timestamp(text(&details.ended_at).as_ref())?;
     let started_at = lenient::timestamp(text(&details.started_at).as_ref());
@@ -211,7 +258,7 @@ pub fn ended_session(details: &SessionDetails) -> Option<EndedSession> {
         meeting_id,
         meeting_title: lenient::text(text(&details.meeting_display_name).as_ref()),
         room_name: None,
-        organization_id: lenient::text(text(&details.organization_id).as_ref()),
+        organization_id: lenient::text(text(&details.organization_id).as_ref()).or_else(|| Some(app_id.to_owned())),
         organization_name: None,
         reason: None,
         meeting_created_at: None,
@@ -221,19 +268,21 @@ pub fn ended_session(details: &SessionDetails) -> Option<EndedSession> {
     })
 }
 
+/// `rtk_reconciliation_sessions_total{app,result}`: what one app's part of a sweep added.
+fn record_app_sweep(app: &App, before: &SweepReport, after: &SweepReport) {
+    for (label, count) in [
+        ("recorded", after.recorded - before.recorded),
+        ("already_known", after.already_known - before.already_known),
+        ("unusable", after.unusable - before.unusable),
+    ] {
+        crate::observability::reconciled_sessions(&app.app_id, label, count);
+    }
+}
+
 fn record_sweep(result: &Result<SweepReport, SweepError>) {
     use crate::observability;
     let outcome = match result {
-        Ok(report) if report.ran => {
-            for (label, count) in [
-                ("recorded", report.recorded),
-                ("already_known", report.already_known),
-                ("unusable", report.unusable),
-            ] {
-                observability::reconciled_sessions(label, count);
-            }
-            "done"
-        }
+        Ok(report) if report.ran => "done",
         Ok(_) => "skipped",
         Err(_) => "failed",
     };
@@ -243,7 +292,7 @@ fn record_sweep(result: &Result<SweepReport, SweepError>) {
 /// The periodic sweep `serve` runs while reconciliation is enabled and credentials are set.
 pub async fn run_periodically(
     pool: PgPool,
-    client: RealtimeKitClient,
+    clients: AppClients,
     jobs: JobSpecs,
     settings: ReconcileSettings,
     database: DatabaseReadiness,
@@ -254,10 +303,10 @@ pub async fn run_periodically(
     }
     let lookback = Duration::from_secs(settings.lookback_hours.get().saturating_mul(3600));
     let artifact_checks = settings.artifact_checks_per_sweep;
-    let (pool, client, jobs) = (&pool, &client, &jobs);
+    let (pool, clients, jobs) = (&pool, &clients, &jobs);
     background::every(&shutdown, settings.interval, || async move {
         let since = Utc::now() - lookback;
-        let result = sweep(pool, client, since, jobs, artifact_checks).await;
+        let result = sweep(pool, clients, None, since, jobs, artifact_checks).await;
         record_sweep(&result);
         match result {
             Ok(report) if report.ran => tracing::info!(

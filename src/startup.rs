@@ -23,9 +23,9 @@ use crate::http::health::DatabaseProbe;
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppContext, AppState};
 use crate::ingest::Ingest;
-use crate::realtimekit::client::{RealtimeKitClient, missing_credentials};
+use crate::realtimekit::client::{AppClients, missing_credentials};
 use crate::realtimekit::public_key::VerificationKeys;
-use crate::realtimekit::registration::{self, DesiredWebhook, RegistrationState, RegistrationStatus};
+use crate::realtimekit::registration::{self, DesiredWebhook};
 use crate::reconcile;
 use crate::store::database::DatabaseReadiness;
 use crate::store::{artifacts, database, followup_jobs};
@@ -66,18 +66,16 @@ impl Application {
         )?);
         tasks.spawn(keys.clone().load_until_ready(shutdown.clone()));
 
+        let realtimekit = AppClients::from_settings(&settings.realtimekit, http_client.clone())?;
+        warn_about_apps(&realtimekit);
         if settings.api.tokens.is_empty() {
             tracing::warn!(
                 "no API token is configured: /sessions answers 401 to everyone and nobody can sign in to /console; \
                  set api.tokens in config.toml or RTK_SESSIONS__API__TOKENS=<token>[,<token>...] in the environment"
             );
         }
-        let realtimekit = RealtimeKitClient::from_settings(&settings.realtimekit, http_client.clone())?;
         let desired_webhook = DesiredWebhook::from_settings(&settings);
-        let registration = RegistrationStatus::new(match &desired_webhook {
-            Ok(_) => RegistrationState::Pending,
-            Err(reason) => RegistrationState::Disabled { reason: reason.clone() },
-        });
+        let registration = DesiredWebhook::initial_status(&desired_webhook, &realtimekit);
         tasks.spawn(registration::run(
             db.clone(),
             realtimekit.clone(),
@@ -92,7 +90,7 @@ impl Application {
             let worker = Arc::new(Worker::new(
                 db.clone(),
                 registry.clone(),
-                realtimekit.clone(),
+                Arc::new(realtimekit.clone()),
                 settings.worker.clone(),
             ));
             let (database_readiness, shutdown, grace) = (
@@ -109,20 +107,21 @@ impl Application {
             tracing::info!("worker.enabled is false: this replica queues follow-ups but leaves running them to others");
         }
 
-        match (&realtimekit, settings.reconcile.enabled) {
-            (Some(client), true) => {
+        let missing = missing_credentials(&settings.realtimekit);
+        match (missing.is_empty(), settings.reconcile.enabled) {
+            (true, true) => {
                 tasks.spawn(reconcile::run_periodically(
                     db.clone(),
-                    client.clone(),
+                    realtimekit.clone(),
                     followup_jobs.clone(),
                     settings.reconcile.clone(),
                     database_readiness.clone(),
                     shutdown.clone(),
                 ));
             }
-            (None, true) => tracing::info!(
+            (false, true) => tracing::info!(
                 "reconciliation skipped: set {} to record sessions whose delivery never came",
-                missing_credentials(&settings.realtimekit).join(", ")
+                missing.join(", ")
             ),
             (_, false) => {}
         }
@@ -143,7 +142,6 @@ impl Application {
             body_read_timeout: settings.server.body_read_timeout,
             in_flight: Arc::new(tokio::sync::Semaphore::new(settings.server.max_in_flight.get())),
             realtimekit,
-            realtimekit_settings: Arc::new(settings.realtimekit.clone()),
             registration,
             ingest,
             archive,
@@ -163,8 +161,7 @@ impl Application {
         ));
         tasks.spawn(retention::run_hourly(
             state.db.clone(),
-            settings.retention.deliveries_days,
-            settings.retention.unprocessable_days,
+            settings.retention.clone(),
             state.database_readiness.clone(),
             shutdown.clone(),
         ));
@@ -235,6 +232,29 @@ impl Application {
         while self.tasks.join_next().await.is_some() {}
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// What the configured apps mean for who is trusted, said once at start.
+fn warn_about_apps(clients: &AppClients) {
+    let apps = clients.apps();
+    if apps.is_empty() {
+        tracing::warn!(
+            "no RealtimeKit app is configured: deliveries of every app are accepted, and anyone with a RealtimeKit \
+             account can send us theirs; pin yours with realtimekit.app_id (or [[realtimekit.apps]] entries, or \
+             RTK_SESSIONS__REALTIMEKIT__APP_ID)"
+        );
+        return;
+    }
+    let ids: Vec<&str> = apps.iter().map(|app| app.app_id.as_str()).collect();
+    tracing::info!(apps = %ids.join(", "), "only these apps' deliveries are acted on; others are kept as foreign");
+    for (app, missing) in clients.uncallable() {
+        tracing::warn!(
+            app = %app.app_id,
+            "this app has no {} configured: its deliveries are recorded, but nothing calls the RealtimeKit API for it \
+             (registration, reconciliation, reports, ending its sessions)",
+            missing.join(" or ")
+        );
     }
 }
 

@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::config::WorkerSettings;
 use crate::followups::{FollowupContext, FollowupError, JobInfo, Registry};
-use crate::realtimekit::client::RealtimeKitClient;
+use crate::realtimekit::client::AppClients;
 use crate::store::followup_jobs::{self, ClaimedJob};
 use crate::store::sessions;
 
@@ -37,17 +37,12 @@ pub struct Worker {
     pool: PgPool,
     registry: Registry,
     http: reqwest::Client,
-    realtimekit: Option<RealtimeKitClient>,
+    realtimekit: Arc<AppClients>,
     settings: WorkerSettings,
 }
 
 impl Worker {
-    pub fn new(
-        pool: PgPool,
-        registry: Registry,
-        realtimekit: Option<RealtimeKitClient>,
-        settings: WorkerSettings,
-    ) -> Self {
+    pub fn new(pool: PgPool, registry: Registry, realtimekit: Arc<AppClients>, settings: WorkerSettings) -> Self {
         Self {
             pool,
             registry,

@@ -538,13 +538,14 @@ async fn direct_sql(pool: &PgPool, concurrency: usize, duration: Duration, batch
                                     &bytes,
                                 ),
                                 webhook_id: None,
+                                app_id: None,
                                 classified: classify(Some(&json)),
                                 body: DeliveryBody::new(bytes),
                             }
                         })
                         .collect();
                     let result = if batch == 1 {
-                        record_delivery(&pool, &deliveries[0], &jobs).await.map(drop)
+                        record_delivery(&pool, &deliveries[0], &jobs, 1000).await.map(drop)
                     } else {
                         record_deliveries(&pool, &deliveries, &jobs).await.map(drop)
                     };

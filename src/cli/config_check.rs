@@ -32,6 +32,31 @@ pub fn run(file: &ConfigFile) -> anyhow::Result<ExitCode> {
     }
     table.print("");
     out!("");
+    let apps = settings.realtimekit.apps();
+    if apps.is_empty() {
+        out!(
+            "apps: none configured, so deliveries of every RealtimeKit app are accepted (set realtimekit.app_id or [[realtimekit.apps]] to pin yours)"
+        );
+    } else {
+        out!("apps (deliveries of any other app are kept as foreign, and nothing is done for them):");
+        let mut apps_table = Table::new(&["APP", "NAME", "ACCOUNT", "API TOKEN"]);
+        for app in apps.iter() {
+            let token = if app.api_token.is_empty() { "missing" } else { "set" };
+            let account = if app.account_id.is_empty() {
+                "missing"
+            } else {
+                app.account_id.as_str()
+            };
+            apps_table.row(vec![
+                app.app_id.clone(),
+                app.name.clone().unwrap_or_else(|| "-".into()),
+                account.to_owned(),
+                token.to_owned(),
+            ]);
+        }
+        apps_table.print("");
+    }
+    out!("");
     out!("the configuration is valid");
     Ok(ExitCode::SUCCESS)
 }
@@ -42,6 +67,11 @@ fn shown(value: &Value) -> String {
     let text = |value: &Value| value.as_str().map_or_else(|| value.to_string(), str::to_owned);
     let entry = |entry: &Value| match entry.as_object() {
         // An `api.tokens` entry: its name and scope (nothing of its secret).
+        // A `realtimekit.apps` entry: its app id and name (its token is listed below the table as set or not).
+        Some(keys) if keys.contains_key("app_id") => match keys.get("name").map(text).filter(|n| !n.is_empty()) {
+            Some(name) => format!("{} ({name})", keys.get("app_id").map(text).unwrap_or_default()),
+            None => keys.get("app_id").map(text).unwrap_or_default(),
+        },
         Some(keys) if keys.contains_key("scope") => format!(
             "{} ({})",
             keys.get("name").map(text).unwrap_or_default(),

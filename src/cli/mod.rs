@@ -20,8 +20,9 @@ use self::records::{ArtifactsCommand, DeliveriesCommand, FollowupsCommand, Sessi
 use crate::config::{ConfigFile, Settings};
 use crate::dev::{self, SignedDelivery};
 use crate::domain;
+use crate::domain::App;
 use crate::domain::Scope;
-use crate::realtimekit::client::{ApiError, RealtimeKitClient, missing_credentials};
+use crate::realtimekit::client::{ApiError, AppClients, NoClient, RealtimeKitClient, missing_credentials};
 use crate::realtimekit::end_meeting::end_meeting;
 use crate::realtimekit::registration::{self, DesiredWebhook, RegistrationError};
 use crate::realtimekit::signature::WebhookSigner;
@@ -122,11 +123,29 @@ fn parse_scope(text: &str) -> Result<Scope, String> {
 #[derive(Debug, Subcommand)]
 pub enum WebhooksCommand {
     /// List the app's webhooks (this service's is marked *)
-    List,
+    List {
+        #[command(flatten)]
+        app: AppOption,
+    },
     /// Create, correct or move this service's webhook now (what `serve` does at start)
-    Register,
+    Register {
+        #[command(flatten)]
+        app: AppOption,
+    },
     /// Delete a webhook by id
-    Delete { id: String },
+    Delete {
+        id: String,
+        #[command(flatten)]
+        app: AppOption,
+    },
+}
+
+/// Which configured app a command calls Cloudflare for.
+#[derive(Debug, clap::Args)]
+pub struct AppOption {
+    /// The app id; needed only when more than one app is configured
+    #[arg(long = "app", value_name = "APP_ID")]
+    app_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +156,8 @@ pub enum MeetingsCommand {
         /// First set the meeting INACTIVE, so nobody can rejoin or start a new session
         #[arg(long)]
         disable: bool,
+        #[command(flatten)]
+        app: AppOption,
     },
 }
 
@@ -215,10 +236,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Followups(command) => records::followups(&existing_database(&cli).await?.1, command).await,
         Command::Artifacts(command) => records::artifacts(&existing_database(&cli).await?.1, command).await,
         Command::Webhooks(command) => webhooks(&cli, command).await,
-        Command::Meetings(MeetingsCommand::End { meeting_id, disable }) => {
+        Command::Meetings(MeetingsCommand::End {
+            meeting_id,
+            disable,
+            app,
+        }) => {
             let settings = cli.settings(Logging::Command)?;
-            let client = realtimekit_client(&settings)?;
-            let ended = end_meeting(&client, meeting_id, *disable).await?;
+            let clients = app_clients(&settings)?;
+            let (_, client) = app_client(&clients, app.app_id.as_deref())?;
+            let ended = end_meeting(client, meeting_id, *disable).await?;
             out!("{}", serde_json::to_string(&ended)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -274,20 +300,35 @@ async fn existing_database(cli: &Cli) -> anyhow::Result<(Settings, sqlx::PgPool)
     Ok((settings, pool))
 }
 
-fn realtimekit_client(settings: &Settings) -> anyhow::Result<RealtimeKitClient> {
-    RealtimeKitClient::from_settings(&settings.realtimekit, reqwest::Client::new())?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "this needs the RealtimeKit API: set {}",
-            missing_credentials(&settings.realtimekit).join(", ")
-        )
+fn app_clients(settings: &Settings) -> anyhow::Result<AppClients> {
+    let missing = missing_credentials(&settings.realtimekit);
+    if !missing.is_empty() {
+        anyhow::bail!("this needs the RealtimeKit API: set {}", missing.join(", "));
+    }
+    AppClients::from_settings(&settings.realtimekit, reqwest::Client::new())
+}
+
+/// The client of the app `--app` names, or of the only app.
+fn app_client<'c>(clients: &'c AppClients, app_id: Option<&str>) -> anyhow::Result<(&'c App, &'c RealtimeKitClient)> {
+    clients.for_app(app_id).map_err(|why| {
+        let apps: Vec<&str> = clients.apps().iter().map(|a| a.app_id.as_str()).collect();
+        match why {
+            NoClient::WhichApp(_) | NoClient::NotConfigured(_) => {
+                anyhow::anyhow!("{why}: pass --app with one of {}", apps.join(", "))
+            }
+            other => anyhow::anyhow!(other),
+        }
     })
 }
 
 async fn webhooks(cli: &Cli, command: &WebhooksCommand) -> anyhow::Result<ExitCode> {
     let settings = cli.settings(Logging::Command)?;
-    let client = realtimekit_client(&settings)?;
+    let clients = app_clients(&settings)?;
+    let (WebhooksCommand::List { app } | WebhooksCommand::Register { app } | WebhooksCommand::Delete { app, .. }) =
+        command;
+    let (app, client) = app_client(&clients, app.app_id.as_deref())?;
     match command {
-        WebhooksCommand::List => {
+        WebhooksCommand::List { .. } => {
             let ours = settings.webhook_url();
             let mut table = output::Table::new(&["", "ID", "NAME", "STATE", "EVENTS", "URL"]);
             for webhook in client.list_webhooks().await.map_err(explain)? {
@@ -303,19 +344,18 @@ async fn webhooks(cli: &Cli, command: &WebhooksCommand) -> anyhow::Result<ExitCo
             }
             table.print("no webhooks");
         }
-        WebhooksCommand::Register => {
+        WebhooksCommand::Register { .. } => {
             let desired = DesiredWebhook::from_settings(&settings).map_err(|reason| anyhow::anyhow!(reason))?;
             let pool = database::existing_pool(&settings.database).await?;
-            let (webhook, action) =
-                registration::register_once(&pool, &client, &desired)
-                    .await
-                    .map_err(|e| match e {
-                        RegistrationError::Api(api) => explain(api),
-                        other => other.into(),
-                    })?;
+            let (webhook, action) = registration::register_once(&pool, &app.app_id, client, &desired)
+                .await
+                .map_err(|e| match e {
+                    RegistrationError::Api(api) => explain(api),
+                    other => other.into(),
+                })?;
             out!("{} webhook {} -> {}", action.as_str(), webhook.id, webhook.url);
         }
-        WebhooksCommand::Delete { id } => {
+        WebhooksCommand::Delete { id, .. } => {
             client.delete_webhook(id).await.map_err(explain)?;
             out!("deleted webhook {id}");
         }

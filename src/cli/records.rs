@@ -34,6 +34,9 @@ pub struct SessionFilters {
     meeting_id: Option<String>,
     #[arg(long)]
     organization_id: Option<String>,
+    /// Only this app's sessions (its app id)
+    #[arg(long = "app", value_name = "APP_ID")]
+    app_id: Option<String>,
     /// The end reason, e.g. HOST_ENDED_MEETING
     #[arg(long)]
     reason: Option<String>,
@@ -78,6 +81,9 @@ pub enum SessionsCommand {
         /// RFC 3339, e.g. 2026-06-01T00:00:00Z
         #[arg(long)]
         since: String,
+        /// Only this app (its app id); every configured app by default
+        #[arg(long = "app", value_name = "APP_ID")]
+        app_id: Option<String>,
     },
 }
 
@@ -150,6 +156,7 @@ pub async fn sessions(db: &PgPool, settings: &Settings, command: &SessionsComman
             let params = http::sessions::ListParams {
                 meeting_id: filters.meeting_id.clone(),
                 organization_id: filters.organization_id.clone(),
+                app_id: filters.app_id.clone(),
                 reason: filters.reason.clone(),
                 ended_after: filters.ended_after.clone(),
                 ended_before: filters.ended_before.clone(),
@@ -196,13 +203,18 @@ pub async fn sessions(db: &PgPool, settings: &Settings, command: &SessionsComman
                 jobs_table(&shown.followups);
             }
         }
-        SessionsCommand::Backfill { since } => {
+        SessionsCommand::Backfill { since, app_id } => {
             let since = chrono::DateTime::parse_from_rfc3339(since.trim())
                 .map_err(|_| anyhow::anyhow!("--since must be an RFC 3339 timestamp such as 2026-06-01T00:00:00Z"))?
                 .with_timezone(&chrono::Utc);
-            let client = super::realtimekit_client(settings)?;
+            let clients = super::app_clients(settings)?;
+            if let Some(app_id) = app_id {
+                // The app must be one whose API can be called.
+                super::app_client(&clients, Some(app_id))?;
+            }
             let checks = settings.reconcile.artifact_checks_per_sweep;
-            let report = reconcile::sweep(db, &client, since, &job_specs(settings)?, checks)
+            let jobs = job_specs(settings)?;
+            let report = reconcile::sweep(db, &clients, app_id.as_deref(), since, &jobs, checks)
                 .await
                 .map_err(|error| match error {
                     reconcile::SweepError::Api(api) => super::explain(api),
@@ -264,7 +276,8 @@ pub async fn deliveries(db: &PgPool, settings: &Settings, command: &DeliveriesCo
             }
         }
         DeliveriesCommand::Replay { id } => {
-            let replayed = http::deliveries::replay_one(db, id, &job_specs(settings)?).await?;
+            let apps = settings.realtimekit.apps();
+            let replayed = http::deliveries::replay_one(db, id, &job_specs(settings)?, &apps).await?;
             out!("{}", serde_json::to_string(&replayed)?);
         }
     }

@@ -50,10 +50,16 @@ impl Settings {
             ConfigFile::Named(path) => path,
         };
         let layers = Figment::from(Toml::string(DEFAULTS)).merge(Toml::file(path));
-        let figment = variables(env).into_iter().fold(layers, Figment::merge);
+        // `realtimekit.apps.N.KEY` sets a key of an entry of a list, which figment would read as a table that
+        // replaces the list: those are applied to the loaded entries instead.
+        let (app_variables, variables): (Vec<Variable>, Vec<Variable>) =
+            variables(env).into_iter().partition(|v| v.key.starts_with(APPS_KEY));
+        let figment = variables.into_iter().fold(layers, Figment::merge);
         let mut settings: Settings = figment
             .extract_lossy()
             .map_err(|error| anyhow::anyhow!("invalid configuration: {}", describe(error)))?;
+        let app_sources = apply_app_variables(&mut settings.realtimekit.apps, app_variables)
+            .map_err(|why| anyhow::anyhow!("invalid configuration: {why}"))?;
         settings
             .validate()
             .map_err(|(key, why)| anyhow::anyhow!("invalid configuration: {key}: {why}"))?;
@@ -62,16 +68,80 @@ impl Settings {
             "realtimekit.public_key_file",
             &mut settings.realtimekit.public_key_file,
         );
-        Ok((settings, Sources(figment)))
+        Ok((settings, Sources(figment, app_sources)))
     }
 }
 
+const APPS_KEY: &str = "realtimekit.apps.";
+
+/// Applies `RTK_SESSIONS__REALTIMEKIT__APPS__N__KEY` to entry N (from 0) of `[[realtimekit.apps]]`; N may be one
+/// past the last entry, which adds one. Returns the variables' names.
+fn apply_app_variables(
+    apps: &mut Vec<super::AppSettings>,
+    mut variables: Vec<Variable>,
+) -> Result<Vec<String>, String> {
+    // Entry by entry, so that N+1 can follow the N it adds.
+    variables.sort_by_key(|v| {
+        let rest = &v.key[APPS_KEY.len()..];
+        rest.split('.')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(usize::MAX)
+    });
+    let mut names = Vec::new();
+    for variable in variables {
+        let rest = &variable.key[APPS_KEY.len()..];
+        let (index, field) = rest.split_once('.').unwrap_or((rest, ""));
+        let index: usize = index
+            .parse()
+            .map_err(|_| format!("{}: the part after APPS__ is the entry's number, from 0", variable.name))?;
+        if index > apps.len() {
+            return Err(format!(
+                "{}: there is no entry {index} (entries are numbered from 0, without gaps)",
+                variable.name
+            ));
+        }
+        if index == apps.len() {
+            apps.push(super::AppSettings::default());
+        }
+        let entry = &mut apps[index];
+        let value = variable.value.trim().to_owned();
+        match field {
+            "app_id" => entry.app_id = value,
+            "name" => entry.name = Some(value).filter(|v| !v.is_empty()),
+            "account_id" => entry.account_id = value,
+            "api_token" => entry.api_token = crate::domain::Secret::new(value),
+            _ => {
+                return Err(format!(
+                    "{}: no such key (an app entry has app_id, name, account_id, api_token)",
+                    variable.name
+                ));
+            }
+        }
+        names.push(variable.name);
+    }
+    Ok(names)
+}
+
 /// Where the loaded values came from.
-pub struct Sources(Figment);
+pub struct Sources(Figment, Vec<String>);
 
 impl Sources {
     /// `default`, the file's path, or the environment variable's name, for a key such as `server.bind`.
     pub fn of(&self, key: &str) -> String {
+        if key == "realtimekit.apps" && !self.1.is_empty() {
+            let file = self.of_figment(key);
+            let variables = self.1.join(", ");
+            return if file == "default" {
+                variables
+            } else {
+                format!("{file}, {variables}")
+            };
+        }
+        self.of_figment(key)
+    }
+
+    fn of_figment(&self, key: &str) -> String {
         let Some(metadata) = self.0.find_metadata(key) else {
             return "default".to_owned();
         };

@@ -24,7 +24,7 @@ use sqlx::postgres::PgConnectOptions;
 pub use self::load::ConfigFile;
 use self::values::{api_tokens, empty_is_none, positive_secs, secs, strings_from_list_or_csv};
 use crate::domain::job::FollowupKind;
-use crate::domain::{ApiToken, REALTIMEKIT_EVENTS, Secret};
+use crate::domain::{ApiToken, App, Apps, REALTIMEKIT_EVENTS, Secret};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,9 +104,13 @@ pub struct DatabaseSettings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RealtimeKitSettings {
+    /// The shorthand for one app (`account_id`, `app_id`, `api_token`); with `apps`, the account and token an entry
+    /// without its own uses.
     pub account_id: String,
     pub app_id: String,
     pub api_token: Secret,
+    /// The apps this deployment serves, as `[[realtimekit.apps]]` tables (beside the shorthand's app, if any).
+    pub apps: Vec<AppSettings>,
     pub api_base: String,
     pub public_key_url: String,
     /// Pins the verification key (PEM); when set, nothing is fetched.
@@ -116,6 +120,85 @@ pub struct RealtimeKitSettings {
     /// The least time between two fetches of the public key (a failed signature triggers a refetch).
     #[serde(rename = "public_key_refetch_interval_secs", with = "secs")]
     pub public_key_refetch_interval: Duration,
+}
+
+/// One `[[realtimekit.apps]]` entry.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSettings {
+    pub app_id: String,
+    #[serde(default, with = "empty_is_none")]
+    pub name: Option<String>,
+    /// Empty: `realtimekit.account_id`.
+    #[serde(default)]
+    pub account_id: String,
+    /// Empty: `realtimekit.api_token` (or `CLOUDFLARE_API_TOKEN`).
+    #[serde(default)]
+    pub api_token: Secret,
+}
+
+impl RealtimeKitSettings {
+    /// The configured apps: the shorthand's app first (when `app_id` is set), then each `[[realtimekit.apps]]`
+    /// entry, which takes the shorthand's account and token where it names none. Checked by `validate`.
+    pub fn apps(&self) -> Apps {
+        let shorthand = (!self.app_id.trim().is_empty()).then(|| App {
+            app_id: self.app_id.trim().to_owned(),
+            name: None,
+            account_id: self.account_id.trim().to_owned(),
+            api_token: self.api_token.clone(),
+        });
+        let entries = self.apps.iter().map(|entry| App {
+            app_id: entry.app_id.trim().to_owned(),
+            name: entry.name.clone(),
+            account_id: Some(entry.account_id.trim())
+                .filter(|a| !a.is_empty())
+                .unwrap_or(self.account_id.trim())
+                .to_owned(),
+            api_token: if entry.api_token.is_empty() {
+                self.api_token.clone()
+            } else {
+                entry.api_token.clone()
+            },
+        });
+        Apps::new(shorthand.into_iter().chain(entries).collect())
+    }
+
+    /// Every app's id and name is usable and given once.
+    fn check_apps(&self) -> Result<(), (&'static str, String)> {
+        let apps = self.apps();
+        for (index, app) in apps.iter().enumerate() {
+            let id = &app.app_id;
+            let at = if !self.app_id.trim().is_empty() && index == 0 {
+                "realtimekit.app_id".to_owned()
+            } else {
+                format!("entry {}", index + 1 - usize::from(!self.app_id.trim().is_empty()))
+            };
+            if id.is_empty() {
+                return Err(("realtimekit.apps", format!("{at}: app_id is required")));
+            }
+            if id.len() > crate::domain::ended_session::MAX_ID_BYTES || !id.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err((
+                    "realtimekit.apps",
+                    format!("{at}: app_id must be printable ASCII without spaces, at most 256 bytes"),
+                ));
+            }
+            if apps.iter().take(index).any(|other| &other.app_id == id) {
+                return Err((
+                    "realtimekit.apps",
+                    format!("app {id} is configured twice (realtimekit.app_id is one app too); give each app once"),
+                ));
+            }
+            if let Some(name) = &app.name
+                && apps.iter().take(index).any(|other| other.name.as_ref() == Some(name))
+            {
+                return Err((
+                    "realtimekit.apps",
+                    format!("two apps are named {name:?}; names must be unique"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -172,6 +255,8 @@ pub struct RetentionSettings {
     /// The same for `unprocessable` deliveries, which wait for an operator to look at them or replay them; 0 (the
     /// default) keeps them for good.
     pub unprocessable_days: u32,
+    /// The same for `foreign` deliveries (of an app that is not configured); 0 keeps them (within their bound).
+    pub foreign_days: u32,
 }
 
 /// Where the archive follow-up copies each session's recordings, transcript, summary and chat.
@@ -202,6 +287,8 @@ pub struct IngestSettings {
     pub writers: NonZeroUsize,
     /// Deliveries that may wait for a writer; past it, requests wait (and time out with a 503).
     pub queue_capacity: NonZeroUsize,
+    /// `foreign` deliveries kept at most, bodies included: what a stranger can make us store.
+    pub foreign_deliveries_kept: u32,
 }
 
 /// The follow-up worker pool that runs inside `serve`.
@@ -299,6 +386,7 @@ impl Settings {
         ] {
             reqwest::Url::parse(value).map_err(|e| (key, format!("not a URL ({e})")))?;
         }
+        self.realtimekit.check_apps()?;
         if !self.realtimekit.public_key_pem.is_empty() && !self.realtimekit.public_key_file.is_empty() {
             return refuse(
                 "realtimekit.public_key_pem",

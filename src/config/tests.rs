@@ -296,3 +296,76 @@ fn named_tokens_in_the_environment_are_refused_not_read_as_plain_tokens() {
     );
     assert!(error.contains("RTK_SESSIONS__API__TOKENS"), "{error}");
 }
+
+fn load_file(toml: &str, env: &[(&str, &str)]) -> anyhow::Result<(Settings, load::Sources)> {
+    let path = std::env::temp_dir().join(format!("rtk-config-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, toml).expect("write the file");
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    let loaded = Settings::load_explained(&ConfigFile::Named(path.clone()), env);
+    let _ = std::fs::remove_file(path);
+    loaded
+}
+
+#[test]
+fn apps_come_from_the_shorthand_the_file_and_numbered_variables() {
+    let file = r#"
+        [realtimekit]
+        account_id = "acc"
+        app_id = "prod"
+        api_token = "shared-token"
+
+        [[realtimekit.apps]]
+        app_id = "staging"
+        name = "staging"
+    "#;
+    let (s, sources) = load_file(
+        file,
+        &[
+            ("RTK_SESSIONS__REALTIMEKIT__APPS__0__API_TOKEN", "staging-token"),
+            ("RTK_SESSIONS__REALTIMEKIT__APPS__1__APP_ID", "customer-b"),
+            ("RTK_SESSIONS__REALTIMEKIT__APPS__1__ACCOUNT_ID", "acc-b"),
+        ],
+    )
+    .expect("valid");
+    let apps = s.realtimekit.apps();
+    let shown: Vec<(&str, &str, &str)> = apps
+        .iter()
+        .map(|a| (a.app_id.as_str(), a.account_id.as_str(), a.api_token.expose()))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            ("prod", "acc", "shared-token"),
+            ("staging", "acc", "staging-token"),
+            ("customer-b", "acc-b", "shared-token"),
+        ]
+    );
+    assert_eq!(apps.get("staging").map(App::label), Some("staging"));
+    assert!(
+        sources
+            .of("realtimekit.apps")
+            .contains("RTK_SESSIONS__REALTIMEKIT__APPS__1__APP_ID")
+    );
+    // Tokens never show in what `config check` prints.
+    let printed = serde_json::to_string(&s).expect("serialises");
+    assert!(!printed.contains("staging-token") && !printed.contains("shared-token"));
+}
+
+#[test]
+fn an_app_given_twice_a_gap_or_an_unknown_key_is_refused_by_name() {
+    let twice = "[realtimekit]\napp_id = \"a\"\n[[realtimekit.apps]]\napp_id = \"a\"\n";
+    let error = load_file(twice, &[]).err().expect("refused").to_string();
+    assert!(error.contains("app a is configured twice"), "{error}");
+    let no_id = "[[realtimekit.apps]]\nname = \"x\"\n";
+    let error = load_file(no_id, &[]).err().expect("refused").to_string();
+    assert!(error.contains("realtimekit.apps"), "{error}");
+    let gap = load_file("", &[("RTK_SESSIONS__REALTIMEKIT__APPS__2__APP_ID", "x")]);
+    let error = gap.err().expect("refused").to_string();
+    assert!(
+        error.contains("RTK_SESSIONS__REALTIMEKIT__APPS__2__APP_ID") && error.contains("no entry 2"),
+        "{error}"
+    );
+    let unknown = load_file("", &[("RTK_SESSIONS__REALTIMEKIT__APPS__0__TOKEN", "x")]);
+    let error = unknown.err().expect("refused").to_string();
+    assert!(error.contains("no such key"), "{error}");
+}

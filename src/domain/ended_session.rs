@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::apps::{Admission, Apps, attribute};
 use super::artifact::{self, Announcement};
 use super::lenient;
 
@@ -76,6 +77,40 @@ pub enum Classified {
         event: Option<String>,
         reason: String,
     },
+    /// Signed by RealtimeKit, but not for one of the configured apps: kept (within a bound) and nothing else.
+    Foreign {
+        event: Option<String>,
+        reason: String,
+    },
+}
+
+/// A verified delivery read for the configured apps: the app it belongs to, and what it means.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// The app id it carries (when one, consistently); for a foreign delivery, the app that is not configured.
+    pub app_id: Option<String>,
+    pub classified: Classified,
+}
+
+/// Reads a verified body: whose it is first, then, for one of ours, what it means. A foreign delivery's content
+/// is not read at all.
+pub fn read_delivery(json: Option<&Value>, apps: &Apps) -> Reading {
+    match apps.admit(&attribute(json)) {
+        Admission::Admitted(app_id) => Reading {
+            app_id,
+            classified: classify(json),
+        },
+        Admission::Foreign { app_id, reason } => {
+            let event = json
+                .and_then(|j| j.get("event"))
+                .and_then(|e| lenient::text(Some(e)))
+                .filter(|e| e.len() <= MAX_ID_BYTES);
+            Reading {
+                app_id,
+                classified: Classified::Foreign { event, reason },
+            }
+        }
+    }
 }
 
 impl Classified {
@@ -94,14 +129,14 @@ impl Classified {
             Self::EndedSession(_) => Some(MEETING_ENDED),
             Self::Artifact(announcement) => Some(announcement.kind.event()),
             Self::Ignored { event } => Some(event),
-            Self::Unprocessable { event, .. } => event.as_deref(),
+            Self::Unprocessable { event, .. } | Self::Foreign { event, .. } => event.as_deref(),
         }
     }
 
-    /// Why the body cannot be used.
+    /// Why the body cannot be used, or is not ours.
     pub fn reason(&self) -> Option<&str> {
         match self {
-            Self::Unprocessable { reason, .. } => Some(reason),
+            Self::Unprocessable { reason, .. } | Self::Foreign { reason, .. } => Some(reason),
             _ => None,
         }
     }

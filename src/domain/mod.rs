@@ -2,6 +2,7 @@
 //! it leaves behind (its artifacts).
 
 pub mod access;
+pub mod apps;
 pub mod artifact;
 pub mod delivery;
 pub mod ended_session;
@@ -12,6 +13,7 @@ pub mod report;
 pub mod secret;
 
 pub use access::{ApiToken, Scope};
+pub use apps::{App, Apps};
 pub use delivery::{DeliveryBody, DeliveryId, REALTIMEKIT_EVENTS, WEBHOOK_PATH, WebhookId};
-pub use ended_session::{Classified, EndedSession, SessionSource, classify};
+pub use ended_session::{Classified, EndedSession, Reading, SessionSource, classify, read_delivery};
 pub use secret::Secret;

@@ -106,7 +106,7 @@ impl Followup for ArchiveFollowup {
         let mut summary_archived = false;
         for artifact in pending {
             let key = artifact.key.clone();
-            let result = self.archive_one(&folder, artifact, context).await;
+            let result = self.archive_one(session, &folder, artifact, context).await;
             let recorded = match result {
                 Ok(copy) => {
                     summary_archived |= key.kind == ArtifactKind::Summary;
@@ -154,6 +154,7 @@ fn describe(key: &ArtifactKey) -> String {
 impl ArchiveFollowup {
     async fn archive_one(
         &self,
+        session: &Session,
         folder: &str,
         artifact: PendingArtifact,
         context: &FollowupContext,
@@ -167,7 +168,7 @@ impl ArchiveFollowup {
         let expiring = artifact.expires_at.is_some_and(|at| at - EXPIRY_MARGIN <= Utc::now());
         let mut renewed = false;
         if expiring {
-            (source, size) = self.renew(&key, context).await?;
+            (source, size) = self.renew(session, &key, context).await?;
             renewed = true;
         }
         let response = loop {
@@ -181,7 +182,7 @@ impl ArchiveFollowup {
             // A pre-signed URL past its expiry answers 403 (S3) or 404/410: a fresh one is asked for once.
             let expired = matches!(status.as_u16(), 400 | 403 | 404 | 410);
             if expired && !renewed {
-                (source, size) = self.renew(&key, context).await?;
+                (source, size) = self.renew(session, &key, context).await?;
                 renewed = true;
                 continue;
             }
@@ -231,13 +232,20 @@ impl ArchiveFollowup {
         })
     }
 
-    /// A fresh URL from the API, recorded; `Lost` when RealtimeKit no longer has the artifact.
-    async fn renew(&self, key: &ArtifactKey, context: &FollowupContext) -> Result<(String, Option<i64>), Unarchived> {
-        let Some(client) = &context.realtimekit else {
-            return Err(Unarchived::Failed(anyhow!(
-                "the download URL has expired and the RealtimeKit API is not configured to renew it \
-                 (set realtimekit.account_id, app_id and api_token)"
-            )));
+    /// A fresh URL from the session's app's API, recorded; `Lost` when RealtimeKit no longer has the artifact.
+    async fn renew(
+        &self,
+        session: &Session,
+        key: &ArtifactKey,
+        context: &FollowupContext,
+    ) -> Result<(String, Option<i64>), Unarchived> {
+        let client = match context.realtimekit.for_app(session.app_id.as_deref()) {
+            Ok((_, client)) => client,
+            Err(why) => {
+                return Err(Unarchived::Failed(
+                    anyhow!(why).context("the download URL has expired and cannot be renewed"),
+                ));
+            }
         };
         let fresh = client
             .fresh_source(&key.session_id, key.kind, &key.artifact_id)

@@ -37,10 +37,7 @@ impl Followup for DisableMeetingFollowup {
     }
 
     async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
-        let client = context
-            .realtimekit
-            .as_ref()
-            .ok_or_else(|| FollowupError::Permanent(anyhow::anyhow!("the RealtimeKit API is not configured")))?;
+        let client = context.realtimekit_for(session)?;
         let result = client
             .update_meeting_status(&session.ended.meeting_id, MeetingStatus::Inactive)
             .await;

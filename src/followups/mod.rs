@@ -21,7 +21,7 @@ pub use report::{Report, render_report_html};
 
 use crate::config::{FollowupSettings, Settings};
 use crate::domain::job::FollowupKind;
-use crate::realtimekit::client::RealtimeKitClient;
+use crate::realtimekit::client::{AppClients, RealtimeKitClient};
 use crate::store::followup_jobs::JobSpecs;
 use crate::store::sessions::Session;
 
@@ -35,6 +35,17 @@ pub enum FollowupError {
     /// Another attempt would fail the same way (the receiver refused the request for good).
     #[error("{0:#}")]
     Permanent(anyhow::Error),
+}
+
+impl FollowupContext {
+    /// The API client of the session's app; a session of an app this deployment cannot call fails for good (its
+    /// app's credentials are a configuration change away, then a retry).
+    pub fn realtimekit_for(&self, session: &Session) -> Result<&RealtimeKitClient, FollowupError> {
+        self.realtimekit
+            .for_app(session.app_id.as_deref())
+            .map(|(_, client)| client)
+            .map_err(|why| FollowupError::Permanent(anyhow::Error::new(why)))
+    }
 }
 
 impl FollowupError {
@@ -51,8 +62,9 @@ impl FollowupError {
 pub struct FollowupContext {
     pub http: reqwest::Client,
     pub db: PgPool,
-    /// Present whenever a follow-up that needs it is configured (checked at start).
-    pub realtimekit: Option<RealtimeKitClient>,
+    /// The RealtimeKit API of each configured app: a follow-up calls it for the session's own app, with that app's
+    /// credentials.
+    pub realtimekit: Arc<AppClients>,
     pub job: JobInfo,
 }
 

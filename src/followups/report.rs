@@ -193,10 +193,7 @@ impl Followup for ReportFollowup {
     }
 
     async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
-        let client = context
-            .realtimekit
-            .as_ref()
-            .ok_or_else(|| FollowupError::Permanent(anyhow::anyhow!("the RealtimeKit API is not configured")))?;
+        let client = context.realtimekit_for(session)?;
         let details = client
             .get_session(&session.ended.session_id)
             .await

@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::params::{self, ListFailures, Page};
+use crate::domain::Apps;
 use crate::store::deliveries::{self, DeliveryFilter, DeliverySummary, Outcome, Replayed, StoredBody, StoredDelivery};
 use crate::store::followup_jobs::JobSpecs;
 
@@ -155,7 +156,7 @@ impl From<StoredDelivery> for DeliveryDetail {
 #[utoipa::path(post, path = "/deliveries/{delivery_id}/replay", tag = "deliveries",
     params(("delivery_id" = String, Path, description = "The delivery id (`rtk-uuid`, or `sha256:...`)")),
     responses(
-        (status = 200, description = "Classified again; a usable meeting.ended is now recorded (once)", body = Replayed),
+        (status = 200, description = "Classified again; a usable meeting.ended is now recorded (once), and a foreign delivery whose app is now configured is recorded as usual", body = Replayed),
         (status = 400, description = "The delivery id cannot be one", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 404, description = "No such delivery has been recorded (or it is past retention)", body = ErrorBody),
@@ -165,13 +166,22 @@ pub async fn replay(
     State(state): State<AppState>,
     Path(delivery_id): Path<String>,
 ) -> Result<Json<Replayed>, ApiError> {
-    Ok(Json(replay_one(&state.db, &delivery_id, state.ingest.jobs()).await?))
+    let apps = state.realtimekit.apps();
+    Ok(Json(
+        replay_one(&state.db, &delivery_id, state.ingest.jobs(), apps).await?,
+    ))
 }
 
-/// Classifies a kept delivery again and records what it now says, or a 404 (the CLI replays through it too).
-pub(crate) async fn replay_one(db: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result<Replayed, ApiError> {
+/// Reads a kept delivery again for the configured apps and records what it now says, or a 404 (the CLI replays
+/// through it too).
+pub(crate) async fn replay_one(
+    db: &PgPool,
+    delivery_id: &str,
+    jobs: &JobSpecs,
+    apps: &Apps,
+) -> Result<Replayed, ApiError> {
     params::path_id("delivery_id", delivery_id)?;
-    let replayed = deliveries::replay(db, delivery_id, jobs)
+    let replayed = deliveries::replay(db, delivery_id, jobs, apps)
         .await?
         .ok_or_else(|| delivery_not_found(delivery_id))?;
     tracing::info!(

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use super::auth::bearer_token;
-use crate::realtimekit::registration::RegistrationState;
+use crate::realtimekit::registration::{RegistrationState, RegistrationStatus};
 
 /// How long a database check answers for every caller.
 const PROBE_CACHE: Duration = Duration::from_secs(1);
@@ -135,20 +135,55 @@ pub struct RegistrationCheck {
     /// Why registration is disabled or failed; only for callers presenting an API token.
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+    /// Each configured app's own registration (one webhook per app); only for callers presenting an API token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    apps: Option<Vec<AppRegistrationCheck>>,
+}
+
+/// One app's registration.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AppRegistrationCheck {
+    app_id: String,
+    /// `disabled`, `pending`, `registered` or `failed`.
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_id: Option<String>,
+    /// Why its registration is disabled or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
 }
 
 impl RegistrationCheck {
-    fn new(state: RegistrationState, authenticated: bool) -> Self {
-        let name = state.name();
-        let (webhook_id, detail) = match state {
-            RegistrationState::Disabled { reason } | RegistrationState::Failed { reason } => (None, Some(reason)),
-            RegistrationState::Pending => (None, None),
-            RegistrationState::Registered { webhook_id } => (Some(webhook_id), None),
-        };
+    fn new(status: &RegistrationStatus, authenticated: bool) -> Self {
+        let apps = authenticated.then(|| {
+            (status.by_app().into_iter())
+                .map(|app| {
+                    let (state, webhook_id, detail) = Self::parts(app.state);
+                    AppRegistrationCheck {
+                        app_id: app.app_id,
+                        state,
+                        webhook_id,
+                        detail,
+                    }
+                })
+                .collect()
+        });
+        let (state, webhook_id, detail) = Self::parts(status.get());
         Self {
-            state: name,
+            state,
             webhook_id: webhook_id.filter(|_| authenticated),
             detail: detail.filter(|_| authenticated),
+            apps,
+        }
+    }
+
+    /// The state's name, its webhook id, and why it is disabled or failed.
+    fn parts(state: RegistrationState) -> (&'static str, Option<String>, Option<String>) {
+        let name = state.name();
+        match state {
+            RegistrationState::Disabled { reason } | RegistrationState::Failed { reason } => (name, None, Some(reason)),
+            RegistrationState::Pending => (name, None, None),
+            RegistrationState::Registered { webhook_id } => (name, Some(webhook_id), None),
         }
     }
 }
@@ -208,7 +243,7 @@ pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> (Statu
             checks: Checks {
                 database,
                 verification_key,
-                registration: RegistrationCheck::new(state.registration.get(), authenticated),
+                registration: RegistrationCheck::new(&state.registration, authenticated),
             },
         }),
     )

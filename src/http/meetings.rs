@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
+use crate::realtimekit::client::NoClient;
 use crate::realtimekit::end_meeting::{EndedMeeting, end_meeting};
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -17,6 +18,9 @@ pub struct EndMeetingRequest {
     /// First set the meeting `INACTIVE`, so nobody can rejoin or start a new session.
     #[serde(default)]
     disable: bool,
+    /// The app the meeting belongs to; required only when more than one app is configured.
+    #[serde(default)]
+    app_id: Option<String>,
 }
 
 #[utoipa::path(post, path = "/meetings/{meeting_id}/end", tag = "meetings",
@@ -24,7 +28,7 @@ pub struct EndMeetingRequest {
     request_body(content = Option<EndMeetingRequest>, description = "Optional"),
     responses(
         (status = 200, description = "The active session was ended", body = EndedMeeting),
-        (status = 400, description = "The body or the meeting id is invalid, or RealtimeKit refused the meeting id", body = ErrorBody),
+        (status = 400, description = "The body or the meeting id is invalid, the app is missing (several are configured) or not configured, or RealtimeKit refused the meeting id", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 404, description = "RealtimeKit knows no such meeting", body = ErrorBody),
         (status = 409, description = "The meeting has no active session (the message says whether it was disabled)", body = ErrorBody),
@@ -44,26 +48,45 @@ pub async fn end(
         Err(rejection) => {
             return Err(ApiError::bad_request(
                 "invalid_body",
-                format!("{}; the body is optional: {{\"disable\": true}}", rejection.body_text()),
+                format!(
+                    "{}; the body is optional: {{\"disable\": true, \"app_id\": \"...\"}}",
+                    rejection.body_text()
+                ),
             ));
         }
     };
-    end_one(&state, &meeting_id, request.disable).await.map(Json)
+    end_one(&state, &meeting_id, request.app_id.as_deref(), request.disable)
+        .await
+        .map(Json)
 }
 
 /// Ends the meeting's active session, disabling the meeting first when asked (the console ends meetings through it
 /// too).
-pub(crate) async fn end_one(state: &AppState, meeting_id: &str, disable: bool) -> Result<EndedMeeting, ApiError> {
+pub(crate) async fn end_one(
+    state: &AppState,
+    meeting_id: &str,
+    app_id: Option<&str>,
+    disable: bool,
+) -> Result<EndedMeeting, ApiError> {
     super::params::path_id("meeting_id", meeting_id)?;
-    let Some(client) = &state.realtimekit else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "realtimekit_not_configured",
-            format!(
-                "set {} to end sessions from here",
-                crate::realtimekit::client::missing_credentials(&state.realtimekit_settings).join(", ")
+    let app_id = app_id.map(str::trim).filter(|a| !a.is_empty());
+    let (_, client) = state.realtimekit.for_app(app_id).map_err(|why| {
+        let apps: Vec<&str> = state.realtimekit.apps().iter().map(|a| a.app_id.as_str()).collect();
+        match why {
+            NoClient::WhichApp(_) => ApiError::bad_request(
+                "app_required",
+                format!("{why}: give \"app_id\" in the body, one of {}", apps.join(", ")),
             ),
-        ));
-    };
+            NoClient::NotConfigured(_) => ApiError::bad_request(
+                "unknown_app",
+                format!("{why}; the configured apps are {}", apps.join(", ")),
+            ),
+            NoClient::NoApp | NoClient::NoCredentials { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "realtimekit_not_configured",
+                format!("{why}, to end sessions from here"),
+            ),
+        }
+    })?;
     end_meeting(client, meeting_id, disable).await.map_err(ApiError::from)
 }

@@ -34,10 +34,9 @@ use self::auth::ApiTokens;
 use self::error::ApiError;
 use self::health::DatabaseProbe;
 use crate::archive::ArchiveStore;
-use crate::config::RealtimeKitSettings;
 use crate::ingest::Ingest;
 use crate::observability;
-use crate::realtimekit::client::RealtimeKitClient;
+use crate::realtimekit::client::AppClients;
 use crate::realtimekit::public_key::VerificationKeys;
 use crate::realtimekit::registration::RegistrationStatus;
 use crate::store::database::DatabaseReadiness;
@@ -74,9 +73,8 @@ pub struct AppContext {
     pub body_read_timeout: Duration,
     /// Requests being handled; past `server.max_in_flight` a request is shed with a 503 (see [`shed_load`]).
     pub in_flight: Arc<Semaphore>,
-    /// `None` when the account id, app id or API token is not configured.
-    pub realtimekit: Option<RealtimeKitClient>,
-    pub realtimekit_settings: Arc<RealtimeKitSettings>,
+    /// The configured apps (whose deliveries are ours) and the RealtimeKit API of each.
+    pub realtimekit: AppClients,
     pub registration: RegistrationStatus,
     /// Where verified deliveries are recorded (one transaction each, or group commit).
     pub ingest: Ingest,

@@ -27,6 +27,8 @@ pub struct ListParams {
     pub(crate) meeting_id: Option<String>,
     /// Only this organization's sessions.
     pub(crate) organization_id: Option<String>,
+    /// Only this app's sessions (the app id, as configured; the same value as `organization_id`).
+    pub(crate) app_id: Option<String>,
     /// Only sessions that ended for this reason, e.g. `HOST_ENDED_MEETING`.
     pub(crate) reason: Option<String>,
     /// Sessions that ended at or after this instant (RFC 3339).
@@ -66,7 +68,7 @@ pub async fn list(
     let Query(params) = params.map_err(|rejection| {
         ApiError::invalid_query(
             &rejection,
-            "meeting_id, organization_id, reason, ended_after, ended_before, has_recording, has_transcript, \
+            "meeting_id, organization_id, app_id, reason, ended_after, ended_before, has_recording, has_transcript, \
              has_summary, has_chat, limit, cursor",
         )
     })?;
@@ -80,6 +82,7 @@ pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<Se
     let filter = ListFilter {
         meeting_id: params::id_filter("meeting_id", params.meeting_id)?,
         organization_id: params::id_filter("organization_id", params.organization_id)?,
+        app_id: params::id_filter("app_id", params.app_id)?,
         reason: params::id_filter("reason", params.reason)?,
         ended_after: params::timestamp("ended_after", params.ended_after)?,
         ended_before: params::timestamp("ended_before", params.ended_before)?,

@@ -16,7 +16,7 @@ use tracing::Span;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use crate::domain::{DeliveryBody, DeliveryId, WebhookId, classify};
+use crate::domain::{DeliveryBody, DeliveryId, Reading, WebhookId, read_delivery};
 use crate::observability;
 use crate::realtimekit::public_key::VerifyError;
 use crate::realtimekit::signature::decode_signature_header;
@@ -44,7 +44,7 @@ pub struct Acknowledgement {
     ),
     request_body(content = serde_json::Value, description = "The event, exactly as RealtimeKit signed it"),
     responses(
-        (status = 200, description = "Recorded (stored, duplicate, ignored or unprocessable)", body = Acknowledgement),
+        (status = 200, description = "Recorded (stored, duplicate, ignored, unprocessable, or foreign: of an app that is not configured)", body = Acknowledgement),
         (status = 400, description = "The signature header is missing or not base64", body = ErrorBody),
         (status = 401, description = "The signature does not verify", body = ErrorBody),
         (status = 413, description = "The body is over the limit", body = ErrorBody),
@@ -66,9 +66,8 @@ pub async fn receive(
         return Err(super::overloaded());
     };
     let result = record(&state, &headers, body).await;
-    match &result {
-        Ok(Json(ack)) => observability::delivery(ack.outcome.as_str()),
-        Err(_) => observability::rejected("storage_unavailable"),
+    if result.is_err() {
+        observability::rejected("storage_unavailable");
     }
     result
 }
@@ -79,9 +78,12 @@ async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Js
     Span::current().record("delivery_id", delivery_id.as_str());
 
     let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
-    let classified = classify(json.as_ref());
+    let Reading { app_id, classified } = read_delivery(json.as_ref(), state.realtimekit.apps());
     let body = DeliveryBody::new(body);
     drop(json);
+    if let Some(webhook_id) = &webhook_id {
+        warn_if_another_apps_webhook(state, webhook_id, app_id.as_deref());
+    }
     let session_id = classified.session_id().map(str::to_owned);
     if let Some(session_id) = &session_id {
         Span::current().record("session_id", session_id.as_str());
@@ -90,15 +92,36 @@ async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Js
     // What the log line says of the event, taken before the delivery moves to the writer.
     let event = classified.event().map(str::to_owned);
     let reason = classified.reason().map(str::to_owned);
+    // The metric's app label: a configured app's id only, so its values are bounded by the configuration.
+    let app_label = match &app_id {
+        Some(app_id) if state.realtimekit.apps().get(app_id).is_some() => app_id.clone(),
+        _ => String::new(),
+    };
     let delivery = VerifiedDelivery {
         delivery_id: delivery_id.clone(),
         webhook_id,
+        app_id: app_id.clone(),
         body,
         classified,
     };
     let outcome = state.ingest.record(delivery).await?;
+    let app_label = if outcome == Outcome::Foreign {
+        ""
+    } else {
+        app_label.as_str()
+    };
+    observability::delivery(outcome.as_str(), app_label);
 
-    if outcome == Outcome::Unprocessable {
+    if outcome == Outcome::Foreign {
+        tracing::warn!(
+            delivery_id = delivery_id.as_str(),
+            app_id,
+            event,
+            reason,
+            "a delivery of an app that is not configured: kept as foreign, nothing is done for it (add the app to \
+             realtimekit.apps and replay it if it is yours)"
+        );
+    } else if outcome == Outcome::Unprocessable {
         tracing::error!(
             delivery_id = delivery_id.as_str(),
             event,
@@ -119,6 +142,28 @@ async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Js
         delivery_id: delivery_id.as_str().to_owned(),
         session_id,
     }))
+}
+
+/// `rtk-webhook-id` is not signed, so the signed app id is the one trusted. But a delivery that came through the
+/// webhook we registered for one app and names another means that the app ids are not what we take them for: said
+/// loudly (log and metric), never silently.
+fn warn_if_another_apps_webhook(state: &AppState, webhook_id: &WebhookId, app_id: Option<&str>) {
+    let Some(webhook_app) = state.registration.app_of_webhook(webhook_id.as_str()) else {
+        return;
+    };
+    if app_id != Some(webhook_app.as_str()) {
+        observability::webhook_app_mismatch(&webhook_app);
+        state
+            .registration
+            .record_mismatch(webhook_app.clone(), app_id.map(str::to_owned));
+        tracing::error!(
+            webhook_id = webhook_id.as_str(),
+            webhook_app,
+            delivery_app = app_id,
+            "a delivery came through the webhook registered for one app but names another app; the app id in the \
+             signed body is the one trusted"
+        );
+    }
 }
 
 /// A body whose `content-length` is over the limit is refused before a byte of it is read.

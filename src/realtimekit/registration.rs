@@ -12,7 +12,7 @@ use serde::Serialize;
 use sqlx::{Connection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use super::client::{ApiError, RealtimeKitClient, Webhook, WebhookChanges, WebhookSpec};
+use super::client::{ApiError, AppClients, RealtimeKitClient, Webhook, WebhookChanges, WebhookSpec};
 use crate::background::{self, Attempt, Backoff};
 use crate::config::Settings;
 use crate::store::database::DatabaseReadiness;
@@ -30,22 +30,140 @@ pub enum RegistrationState {
     Failed { reason: String },
 }
 
+/// Where each app's registration stands, for `/readyz`, the console and the metrics.
 #[derive(Clone)]
-pub struct RegistrationStatus(Arc<RwLock<RegistrationState>>);
+pub struct RegistrationStatus(Arc<RwLock<Registrations>>);
+
+struct Registrations {
+    /// Why nothing is registered at all (no app, no public URL, turned off); `None` while apps are registered.
+    off: Option<String>,
+    apps: Vec<(String, RegistrationState)>,
+    /// The last delivery seen by this replica that came through one app's webhook but named another app.
+    last_mismatch: Option<WebhookAppMismatch>,
+}
+
+/// A delivery whose unsigned `rtk-webhook-id` is the webhook registered for one app, and whose signed body names
+/// another (or none): it means the app ids are not what we take them for.
+#[derive(Debug, Clone)]
+pub struct WebhookAppMismatch {
+    pub webhook_app: String,
+    pub delivery_app: Option<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One app's registration, as `/readyz` and the console show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRegistration {
+    pub app_id: String,
+    pub state: RegistrationState,
+}
 
 impl RegistrationStatus {
-    pub fn new(state: RegistrationState) -> Self {
-        record_gauge(&state);
-        Self(Arc::new(RwLock::new(state)))
+    /// Nothing to register, and why.
+    pub fn off(reason: String) -> Self {
+        record_gauge("", &RegistrationState::Disabled { reason: reason.clone() });
+        Self(Arc::new(RwLock::new(Registrations {
+            off: Some(reason),
+            apps: Vec::new(),
+            last_mismatch: None,
+        })))
     }
 
+    /// Each app's starting state: pending, or disabled with the reason (its credentials are missing).
+    pub fn per_app(apps: Vec<(String, RegistrationState)>) -> Self {
+        for (app_id, state) in &apps {
+            record_gauge(app_id, state);
+        }
+        Self(Arc::new(RwLock::new(Registrations {
+            off: None,
+            apps,
+            last_mismatch: None,
+        })))
+    }
+
+    /// All apps together: failed if one failed, pending while one is, registered when every app that can be is.
     pub fn get(&self) -> RegistrationState {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+        let registrations = self.0.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(reason) = &registrations.off {
+            return RegistrationState::Disabled { reason: reason.clone() };
+        }
+        let several = registrations.apps.len() > 1;
+        let of = |app_id: &str, text: &str| {
+            if several {
+                format!("app {app_id}: {text}")
+            } else {
+                text.to_owned()
+            }
+        };
+        let states = &registrations.apps;
+        if let Some((app_id, RegistrationState::Failed { reason })) = states
+            .iter()
+            .find(|(_, s)| matches!(s, RegistrationState::Failed { .. }))
+        {
+            return RegistrationState::Failed {
+                reason: of(app_id, reason),
+            };
+        }
+        if states.iter().any(|(_, s)| *s == RegistrationState::Pending) {
+            return RegistrationState::Pending;
+        }
+        let registered: Vec<&str> = (states.iter())
+            .filter_map(|(_, s)| match s {
+                RegistrationState::Registered { webhook_id } => Some(webhook_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        match (registered.is_empty(), states.first()) {
+            (false, _) => RegistrationState::Registered {
+                webhook_id: registered.join(", "),
+            },
+            (true, Some((app_id, RegistrationState::Disabled { reason }))) => RegistrationState::Disabled {
+                reason: of(app_id, reason),
+            },
+            (true, _) => RegistrationState::Pending,
+        }
     }
 
-    fn set(&self, state: RegistrationState) {
-        record_gauge(&state);
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = state;
+    /// Each app's own state (empty when registration is off as a whole).
+    pub fn by_app(&self) -> Vec<AppRegistration> {
+        let registrations = self.0.read().unwrap_or_else(|p| p.into_inner());
+        (registrations.apps.iter())
+            .map(|(app_id, state)| AppRegistration {
+                app_id: app_id.clone(),
+                state: state.clone(),
+            })
+            .collect()
+    }
+
+    /// The app whose registered webhook this is, if it is one of ours.
+    pub fn app_of_webhook(&self, webhook_id: &str) -> Option<String> {
+        let registrations = self.0.read().unwrap_or_else(|p| p.into_inner());
+        registrations.apps.iter().find_map(|(app_id, state)| match state {
+            RegistrationState::Registered { webhook_id: id } if id == webhook_id => Some(app_id.clone()),
+            _ => None,
+        })
+    }
+
+    pub fn record_mismatch(&self, webhook_app: String, delivery_app: Option<String>) {
+        let mismatch = WebhookAppMismatch {
+            webhook_app,
+            delivery_app,
+            at: chrono::Utc::now(),
+        };
+        self.0.write().unwrap_or_else(|p| p.into_inner()).last_mismatch = Some(mismatch);
+    }
+
+    pub fn last_mismatch(&self) -> Option<WebhookAppMismatch> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).last_mismatch.clone()
+    }
+
+    fn set(&self, app_id: &str, state: RegistrationState) {
+        record_gauge(app_id, &state);
+        let mut registrations = self.0.write().unwrap_or_else(|p| p.into_inner());
+        match registrations.apps.iter_mut().find(|(id, _)| id == app_id) {
+            Some((_, current)) => *current = state,
+            None => registrations.apps.push((app_id.to_owned(), state)),
+        }
     }
 }
 
@@ -60,9 +178,9 @@ impl RegistrationState {
     }
 }
 
-/// `rtk_webhook_registration_state`: 1 for the current state, 0 for the others.
-fn record_gauge(state: &RegistrationState) {
-    crate::observability::registration_state(state.name());
+/// `rtk_webhook_registration_state{app}`: 1 for the current state, 0 for the others (`app=""` when none is).
+fn record_gauge(app_id: &str, state: &RegistrationState) {
+    crate::observability::registration_state(app_id, state.name());
 }
 
 /// The webhook as the configuration wants it.
@@ -74,7 +192,8 @@ pub struct DesiredWebhook {
 }
 
 impl DesiredWebhook {
-    /// The desired webhook, or why registration is off (naming what to set).
+    /// The webhook every app gets (one per app, each at the same URL), or why registration is off as a whole
+    /// (naming what to set). An app without credentials is left out of it: see [`run`].
     pub fn from_settings(settings: &Settings) -> Result<Self, String> {
         if !settings.registration.enabled {
             return Err("registration.enabled is false".into());
@@ -95,6 +214,26 @@ impl DesiredWebhook {
                 missing.join(", ")
             )),
         }
+    }
+
+    /// Each app's starting state: pending for each app that can be called, disabled (with what to set) for the
+    /// others.
+    pub fn initial_status(desired: &Result<Self, String>, clients: &AppClients) -> RegistrationStatus {
+        if let Err(reason) = desired {
+            return RegistrationStatus::off(reason.clone());
+        }
+        let pending = clients
+            .callable()
+            .map(|(app, _)| (app.app_id.clone(), RegistrationState::Pending));
+        let disabled = clients.uncallable().map(|(app, missing)| {
+            let reason = format!(
+                "set {} for app {} to register its webhook",
+                missing.join(" and "),
+                app.app_id
+            );
+            (app.app_id.clone(), RegistrationState::Disabled { reason })
+        });
+        RegistrationStatus::per_app(pending.chain(disabled).collect())
     }
 
     fn spec(&self) -> WebhookSpec {
@@ -201,6 +340,7 @@ pub enum RegistrationError {
 /// is cancelled the connection closes and the lock goes with it.
 pub async fn register_once(
     pool: &PgPool,
+    app_id: &str,
     client: &RealtimeKitClient,
     desired: &DesiredWebhook,
 ) -> Result<(Webhook, Action), RegistrationError> {
@@ -215,16 +355,17 @@ pub async fn register_once(
         Err(error) => (None, "failed", Some(error.describe())),
     };
     let recorded = sqlx::query(
-        "INSERT INTO webhook_registration (id, webhook_id, url, outcome, detail, updated_at)
-         VALUES (1, $1, $2, $3, $4, now())
-         ON CONFLICT (id) DO UPDATE SET
-             webhook_id = coalesce(EXCLUDED.webhook_id, webhook_registration.webhook_id),
+        "INSERT INTO webhook_registrations (app_id, webhook_id, url, outcome, detail, updated_at)
+         VALUES ($5, $1, $2, $3, $4, now())
+         ON CONFLICT (app_id) DO UPDATE SET
+             webhook_id = coalesce(EXCLUDED.webhook_id, webhook_registrations.webhook_id),
              url = EXCLUDED.url, outcome = EXCLUDED.outcome, detail = EXCLUDED.detail, updated_at = now()",
     )
     .bind(webhook_id)
     .bind(&desired.url)
     .bind(outcome)
     .bind(detail)
+    .bind(app_id)
     .execute(&mut lock)
     .await;
     // Closing the connection releases the lock.
@@ -233,46 +374,67 @@ pub async fn register_once(
     Ok(result?)
 }
 
-/// The background task `serve` starts: registers once the database is ready, retrying with capped backoff.
+/// The background task `serve` starts: registers each app's webhook once the database is ready, each app
+/// retrying on its own with capped backoff.
 pub async fn run(
     pool: PgPool,
-    client: Option<RealtimeKitClient>,
+    clients: AppClients,
     desired: Result<DesiredWebhook, String>,
     status: RegistrationStatus,
     database: DatabaseReadiness,
     shutdown: CancellationToken,
 ) {
-    let (client, desired) = match (client, desired) {
-        (Some(client), Ok(desired)) => (client, desired),
-        (_, Err(reason)) => {
+    let desired = match desired {
+        Ok(desired) => desired,
+        Err(reason) => {
             tracing::info!("webhook registration skipped: {reason}");
-            status.set(RegistrationState::Disabled { reason });
             return;
         }
-        (None, Ok(_)) => return,
     };
+    for (app, missing) in clients.uncallable() {
+        tracing::info!(app = %app.app_id, "webhook registration skipped for this app: set its {}", missing.join(" and "));
+    }
     if !background::wait_for(&shutdown, database.wait_until_prepared()).await {
         return;
     }
+    let (pool, desired, status, shutdown) = (&pool, &desired, &status, &shutdown);
+    let each_app = clients.callable().map(|(app, client)| async move {
+        register_until_done(pool, &app.app_id, client, desired, status, shutdown).await
+    });
+    futures_util::future::join_all(each_app).await;
+}
+
+async fn register_until_done(
+    pool: &PgPool,
+    app_id: &str,
+    client: &RealtimeKitClient,
+    desired: &DesiredWebhook,
+    status: &RegistrationStatus,
+    shutdown: &CancellationToken,
+) {
     const MAX_BACKOFF: Duration = Duration::from_secs(300);
     let backoff = Backoff::new(Duration::from_secs(1), MAX_BACKOFF);
-    let (pool, client, desired, status) = (&pool, &client, &desired, &status);
-    background::retry_until_done(&shutdown, backoff, |_| async move {
-        match register_once(pool, client, desired).await {
+    background::retry_until_done(shutdown, backoff, |_| async move {
+        match register_once(pool, app_id, client, desired).await {
             Ok((webhook, action)) => {
                 tracing::info!(
+                    app = app_id,
                     webhook_id = %webhook.id,
                     url = %desired.url,
                     action = action.as_str(),
                     "webhook registered with RealtimeKit"
                 );
-                status.set(RegistrationState::Registered { webhook_id: webhook.id });
+                status.set(app_id, RegistrationState::Registered { webhook_id: webhook.id });
                 Attempt::Done
             }
             Err(RegistrationError::Api(error)) => {
                 let reason = error.describe();
-                tracing::error!(raw_body = error.raw_body(), "webhook registration failed: {reason}");
-                status.set(RegistrationState::Failed { reason });
+                tracing::error!(
+                    app = app_id,
+                    raw_body = error.raw_body(),
+                    "webhook registration failed: {reason}"
+                );
+                status.set(app_id, RegistrationState::Failed { reason });
                 // A refused token will not fix itself quickly: wait the longest.
                 if error.is_auth_failure() {
                     Attempt::RetryIn(MAX_BACKOFF)
@@ -281,7 +443,7 @@ pub async fn run(
                 }
             }
             Err(RegistrationError::Database(error)) => {
-                tracing::warn!(error = %error, "webhook registration waits for the database");
+                tracing::warn!(app = app_id, error = %error, "webhook registration waits for the database");
                 Attempt::Retry
             }
         }

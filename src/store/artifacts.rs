@@ -46,12 +46,14 @@ pub struct Artifact {
     pub stopped_at: Option<DateTime<Utc>>,
     pub announced_at: DateTime<Utc>,
     pub session_id: String,
+    /// The app that announced it (RealtimeKit's `organization_id`).
+    pub app_id: Option<String>,
 }
 
 /// `artifact_id` is `''` for the kinds a session has one of; readers see `recording_id` only on recordings.
 const READER_COLUMNS: &str = "session_id, kind, nullif(artifact_id, '') AS recording_id, state, status, expires_at, \
      coalesce(archived_bytes, size_bytes) AS size_bytes, sha256, archived_at, error, duration_secs, started_at, \
-     stopped_at, announced_at";
+     stopped_at, announced_at, organization_id AS app_id";
 
 /// The whole post-meeting record of a session, as `GET /sessions/{id}` shows it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
@@ -404,10 +406,14 @@ pub async fn soonest_unarchived_expiry_secs(pool: &PgPool) -> Result<Option<f64>
 }
 
 /// Sessions with artifacts announced at least `quiet_for` ago whose session is not recorded (its `meeting.ended`
-/// never came): reconciliation asks the API for them.
-pub async fn orphan_sessions(pool: &PgPool, quiet_for: Duration, limit: i64) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT a.session_id FROM artifacts a
+/// never came), with the app that announced them: reconciliation asks that app's API for them.
+pub async fn orphan_sessions(
+    pool: &PgPool,
+    quiet_for: Duration,
+    limit: i64,
+) -> Result<Vec<(String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT DISTINCT ON (a.session_id) a.session_id, a.organization_id FROM artifacts a
          WHERE a.state IN ('announced', 'archiving', 'failed')
            AND a.announced_at < now() - make_interval(secs => $1)
            AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = a.session_id)

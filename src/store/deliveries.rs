@@ -10,7 +10,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::domain::artifact::Announcement;
 use crate::domain::names::UnknownValue;
-use crate::domain::{Classified, DeliveryBody, DeliveryId, EndedSession, WebhookId};
+use crate::domain::{Apps, Classified, DeliveryBody, DeliveryId, EndedSession, Reading, WebhookId, read_delivery};
 use crate::store::artifacts;
 use crate::store::cursor::Cursor;
 use crate::store::followup_jobs::JobSpecs;
@@ -29,6 +29,9 @@ pub enum Outcome {
     Ignored,
     /// Verified but unusable, kept byte for byte.
     Unprocessable,
+    /// Signed by RealtimeKit for an app that is not configured: kept (within `ingest.foreign_deliveries_kept`), and
+    /// nothing is done for it until the app is added and the delivery replayed.
+    Foreign,
 }
 
 impl Outcome {
@@ -38,10 +41,17 @@ impl Outcome {
             Self::Duplicate => "duplicate",
             Self::Ignored => "ignored",
             Self::Unprocessable => "unprocessable",
+            Self::Foreign => "foreign",
         }
     }
 
-    pub const ALL: [Self; 4] = [Self::Stored, Self::Duplicate, Self::Ignored, Self::Unprocessable];
+    pub const ALL: [Self; 5] = [
+        Self::Stored,
+        Self::Duplicate,
+        Self::Ignored,
+        Self::Unprocessable,
+        Self::Foreign,
+    ];
 
     /// The outcome a `status` column holds; an unknown value is an error, never a guess.
     pub fn parse(status: &str) -> Result<Self, UnknownValue> {
@@ -58,6 +68,8 @@ impl Outcome {
 pub struct VerifiedDelivery {
     pub delivery_id: DeliveryId,
     pub webhook_id: Option<WebhookId>,
+    /// The app it carries (see `domain::apps`).
+    pub app_id: Option<String>,
     pub body: DeliveryBody,
     pub classified: Classified,
 }
@@ -70,15 +82,22 @@ impl VerifiedDelivery {
         }
     }
 
-    /// `session`, `artifact`, `ignored` or `unprocessable`: the batch statement's name for what the delivery is.
-    /// (Artifact announcements are not batched: see `Ingest::record`.)
+    /// `session`, `artifact`, `ignored`, `unprocessable` or `foreign`: the batch statement's name for what the
+    /// delivery is. (Artifact announcements and foreign deliveries are not batched: see `Ingest::record`.)
     fn kind(&self) -> &'static str {
         match &self.classified {
             Classified::EndedSession(_) => "session",
             Classified::Artifact(_) => "artifact",
             Classified::Ignored { .. } => Outcome::Ignored.as_str(),
             Classified::Unprocessable { .. } => Outcome::Unprocessable.as_str(),
+            Classified::Foreign { .. } => Outcome::Foreign.as_str(),
         }
+    }
+
+    /// Recorded apart from group commit: an artifact announcement takes its session's lock, and a foreign delivery
+    /// is counted against its bound.
+    pub fn is_recorded_alone(&self) -> bool {
+        matches!(self.classified, Classified::Artifact(_) | Classified::Foreign { .. })
     }
 
     fn event(&self) -> Option<&str> {
@@ -104,12 +123,61 @@ impl VerifiedDelivery {
     }
 }
 
-/// Records one delivery in its own transaction.
-pub async fn record(pool: &PgPool, delivery: &VerifiedDelivery, jobs: &JobSpecs) -> Result<Outcome, sqlx::Error> {
+/// Records one delivery in its own transaction. At most `foreign_kept` foreign deliveries are kept.
+pub async fn record(
+    pool: &PgPool,
+    delivery: &VerifiedDelivery,
+    jobs: &JobSpecs,
+    foreign_kept: u32,
+) -> Result<Outcome, sqlx::Error> {
     match &delivery.classified {
         Classified::EndedSession(session) => record_ended_session(pool, delivery, session, jobs).await,
         Classified::Artifact(announcement) => record_announcement(pool, delivery, announcement, jobs).await,
         Classified::Ignored { .. } | Classified::Unprocessable { .. } => record_other(pool, delivery).await,
+        Classified::Foreign { .. } => record_foreign(pool, delivery, foreign_kept).await,
+    }
+}
+
+/// A foreign delivery is kept while fewer than `kept_max` are (so a stranger's app cannot fill the database
+/// through us); past that, it is answered and counted but not kept. Retention removes foreign rows after
+/// `retention.foreign_days`, which makes room again. The count reads the partial index, at most `kept_max` entries.
+async fn record_foreign(pool: &PgPool, delivery: &VerifiedDelivery, kept_max: u32) -> Result<Outcome, sqlx::Error> {
+    let (has_room, inserted): (bool, bool) = sqlx::query_as(
+        r#"
+        WITH room AS (
+            SELECT count(*) < $8 AS has_room
+            FROM (SELECT 1 FROM deliveries WHERE status = 'foreign' LIMIT $8) AS kept
+        ), inserted AS (
+            INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, raw_body, body_sha256, app_id)
+            SELECT $1, $2, $3, 'foreign', $4, $5, $6, $7 FROM room WHERE has_room
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+        )
+        SELECT (SELECT has_room FROM room), EXISTS (SELECT 1 FROM inserted)
+        "#,
+    )
+    .bind(delivery.delivery_id.as_str())
+    .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+    .bind(delivery.event())
+    .bind(delivery.error())
+    .bind(delivery.body.bytes())
+    .bind(delivery.body_sha256())
+    .bind(delivery.app_id.as_deref())
+    .bind(i64::from(kept_max))
+    .fetch_one(pool)
+    .await?;
+    match (has_room, inserted) {
+        (true, false) => Ok(Outcome::Duplicate),
+        (true, true) => Ok(Outcome::Foreign),
+        (false, _) => {
+            tracing::warn!(
+                delivery_id = delivery.delivery_id.as_str(),
+                app_id = delivery.app_id.as_deref(),
+                kept_max,
+                "a foreign delivery was not kept: ingest.foreign_deliveries_kept are kept already"
+            );
+            Ok(Outcome::Foreign)
+        }
     }
 }
 
@@ -124,8 +192,9 @@ async fn record_announcement(
     artifacts::announce(pool, announcement, jobs, async |transaction, changed| {
         let status = if changed { Outcome::Stored } else { Outcome::Duplicate };
         let inserted: Option<String> = sqlx::query_scalar(
-            "INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256,
+                                     app_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT DO NOTHING
              RETURNING status",
         )
@@ -136,6 +205,7 @@ async fn record_announcement(
         .bind(&announcement.session_id)
         .bind(delivery.body.bytes())
         .bind(delivery.body_sha256())
+        .bind(delivery.app_id.as_deref())
         .fetch_optional(transaction)
         .await?;
         inserted.map_or(Ok(Outcome::Duplicate), |status| Outcome::from_column(&status))
@@ -155,10 +225,10 @@ async fn record_ended_session(
 ) -> Result<Outcome, sqlx::Error> {
     let statement = format!(
         "WITH {NEW_SESSION_WITH_JOBS}
-         INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256)
+         INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256, app_id)
          VALUES ($12, $13, 'meeting.ended',
                  CASE WHEN EXISTS (SELECT 1 FROM new_session) THEN 'stored' ELSE 'duplicate' END,
-                 $1, $18, $19)
+                 $1, $18, $19, $20)
          ON CONFLICT DO NOTHING
          RETURNING status"
     );
@@ -168,6 +238,7 @@ async fn record_ended_session(
         bind_session_with_jobs(query, session, Some((delivery.delivery_id.as_str(), webhook_id)), jobs)
             .bind(delivery.body.bytes())
             .bind(delivery.body_sha256())
+            .bind(delivery.app_id.as_deref())
             .fetch_optional(pool)
             .await?;
     status.map_or(Ok(Outcome::Duplicate), |status| Outcome::from_column(&status))
@@ -176,8 +247,8 @@ async fn record_ended_session(
 async fn record_other(pool: &PgPool, delivery: &VerifiedDelivery) -> Result<Outcome, sqlx::Error> {
     let inserted = sqlx::query(
         r#"
-        INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, raw_body, body_sha256)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, raw_body, body_sha256, app_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
         ON CONFLICT DO NOTHING
         "#,
     )
@@ -188,6 +259,7 @@ async fn record_other(pool: &PgPool, delivery: &VerifiedDelivery) -> Result<Outc
     .bind(delivery.error())
     .bind(delivery.body.bytes())
     .bind(delivery.body_sha256())
+    .bind(delivery.app_id.as_deref())
     .execute(pool)
     .await?
     .rows_affected();
@@ -228,11 +300,11 @@ pub async fn record_batch(
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
                                  $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
                                  $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::int8[],
-                                 $21::bytea[])
+                                 $21::bytea[], $22::text[])
                 WITH ORDINALITY AS i(delivery_id, webhook_id, event, kind, error, raw_body,
                                      session_id, meeting_id, meeting_title, room_name, organization_id,
                                      organization_name, reason, meeting_created_at, started_at, ended_at,
-                                     duration_seconds, body_sha256, ord)
+                                     duration_seconds, body_sha256, app_id, ord)
         ), first_of_id AS (
             -- The first of each delivery id. One recorded before finds its session recorded and its row there.
             SELECT DISTINCT ON (delivery_id) * FROM input
@@ -260,12 +332,13 @@ pub async fn record_batch(
             FROM new_sessions s, unnest($18::text[], $19::text[]) AS f(name, kind)
             WHERE f.kind <> 'archive' OR s.has_artifacts
         )
-        INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, error, raw_body, body_sha256)
+        INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, error, raw_body, body_sha256,
+                                app_id)
         SELECT f.delivery_id, f.webhook_id, f.event,
                CASE WHEN f.kind <> 'session' THEN f.kind
                     WHEN s.delivery_id IS NOT NULL THEN 'stored'
                     ELSE 'duplicate' END,
-               f.session_id, f.error, f.raw_body, f.body_sha256
+               f.session_id, f.error, f.raw_body, f.body_sha256, f.app_id
         FROM fresh f LEFT JOIN new_sessions s ON s.delivery_id = f.delivery_id
         ORDER BY f.delivery_id
         ON CONFLICT DO NOTHING
@@ -293,6 +366,7 @@ pub async fn record_batch(
     .bind(jobs.kind_names())
     .bind(jobs.max_attempts)
     .bind(digests)
+    .bind(column(&|d| d.app_id.as_deref()))
     .fetch_all(pool)
     .await?;
 
@@ -319,6 +393,9 @@ pub struct DeliverySummary {
     /// Why an `unprocessable` delivery could not be used.
     pub reason: Option<String>,
     pub session_id: Option<String>,
+    /// The app the delivery carries (for a `foreign` one, the app that is not configured); none for a delivery
+    /// recorded before apps were attributed.
+    pub app_id: Option<String>,
     pub received_at: DateTime<Utc>,
     /// When an operator last replayed it.
     pub replayed_at: Option<DateTime<Utc>>,
@@ -333,6 +410,7 @@ struct SummaryRow {
     status: String,
     error: Option<String>,
     session_id: Option<String>,
+    app_id: Option<String>,
     received_at: DateTime<Utc>,
     replayed_at: Option<DateTime<Utc>>,
     body_size_bytes: i64,
@@ -349,6 +427,7 @@ impl TryFrom<SummaryRow> for DeliverySummary {
             event: row.event,
             reason: row.error,
             session_id: row.session_id,
+            app_id: row.app_id,
             received_at: row.received_at,
             replayed_at: row.replayed_at,
             body_size_bytes: row.body_size_bytes,
@@ -356,7 +435,7 @@ impl TryFrom<SummaryRow> for DeliverySummary {
     }
 }
 
-const SUMMARY_COLUMNS: &str = "delivery_id, webhook_id, event, status, error, session_id, received_at, replayed_at, \
+const SUMMARY_COLUMNS: &str = "delivery_id, webhook_id, event, status, error, session_id, app_id, received_at, replayed_at, \
      coalesce(octet_length(raw_body), octet_length(payload::text))::int8 AS body_size_bytes";
 
 /// A delivery with its body: the exact bytes, as every delivery is now kept, or for a delivery recorded by an older
@@ -470,6 +549,21 @@ pub async fn counts_since(pool: &PgPool, since: DateTime<Utc>) -> Result<Vec<(Ou
         .collect()
 }
 
+/// The apps of the foreign deliveries received since `since`, most deliveries first (at most 10; no app id for a
+/// delivery that names none, or several), with how many came: what an operator who forgot to configure an app sees.
+pub async fn foreign_apps_since(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+) -> Result<Vec<(Option<String>, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT app_id, count(*) FROM deliveries WHERE status = 'foreign' AND received_at >= $1
+         GROUP BY app_id ORDER BY count(*) DESC, app_id LIMIT 10",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await
+}
+
 pub async fn get(pool: &PgPool, delivery_id: &str) -> Result<Option<StoredDelivery>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
@@ -503,20 +597,27 @@ pub struct Replayed {
     pub previous_outcome: Outcome,
     pub outcome: Outcome,
     pub session_id: Option<String>,
-    /// Why it is still `unprocessable`, when it is.
+    /// Why it is still `unprocessable` (or `foreign`), when it is.
     pub reason: Option<String>,
 }
 
-/// Classifies the stored bytes again (after a parser fix, say) and records what they now say: a `meeting.ended`
-/// records its session and follow-ups, unless the session is already recorded; another event becomes `ignored`; a
-/// body still unusable stays `unprocessable` with the new reason. Idempotent: replaying twice records nothing twice.
-pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result<Option<Replayed>, sqlx::Error> {
+/// Reads the stored bytes again (after a parser fix, or once their app is configured) and records what they now
+/// say: a `meeting.ended` records its session and follow-ups, unless the session is already recorded; another event
+/// becomes `ignored`; a body still unusable stays `unprocessable` with the new reason, and one still of an app that
+/// is not configured stays `foreign`. Idempotent: replaying twice records nothing twice.
+pub async fn replay(
+    pool: &PgPool,
+    delivery_id: &str,
+    jobs: &JobSpecs,
+    apps: &Apps,
+) -> Result<Option<Replayed>, sqlx::Error> {
     let Some(stored) = get(pool, delivery_id).await? else {
         return Ok(None);
     };
     let previous = stored.summary.outcome;
     let json: Option<serde_json::Value> = serde_json::from_slice(stored.body.bytes()).ok();
-    let classified = crate::domain::classify(json.as_ref());
+    let Reading { app_id, classified } = read_delivery(json.as_ref(), apps);
+    let app_id = app_id.as_deref();
     let update = match &classified {
         Classified::EndedSession(session) => {
             let statement = format!(
@@ -524,7 +625,7 @@ pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result
                  UPDATE deliveries SET
                      status = CASE WHEN EXISTS (SELECT 1 FROM new_session) OR status = 'stored' THEN 'stored'
                                    ELSE 'duplicate' END,
-                     event = 'meeting.ended', session_id = $1, error = NULL, replayed_at = now()
+                     event = 'meeting.ended', session_id = $1, error = NULL, replayed_at = now(), app_id = $18
                  WHERE delivery_id = $12
                  RETURNING status"
             );
@@ -535,6 +636,7 @@ pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result
                 Some((delivery_id, webhook_id)),
                 jobs,
             )
+            .bind(app_id)
             .fetch_one(pool)
             .await
             // The update clears the error.
@@ -545,7 +647,7 @@ pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result
                 sqlx::query_as(
                     "UPDATE deliveries SET
                          status = CASE WHEN $2 OR status = 'stored' THEN 'stored' ELSE 'duplicate' END,
-                         event = $3, session_id = $4, error = NULL, replayed_at = now()
+                         event = $3, session_id = $4, error = NULL, replayed_at = now(), app_id = $5
                      WHERE delivery_id = $1
                      RETURNING status, error",
                 )
@@ -553,24 +655,30 @@ pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result
                 .bind(changed)
                 .bind(announcement.kind.event())
                 .bind(&announcement.session_id)
+                .bind(app_id)
                 .fetch_one(transaction)
                 .await
             })
             .await
         }
         Classified::Ignored { event } => {
-            let set =
-                "status = CASE WHEN status = 'unprocessable' THEN 'ignored' ELSE status END, event = $2, error = NULL";
-            update_replayed(pool, delivery_id, set, event).await
+            let set = "status = CASE WHEN status IN ('unprocessable', 'foreign') THEN 'ignored' ELSE status END, \
+                       event = $2, error = NULL";
+            update_replayed(pool, delivery_id, set, event, app_id).await
         }
-        Classified::Unprocessable { reason, .. } => mark_still_unprocessable(pool, delivery_id, reason).await,
+        Classified::Unprocessable { reason, .. } => mark_still_unprocessable(pool, delivery_id, reason, app_id).await,
+        Classified::Foreign { reason, .. } => {
+            // Its app is still not configured: it stays as it was, with the reason of now.
+            let set = "error = CASE WHEN status = 'foreign' THEN $2 ELSE error END";
+            update_replayed(pool, delivery_id, set, reason, None).await
+        }
     };
     let (status, error): (String, Option<String>) = match update {
         Ok(row) => row,
         Err(error) if crate::store::is_transient(&error) => return Err(error),
         Err(sqlx::Error::Database(refused)) => {
             let reason = format!("the database refused it: {}", refused.message());
-            mark_still_unprocessable(pool, delivery_id, &reason).await?
+            mark_still_unprocessable(pool, delivery_id, &reason, app_id).await?
         }
         Err(error) => return Err(error),
     };
@@ -581,7 +689,7 @@ pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result
         }
         _ => stored.summary.session_id,
     };
-    let reason = error.filter(|_| outcome == Outcome::Unprocessable);
+    let reason = error.filter(|_| matches!(outcome, Outcome::Unprocessable | Outcome::Foreign));
     Ok(Some(Replayed {
         delivery_id: delivery_id.to_owned(),
         previous_outcome: previous,
@@ -591,27 +699,35 @@ pub async fn replay(pool: &PgPool, delivery_id: &str, jobs: &JobSpecs) -> Result
     }))
 }
 
+/// An unusable body stays (or, once its app is configured, becomes) `unprocessable`, with the reason of now.
 async fn mark_still_unprocessable(
     pool: &PgPool,
     delivery_id: &str,
     reason: &str,
+    app_id: Option<&str>,
 ) -> Result<(String, Option<String>), sqlx::Error> {
-    let set = "error = CASE WHEN status = 'unprocessable' THEN $2 ELSE error END";
-    update_replayed(pool, delivery_id, set, reason).await
+    let set = "error = CASE WHEN status IN ('unprocessable', 'foreign') THEN $2 ELSE error END, \
+               status = CASE WHEN status = 'foreign' THEN 'unprocessable' ELSE status END";
+    update_replayed(pool, delivery_id, set, reason, app_id).await
 }
 
-/// Records what a replay made of a delivery (`set`, with `$2` = `value`) and reads back its status and error.
+/// Records what a replay made of a delivery (`set`, with `$2` = `value`; the app id when it has one) and reads
+/// back its status and error.
 async fn update_replayed(
     pool: &PgPool,
     delivery_id: &str,
     set: &str,
     value: &str,
+    app_id: Option<&str>,
 ) -> Result<(String, Option<String>), sqlx::Error> {
-    let statement =
-        format!("UPDATE deliveries SET {set}, replayed_at = now() WHERE delivery_id = $1 RETURNING status, error");
+    let statement = format!(
+        "UPDATE deliveries SET {set}, replayed_at = now(), app_id = coalesce($3, app_id)
+         WHERE delivery_id = $1 RETURNING status, error"
+    );
     sqlx::query_as(&statement)
         .bind(delivery_id)
         .bind(value)
+        .bind(app_id)
         .fetch_one(pool)
         .await
 }

@@ -24,15 +24,21 @@ pub struct Session {
     pub webhook_id: Option<String>,
     #[sqlx(try_from = "String")]
     pub source: SessionSource,
+    /// The app that hosted the session: RealtimeKit's `organization_id` (the same value), under the name the
+    /// configuration uses.
+    pub app_id: Option<String>,
 }
 
 const COLUMNS: &str = "session_id, meeting_id, meeting_title, room_name, organization_id, organization_name, reason, \
-     meeting_created_at, started_at, ended_at, duration_seconds, received_at, delivery_id, webhook_id, source";
+     meeting_created_at, started_at, ended_at, duration_seconds, received_at, delivery_id, webhook_id, source, \
+     organization_id AS app_id";
 
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
     pub meeting_id: Option<String>,
     pub organization_id: Option<String>,
+    /// The same column as `organization_id`, by the name the configuration gives it.
+    pub app_id: Option<String>,
     pub reason: Option<String>,
     /// Inclusive: sessions that ended at or after this instant.
     pub ended_after: Option<DateTime<Utc>>,
@@ -131,6 +137,7 @@ fn list_query<'a>(
     for (column, value) in [
         ("meeting_id", &filter.meeting_id),
         ("organization_id", &filter.organization_id),
+        ("organization_id", &filter.app_id),
         ("reason", &filter.reason),
     ] {
         if let Some(value) = value {

@@ -422,9 +422,16 @@ async fn reconciliation_records_the_session_of_orphan_artifacts_and_finds_artifa
         }))
     });
 
-    let report = rtk_sessions::reconcile_sweep(&app.db, &fake.client(GOOD_TOKEN), Utc::now(), &app.job_specs(), 10)
-        .await
-        .expect("sweep");
+    let report = rtk_sessions::reconcile_sweep(
+        &app.db,
+        &fake.clients(GOOD_TOKEN),
+        None,
+        Utc::now(),
+        &app.job_specs(),
+        10,
+    )
+    .await
+    .expect("sweep");
     assert_eq!(report.recorded_for_artifacts, 1);
     assert_eq!(report.artifacts_found, 2, "{report:?}");
     app.run_pending_jobs().await;
@@ -437,9 +444,16 @@ async fn reconciliation_records_the_session_of_orphan_artifacts_and_finds_artifa
     assert_eq!(orphan["artifacts"]["transcript"]["state"], "archived");
 
     // Each session is asked about once.
-    let again = rtk_sessions::reconcile_sweep(&app.db, &fake.client(GOOD_TOKEN), Utc::now(), &app.job_specs(), 10)
-        .await
-        .expect("sweep");
+    let again = rtk_sessions::reconcile_sweep(
+        &app.db,
+        &fake.clients(GOOD_TOKEN),
+        None,
+        Utc::now(),
+        &app.job_specs(),
+        10,
+    )
+    .await
+    .expect("sweep");
     assert_eq!((again.sessions_checked_for_artifacts, again.artifacts_found), (0, 0));
 }
 
@@ -489,7 +503,8 @@ async fn the_report_includes_the_archived_summary_and_links_to_the_archive() {
 async fn unusable_artifact_events_are_kept_and_the_at_risk_list_shows_what_expires_soon() {
     let fake = FakeCloudflare::start().await;
     let app = app_with_fake(&fake).await;
-    let no_session = json!({"event": "meeting.summary", "summaryDownloadUrl": "https://x.example/s.md"});
+    let no_session = json!({"event": "meeting.summary", "summaryDownloadUrl": "https://x.example/s.md",
+                            "organizedBy": {"id": ORGANIZATION}});
     let ack = deliver(&app, no_session.to_string().into_bytes()).await;
     assert_eq!(ack["outcome"], "unprocessable");
 

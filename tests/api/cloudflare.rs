@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 
 use crate::cloudflare_fake::{
-    FORBIDDEN_TOKEN, FakeCloudflare, GOOD_TOKEN, OUR_WEBHOOK_URL, PUBLIC_URL, cloudflare_error, rtk_error,
+    APP, FORBIDDEN_TOKEN, FakeCloudflare, GOOD_TOKEN, OUR_WEBHOOK_URL, PUBLIC_URL, cloudflare_error, rtk_error,
 };
 use crate::helpers::{API_TOKEN, TestApp, spawn_app_with, status_and_json};
 use rtk_sessions::reconcile_sweep;
@@ -55,7 +55,7 @@ async fn the_webhook_is_created_when_absent_and_recorded() {
     assert_eq!(webhooks[0]["events"], json!(DEFAULT_EVENTS));
     assert_eq!(webhooks[0]["enabled"], true);
     let (stored_id, outcome): (Option<String>, String) =
-        sqlx::query_as("SELECT webhook_id, outcome FROM webhook_registration")
+        sqlx::query_as("SELECT webhook_id, outcome FROM webhook_registrations")
             .fetch_one(&app.db)
             .await
             .expect("row");
@@ -502,7 +502,7 @@ fn api_session(i: usize, ended: chrono::DateTime<Utc>) -> Value {
     json!({
         "id": format!("reconcile-session-{i:03}"), "associated_id": format!("meeting-{}", i % 5),
         "meeting_display_name": "Standup", "type": "meeting", "status": "ENDED",
-        "organization_id": "org-1", "minutes_consumed": 10.0,
+        "organization_id": APP, "minutes_consumed": 10.0,
         "created_at": (ended - TimeDelta::minutes(30)).to_rfc3339(),
         "started_at": (ended - TimeDelta::minutes(30)).to_rfc3339(),
         "ended_at": ended.to_rfc3339(), "updated_at": ended.to_rfc3339()
@@ -510,7 +510,7 @@ fn api_session(i: usize, ended: chrono::DateTime<Utc>) -> Value {
 }
 
 async fn deliver_ended(app: &TestApp, session_id: &str, meeting_id: &str, ended: chrono::DateTime<Utc>) -> Value {
-    let body = json!({"event": "meeting.ended", "meeting": {"id": meeting_id, "sessionId": session_id, "endedAt": ended.to_rfc3339()}, "reason": "HOST_ENDED_MEETING"});
+    let body = json!({"event": "meeting.ended", "meeting": {"id": meeting_id, "sessionId": session_id, "endedAt": ended.to_rfc3339(), "organizedBy": {"id": APP}}, "reason": "HOST_ENDED_MEETING"});
     let (status, ack) = status_and_json(app.deliver(&app.signed(serde_json::to_vec(&body).expect("json"))).await).await;
     assert_eq!(status, 200);
     ack
@@ -545,7 +545,8 @@ async fn reconciliation_records_exactly_the_missing_sessions(paging: bool) {
 
     let report = reconcile_sweep(
         &app.db,
-        &fake.client(GOOD_TOKEN),
+        &fake.clients(GOOD_TOKEN),
+        None,
         Utc::now() - TimeDelta::hours(24),
         &Default::default(),
         0,
@@ -586,7 +587,8 @@ async fn reconciliation_records_exactly_the_missing_sessions(paging: bool) {
     // A second sweep finds nothing new.
     let again = reconcile_sweep(
         &app.db,
-        &fake.client(GOOD_TOKEN),
+        &fake.clients(GOOD_TOKEN),
+        None,
         Utc::now() - TimeDelta::hours(24),
         &Default::default(),
         0,

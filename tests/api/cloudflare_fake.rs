@@ -12,8 +12,13 @@ use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub const ACCOUNT: &str = "acc-1";
-pub const APP: &str = "app-1";
+/// The app id the fixtures' deliveries carry (`meeting.organizedBy.id`), so that a test app configured with this
+/// fake accepts them as its own.
+pub const APP: &str = "c94c437b-592a-4a39-b9e2-47ef1451e43b";
 pub const GOOD_TOKEN: &str = "cf-good-token";
+/// A second app of the same account, with a token of its own.
+pub const APP_2: &str = "6a1f0b2e-2b8c-4d5e-9f00-0000000000a2";
+pub const GOOD_TOKEN_2: &str = "cf-good-token-app-2";
 pub const FORBIDDEN_TOKEN: &str = "cf-forbidden-token";
 pub const PUBLIC_URL: &str = "https://sessions.example.com";
 pub const OUR_WEBHOOK_URL: &str = "https://sessions.example.com/webhooks/realtimekit";
@@ -36,6 +41,10 @@ pub struct State {
     pub scripted: VecDeque<ResponseTemplate>,
     /// Every call: (method, path below the app prefix, query).
     pub calls: Vec<(String, String, String)>,
+    /// Every call with its app: (app id, method, path below the app prefix, the bearer token).
+    pub app_calls: Vec<(String, String, String, String)>,
+    /// The apps of the account and the token each accepts (the first app's, `GOOD_TOKEN`, by default).
+    pub app_tokens: HashMap<String, String>,
     /// The fake's own URL, for the download URLs it hands out.
     pub base: String,
     /// Files behind pre-signed download URLs (`/files/{name}?v={version}`), by name.
@@ -69,6 +78,7 @@ impl FakeCloudflare {
         let state = Arc::new(Mutex::new(State {
             paging: true,
             base: server.uri(),
+            app_tokens: HashMap::from([(APP.to_owned(), GOOD_TOKEN.to_owned())]),
             ..State::default()
         }));
         Mock::given(any())
@@ -110,6 +120,27 @@ impl FakeCloudflare {
         .expect("client")
     }
 
+    /// The configured app's API, as the service holds it, with this fake's quick retries.
+    pub fn clients(&self, token: &str) -> rtk_sessions::AppClients {
+        let app = rtk_sessions::App {
+            app_id: APP.into(),
+            name: None,
+            account_id: ACCOUNT.into(),
+            api_token: rtk_sessions::Secret::new(token),
+        };
+        rtk_sessions::AppClients::new(
+            rtk_sessions::Apps::new(vec![app]),
+            &self.api_base(),
+            reqwest::Client::new(),
+            rtk_sessions::RetryPolicy {
+                initial_backoff: Duration::from_millis(20),
+                max_backoff: Duration::from_millis(100),
+                ..Default::default()
+            },
+        )
+        .expect("clients")
+    }
+
     pub fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         f(&mut self.state.lock().expect("fake state"))
     }
@@ -120,9 +151,24 @@ impl FakeCloudflare {
             let id = format!("00000000-0000-4000-8000-{:012}", s.next_id);
             s.webhooks.push(json!({
                 "id": id, "name": name, "url": url, "events": events, "enabled": enabled,
-                "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+                "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "app": APP
             }));
             id
+        })
+    }
+
+    /// A second app of the account, called with `token`.
+    pub fn add_app(&self, app_id: &str, token: &str) {
+        self.with(|s| s.app_tokens.insert(app_id.to_owned(), token.to_owned()));
+    }
+
+    /// The calls made for `app_id`: (method, path below its prefix, bearer token).
+    pub fn calls_of(&self, app_id: &str) -> Vec<(String, String, String)> {
+        self.with(|s| {
+            (s.app_calls.iter())
+                .filter(|(app, ..)| app == app_id)
+                .map(|(_, m, p, t)| (m.clone(), p.clone(), t.clone()))
+                .collect()
         })
     }
 
@@ -258,38 +304,49 @@ impl Respond for Responder {
         if request.url.path().starts_with("/files/") {
             return serve_file(&mut state, request);
         }
-        let prefix = format!("/client/v4/accounts/{ACCOUNT}/realtime/kit/{APP}/");
-        let Some(path) = request.url.path().strip_prefix(&prefix).map(str::to_owned) else {
+        let prefix = format!("/client/v4/accounts/{ACCOUNT}/realtime/kit/");
+        let Some((app, path)) = (request.url.path().strip_prefix(&prefix))
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(app, path)| (app.to_owned(), path.to_owned()))
+        else {
             return rtk_error(404, "NOT_FOUND: no such route");
         };
+        let Some(app_token) = state.app_tokens.get(&app).cloned() else {
+            return rtk_error(404, "NOT_FOUND: no such app");
+        };
         let method = request.method.to_string();
-        state.calls.push((
-            method.clone(),
-            path.clone(),
-            request.url.query().unwrap_or_default().to_owned(),
-        ));
-        if let Some(scripted) = state.scripted.pop_front() {
-            return scripted;
-        }
         let authorization = request
             .headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        state.calls.push((
+            method.clone(),
+            path.clone(),
+            request.url.query().unwrap_or_default().to_owned(),
+        ));
+        let token = authorization.trim_start_matches("Bearer ").to_owned();
+        state.app_calls.push((app.clone(), method.clone(), path.clone(), token));
+        if let Some(scripted) = state.scripted.pop_front() {
+            return scripted;
+        }
         if authorization == format!("Bearer {FORBIDDEN_TOKEN}") {
             return rtk_error(403, "FORBIDDEN: the token lacks permission for this resource");
         }
-        if authorization != format!("Bearer {GOOD_TOKEN}") {
+        if authorization != format!("Bearer {app_token}") {
             return cloudflare_error(401, 10000, "Authentication error");
         }
+        // Each app sees its own webhooks and sessions; a session that names no app is the first app's.
+        let of_app = |value: &Value, key: &str| value[key].as_str().unwrap_or(APP) == app;
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
         let segments: Vec<&str> = path.split('/').collect();
         match (method.as_str(), segments.as_slice()) {
             ("GET", ["webhooks"]) => {
+                let webhooks = state.webhooks.iter().filter(|w| of_app(w, "app")).cloned().collect();
                 // Slow enough that two replicas starting together would both see "none" without the lock.
-                ok(200, Value::Array(state.webhooks.clone())).set_delay(Duration::from_millis(150))
+                ok(200, Value::Array(webhooks)).set_delay(Duration::from_millis(150))
             }
             ("POST", ["webhooks"]) => {
                 for field in ["name", "url", "events"] {
@@ -302,13 +359,13 @@ impl Respond for Responder {
                 let webhook = json!({
                     "id": id, "name": body["name"], "url": body["url"], "events": body["events"],
                     "enabled": body.get("enabled").cloned().unwrap_or(Value::Bool(true)),
-                    "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+                    "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "app": app
                 });
                 state.webhooks.push(webhook.clone());
                 ok(201, webhook)
             }
             (verb @ ("GET" | "PUT" | "PATCH" | "DELETE"), ["webhooks", id]) => {
-                let Some(index) = state.webhooks.iter().position(|w| w["id"] == *id) else {
+                let Some(index) = state.webhooks.iter().position(|w| w["id"] == *id && of_app(w, "app")) else {
                     return rtk_error(404, "NOT_FOUND: webhook not found");
                 };
                 match verb {
@@ -357,6 +414,7 @@ impl Respond for Responder {
                     .sessions
                     .iter()
                     .filter(|s| status.as_ref().is_none_or(|wanted| s["status"] == *wanted.as_str()))
+                    .filter(|s| of_app(s, "organization_id"))
                     .cloned()
                     .collect();
                 let start = (page_no - 1) * per_page;
@@ -403,8 +461,21 @@ impl Respond for Responder {
                     },
                 )
             }
+            ("GET", ["sessions", id, "participants"]) => {
+                match (state.sessions.iter().chain(&state.unlisted_sessions))
+                    .find(|s| s["id"] == *id && of_app(s, "organization_id"))
+                {
+                    Some(session) => ok(
+                        200,
+                        json!({"participants": session.get("participants").cloned().unwrap_or(json!([]))}),
+                    ),
+                    None => rtk_error(404, "NOT_FOUND: session not found"),
+                }
+            }
             ("GET", ["sessions", id]) => {
-                match (state.sessions.iter().chain(&state.unlisted_sessions)).find(|s| s["id"] == *id) {
+                match (state.sessions.iter().chain(&state.unlisted_sessions))
+                    .find(|s| s["id"] == *id && of_app(s, "organization_id"))
+                {
                     Some(session) => ok(200, session.clone()),
                     None => rtk_error(404, "NOT_FOUND: session not found"),
                 }

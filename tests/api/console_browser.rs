@@ -318,7 +318,7 @@ async fn an_operator_finds_a_session_retries_replays_ends_a_meeting_and_signs_ou
     browser.click("nav a[href='/console/sessions']").await;
     browser.type_into("input[name=meeting_id]", "m-browser").await;
     browser.click("form.filters button[type=submit]").await;
-    browser.wait_for_path("/console/sessions?meeting_id=m-browser&organization_id=&reason=&ended_after=&ended_before=&has_recording=&has_transcript=&has_summary=&has_chat=").await;
+    browser.wait_for_path("/console/sessions?meeting_id=m-browser&app_id=&reason=&ended_after=&ended_before=&has_recording=&has_transcript=&has_summary=&has_chat=").await;
     assert_eq!(browser.count("tbody tr").await, 1, "one session of that meeting");
     browser.screenshot("sessions").await;
     browser.click("a[href='/console/sessions/s-browser']").await;

@@ -510,7 +510,8 @@ async fn disable_meeting_sets_the_meeting_inactive_and_is_idempotent() {
     })
     .await;
     let body = |session: &str| {
-        serde_json::to_vec(&json!({"event": "meeting.ended", "meeting": {"id": "m-9", "sessionId": session, "endedAt": "2026-06-03T10:30:00Z"}}))
+        serde_json::to_vec(&json!({"event": "meeting.ended", "meeting": {"id": "m-9", "sessionId": session, "endedAt": "2026-06-03T10:30:00Z",
+            "organizedBy": {"id": crate::cloudflare_fake::APP}}}))
             .expect("json")
     };
     fake.with(|s| {

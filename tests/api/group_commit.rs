@@ -18,6 +18,7 @@ fn verified(delivery_id: &str, body: Value) -> VerifiedDelivery {
     VerifiedDelivery {
         delivery_id: DeliveryId::from_header_or_body(Some(delivery_id), &bytes),
         webhook_id: None,
+        app_id: None,
         classified: classify(Some(&body)),
         body: DeliveryBody::new(bytes),
     }
@@ -43,7 +44,7 @@ fn mixed_batch() -> Vec<(VerifiedDelivery, Outcome)> {
 
 async fn record_beforehand(app: &TestApp, jobs: &JobSpecs) {
     for delivery in [verified("old", ended("y")), verified("earlier", ended("z"))] {
-        record_delivery(&app.db, &delivery, jobs).await.expect("recorded");
+        record_delivery(&app.db, &delivery, jobs, 1000).await.expect("recorded");
     }
 }
 
@@ -67,7 +68,11 @@ async fn one_batch_gives_each_delivery_the_outcome_it_would_get_on_its_own() {
     let in_one_batch = record_deliveries(&batched.db, &deliveries, &jobs).await.expect("batch");
     let mut one_by_one = Vec::new();
     for delivery in &deliveries {
-        one_by_one.push(record_delivery(&single.db, delivery, &jobs).await.expect("single"));
+        one_by_one.push(
+            record_delivery(&single.db, delivery, &jobs, 1000)
+                .await
+                .expect("single"),
+        );
     }
 
     assert_eq!(in_one_batch, expected);

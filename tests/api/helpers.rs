@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::Url;
+use rtk_sessions::AppClients;
 use rtk_sessions::Application;
-use rtk_sessions::RealtimeKitClient;
 use rtk_sessions::Registry;
 use rtk_sessions::WebhookSigner;
 use rtk_sessions::Worker;
@@ -222,9 +222,14 @@ impl TestApp {
     /// A follow-up worker over this app's database and configuration, for tests to drive the queue.
     pub fn worker(&self) -> Worker {
         let registry = Registry::from_settings(&self.settings).expect("valid follow-ups");
-        let realtimekit = RealtimeKitClient::from_settings(&self.settings.realtimekit, reqwest::Client::new())
-            .expect("client settings");
-        Worker::new(self.db.clone(), registry, realtimekit, self.settings.worker.clone())
+        let realtimekit =
+            AppClients::from_settings(&self.settings.realtimekit, reqwest::Client::new()).expect("client settings");
+        Worker::new(
+            self.db.clone(),
+            registry,
+            std::sync::Arc::new(realtimekit),
+            self.settings.worker.clone(),
+        )
     }
 
     /// The follow-up jobs a newly recorded session gets under this app's configuration.

@@ -1,3 +1,4 @@
+mod apps;
 mod archive_s3;
 mod artifacts;
 mod binary;

@@ -29,7 +29,7 @@ async fn metrics_count_deliveries_by_outcome_and_rejections_by_reason_behind_the
     assert_eq!(response.status(), 200);
     let text = response.text().await.expect("body");
     for expected in [
-        "rtk_deliveries_total{outcome=\"stored\"}",
+        "rtk_deliveries_total{outcome=\"stored\",app=\"\"}",
         "rtk_deliveries_rejected_total{reason=\"invalid_signature\"}",
         "rtk_signature_verification_failures_total",
         "rtk_http_request_duration_seconds_bucket{route=\"/webhooks/realtimekit\",method=\"POST\",status=\"200\"",
@@ -184,7 +184,11 @@ async fn the_retention_sweep_removes_old_deliveries_but_never_sessions() {
         .await
         .expect("age the unprocessable delivery");
 
-    let removed = rtk_sessions::sweep_deliveries(&app.db, 30, 0).await.expect("sweep");
+    let mut retention = app.settings.retention.clone();
+    (retention.deliveries_days, retention.unprocessable_days) = (30, 0);
+    let removed = rtk_sessions::sweep_deliveries(&app.db, &retention)
+        .await
+        .expect("sweep");
 
     assert_eq!(removed, 2, "unprocessable deliveries wait for an operator");
     assert_eq!(app.count("deliveries").await, 2);
@@ -194,7 +198,10 @@ async fn the_retention_sweep_removes_old_deliveries_but_never_sessions() {
         Some("unprocessable")
     );
 
-    let removed = rtk_sessions::sweep_deliveries(&app.db, 30, 365).await.expect("sweep");
+    retention.unprocessable_days = 365;
+    let removed = rtk_sessions::sweep_deliveries(&app.db, &retention)
+        .await
+        .expect("sweep");
     assert_eq!(removed, 1, "retention.unprocessable_days removes them too");
     assert_eq!(app.delivery_status(&unusable.delivery_id).await, None);
 }

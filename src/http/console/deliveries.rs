@@ -176,7 +176,7 @@ pub async fn replay(
     let fail = |e: ApiError| PageError::new(e, &session);
     session.check_csrf(&form.csrf).map_err(fail)?;
     session.check_operate().map_err(fail)?;
-    let replayed = api_deliveries::replay_one(&state.db, &delivery_id, state.ingest.jobs())
+    let replayed = api_deliveries::replay_one(&state.db, &delivery_id, state.ingest.jobs(), state.realtimekit.apps())
         .await
         .map_err(fail)?;
     tracing::info!(token = %session.caller.token_name, delivery_id = %replayed.delivery_id, "console: replayed a delivery");

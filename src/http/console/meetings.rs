@@ -16,25 +16,50 @@ use crate::http::meetings::end_one;
 #[derive(Debug, Default, Deserialize)]
 pub struct FormParams {
     meeting_id: Option<String>,
+    app_id: Option<String>,
 }
 
-pub async fn form(session: ConsoleSession, Query(params): Query<FormParams>) -> Result<Html<String>, PageError> {
+pub async fn form(
+    State(state): State<AppState>,
+    session: ConsoleSession,
+    Query(params): Query<FormParams>,
+) -> Result<Html<String>, PageError> {
     session.check_operate().map_err(|e| PageError::new(e, &session))?;
+    let (meeting_id, app_id) = (params.meeting_id.as_deref(), params.app_id.as_deref());
     Ok(page(
         "End a session",
         Some(&session),
         Section::Meetings,
-        end_form(&session, params.meeting_id.as_deref().unwrap_or(""), None),
+        end_form(&state, &session, meeting_id.unwrap_or(""), app_id, None),
     ))
 }
 
-fn end_form(session: &ConsoleSession, meeting_id: &str, problem: Option<&str>) -> Markup {
+fn end_form(
+    state: &AppState,
+    session: &ConsoleSession,
+    meeting_id: &str,
+    app_id: Option<&str>,
+    problem: Option<&str>,
+) -> Markup {
+    let apps = state.realtimekit.apps();
     html! {
         @if let Some(problem) = problem { p.error role="alert" { (problem) } }
         form.card method="post" action="/console/meetings/end" {
             (views::csrf_field(session))
             label for="meeting_id" { "Meeting id" }
             input #meeting_id type="text" name="meeting_id" value=(meeting_id) required;
+            // Which app's API ends it: asked only when there is a choice.
+            @if apps.len() > 1 {
+                label for="app_id" { "App" }
+                select #app_id name="app_id" required {
+                    option value="" { "Choose the meeting's app" }
+                    @for app in apps.iter() {
+                        option value=(app.app_id) selected[app_id == Some(app.app_id.as_str())] {
+                            (app.label()) @if app.name.is_some() { " (" (app.app_id) ")" }
+                        }
+                    }
+                }
+            }
             label.check { input type="checkbox" name="disable" value="true"; " Also disable the meeting, so nobody can rejoin or start a new session" }
             label.check { input type="checkbox" name="confirm" value="true" required; " I understand that everyone in the meeting is removed now" }
             button.danger type="submit" { "End the session" }
@@ -48,6 +73,8 @@ pub struct EndForm {
     csrf: String,
     #[serde(default)]
     meeting_id: String,
+    #[serde(default)]
+    app_id: Option<String>,
     #[serde(default)]
     disable: Option<String>,
     #[serde(default)]
@@ -63,9 +90,10 @@ pub async fn end(
     session.check_csrf(&form.csrf).map_err(fail)?;
     session.check_operate().map_err(fail)?;
     let meeting_id = form.meeting_id.trim();
+    let app_id = form.app_id.as_deref().map(str::trim).filter(|a| !a.is_empty());
     let disable = form.disable.as_deref() == Some("true");
     let again = |status: StatusCode, problem: &str| {
-        let body = end_form(&session, meeting_id, Some(problem));
+        let body = end_form(&state, &session, meeting_id, app_id, Some(problem));
         (status, page("End a session", Some(&session), Section::Meetings, body)).into_response()
     };
     if form.confirm.as_deref() != Some("true") {
@@ -77,9 +105,9 @@ pub async fn end(
     if meeting_id.is_empty() {
         return Ok(again(StatusCode::BAD_REQUEST, "Give the meeting id."));
     }
-    match end_one(&state, meeting_id, disable).await {
+    match end_one(&state, meeting_id, app_id, disable).await {
         Ok(ended) => {
-            tracing::info!(token = %session.caller.token_name, meeting_id, disable, "console: ended a meeting's session");
+            tracing::info!(token = %session.caller.token_name, meeting_id, app_id, disable, "console: ended a meeting's session");
             let body = html! {
                 p.notice role="status" {
                     "The active session of meeting " code { (meeting_id) } " was ended: "

@@ -25,9 +25,10 @@ const AT_RISK_ROWS: i64 = 200;
 
 pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Result<Html<String>, PageError> {
     let since = Utc::now() - chrono::Duration::hours(24);
-    // Five small queries at once, each on an index of its own.
-    let (outcomes, queue, oldest_due, at_risk, artifact_states) = tokio::try_join!(
+    // Six small queries at once, each on an index of its own.
+    let (outcomes, foreign_apps, queue, oldest_due, at_risk, artifact_states) = tokio::try_join!(
         deliveries::counts_since(&state.db, since),
+        deliveries::foreign_apps_since(&state.db, since),
         followup_jobs::counts_by_state(&state.db),
         followup_jobs::oldest_due_age_secs(&state.db),
         artifacts::at_risk_count(&state.db, AT_RISK_WITHIN),
@@ -62,6 +63,28 @@ pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Res
     }
     if at_risk > 0 {
         attention.push(html! { a href="/console/artifacts" { (count_of(at_risk, "artifact", "artifacts")) } " not archived and expiring within 48 hours." });
+    }
+    // An app someone forgot to configure: its deliveries are kept, but nothing is done for them.
+    for (app_id, count) in &foreign_apps {
+        let link = deliveries_link(Outcome::Foreign);
+        attention.push(match app_id {
+            Some(app_id) => html! {
+                "Deliveries from an app that is not configured: " code { (app_id) } " ("
+                a href=(link) { (count_of(*count, "delivery", "deliveries")) } " in the last 24 hours). If it is yours, \
+                add it to " code { "realtimekit.apps" } " and replay them."
+            },
+            None => html! {
+                "Deliveries that name no app, or several, were kept as foreign ("
+                a href=(link) { (count_of(*count, "delivery", "deliveries")) } " in the last 24 hours)."
+            },
+        });
+    }
+    if let Some(mismatch) = state.registration.last_mismatch() {
+        attention.push(html! {
+            "A delivery came through the webhook registered for app " code { (mismatch.webhook_app) }
+            " but names " @match &mismatch.delivery_app { Some(app) => { "app " code { (app) } }, None => { "no app" } }
+            " (" (time_text(mismatch.at)) "): the signed app id was trusted; see the logs."
+        });
     }
     if let RegistrationState::Failed { reason } = &registration {
         attention.push(html! { "The webhook registration failed: " (reason) });
@@ -177,4 +200,8 @@ pub async fn artifacts_at_risk(
         }
     };
     Ok(page("Artifacts at risk", Some(&session), Section::Artifacts, body))
+}
+
+fn time_text(at: chrono::DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }

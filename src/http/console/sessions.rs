@@ -45,10 +45,22 @@ pub async fn list(
             }
         }
     };
+    let apps = state.realtimekit.apps();
     let body = html! {
         form.filters method="get" action="/console/sessions" {
             label { "Meeting id" input type="search" name="meeting_id" value=(value("meeting_id")) autofocus; }
-            label { "Organization id" input type="search" name="organization_id" value=(value("organization_id")); }
+            @if apps.is_empty() {
+                label { "App id" input type="search" name="app_id" value=(value("app_id")); }
+            } @else {
+                label { "App"
+                    select name="app_id" {
+                        option value="" selected[value("app_id").is_empty()] { "any" }
+                        @for app in apps.iter() {
+                            option value=(app.app_id) selected[value("app_id") == app.app_id] { (app.label()) }
+                        }
+                    }
+                }
+            }
             label { "Reason" input type="search" name="reason" value=(value("reason")) placeholder="HOST_ENDED_MEETING"; }
             label { "Ended after" input type="text" name="ended_after" value=(value("ended_after")) placeholder="2026-11-26T00:00:00Z"; }
             label { "Ended before" input type="text" name="ended_before" value=(value("ended_before")) placeholder="RFC 3339"; }
@@ -64,11 +76,12 @@ pub async fn list(
             Ok(page) if page.data.is_empty() => p { "No session matches." },
             Ok(page) => {
                 div.scroll { table {
-                    thead { tr { th { "Ended" } th { "Meeting" } th { "Session" } th { "Duration" } th { "Reason" } } }
+                    thead { tr { th { "Ended" } th { "App" } th { "Meeting" } th { "Session" } th { "Duration" } th { "Reason" } } }
                     tbody {
                         @for s in &page.data {
                             tr {
                                 td { (time(s.ended.ended_at)) }
+                                td { (app_label(&state, s.app_id.as_deref())) }
                                 td { (s.ended.meeting_title.as_deref().unwrap_or("")) br; code.small { (s.ended.meeting_id) } }
                                 td { a href=(views::session_href(&s.ended.session_id)) { code { (s.ended.session_id) } } }
                                 td { (s.ended.duration_seconds.map_or("–".to_owned(), |d| views::duration(d as f64))) }
@@ -90,6 +103,7 @@ fn filters(params: &ListParams) -> Vec<(&'static str, String)> {
     vec![
         ("meeting_id", text(&params.meeting_id)),
         ("organization_id", text(&params.organization_id)),
+        ("app_id", text(&params.app_id)),
         ("reason", text(&params.reason)),
         ("ended_after", text(&params.ended_after)),
         ("ended_before", text(&params.ended_before)),
@@ -138,13 +152,13 @@ pub async fn show(
         (views::notice(shown.notice.as_deref()))
         p { "Session " code { (s.session_id) } }
         @if session.can_operate() {
-            p { a.button href={ "/console/meetings/end?meeting_id=" (views::query_value(&s.meeting_id)) } { "End this meeting's active session…" } }
+            p { a.button href={ "/console/meetings/end?meeting_id=" (views::query_value(&s.meeting_id)) "&app_id=" (views::query_value(record.session.app_id.as_deref().unwrap_or(""))) } { "End this meeting's active session…" } }
         }
         section {
             h2 { "Record" }
             dl.record {
                 dt { "Meeting" } dd { code { (s.meeting_id) } " · " a href={ "/console/sessions?meeting_id=" (views::query_value(&s.meeting_id)) } { "its sessions" } }
-                dt { "Organization" } dd { (s.organization_name.as_deref().unwrap_or("")) " " code.small { (s.organization_id.as_deref().unwrap_or("–")) } }
+                dt { "App" } dd { (app_label(&state, record.session.app_id.as_deref())) " " code.small { (s.organization_id.as_deref().unwrap_or("–")) } @if let Some(name) = &s.organization_name { " · " (name) } }
                 @if let Some(room) = &s.room_name { dt { "Room" } dd { (room) } }
                 dt { "Started" } dd { (maybe_time(s.started_at)) }
                 dt { "Ended" } dd { (time(s.ended_at)) }
@@ -320,4 +334,17 @@ pub async fn download_recording(
     path: Path<(String, String)>,
 ) -> Result<Response, PageError> {
     Ok(artifacts::download_recording(state, path).await?)
+}
+
+/// An app as the console names it: its configured name, or its id (a dash for a session that names none).
+fn app_label(state: &AppState, app_id: Option<&str>) -> String {
+    match app_id {
+        Some(app_id) => state
+            .realtimekit
+            .apps()
+            .get(app_id)
+            .map_or(app_id, |app| app.label())
+            .to_owned(),
+        None => "–".to_owned(),
+    }
 }
