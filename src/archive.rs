@@ -172,12 +172,13 @@ impl ArchiveStore {
             .map(drop)
     }
 
-    /// The object's bytes, as a stream.
+    /// The object's size and its bytes, as a stream.
     pub async fn read(
         &self,
         key: &str,
-    ) -> Result<impl Stream<Item = Result<Bytes, object_store::Error>> + use<>, object_store::Error> {
-        Ok(self.store.get(&Path::from(key)).await?.into_stream())
+    ) -> Result<(u64, impl Stream<Item = Result<Bytes, object_store::Error>> + use<>), object_store::Error> {
+        let object = self.store.get(&Path::from(key)).await?;
+        Ok((object.meta.size, object.into_stream()))
     }
 
     fn options(&self, content_type: &str) -> PutMultipartOptions {
@@ -219,48 +220,58 @@ pub fn object_name(kind: ArtifactKind, artifact_id: &str, extension: &str) -> St
 
 pub const MANIFEST_NAME: &str = "session.json";
 
-/// The extension of a file name or a URL's last path segment, when it is a plausible one (1 to 5 letters or digits).
+/// The extensions an archived object may have, with the content type it is served with: a file name from an event
+/// chooses among these and nothing else (an `.html`, `.svg` or `.exe` becomes the kind's default).
+const CONTENT_TYPES: [(&str, &str); 10] = [
+    ("mp4", "video/mp4"),
+    ("webm", "video/webm"),
+    ("m4a", "audio/mp4"),
+    ("mp3", "audio/mpeg"),
+    ("csv", "text/csv; charset=utf-8"),
+    ("vtt", "text/vtt; charset=utf-8"),
+    ("srt", "application/x-subrip"),
+    ("json", "application/json"),
+    ("md", "text/markdown; charset=utf-8"),
+    ("txt", "text/plain; charset=utf-8"),
+];
+
+/// The extension of a file name or a URL's last path segment, when it is one of [`CONTENT_TYPES`].
 pub fn extension_of(name: &str) -> Option<String> {
     let last = name.split(['?', '#']).next()?.rsplit('/').next()?;
     let (_, extension) = last.rsplit_once('.')?;
-    let plausible = (1..=5).contains(&extension.len()) && extension.bytes().all(|b| b.is_ascii_alphanumeric());
-    plausible.then(|| extension.to_ascii_lowercase())
+    let extension = extension.to_ascii_lowercase();
+    CONTENT_TYPES
+        .iter()
+        .any(|(known, _)| *known == extension)
+        .then_some(extension)
 }
 
 /// The content type an archived object is served with.
 pub fn content_type(extension: &str) -> &'static str {
-    match extension {
-        "mp4" => "video/mp4",
-        "webm" => "video/webm",
-        "m4a" => "audio/mp4",
-        "mp3" => "audio/mpeg",
-        "csv" => "text/csv; charset=utf-8",
-        "vtt" => "text/vtt; charset=utf-8",
-        "srt" => "application/x-subrip",
-        "json" => "application/json",
-        "md" => "text/markdown; charset=utf-8",
-        "txt" => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    }
+    (CONTENT_TYPES.iter())
+        .find(|(known, _)| *known == extension)
+        .map_or("application/octet-stream", |(_, content_type)| content_type)
 }
 
-/// A path segment a person can read and every store accepts: letters, digits, `-`, `_` and `.`; the rest is `_`.
+/// A path segment a person can read and every store accepts, one to one with the id: an id of letters, digits,
+/// `-`, `_` and `.` (at most 128, not starting or ending with a dot) is itself; any other has the rest replaced by
+/// `_` and `~` plus 16 hex digits of its SHA-256 appended. `~` never appears in the first kind, so `coll/1` and
+/// `coll_1` never share a key.
 fn segment(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .take(128)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    match cleaned.trim_matches('.') {
-        "" => "_".to_owned(),
-        _ => cleaned,
+    let readable = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let as_is = !text.is_empty()
+        && text.len() <= 128
+        && text.chars().all(readable)
+        && !text.starts_with('.')
+        && !text.ends_with('.');
+    if as_is {
+        return text.to_owned();
     }
+    let cleaned: String = (text.chars().take(96))
+        .map(|c| if readable(c) { c } else { '_' })
+        .collect();
+    let digest = hex::encode(&Sha256::digest(text.as_bytes())[..8]);
+    format!("{}~{digest}", cleaned.trim_matches('.'))
 }
 
 /// `scheme://host/path`, without user, password or query.
@@ -277,8 +288,24 @@ mod tests {
     fn keys_are_browsable_and_safe() {
         let ended = Utc.with_ymd_and_hms(2026, 6, 3, 10, 30, 0).single().expect("valid");
         assert_eq!(session_folder(Some("org-1"), ended, "s-1"), "org-1/2026/06/03/s-1");
-        assert_eq!(session_folder(None, ended, "../x"), "no-organization/2026/06/03/.._x");
-        assert_eq!(object_name(ArtifactKind::Recording, "r/1", "mp4"), "recording-r_1.mp4");
+        let dotted = session_folder(None, ended, "../x");
+        assert!(dotted.starts_with("no-organization/2026/06/03/_x~"), "{dotted}");
+        let slashed = object_name(ArtifactKind::Recording, "r/1", "mp4");
+        assert!(
+            slashed.starts_with("recording-r_1~") && slashed.ends_with(".mp4"),
+            "{slashed}"
+        );
+        assert_ne!(
+            object_name(ArtifactKind::Recording, "r_1", "mp4"),
+            slashed,
+            "one key per id"
+        );
+        assert_eq!(object_name(ArtifactKind::Recording, "r_1", "mp4"), "recording-r_1.mp4");
+        assert_eq!(
+            extension_of("evil.html"),
+            None,
+            "only the content-type map's extensions"
+        );
         assert_eq!(object_name(ArtifactKind::Summary, "", "txt"), "summary.md");
         assert_eq!(object_name(ArtifactKind::Chat, "", "csv"), "chat.csv");
         assert_eq!(

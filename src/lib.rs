@@ -37,7 +37,7 @@ pub use reconcile::sweep as reconcile_sweep;
 pub use retention::sweep_deliveries;
 pub use startup::Application;
 pub use store::deliveries::{Outcome, VerifiedDelivery, record as record_delivery, record_batch as record_deliveries};
-pub use store::followup_jobs::{FollowupKind, JobSpecs, claim as claim_jobs, fail as fail_job};
+pub use store::followup_jobs::{FollowupKind, JobSlots, JobSpecs, claim as claim_jobs, fail as fail_job};
 pub use store::sessions::{Cursor, ListFilter, explain_list as explain_session_list};
 pub use telemetry::{Logging, init as init_telemetry};
 pub use worker::Worker;

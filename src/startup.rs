@@ -21,7 +21,7 @@ use crate::http::auth::ApiTokens;
 use crate::http::console::session::ConsoleAuth;
 use crate::http::health::DatabaseProbe;
 use crate::http::server::{self, ConnectionLimits};
-use crate::http::{self, AppContext, AppState};
+use crate::http::{self, AppContext, AppState, Capacity};
 use crate::ingest::Ingest;
 use crate::realtimekit::client::{AppClients, missing_credentials};
 use crate::realtimekit::public_key::VerificationKeys;
@@ -92,6 +92,7 @@ impl Application {
                 registry.clone(),
                 Arc::new(realtimekit.clone()),
                 settings.worker.clone(),
+                settings.archive.concurrency,
             ));
             let (database_readiness, shutdown, grace) = (
                 database_readiness.clone(),
@@ -131,6 +132,12 @@ impl Application {
         if let Some(store) = archive.clone() {
             tasks.spawn(check_archive_store(store));
         }
+        if settings.archive.allow_private_sources {
+            tracing::warn!(
+                "archive.allow_private_sources is on: downloads may go to plain http and to addresses inside this \
+                 network; turn it off anywhere but a test or a local trial"
+            );
+        }
         let ingest = Ingest::start(db.clone(), Arc::new(followup_jobs), &settings.ingest);
         let state = AppState::new(AppContext {
             db,
@@ -140,7 +147,10 @@ impl Application {
             database_probe: DatabaseProbe::new(database::probe_pool(&settings.database)?),
             body_limit_bytes: settings.server.body_limit_bytes.get(),
             body_read_timeout: settings.server.body_read_timeout,
-            in_flight: Arc::new(tokio::sync::Semaphore::new(settings.server.max_in_flight.get())),
+            capacity: Capacity::new(
+                settings.server.max_in_flight.get(),
+                settings.server.api_max_in_flight.get(),
+            ),
             realtimekit,
             registration,
             ingest,

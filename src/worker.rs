@@ -20,6 +20,7 @@ use tracing::Instrument;
 use crate::config::WorkerSettings;
 use crate::followups::{FollowupContext, FollowupError, JobInfo, Registry};
 use crate::realtimekit::client::AppClients;
+use crate::store::followup_jobs::JobSlots;
 use crate::store::followup_jobs::{self, ClaimedJob};
 use crate::store::sessions;
 
@@ -39,16 +40,32 @@ pub struct Worker {
     http: reqwest::Client,
     realtimekit: Arc<AppClients>,
     settings: WorkerSettings,
+    /// `archive.concurrency`: archive runs at once, beside `worker.concurrency` other jobs.
+    archive_concurrency: usize,
 }
 
 impl Worker {
-    pub fn new(pool: PgPool, registry: Registry, realtimekit: Arc<AppClients>, settings: WorkerSettings) -> Self {
+    pub fn new(
+        pool: PgPool,
+        registry: Registry,
+        realtimekit: Arc<AppClients>,
+        settings: WorkerSettings,
+        archive_concurrency: std::num::NonZeroUsize,
+    ) -> Self {
         Self {
             pool,
             registry,
             http: crate::followups::outbound_client(),
             realtimekit,
             settings,
+            archive_concurrency: archive_concurrency.get(),
+        }
+    }
+
+    fn slots_of(&self, slots: JobSlots) -> usize {
+        match slots {
+            JobSlots::Archive => self.archive_concurrency,
+            JobSlots::Others => self.settings.concurrency.get(),
         }
     }
 
@@ -62,8 +79,11 @@ impl Worker {
         followup_jobs::reclaim_expired(&self.pool).await?;
         let mut ran = 0;
         loop {
-            let jobs =
-                followup_jobs::claim(&self.pool, self.settings.concurrency.get() as i64, self.lease_secs()).await?;
+            let mut jobs = Vec::new();
+            for slots in JobSlots::ALL {
+                let limit = self.slots_of(slots) as i64;
+                jobs.extend(followup_jobs::claim(&self.pool, slots, limit, self.lease_secs()).await?);
+            }
             if jobs.is_empty() {
                 return Ok(ran);
             }
@@ -187,7 +207,7 @@ impl Worker {
     /// The pool: runs until `shutdown`, then gives running jobs `grace` to finish and hands back the rest.
     pub async fn run_until_stopped(self: Arc<Self>, shutdown: CancellationToken, grace: Duration) {
         let mut listener = self.listen().await;
-        let slots = Arc::new(Semaphore::new(self.settings.concurrency.get()));
+        let slots = JobSlots::ALL.map(|class| (class, Arc::new(Semaphore::new(self.slots_of(class)))));
         let running: Arc<Mutex<HashMap<i64, ClaimedJob>>> = Arc::default();
         let mut tasks = JoinSet::new();
         let poll = self.settings.poll_interval;
@@ -202,12 +222,15 @@ impl Worker {
                 }
                 next_reclaim = tokio::time::Instant::now() + poll;
             }
-            let free = slots.available_permits();
             let mut claimed_all_free_slots = false;
-            if free > 0 {
-                match followup_jobs::claim(&self.pool, free as i64, self.lease_secs()).await {
+            for (class, slots) in &slots {
+                let free = slots.available_permits();
+                if free == 0 {
+                    continue;
+                }
+                match followup_jobs::claim(&self.pool, *class, free as i64, self.lease_secs()).await {
                     Ok(jobs) => {
-                        claimed_all_free_slots = jobs.len() == free;
+                        claimed_all_free_slots |= jobs.len() == free;
                         for job in jobs {
                             let permit = slots.clone().try_acquire_owned().expect("a slot per claimed job");
                             running

@@ -96,7 +96,7 @@ enum BenchCommand {
     },
 }
 
-const TOKEN: &str = "bench-token";
+const TOKEN: &str = "bench-token-0123456789abcdef0123456789";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -217,6 +217,8 @@ async fn start_service(cli: &Cli, database: &str, env: &[String]) -> anyhow::Res
         .env("RTK_SESSIONS__REGISTRATION__ENABLED", "false")
         .env("RTK_SESSIONS__LOG__LEVEL", "warn")
         .env("RTK_SESSIONS__ARCHIVE__URL", archive_url(cli)?)
+        // The archive benchmark serves its recording from a local server.
+        .env("RTK_SESSIONS__ARCHIVE__ALLOW_PRIVATE_SOURCES", "true")
         .stdout(Stdio::null());
     // The caller's settings win over the defaults above.
     for pair in env {

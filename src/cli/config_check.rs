@@ -57,6 +57,7 @@ pub fn run(file: &ConfigFile) -> anyhow::Result<ExitCode> {
         apps_table.print("");
     }
     out!("");
+    out!("read the {}", file.described());
     out!("the configuration is valid");
     Ok(ExitCode::SUCCESS)
 }

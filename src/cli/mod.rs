@@ -287,6 +287,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
     let settings = cli.settings(Logging::Service)?;
+    tracing::info!("read the {}", cli.config_file().described());
     let application = Application::build(settings).await?;
     tokio::spawn(startup::cancel_on_signal(application.shutdown_token()));
     application.run_until_stopped().await?;

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::domain::Scope;
-use crate::domain::access::{check_token_name, token_sha256};
+use crate::domain::access::{MIN_TOKEN_CHARS, check_token_name, token_sha256};
 
 /// The TOML entry for a token, checked as the configuration will check it.
 pub fn entry(name: &str, scope: Scope, token: &str) -> anyhow::Result<String> {
@@ -15,6 +15,12 @@ pub fn entry(name: &str, scope: Scope, token: &str) -> anyhow::Result<String> {
     }
     if token.trim() != token {
         bail!("the token starts or ends with spaces; the service would not accept it as sent");
+    }
+    if token.chars().count() < MIN_TOKEN_CHARS {
+        bail!(
+            "the token is shorter than {MIN_TOKEN_CHARS} characters, which a stranger could guess; \
+             `rtk-sessions tokens new` makes a random one"
+        );
     }
     check_token_name(name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
     let digest = hex::encode(token_sha256(token));
@@ -34,10 +40,15 @@ mod tests {
 
     #[test]
     fn the_entry_holds_the_digest_and_never_the_token() {
-        let printed = entry("support", Scope::Read, "s3cret-token").expect("an entry");
-        assert!(printed.contains("scope = \"read\"") && printed.contains(&hex::encode(token_sha256("s3cret-token"))));
-        assert!(!printed.contains("s3cret-token"));
+        let token = "s3cret-token-of-at-least-32-characters";
+        let printed = entry("support", Scope::Read, token).expect("an entry");
+        assert!(printed.contains("scope = \"read\"") && printed.contains(&hex::encode(token_sha256(token))));
+        assert!(!printed.contains(token));
         assert!(entry("support", Scope::Read, "").is_err());
+        let short = entry("support", Scope::Read, "s3cret")
+            .expect_err("too short")
+            .to_string();
+        assert!(short.contains("32 characters") && !short.contains("s3cret"), "{short}");
         assert!(entry("has space", Scope::Read, "x").is_err());
         assert_ne!(generate(), generate());
     }

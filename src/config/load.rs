@@ -28,6 +28,22 @@ pub enum ConfigFile {
     Named(PathBuf),
 }
 
+impl ConfigFile {
+    /// Which file is read, in words, for `serve`'s log and `config check`: the path, or that there is none.
+    pub fn described(&self) -> String {
+        match self {
+            Self::Named(path) => format!("configuration file {}", path.display()),
+            Self::Default if Path::new("config.toml").is_file() => {
+                let folder = std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default();
+                format!("configuration file config.toml in {folder}")
+            }
+            Self::Default => "no config.toml in the working directory: defaults and the environment only".to_owned(),
+        }
+    }
+}
+
 impl Settings {
     /// Loads defaults, then the file, then the process environment, and validates the result.
     pub fn load(file: &ConfigFile) -> anyhow::Result<Self> {
@@ -49,7 +65,12 @@ impl Settings {
             ConfigFile::Named(path) if !path.is_file() => bail!("configuration file {} does not exist", path.display()),
             ConfigFile::Named(path) => path,
         };
-        let layers = Figment::from(Toml::string(DEFAULTS)).merge(Toml::file(path));
+        // `file_exact`: the file named, in the working directory when relative. `Toml::file` would look for it in
+        // every parent folder too, and act on whatever database a config.toml higher up names.
+        let mut layers = Figment::from(Toml::string(DEFAULTS));
+        if path.is_file() {
+            layers = layers.merge(Toml::file_exact(path));
+        }
         // `realtimekit.apps.N.KEY` sets a key of an entry of a list, which figment would read as a table that
         // replaces the list: those are applied to the loaded entries instead.
         let (app_variables, variables): (Vec<Variable>, Vec<Variable>) =

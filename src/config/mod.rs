@@ -71,8 +71,11 @@ pub struct ServerSettings {
     /// How long in-flight requests may take to finish after a shutdown signal.
     #[serde(rename = "shutdown_grace_secs", with = "secs")]
     pub shutdown_grace: Duration,
-    /// Requests handled at once; past it, requests are answered 503 at once (load shedding).
+    /// Verified deliveries handled at once; past it, they are answered 503 at once (load shedding). The receiver's
+    /// own capacity: nothing else takes it.
     pub max_in_flight: NonZeroUsize,
+    /// API and signed-in console requests handled at once, apart from the receiver's.
+    pub api_max_in_flight: NonZeroUsize,
     /// A connection that does not send a complete request head within this time is closed (slow or idle
     /// clients cannot hold connections open).
     #[serde(rename = "header_read_timeout_secs", with = "positive_secs")]
@@ -273,6 +276,14 @@ pub struct ArchiveSettings {
     /// meanwhile.
     #[serde(rename = "attempt_timeout_secs", with = "positive_secs")]
     pub attempt_timeout: Duration,
+    /// Archive runs at once on this replica, apart from `worker.concurrency`: copies never hold the slots that the
+    /// other follow-ups need.
+    pub concurrency: NonZeroUsize,
+    /// A download slower than this over 30 seconds fails its attempt (and is retried); 0: no minimum.
+    pub min_transfer_bytes_per_sec: u64,
+    /// Lets downloads reach plain http and addresses inside the network (loopback, private, link-local): for tests
+    /// and local trials only. Off, a download URL must be https on a public address, at every redirect.
+    pub allow_private_sources: bool,
 }
 
 /// How deliveries are written: group commit gathers concurrent deliveries into one transaction.

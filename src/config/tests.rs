@@ -50,7 +50,10 @@ fn environment_overrides_the_file_and_conventional_variables_are_honoured() {
         ("RTK_SESSIONS__SERVER__BIND", "127.0.0.1:9999"),
         ("DATABASE_URL", "postgres://u@db:5432/x"),
         ("CLOUDFLARE_API_TOKEN", "cf-token"),
-        ("RTK_SESSIONS__API__TOKENS", "one, two"),
+        (
+            "RTK_SESSIONS__API__TOKENS",
+            "one-0123456789abcdef0123456789abcdef, two-0123456789abcdef0123456789abcdef",
+        ),
         ("RTK_SESSIONS__DATABASE__MAX_CONNECTIONS", "4"),
         ("RTK_SESSIONS__REALTIMEKIT__ACCOUNT_ID", "0012"),
     ])
@@ -60,25 +63,52 @@ fn environment_overrides_the_file_and_conventional_variables_are_honoured() {
     assert_eq!(s.server.bind.to_string(), "127.0.0.1:9999");
     assert_eq!(s.database.url.expose(), "postgres://u@db:5432/x");
     assert_eq!(s.realtimekit.api_token.expose(), "cf-token");
-    assert_eq!(s.api.tokens, plain_tokens(&["one", "two"]));
+    assert_eq!(
+        s.api.tokens,
+        plain_tokens(&[
+            "one-0123456789abcdef0123456789abcdef",
+            "two-0123456789abcdef0123456789abcdef"
+        ])
+    );
 }
 
 #[test]
 fn tokens_may_be_written_as_a_toml_array_in_the_environment() {
-    let s = load(&[("RTK_SESSIONS__API__TOKENS", r#"["one", "0042"]"#)]).expect("valid configuration");
-    assert_eq!(s.api.tokens, plain_tokens(&["one", "0042"]));
+    let s = load(&[(
+        "RTK_SESSIONS__API__TOKENS",
+        r#"["one-0123456789abcdef0123456789abcdef", "00420000000000000000000000000000000042"]"#,
+    )])
+    .expect("valid configuration");
+    assert_eq!(
+        s.api.tokens,
+        plain_tokens(&[
+            "one-0123456789abcdef0123456789abcdef",
+            "00420000000000000000000000000000000042"
+        ])
+    );
 }
 
 #[test]
 fn numeric_looking_tokens_stay_text() {
-    let s = load(&[("RTK_SESSIONS__API__TOKENS", "0042")]).expect("valid configuration");
-    assert_eq!(s.api.tokens, plain_tokens(&["0042"]));
+    let s =
+        load(&[("RTK_SESSIONS__API__TOKENS", "00420000000000000000000000000000000042")]).expect("valid configuration");
+    assert_eq!(s.api.tokens, plain_tokens(&["00420000000000000000000000000000000042"]));
     let dir = std::env::temp_dir().join(format!("rtk-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let file = dir.join("tokens.toml");
-    std::fs::write(&file, "[api]\ntokens = [\"0042\", \"abc\"]\n").expect("write");
+    std::fs::write(
+        &file,
+        "[api]\ntokens = [\"00420000000000000000000000000000000042\", \"abc-0123456789abcdef0123456789abcdef\"]\n",
+    )
+    .expect("write");
     let s = Settings::load_with_env(&ConfigFile::Named(file), Vec::new()).expect("valid configuration");
-    assert_eq!(s.api.tokens, plain_tokens(&["0042", "abc"]));
+    assert_eq!(
+        s.api.tokens,
+        plain_tokens(&[
+            "00420000000000000000000000000000000042",
+            "abc-0123456789abcdef0123456789abcdef"
+        ])
+    );
 }
 
 #[test]
@@ -218,7 +248,7 @@ fn named_tokens_carry_a_scope_and_a_digest_or_a_value() {
         &file,
         format!(
             "[[api.tokens]]\nname = \"support\"\nscope = \"read\"\nsha256 = \"{digest}\"\n\n\
-             [[api.tokens]]\nname = \"on-call\"\nscope = \"operate\"\ntoken = \"oncall-secret\"\n"
+             [[api.tokens]]\nname = \"on-call\"\nscope = \"operate\"\ntoken = \"oncall-secret-0123456789abcdef0123456789\"\n"
         ),
     )
     .expect("write");
@@ -227,12 +257,12 @@ fn named_tokens_carry_a_scope_and_a_digest_or_a_value() {
         s.api.tokens,
         vec![
             ApiToken::from_value("support", Scope::Read, "support-secret"),
-            ApiToken::from_value("on-call", Scope::Operate, "oncall-secret"),
+            ApiToken::from_value("on-call", Scope::Operate, "oncall-secret-0123456789abcdef0123456789"),
         ]
     );
     let printed = format!("{s:?}");
     assert!(
-        !printed.contains("oncall-secret") && !printed.contains(&digest),
+        !printed.contains("oncall-secret-0123456789abcdef0123456789") && !printed.contains(&digest),
         "{printed}"
     );
 }
@@ -255,12 +285,16 @@ fn a_bad_token_entry_is_named_with_what_is_wrong() {
             "64 hexadecimal",
         ),
         (
-            "[[api.tokens]]\nname = \"a\"\nscope = \"read\"\ntoken = \"x\"\nrole = \"y\"\n",
+            "[[api.tokens]]\nname = \"a\"\nscope = \"read\"\ntoken = \"x0123456789abcdef0123456789abcdef\"\nrole = \"y\"\n",
             "unknown key",
         ),
         (
-            "[[api.tokens]]\nname = \"a\"\nscope = \"read\"\ntoken = \"x\"\n\n[[api.tokens]]\nname = \"a\"\nscope = \"read\"\ntoken = \"y\"\n",
+            "[[api.tokens]]\nname = \"a\"\nscope = \"read\"\ntoken = \"x0123456789abcdef0123456789abcdef\"\n\n[[api.tokens]]\nname = \"a\"\nscope = \"read\"\ntoken = \"y0123456789abcdef0123456789abcdef\"\n",
             "names must be unique",
+        ),
+        (
+            "[[api.tokens]]\nname = \"a\"\nscope = \"read\"\ntoken = \"x\"\n",
+            "shorter than 32 characters",
         ),
     ];
     let dir = std::env::temp_dir().join(format!("rtk-config-bad-token-{}", std::process::id()));
@@ -276,7 +310,7 @@ fn a_bad_token_entry_is_named_with_what_is_wrong() {
             "{expected}: {error}"
         );
         assert!(
-            !error.contains("\"x\"") && !error.contains("\"y\""),
+            !error.contains("\"x") && !error.contains("\"y"),
             "the token's value is not repeated: {error}"
         );
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serializer};
 
-use crate::domain::access::check_token_name;
+use crate::domain::access::{MIN_TOKEN_CHARS, check_token_name};
 use crate::domain::{ApiToken, Scope};
 
 /// A `*_secs` key: whole seconds, 0 allowed.
@@ -107,6 +107,9 @@ pub(super) fn api_tokens<'de, D: Deserializer<'de>>(deserializer: D) -> Result<V
     for (index, entry) in entries.into_iter().enumerate() {
         let token = match entry {
             Entry::Plain(value) if value.trim().is_empty() => continue,
+            Entry::Plain(value) if value.trim().chars().count() < MIN_TOKEN_CHARS => {
+                return Err(D::Error::custom(too_short(&format!("token {}", index + 1))));
+            }
             Entry::Plain(value) => ApiToken::from_value(format!("token-{}", index + 1), Scope::Operate, value.trim()),
             Entry::Table(table) => {
                 token_entry(table).map_err(|e| D::Error::custom(format!("entry {}: {e}", index + 1)))?
@@ -137,7 +140,10 @@ fn token_entry(mut table: BTreeMap<String, String>) -> Result<ApiToken, String> 
         (Some(digest), None) => {
             ApiToken::from_sha256_hex(&name, scope, &digest).map_err(|e| format!("token {name:?}: {e}"))?
         }
-        (None, Some(value)) if !value.trim().is_empty() => ApiToken::from_value(&name, scope, value.trim()),
+        (None, Some(value)) if value.trim().chars().count() < MIN_TOKEN_CHARS => {
+            return Err(too_short(&format!("token {name:?}")));
+        }
+        (None, Some(value)) => ApiToken::from_value(&name, scope, value.trim()),
         _ => {
             return Err(format!(
                 "token {name:?}: give exactly one of sha256 (preferred) or token"
@@ -150,6 +156,14 @@ fn token_entry(mut table: BTreeMap<String, String>) -> Result<ApiToken, String> 
         ));
     }
     Ok(token)
+}
+
+/// What is wrong with a short token, without repeating it.
+fn too_short(which: &str) -> String {
+    format!(
+        "{which} is shorter than {MIN_TOKEN_CHARS} characters, which a stranger could guess; \
+         `rtk-sessions tokens new` makes a random one"
+    )
 }
 
 fn split_csv(csv: &str) -> Vec<String> {

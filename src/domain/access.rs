@@ -43,6 +43,10 @@ impl fmt::Display for Scope {
     }
 }
 
+/// Tokens are guessed by whoever reaches the URL: one given by its value must be this long at least. (A digest
+/// cannot be checked; `rtk-sessions tokens hash` refuses a short token before printing one.)
+pub const MIN_TOKEN_CHARS: usize = 32;
+
 /// A configured token: its name (what logs and the console show), its scope, and the SHA-256 of its value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiToken {

@@ -233,10 +233,15 @@ impl Announcement {
         ]
         .into_iter()
         .find(|(_, value, max)| value.is_some_and(|v| v.len() > *max));
-        match too_long {
-            Some((name, _, max)) => Err(format!("{name} is longer than {max} bytes")),
-            None => Ok(()),
+        if let Some((name, _, max)) = too_long {
+            return Err(format!("{name} is longer than {max} bytes"));
         }
+        let meeting_id = self.meeting_id.as_deref().unwrap_or_default();
+        super::ended_session::check_path_ids(&[
+            ("the session id", &self.session_id),
+            ("the recording id", &self.artifact_id),
+            ("the meeting id", meeting_id),
+        ])
     }
 }
 

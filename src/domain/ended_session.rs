@@ -249,10 +249,22 @@ impl EndedSession {
             .map(|(name, value)| (name, value, MAX_ID_BYTES))
             .chain(texts.iter().map(|(name, value)| (name, value, MAX_TEXT_BYTES)))
             .find(|(_, value, max)| value.is_some_and(|v| v.len() > *max));
-        match too_long {
-            Some((name, _, max)) => Err(format!("{name} is longer than {max} bytes")),
-            None => Ok(()),
+        if let Some((name, _, max)) = too_long {
+            return Err(format!("{name} is longer than {max} bytes"));
         }
+        check_path_ids(&[
+            ("meeting.sessionId", &self.session_id),
+            ("meeting.id", &self.meeting_id),
+        ])
+    }
+}
+
+/// Ids that become path segments of Cloudflare calls and of our own URLs: `.` and `..` would leave their segment,
+/// and no RealtimeKit id is one.
+pub(crate) fn check_path_ids(ids: &[(&str, &str)]) -> Result<(), String> {
+    match ids.iter().find(|(_, id)| matches!(*id, "." | "..")) {
+        Some((name, id)) => Err(format!("{name} is {id:?}, which is not an id")),
+        None => Ok(()),
     }
 }
 

@@ -13,7 +13,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Followup, FollowupContext, FollowupError, options};
+use super::{Followup, FollowupContext, FollowupError, download, options};
 use crate::archive::{self, ArchiveStore, CopyError};
 use crate::config::ArchiveSettings;
 use crate::domain::artifact::ArtifactKind;
@@ -34,6 +34,8 @@ pub struct ArchiveFollowup {
     store: ArchiveStore,
     max_object_bytes: u64,
     attempt_timeout: Duration,
+    min_transfer_bytes_per_sec: u64,
+    allow_private_sources: bool,
     download: reqwest::Client,
 }
 
@@ -52,20 +54,11 @@ impl ArchiveFollowup {
             store: ArchiveStore::open(url)?,
             max_object_bytes: settings.max_object_bytes.get(),
             attempt_timeout: settings.attempt_timeout,
-            download: download_client(),
+            min_transfer_bytes_per_sec: settings.min_transfer_bytes_per_sec,
+            allow_private_sources: settings.allow_private_sources,
+            download: download::client(settings.allow_private_sources),
         }))
     }
-}
-
-/// Pre-signed download URLs: no token, a few redirects at most, and a stalled transfer fails instead of hanging.
-fn download_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(concat!("rtk-sessions/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::limited(5))
-        .connect_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(60))
-        .build()
-        .unwrap_or_default()
 }
 
 /// How one artifact's copy ended, when it did not succeed.
@@ -172,7 +165,11 @@ impl ArchiveFollowup {
             renewed = true;
         }
         let response = loop {
-            let response = self.download.get(&source).send().await.map_err(|e| {
+            let url = reqwest::Url::parse(&source)
+                .map_err(|e| Unarchived::Failed(anyhow!("the download URL is not a URL: {e}")))?;
+            download::check_url(&url, self.allow_private_sources)
+                .map_err(|why| Unarchived::Failed(anyhow!(why).context("refusing the download URL")))?;
+            let response = self.download.get(url).send().await.map_err(|e| {
                 Unarchived::Failed(anyhow!(e.without_url()).context("downloading from RealtimeKit's store"))
             })?;
             let status = response.status();
@@ -201,7 +198,12 @@ impl ArchiveFollowup {
         let limit = expected.unwrap_or(self.max_object_bytes);
         let written = self
             .store
-            .copy(&object_key, content_type, response.bytes_stream(), limit)
+            .copy(
+                &object_key,
+                content_type,
+                download::at_least(response, self.min_transfer_bytes_per_sec, download::RATE_WINDOW),
+                limit,
+            )
             .await
             .map_err(|error| match error {
                 CopyError::Source { read, cause } => {

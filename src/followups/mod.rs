@@ -6,6 +6,7 @@
 
 mod archive;
 mod disable_meeting;
+mod download;
 mod report;
 mod slack;
 mod webhook;

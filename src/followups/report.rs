@@ -88,7 +88,7 @@ impl ReportFollowup {
 const MAX_SUMMARY_BYTES: usize = 64 * 1024;
 
 async fn read_text(store: &ArchiveStore, key: &str) -> anyhow::Result<String> {
-    let mut stream = store.read(key).await?;
+    let (_, mut stream) = store.read(key).await?;
     let mut text = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;

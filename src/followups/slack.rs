@@ -43,12 +43,21 @@ pub fn human_duration(seconds: i64) -> String {
     }
 }
 
+/// Text from a delivery or from Cloudflare, as Slack shows it plainly: `&`, `<` and `>` are the three characters
+/// Slack's markup gives a meaning (mentions such as `<!channel>`, links such as `<https://...|label>`), and Slack
+/// documents escaping exactly these.
+fn plain(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 pub fn message(session: &Session, report: Option<&Report>) -> String {
-    let title = session
-        .ended
-        .meeting_title
-        .as_deref()
-        .unwrap_or(&session.ended.meeting_id);
+    let title = plain(
+        session
+            .ended
+            .meeting_title
+            .as_deref()
+            .unwrap_or(&session.ended.meeting_id),
+    );
     let mut text = format!("Meeting *{title}* ended");
     if let Some(seconds) = session.ended.duration_seconds {
         text.push_str(&format!(" after {}", human_duration(seconds)));
@@ -59,14 +68,14 @@ pub fn message(session: &Session, report: Option<&Report>) -> String {
             "ALL_PARTICIPANTS_LEFT" => "everyone left",
             other => other,
         };
-        text.push_str(&format!(" ({reason})"));
+        text.push_str(&format!(" ({})", plain(reason)));
     }
     text.push('.');
     if let Some(report) = report.filter(|r| !r.participants.is_empty()) {
-        let names: Vec<&str> = report
+        let names: Vec<String> = report
             .participants
             .iter()
-            .map(|p| p.name.as_deref().unwrap_or("(unnamed)"))
+            .map(|p| plain(p.name.as_deref().unwrap_or("(unnamed)")))
             .collect();
         text.push_str(&format!("\n{} participants: {}", names.len(), names.join(", ")));
     }

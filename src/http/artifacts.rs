@@ -84,10 +84,23 @@ async fn serve(
             kind.as_str()
         )));
     };
-    let stream = store.read(&copy.object_key).await.map_err(|error| {
+    let (size, stream) = store.read(&copy.object_key).await.map_err(|error| {
         let message = format!("the archive store did not give the {}; try again later", kind.as_str());
         ApiError::unavailable("archive_unavailable", message, Duration::from_secs(5)).caused_by(error.into())
     })?;
+    // The object must be the one archived: another size means it was replaced or cut, and serving it under the
+    // recorded length and ETag would break the download or hand out the wrong file.
+    if u64::try_from(copy.archived_bytes).ok() != Some(size) {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "archive_mismatch",
+            format!(
+                "the archived {} is {size} bytes in the store, not the {} recorded; it is not served",
+                kind.as_str(),
+                copy.archived_bytes
+            ),
+        ));
+    }
     let name = copy.object_key.rsplit('/').next().unwrap_or_default().to_owned();
     let headers = [
         (
@@ -99,5 +112,11 @@ async fn serve(
         (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
         (header::ETAG, format!("\"{}\"", copy.sha256)),
     ];
-    Ok((StatusCode::OK, headers, Body::from_stream(stream)).into_response())
+    Ok((
+        StatusCode::OK,
+        super::UNTRUSTED_CONTENT,
+        headers,
+        Body::from_stream(stream),
+    )
+        .into_response())
 }

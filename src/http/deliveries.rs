@@ -126,7 +126,7 @@ pub async fn get_one(
             StoredBody::Json(text) => text.into_bytes(),
             StoredBody::Bytes(bytes) => bytes,
         };
-        return Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response());
+        return Ok((super::UNTRUSTED_CONTENT, [(header::CONTENT_TYPE, content_type)], bytes).into_response());
     }
     Ok(Json(DeliveryDetail::from(delivery)).into_response())
 }

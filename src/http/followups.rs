@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::params::{self, ListFailures, Page};
+use crate::store::cursor::JobCursor;
 use crate::store::followup_jobs::{self, Job, JobFilter, JobStatus};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -45,12 +46,7 @@ pub async fn list(
 pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<Job>, ApiError> {
     let status = params::state("invalid_status", "status", params.status, JobStatus::parse)?;
     let limit = params::limit(params.limit.as_deref())?;
-    let after_id = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
-            ApiError::bad_request("invalid_cursor", "cursor is not one this API returned as next_cursor")
-        })?),
-    };
+    let after_id = params::job_cursor(params.cursor.as_deref())?;
     let filter = JobFilter {
         status,
         session_id: params::id_filter("session_id", params.session_id)?,
@@ -59,7 +55,7 @@ pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<Jo
     let (data, next) = followup_jobs::list(db, &filter, after_id, limit).await?;
     Ok(Page {
         data,
-        next_cursor: next.map(|id| id.to_string()),
+        next_cursor: next.map(JobCursor::encode),
     })
 }
 

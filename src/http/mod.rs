@@ -71,8 +71,8 @@ pub struct AppContext {
     pub body_limit_bytes: usize,
     /// How long a webhook body may take to arrive once its head has.
     pub body_read_timeout: Duration,
-    /// Requests being handled; past `server.max_in_flight` a request is shed with a 503 (see [`shed_load`]).
-    pub in_flight: Arc<Semaphore>,
+    /// Capacity, in classes that cannot take each other's (see [`shed_load`]).
+    pub capacity: Capacity,
     /// The configured apps (whose deliveries are ours) and the RealtimeKit API of each.
     pub realtimekit: AppClients,
     pub registration: RegistrationStatus,
@@ -85,6 +85,7 @@ pub struct AppContext {
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let body_read_timeout = state.body_read_timeout;
     let operator_api = Router::new()
         .route("/sessions", get(sessions::list))
         .route("/sessions/{session_id}", get(sessions::get_one))
@@ -122,16 +123,28 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .with_state(state)
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(screen_request))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 // A 5xx is logged once, with its cause, where it is made (`ApiError`); the layer's own failure
                 // line would repeat it without one.
                 .layer(TraceLayer::new_for_http().make_span_with(request_span).on_failure(()))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(axum::middleware::from_fn(observability::record_http))
+                .layer(from_fn_with_state(body_read_timeout, read_body_within))
                 .layer(from_fn_with_state(shed_state, shed_load))
                 .layer(from_fn_with_state(request_timeout, answer_within)),
         )
 }
+
+/// The headers of an answer whose bytes came from outside (a delivery's body, a report of names and titles, an
+/// archived file): the browser must not take it for another type, and nothing in it may run or be framed.
+pub(crate) const UNTRUSTED_CONTENT: [(axum::http::HeaderName, &str); 2] = [
+    (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; sandbox",
+    ),
+];
 
 /// `/metrics` alone, without a token: for `server.metrics_bind`, a listener meant for an internal network.
 pub fn metrics_router() -> Router {
@@ -145,19 +158,115 @@ async fn metrics() -> impl IntoResponse {
     )
 }
 
-/// Load shedding: beyond `server.max_in_flight` requests at once, a request is answered 503 with `Retry-After`
-/// at once instead of queueing, so a burst far above capacity meets fast refusals that RealtimeKit retries, not
-/// unbounded latency or memory. Health checks and metrics are never shed. The receiver takes its permit itself,
-/// once the body has arrived and its signature verifies, so that slow uploads from strangers hold a connection
-/// but never the capacity that verified deliveries need.
+/// Requests handled at once, in three classes, so that nobody can take the capacity another class needs:
+/// verified deliveries have `server.max_in_flight` of their own; the API and the signed-in console share
+/// `server.api_max_in_flight`; the console's public routes (sign-in, its assets) have [`PUBLIC_IN_FLIGHT`].
+#[derive(Clone)]
+pub struct Capacity {
+    pub deliveries: Arc<Semaphore>,
+    pub api: Arc<Semaphore>,
+    pub public: Arc<Semaphore>,
+}
+
+/// Requests on the console's unauthenticated routes handled at once.
+pub const PUBLIC_IN_FLIGHT: usize = 64;
+
+impl Capacity {
+    pub fn new(deliveries: usize, api: usize) -> Self {
+        Self {
+            deliveries: Arc::new(Semaphore::new(deliveries)),
+            api: Arc::new(Semaphore::new(api)),
+            public: Arc::new(Semaphore::new(PUBLIC_IN_FLIGHT)),
+        }
+    }
+}
+
+/// Load shedding: past its class's capacity, a request is answered 503 with `Retry-After` at once instead of
+/// queueing, so a burst far above capacity meets fast refusals that RealtimeKit retries, not unbounded latency or
+/// memory. Health checks and metrics are never shed. The receiver takes its permit itself, from its own class, once
+/// the body has arrived and its signature verifies, so that strangers hold a connection at most, never capacity
+/// that verified deliveries need. Every other body has already arrived here (see [`read_body_within`]).
 async fn shed_load(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics" | WEBHOOK_PATH) {
+    let path = request.uri().path();
+    if matches!(path, "/healthz" | "/readyz" | "/metrics" | WEBHOOK_PATH) {
         return next.run(request).await;
     }
-    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+    let class = if path == console::SIGN_IN || path.starts_with(console::ASSETS) {
+        &state.capacity.public
+    } else {
+        &state.capacity.api
+    };
+    let Ok(_permit) = class.clone().try_acquire_owned() else {
         return overloaded().into_response();
     };
     next.run(request).await
+}
+
+/// The longest `x-request-id` a client may give; longer, or not printable ASCII, and the service makes its own.
+const MAX_REQUEST_ID_CHARS: usize = 64;
+
+/// Before anything else reads a request: a client's `x-request-id` is kept only when it is short and printable (it
+/// goes into every log line of the request and back in the answer), and a path that is not UTF-8 once
+/// percent-decoded gets the API's JSON error here rather than the router's plain-text one.
+async fn screen_request(mut request: Request, next: Next) -> Response {
+    let usable_id = |value: &axum::http::HeaderValue| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty() && bytes.len() <= MAX_REQUEST_ID_CHARS && bytes.iter().all(u8::is_ascii_graphic)
+    };
+    if request.headers().get("x-request-id").is_some_and(|v| !usable_id(v)) {
+        request.headers_mut().remove("x-request-id");
+    }
+    if percent_encoding::percent_decode_str(request.uri().path())
+        .decode_utf8()
+        .is_err()
+    {
+        return ApiError::bad_request("invalid_path", "the path is not UTF-8 once percent-decoded").into_response();
+    }
+    next.run(request).await
+}
+
+/// The largest body any route but the receiver takes (a console form, an end-meeting request).
+const MAX_OTHER_BODY_BYTES: usize = 64 * 1024;
+
+/// Every body but a delivery's (which the receiver reads itself, under its own limit) is read whole here, within
+/// `server.body_read_timeout_secs` and 64 KiB, before the request takes any capacity: a client that declares a body
+/// and never sends it holds its connection for that long, and nothing else. Over HTTP/2 this bounds each stream the
+/// same way.
+async fn read_body_within(State(deadline): State<Duration>, request: Request, next: Next) -> Response {
+    use axum::body::HttpBody as _;
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    if request.uri().path() == WEBHOOK_PATH || request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(deadline, Limited::new(body, MAX_OTHER_BODY_BYTES).collect()).await;
+    let bytes = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than the limit of {MAX_OTHER_BODY_BYTES} bytes"),
+            )
+            .closing_connection()
+            .into_response();
+        }
+        Ok(Err(error)) => {
+            return ApiError::bad_request("unreadable_body", format!("the body could not be read: {error}"))
+                .into_response();
+        }
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("the body did not arrive within {} seconds", deadline.as_secs_f64()),
+            )
+            .closing_connection()
+            .into_response();
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 pub(crate) fn overloaded() -> ApiError {

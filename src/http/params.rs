@@ -106,6 +106,13 @@ fn check_id(name: &str, value: &str) -> Result<(), ApiError> {
             format!("{name} is longer than any recorded id ({MAX_ID_BYTES} bytes)"),
         ));
     }
+    // It would leave its path segment in the calls made with it (URLs resolve dot segments, encoded or not).
+    if matches!(value, "." | "..") {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("{name} cannot be {value:?}"),
+        ));
+    }
     Ok(())
 }
 
@@ -138,6 +145,16 @@ pub fn timestamp(name: &str, value: Option<String>) -> Result<Option<DateTime<Ut
 }
 
 /// A `next_cursor` this API handed out, absent when empty.
+/// A follow-up job listing's cursor: only one this API handed out as `next_cursor`.
+pub fn job_cursor(value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    match value.filter(|c| !c.is_empty()) {
+        None => Ok(None),
+        Some(text) => crate::store::cursor::JobCursor::decode(text).map(Some).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "cursor is not one this API returned as next_cursor")
+        }),
+    }
+}
+
 pub fn cursor(value: Option<&str>) -> Result<Option<Cursor>, ApiError> {
     match value.filter(|c| !c.is_empty()) {
         None => Ok(None),

@@ -43,7 +43,8 @@ pub async fn serve(listener: TcpListener, router: axum::Router, shutdown: Cancel
     builder
         .http2()
         .timer(hyper_util::rt::TokioTimer::new())
-        .max_concurrent_streams(64);
+        .max_concurrent_streams(64)
+        .max_header_list_size(32 * 1024);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         // A free slot first: past the cap, new connections stay in the listen backlog.
@@ -57,7 +58,7 @@ pub async fn serve(listener: TcpListener, router: axum::Router, shutdown: Cancel
         let stream = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors and the like: pause instead of spinning.
                     tracing::warn!(%error, "accepting a connection failed");
@@ -66,11 +67,13 @@ pub async fn serve(listener: TcpListener, router: axum::Router, shutdown: Cancel
                 }
             },
         };
+        let (stream, peer) = stream;
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
         let service = TrackedService {
             router: router.clone(),
             activity: activity.clone(),
+            peer,
         };
         let connection = builder
             .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
@@ -161,6 +164,8 @@ impl Drop for InFlightRequest {
 struct TrackedService {
     router: axum::Router,
     activity: Arc<Activity>,
+    /// The client's address, for handlers that need it (`ConnectInfo`): the console's sign-in throttle.
+    peer: std::net::SocketAddr,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for TrackedService {
@@ -168,7 +173,8 @@ impl hyper::service::Service<hyper::Request<Incoming>> for TrackedService {
     type Error = std::convert::Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
-    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: hyper::Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
         let in_flight = self.activity.begin();
         let response = self.router.clone().oneshot(request.map(axum::body::Body::new));
         Box::pin(async move {

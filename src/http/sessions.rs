@@ -171,7 +171,7 @@ pub async fn report(
         });
     };
     if prefers_html(&headers) {
-        return Ok(Html(render_report_html(&report)).into_response());
+        return Ok((super::UNTRUSTED_CONTENT, Html(render_report_html(&report))).into_response());
     }
     Ok(Json(report).into_response())
 }

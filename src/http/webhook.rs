@@ -61,7 +61,7 @@ pub async fn receive(
     let body = read_body(body, state.body_limit_bytes, state.body_read_timeout).await?;
     verify(&state, &body, &signature).await?;
     // Capacity is taken only for a verified delivery: a stranger's slow upload never holds it.
-    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+    let Ok(_permit) = state.capacity.deliveries.clone().try_acquire_owned() else {
         observability::rejected("overloaded");
         return Err(super::overloaded());
     };

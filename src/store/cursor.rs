@@ -49,6 +49,23 @@ impl Cursor {
     }
 }
 
+/// The position after the last job of a page of follow-up jobs (listed by id, newest first). Opaque like
+/// [`Cursor`]: base64url of `j1:<id>`, and only the exact text this API hands out decodes.
+pub struct JobCursor;
+
+impl JobCursor {
+    pub fn encode(id: i64) -> String {
+        URL_SAFE_NO_PAD.encode(format!("j1:{id}"))
+    }
+
+    /// The job id, for a cursor this API handed out; `None` for anything else (a bare number, a negative id).
+    pub fn decode(text: &str) -> Option<i64> {
+        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
+        let id: i64 = String::from_utf8(bytes).ok()?.strip_prefix("j1:")?.parse().ok()?;
+        (id > 0 && Self::encode(id) == text.trim()).then_some(id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,13 +71,18 @@ pub struct ClaimedJob {
 }
 
 /// Claims up to `limit` due jobs, oldest due first; other workers skip the rows this one locks.
-pub async fn claim(pool: &PgPool, limit: i64, lease_secs: f64) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+pub async fn claim(
+    pool: &PgPool,
+    slots: JobSlots,
+    limit: i64,
+    lease_secs: f64,
+) -> Result<Vec<ClaimedJob>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE followup_jobs SET status = 'running', attempts = attempts + 1, lease_token = $3,
                 locked_until = now() + make_interval(secs => $2), updated_at = now()
          WHERE id IN (
              SELECT id FROM followup_jobs
-             WHERE status = 'queued' AND run_at <= now()
+             WHERE status = 'queued' AND run_at <= now() AND (kind = 'archive') = $4
              ORDER BY run_at, id
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
@@ -86,8 +91,21 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_secs: f64) -> Result<Vec<Cla
     .bind(limit)
     .bind(lease_secs)
     .bind(Uuid::new_v4())
+    .bind(slots == JobSlots::Archive)
     .fetch_all(pool)
     .await
+}
+
+/// Which jobs a claim takes: archive copies have slots of their own (`archive.concurrency`), so a slow copy never
+/// holds a slot that a notification or a report needs (`worker.concurrency`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobSlots {
+    Archive,
+    Others,
+}
+
+impl JobSlots {
+    pub const ALL: [Self; 2] = [Self::Others, Self::Archive];
 }
 
 /// Puts back the jobs whose worker stopped mid-run (the lease ran out): due again at once, or dead when that was

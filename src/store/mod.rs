@@ -2,6 +2,7 @@
 
 pub mod artifacts;
 pub mod console_key;
+pub mod console_sessions;
 pub mod cursor;
 pub mod database;
 pub mod deliveries;

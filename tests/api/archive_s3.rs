@@ -130,7 +130,7 @@ async fn artifacts_are_archived_to_an_s3_compatible_store_and_served_from_it() {
     for _ in 0..300 {
         let response = http
             .get(format!("{base}/sessions/s-s3"))
-            .bearer_auth("binary-token")
+            .bearer_auth("binary-token-0123456789abcdef0123456789")
             .send()
             .await;
         record = response.expect("answers").json().await.expect("JSON");
@@ -194,7 +194,7 @@ async fn artifacts_are_archived_to_an_s3_compatible_store_and_served_from_it() {
     // And the service streams them back from the store.
     let served = http
         .get(format!("{base}/sessions/s-s3/artifacts/recordings/rec-s"))
-        .bearer_auth("binary-token")
+        .bearer_auth("binary-token-0123456789abcdef0123456789")
         .send()
         .await
         .expect("answers");

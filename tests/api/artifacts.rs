@@ -371,7 +371,9 @@ async fn an_archive_that_died_halfway_is_taken_over_and_completes_once() {
     deliver(&app, recording("s-crash", "rec-c", "UPLOADED", Some(&url), 20_000)).await;
 
     // A worker claims the job, starts the copy, and dies: its lease runs out with the artifact half done.
-    let claimed = rtk_sessions::claim_jobs(&app.db, 1, 0.2).await.expect("claim");
+    let claimed = rtk_sessions::claim_jobs(&app.db, rtk_sessions::JobSlots::Archive, 1, 0.2)
+        .await
+        .expect("claim");
     assert_eq!(claimed.len(), 1);
     sqlx::query("UPDATE artifacts SET state = 'archiving'")
         .execute(&app.db)

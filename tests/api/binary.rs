@@ -20,11 +20,13 @@ pub(crate) fn command(database: &str) -> Command {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RTK_SESSIONS__DATABASE__URL", url.as_str())
-        .env("RTK_SESSIONS__API__TOKENS", "binary-token")
+        .env("RTK_SESSIONS__API__TOKENS", "binary-token-0123456789abcdef0123456789")
         .env(
             "RTK_SESSIONS__ARCHIVE__URL",
             crate::helpers::test_archive_url().as_str(),
         )
+        // The fake's files are served over plain http on loopback.
+        .env("RTK_SESSIONS__ARCHIVE__ALLOW_PRIVATE_SOURCES", "true")
         .env("RUST_LOG", "info")
         .current_dir(std::env::temp_dir());
     command
@@ -114,7 +116,7 @@ async fn keygen_serve_send_and_a_clean_exit_on_sigterm() {
 
     let sessions = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{}/sessions", served.port))
-        .bearer_auth("binary-token")
+        .bearer_auth("binary-token-0123456789abcdef0123456789")
         .send()
         .await
         .expect("answers");
@@ -426,7 +428,7 @@ async fn a_full_run_logs_no_token_secret_or_signature() {
             .status
             .success()
     );
-    let api_token = "api-token-SECRET-1f2e3d";
+    let api_token = "api-token-SECRET-1f2e3d-0123456789abcdef";
     let webhook_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let slack_secret_path = "/services/T000/B000/SLACKSECRETXYZ";
     let db_password = "dbpass-SECRET-789";

@@ -232,7 +232,10 @@ async fn config_check_prints_every_value_with_its_source_and_redacts_secrets() {
             "RTK_SESSIONS__DATABASE__URL",
             "postgres://app:hunter2@db.internal:5432/rtk",
         )
-        .env("RTK_SESSIONS__API__TOKENS", "token-one,token-two")
+        .env(
+            "RTK_SESSIONS__API__TOKENS",
+            "token-one-0123456789abcdef0123456789,token-two-0123456789abcdef0123456789",
+        )
         .arg("--config")
         .arg(&file)
         .args(["config", "check"]));

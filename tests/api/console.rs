@@ -286,9 +286,19 @@ async fn a_session_expires_is_secure_behind_https_and_ends_when_its_token_goes()
     let cookie = signed_in
         .set_cookies()
         .into_iter()
-        .find(|c| c.starts_with("rtk_console="))
-        .expect("a session cookie");
-    assert!(cookie.contains("Secure") && cookie.contains("Max-Age=1"), "{cookie}");
+        .find(|c| c.starts_with("__Host-rtk_console="))
+        .expect("a session cookie, with the __Host- prefix over https");
+    assert!(
+        cookie.contains("Secure")
+            && cookie.contains("Max-Age=1")
+            && cookie.contains("Path=/;")
+            && !cookie.contains("Domain"),
+        "{cookie}"
+    );
+    assert!(
+        signed_in.headers.contains_key("strict-transport-security"),
+        "HSTS over https"
+    );
     assert_eq!(console.get("/console").await.status, 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     // The browser would have dropped it; a replayed copy is refused all the same.
@@ -308,7 +318,8 @@ async fn a_session_expires_is_secure_behind_https_and_ends_when_its_token_goes()
     elsewhere.cookies.insert("rtk_console".into(), session.clone());
     assert_eq!(elsewhere.get("/console").await.status, 303, "the token is gone");
     let mut same_config = ConsoleClient::new(&app.address);
-    same_config.cookies.insert("rtk_console".into(), session);
+    // The https replica names its cookie `__Host-rtk_console`; the session is the same.
+    same_config.cookies.insert("__Host-rtk_console".into(), session);
     assert_eq!(
         same_config.get("/console").await.status,
         200,
@@ -505,7 +516,11 @@ async fn tokens_hash_makes_a_working_entry_and_the_log_names_tokens_never_their_
 
     use crate::binary::{BINARY, command, free_port};
 
-    let (support_secret, on_call_secret, wrong) = ("support-secret-1", "oncall-secret-2", "wrong-token-3");
+    let (support_secret, on_call_secret, wrong) = (
+        "support-secret-1-0123456789abcdef0123456789",
+        "oncall-secret-2-0123456789abcdef0123456789",
+        "wrong-token-3-0123456789abcdef0123456789",
+    );
     let mut hashing = Command::new(BINARY)
         .args(["tokens", "hash", "--name", "support", "--scope", "read"])
         .stdin(Stdio::piped())

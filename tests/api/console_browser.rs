@@ -360,7 +360,7 @@ async fn an_operator_finds_a_session_retries_replays_ends_a_meeting_and_signs_ou
     assert!(browser.source().await.contains("s-replayed"), "the exact body is shown");
     browser.screenshot("delivery").await;
     browser.click("form[action$='/replay'] button").await;
-    browser.wait_for_text("it was unprocessable, it is now stored").await;
+    browser.wait_for_text("Replayed: it is now stored.").await;
     assert_eq!(app.get_session("s-replayed").await.status(), 200);
 
     // End the meeting's session, disabling the meeting, from its session page.

@@ -272,7 +272,9 @@ async fn a_job_whose_worker_died_mid_run_is_completed_by_another_worker_after_th
     let app = app_with(|s| s.followups = vec![webhook_to(&receiver)]).await;
     record_one_session(&app).await;
     // A worker claims the job and dies: its lease (zero seconds here) runs out without an outcome.
-    let claimed = rtk_sessions::claim_jobs(&app.db, 10, 0.0).await.expect("claim");
+    let claimed = rtk_sessions::claim_jobs(&app.db, rtk_sessions::JobSlots::Others, 10, 0.0)
+        .await
+        .expect("claim");
     assert_eq!(claimed.len(), 1);
     assert_eq!(app.jobs().await[0].2, "running");
 

@@ -76,6 +76,8 @@ pub fn test_settings() -> Settings {
     ];
     settings.reconcile.enabled = false;
     settings.archive.url = Some(test_archive_url());
+    // The fake's files are served over plain http on loopback.
+    settings.archive.allow_private_sources = true;
     settings
 }
 
@@ -229,6 +231,7 @@ impl TestApp {
             registry,
             std::sync::Arc::new(realtimekit),
             self.settings.worker.clone(),
+            self.settings.archive.concurrency,
         )
     }
 

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use crate::binary::{BINARY, KillOnDrop, command, free_port, run, signer_from, tempdir, wait_ready};
 use crate::helpers::drop_database;
 
-const TOKEN: &str = "binary-token";
+const TOKEN: &str = "binary-token-0123456789abcdef0123456789";
 
 /// The real binary, serving with the given settings on a fresh database, with a dev key pinned.
 struct Service {

@@ -78,13 +78,14 @@ pub async fn list(
             Ok(page) if page.data.is_empty() => p.ok { "No delivery matches." },
             Ok(page) => {
                 div.scroll { table {
-                    thead { tr { th { "Received" } th { "Event" } th { "Outcome" } th { "Reason" } th { "Session" } th { "Size" } } }
+                    thead { tr { th { "Received" } th { "Event" } th { "Outcome" } th { "App" } th { "Reason" } th { "Session" } th { "Size" } } }
                     tbody {
                         @for d in &page.data {
                             tr {
                                 td { a href=(views::delivery_href(&d.delivery_id)) { (time(d.received_at)) } }
                                 td { (d.event.as_deref().unwrap_or("–")) }
                                 td { (badge(d.outcome.as_str())) }
+                                td { code.small { (d.app_id.as_deref().unwrap_or("–")) } }
                                 td.error-text { (d.reason.as_deref().unwrap_or("")) }
                                 td { @if let Some(id) = &d.session_id { a href=(views::session_href(id)) { code.small { (id) } } } }
                                 td.n { (views::size(d.body_size_bytes)) }
@@ -124,6 +125,7 @@ pub async fn show(
             @if let Some(webhook) = &d.webhook_id { dt { "Webhook id" } dd { code { (webhook) } } }
             dt { "Event" } dd { (d.event.as_deref().unwrap_or("–")) }
             dt { "Outcome" } dd { (badge(d.outcome.as_str())) }
+            @if let Some(app_id) = &d.app_id { dt { "App" } dd { code { (app_id) } } }
             @if let Some(reason) = &d.reason { dt { "Reason" } dd.error-text { (reason) } }
             @if let Some(id) = &d.session_id { dt { "Session" } dd { a href=(views::session_href(id)) { code { (id) } } } }
             dt { "Received" } dd { (time(d.received_at)) }
@@ -180,15 +182,10 @@ pub async fn replay(
         .await
         .map_err(fail)?;
     tracing::info!(token = %session.caller.token_name, delivery_id = %replayed.delivery_id, "console: replayed a delivery");
-    let text = format!(
-        "Replayed: it was {}, it is now {}.",
-        replayed.previous_outcome.as_str(),
-        replayed.outcome.as_str()
-    );
     Ok(Redirect::to(&format!(
         "{}?notice={}",
         views::delivery_href(&delivery_id),
-        views::query_value(&text)
+        views::Notice::Replayed(replayed.outcome).code()
     ))
     .into_response())
 }

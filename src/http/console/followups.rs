@@ -14,6 +14,7 @@ use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::followups::retry_job;
 use crate::http::params;
+use crate::store::cursor::JobCursor;
 use crate::store::followup_jobs::{self, JobFilter, JobStatus};
 
 /// The most jobs one press of "Retry all" brings back.
@@ -96,15 +97,7 @@ pub async fn list(
     let view = View::parse(params.state.as_deref()).map_err(fail)?;
     let followup = params::id_filter("followup", params.followup.clone()).map_err(fail)?;
     let session_id = params::id_filter("session_id", params.session_id.clone()).map_err(fail)?;
-    let after_id = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
-            fail(ApiError::bad_request(
-                "invalid_cursor",
-                "cursor is not one this page gave",
-            ))
-        })?),
-    };
+    let after_id = params::job_cursor(params.cursor.as_deref()).map_err(fail)?;
     let filter = view.filter(followup.clone(), session_id.clone());
     let (jobs, next) = followup_jobs::list(&state.db, &filter, after_id, params::DEFAULT_LIMIT)
         .await
@@ -150,7 +143,7 @@ pub async fn list(
                     @for job in &jobs { (job_row(&session, job, true)) }
                 }
             } }
-            (views::next_page("/console/followups", &kept, next.map(|id| id.to_string()).as_deref()))
+            (views::next_page("/console/followups", &kept, next.map(JobCursor::encode).as_deref()))
         }
     };
     Ok(page("Follow-ups", Some(&session), Section::Followups, body))
@@ -180,14 +173,10 @@ pub async fn retry_one(
     session.check_operate().map_err(fail)?;
     let job = retry_job(&state.db, &id).await.map_err(fail)?;
     tracing::info!(token = %session.caller.token_name, job = job.id, followup = %job.followup, "console: retried a follow-up");
-    let text = format!(
-        "Follow-up {} ({}) of session {} is queued again.",
-        job.id, job.followup, job.session_id
-    );
     Ok(Redirect::to(&format!(
         "{}?notice={}",
         views::session_href(&job.session_id),
-        views::query_value(&text)
+        views::Notice::JobRetried.code()
     ))
     .into_response())
 }
@@ -215,7 +204,7 @@ pub async fn retry_matching(
         .await
         .map_err(|e| fail(e.into()))?;
     tracing::info!(token = %session.caller.token_name, retried, state = view.as_str(), "console: retried follow-ups");
-    let text = format!("{retried} follow-ups are queued again.");
+    let text = views::Notice::JobsRetried(u32::try_from(retried).unwrap_or(u32::MAX)).code();
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("state", View::Failing.as_str())
         .append_pair("followup", followup.as_deref().unwrap_or(""))

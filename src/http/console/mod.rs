@@ -11,12 +11,13 @@ mod meetings;
 mod overview;
 pub mod session;
 mod sessions;
+mod throttle;
 mod views;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Form, FromRequestParts, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::html;
@@ -30,6 +31,7 @@ pub const ROOT: &str = "/console";
 pub const PREFIX: &str = "/console/";
 pub const SIGN_IN: &str = "/console/sign-in";
 pub const SIGN_OUT: &str = "/console/sign-out";
+pub const SIGN_OUT_EVERYWHERE: &str = "/console/sign-out-everywhere";
 pub const ASSETS: &str = "/console/assets";
 
 /// The largest form the console accepts (a pasted token, a filter, a CSRF token).
@@ -40,6 +42,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(ROOT, get(overview::show))
         .route(SIGN_IN, get(sign_in_form).post(sign_in))
         .route(SIGN_OUT, post(sign_out))
+        .route(SIGN_OUT_EVERYWHERE, post(sign_out_everywhere))
         .route("/console/sessions", get(sessions::list))
         .route("/console/sessions/{session_id}", get(sessions::show))
         .route(
@@ -61,8 +64,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/console/assets/console.css", get(stylesheet))
         .route("/console/assets/local-time.js", get(local_time_script))
         .layer(DefaultBodyLimit::max(FORM_LIMIT_BYTES))
-        .layer(from_fn_with_state(state, require_session))
-        .layer(from_fn(security_headers))
+        .layer(from_fn_with_state(state.clone(), require_session))
+        .layer(from_fn_with_state(state, security_headers))
 }
 
 /// Every console path but sign-in and the assets needs a signed-in session: a new page cannot forget it. The
@@ -83,10 +86,17 @@ async fn require_session(State(state): State<AppState>, request: Request, next: 
 }
 
 /// On every console answer: no script but our own file, no inline script or style, no framing, no referrer
-/// outside the service, no caching (pages show live state and carry CSRF tokens).
-async fn security_headers(request: Request, next: Next) -> Response {
+/// outside the service, no caching (pages show live state and carry CSRF tokens), and over https, HSTS: a browser
+/// that has seen the console once never sends its cookie over plain http.
+async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if state.console.is_https() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     let mut set = |name: HeaderName, value: &'static str| {
         headers.insert(name, HeaderValue::from_static(value));
     };
@@ -172,9 +182,32 @@ struct SignInForm {
     next: Option<String>,
 }
 
-async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignInForm>) -> Response {
+async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    Form(form): Form<SignInForm>,
+) -> Response {
     let next = session::next_page(form.next.as_deref());
-    if !session::sign_in_form_is_genuine(&headers, &form.csrf) {
+    // The TCP peer (see `throttle`); absent only when the router is driven without the server.
+    let client = (extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>())
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+    if let Err(wait) = state.console.throttle.check(client) {
+        tracing::warn!(%client, "console sign-in refused: too many wrong tokens from this address");
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let mut response = sign_in_page(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!(
+                "Too many wrong tokens from this address; try again in {minutes} min."
+            )),
+            next,
+        );
+        let seconds = HeaderValue::from(wait.as_secs().max(1));
+        response.headers_mut().insert(header::RETRY_AFTER, seconds);
+        return response;
+    }
+    if !session::sign_in_form_is_genuine(&state, &headers, &form.csrf) {
         return sign_in_page(
             &state,
             StatusCode::FORBIDDEN,
@@ -184,7 +217,8 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(form): 
     }
     match session::sign_in(&state, &form.token).await {
         Ok(Some((cookie, caller))) => {
-            tracing::info!(token = %caller.token_name, scope = %caller.scope, "console sign-in");
+            state.console.throttle.succeeded(client);
+            tracing::info!(token = %caller.token_name, scope = %caller.scope, %client, "console sign-in");
             let mut response = Redirect::to(next).into_response();
             response.headers_mut().append(header::SET_COOKIE, cookie);
             response
@@ -193,7 +227,8 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(form): 
             response
         }
         Ok(None) => {
-            tracing::info!("console sign-in refused: the token is not one of api.tokens");
+            state.console.throttle.failed(client);
+            tracing::warn!(%client, "console sign-in refused: the token is not one of api.tokens");
             sign_in_page(&state, StatusCode::UNAUTHORIZED, Some("That token is not valid."), next)
         }
         Err(error) => views::error_page(error, None),
@@ -210,10 +245,29 @@ async fn sign_out(State(state): State<AppState>, session: ConsoleSession, Form(f
     if let Err(error) = session.check_csrf(&form.csrf) {
         return views::error_page(error, Some(&session));
     }
-    tracing::info!(token = %session.caller.token_name, "console sign-out");
-    (
-        [(header::SET_COOKIE, session::sign_out_cookie(&state))],
-        Redirect::to(SIGN_IN),
-    )
-        .into_response()
+    match session::sign_out(&state, &session).await {
+        Ok(cookie) => {
+            tracing::info!(token = %session.caller.token_name, "console sign-out");
+            ([(header::SET_COOKIE, cookie)], Redirect::to(SIGN_IN)).into_response()
+        }
+        Err(error) => views::error_page(error, Some(&session)),
+    }
+}
+
+/// Ends every console session of the signed-in token, on every browser (a token shared too widely, a lost laptop).
+async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    session: ConsoleSession,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(error) = session.check_csrf(&form.csrf) {
+        return views::error_page(error, Some(&session));
+    }
+    match session::sign_out_everywhere(&state, &session).await {
+        Ok((ended, cookie)) => {
+            tracing::info!(token = %session.caller.token_name, ended, "console sign-out of every session of the token");
+            ([(header::SET_COOKIE, cookie)], Redirect::to(SIGN_IN)).into_response()
+        }
+        Err(error) => views::error_page(error, Some(&session)),
+    }
 }

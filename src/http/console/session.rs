@@ -1,6 +1,8 @@
-//! Signing in to the console. The token is pasted once; the browser then holds a cookie with a signed, expiring
-//! session (the token's name, its scope and when the session ends), never the token. Every form that changes
-//! something carries a CSRF token derived from that session and is refused without it.
+//! Signing in to the console. The token is pasted once; the browser then holds a cookie with a signed session id
+//! (and the token's name and scope), never the token. The session itself lives on the server
+//! (`store::console_sessions`): signing out ends it for good, every session of a token can be ended at once, and
+//! its life is what the server granted (`console.session_ttl_secs`), whatever the cookie says. Every form that
+//! changes something carries a CSRF token derived from that session and is refused without it.
 //!
 //! A session is checked against the configuration on every request: a token removed, given a lower scope or a new
 //! secret ends the sessions it opened.
@@ -13,7 +15,6 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
 use cookie::{Cookie, SameSite};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -24,12 +25,22 @@ use super::super::AppState;
 use super::super::auth::Caller;
 use super::super::error::ApiError;
 use crate::domain::{ApiToken, Scope};
-use crate::store::console_key;
+use crate::store::{console_key, console_sessions};
 
-/// The session cookie, sent only to the console's paths.
+/// The session cookie, sent only to the console's paths; over https `__Host-rtk_console` (see [`cookie_name`]).
 pub const SESSION_COOKIE: &str = "rtk_console";
 /// The sign-in form's own CSRF cookie (double submit): a stranger's page cannot sign a browser in as someone else.
 const SIGN_IN_COOKIE: &str = "rtk_console_sign_in";
+
+/// Over https a cookie is named with the `__Host-` prefix, which browsers accept only when it is `Secure`, for the
+/// whole host (`Path=/`) and without a `Domain`: a sibling subdomain cannot plant or shadow it.
+fn cookie_name(name: &'static str, secure: bool) -> String {
+    if secure {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
 
 /// What the console needs to sign and check its sessions.
 pub struct ConsoleAuth {
@@ -38,6 +49,8 @@ pub struct ConsoleAuth {
     secure: bool,
     /// From the database on first use (see `store::console_key`).
     key: OnceCell<[u8; 32]>,
+    /// Wrong tokens at the sign-in form, per client address.
+    pub throttle: super::throttle::SignInThrottle,
 }
 
 impl ConsoleAuth {
@@ -46,7 +59,13 @@ impl ConsoleAuth {
             ttl,
             secure,
             key: OnceCell::new(),
+            throttle: Default::default(),
         }
+    }
+
+    /// Served over https (`server.public_url`): `Secure` and `__Host-` cookies, and HSTS.
+    pub fn is_https(&self) -> bool {
+        self.secure
     }
 
     pub fn ttl(&self) -> Duration {
@@ -54,11 +73,12 @@ impl ConsoleAuth {
     }
 }
 
-/// A signed-in browser: who it is, and the CSRF token its forms carry.
+/// A signed-in browser: who it is, its session on the server, and the CSRF token its forms carry.
 #[derive(Debug, Clone)]
 pub struct ConsoleSession {
     pub caller: Caller,
-    pub expires_at: DateTime<Utc>,
+    /// The server's id of the session (what signing out ends).
+    pub id: Vec<u8>,
     pub csrf: String,
 }
 
@@ -112,16 +132,16 @@ fn fingerprint(key: &[u8; 32], token: &ApiToken) -> String {
     URL_SAFE_NO_PAD.encode(&mac(key, "token", token.sha256())[..12])
 }
 
-/// The cookie value: `base64url(name|scope|expires|fingerprint|nonce)` `.` `base64url(hmac)`. The nonce makes
-/// every sign-in a session of its own, with a CSRF token of its own.
-fn seal(key: &[u8; 32], token: &ApiToken, expires_at: DateTime<Utc>) -> String {
+/// The cookie value: `base64url(name|scope|fingerprint|session id)` `.` `base64url(hmac)`. The session id is the
+/// server's record of the sign-in (random, 16 bytes), so every sign-in is a session of its own, with a CSRF token of
+/// its own. No expiry is carried: the server's record says when the session ends.
+fn seal(key: &[u8; 32], token: &ApiToken, id: &[u8; 16]) -> String {
     let payload = format!(
-        "{}|{}|{}|{}|{}",
+        "{}|{}|{}|{}",
         token.name,
         token.scope,
-        expires_at.timestamp(),
         fingerprint(key, token),
-        URL_SAFE_NO_PAD.encode(rand::random::<[u8; 12]>())
+        URL_SAFE_NO_PAD.encode(id)
     );
     let signature = mac(key, "session", payload.as_bytes());
     format!(
@@ -131,9 +151,9 @@ fn seal(key: &[u8; 32], token: &ApiToken, expires_at: DateTime<Utc>) -> String {
     )
 }
 
-/// The session a cookie value holds, if its signature is ours, it has not expired and its token is still
-/// configured with the same scope and secret.
-fn open(state: &AppState, key: &[u8; 32], value: &str, now: DateTime<Utc>) -> Option<ConsoleSession> {
+/// What a cookie value claims, if its signature is ours and its token is still configured with the same scope and
+/// secret; whether the session is live is the server's record to say (see [`open`]).
+fn unseal(state: &AppState, key: &[u8; 32], value: &str) -> Option<ConsoleSession> {
     let (payload, signature) = value.split_once('.')?;
     let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
     let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
@@ -143,21 +163,26 @@ fn open(state: &AppState, key: &[u8; 32], value: &str, now: DateTime<Utc>) -> Op
     }
     let payload = String::from_utf8(payload).ok()?;
     let mut fields = payload.split('|');
-    let (name, scope, expires, print) = (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
-    let _nonce = fields.next()?;
-    let expires_at = DateTime::from_timestamp(expires.parse().ok()?, 0)?;
-    if expires_at <= now {
-        return None;
-    }
+    let (name, scope, print, id) = (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
+    let id = URL_SAFE_NO_PAD.decode(id).ok().filter(|id| id.len() == 16)?;
     let token = state.api_tokens.named(name)?;
     if token.scope.as_str() != scope || fingerprint(key, token) != print {
         return None;
     }
     Some(ConsoleSession {
         caller: Caller::from(token),
-        expires_at,
+        id,
         csrf: URL_SAFE_NO_PAD.encode(mac(key, "csrf", value.as_bytes())),
     })
+}
+
+/// The session a cookie value holds, if [`unseal`] accepts it and the server's record of it is live.
+async fn open(state: &AppState, key: &[u8; 32], value: &str) -> Result<Option<ConsoleSession>, ApiError> {
+    let Some(session) = unseal(state, key, value) else {
+        return Ok(None);
+    };
+    let live = console_sessions::is_live(&state.db, &session.id, &session.caller.token_name, state.console.ttl).await?;
+    Ok(live.then_some(session))
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -223,11 +248,12 @@ impl OptionalFromRequestParts<AppState> for ConsoleSession {
         if let Some(session) = parts.extensions.get::<Self>() {
             return Ok(Some(session.clone()));
         }
-        let Some(value) = cookie_value(&parts.headers, SESSION_COOKIE) else {
+        let name = cookie_name(SESSION_COOKIE, state.console.secure);
+        let Some(value) = cookie_value(&parts.headers, &name) else {
             return Ok(None);
         };
         let key = key(state).await.map_err(IntoResponse::into_response)?;
-        let session = open(state, key, value, Utc::now());
+        let session = open(state, key, value).await.map_err(IntoResponse::into_response)?;
         if let Some(session) = &session {
             tracing::Span::current().record("token", session.caller.token_name.as_str());
         }
@@ -242,24 +268,28 @@ pub async fn sign_in(state: &AppState, presented: &str) -> Result<Option<(Header
     };
     let key = key(state).await?;
     let ttl = state.console.ttl;
-    let expires_at = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(8));
-    let cookie = build_cookie(
-        SESSION_COOKIE,
-        seal(key, token, expires_at),
-        Some(ttl),
-        state.console.secure,
-    );
+    let id: [u8; 16] = rand::random();
+    console_sessions::create(&state.db, &id, &token.name, ttl).await?;
+    let cookie = build_cookie(SESSION_COOKIE, seal(key, token, &id), Some(ttl), state.console.secure);
     Ok(Some((cookie, Caller::from(token))))
 }
 
-/// The `Set-Cookie` that ends a session.
-pub fn sign_out_cookie(state: &AppState) -> HeaderValue {
-    build_cookie(
+/// Ends the session on the server (a captured cookie no longer works) and returns the `Set-Cookie` that drops it
+/// from the browser.
+pub async fn sign_out(state: &AppState, session: &ConsoleSession) -> Result<HeaderValue, ApiError> {
+    console_sessions::end(&state.db, &session.id).await?;
+    Ok(build_cookie(
         SESSION_COOKIE,
         String::new(),
         Some(Duration::ZERO),
         state.console.secure,
-    )
+    ))
+}
+
+/// Ends every session of the session's token, this one included (signing out everywhere); returns how many.
+pub async fn sign_out_everywhere(state: &AppState, session: &ConsoleSession) -> Result<(u64, HeaderValue), ApiError> {
+    let ended = console_sessions::end_all_of_token(&state.db, &session.caller.token_name).await?;
+    Ok((ended, sign_out(state, session).await?))
 }
 
 /// A fresh sign-in form's CSRF value and the cookie that carries it (ten minutes to fill the form in).
@@ -285,14 +315,16 @@ pub fn sign_in_form_done(state: &AppState) -> HeaderValue {
 }
 
 /// True when the sign-in form's CSRF field matches its cookie.
-pub fn sign_in_form_is_genuine(headers: &HeaderMap, presented: &str) -> bool {
-    cookie_value(headers, SIGN_IN_COOKIE)
+pub fn sign_in_form_is_genuine(state: &AppState, headers: &HeaderMap, presented: &str) -> bool {
+    cookie_value(headers, &cookie_name(SIGN_IN_COOKIE, state.console.secure))
         .is_some_and(|expected| !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes())))
 }
 
 fn build_cookie(name: &'static str, value: String, max_age: Option<Duration>, secure: bool) -> HeaderValue {
-    let mut cookie = Cookie::build((name, value))
-        .path(super::ROOT)
+    // `__Host-` cookies must be for the whole host.
+    let path = if secure { "/" } else { super::ROOT };
+    let mut cookie = Cookie::build((cookie_name(name, secure), value))
+        .path(path)
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(secure);
@@ -311,7 +343,7 @@ mod tests {
     fn a_sealed_session_names_no_secret_and_a_changed_byte_breaks_it() {
         let key = [7u8; 32];
         let token = ApiToken::from_value("support", Scope::Read, "the-secret-token");
-        let value = seal(&key, &token, Utc::now() + chrono::Duration::hours(1));
+        let value = seal(&key, &token, &[3u8; 16]);
         assert!(!value.contains("the-secret-token"));
         let (payload, _) = value.split_once('.').expect("two parts");
         let decoded = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).expect("base64")).expect("text");

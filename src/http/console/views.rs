@@ -8,7 +8,7 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::super::error::ApiError;
 use super::session::ConsoleSession;
-use super::{ASSETS, ROOT, SIGN_OUT};
+use super::{ASSETS, ROOT, SIGN_OUT, SIGN_OUT_EVERYWHERE};
 use crate::realtimekit::client::path_segment;
 
 /// Which part of the console a page belongs to, for the navigation bar.
@@ -56,11 +56,11 @@ pub fn page(title: &str, session: Option<&ConsoleSession>, section: Section, bod
                                 }
                             }
                             form.who method="post" action=(SIGN_OUT) {
-                                span title={ "signed in until " (utc(session.expires_at)) } {
-                                    (session.caller.token_name) " · " (session.caller.scope)
-                                }
+                                span { (session.caller.token_name) " · " (session.caller.scope) }
                                 (csrf_field(session))
                                 button type="submit" { "Sign out" }
+                                button type="submit" formaction=(SIGN_OUT_EVERYWHERE)
+                                    title="End every console session of this token, on every browser" { "Sign out everywhere" }
                             }
                         }
                     }
@@ -136,11 +136,52 @@ pub fn action_button(session: &ConsoleSession, action: &str, label: &str) -> Mar
     }
 }
 
-/// A notice after an action (`?notice=`), escaped like everything else.
-pub fn notice(text: Option<&str>) -> Markup {
+/// What an action tells the page it redirects to. The link carries a code from this fixed list (with a number or an
+/// outcome where it needs one), never text: a link from anywhere cannot put words in the console's status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    JobRetried,
+    JobsRetried(u32),
+    Replayed(crate::store::deliveries::Outcome),
+}
+
+impl Notice {
+    /// The `?notice=` value.
+    pub fn code(self) -> String {
+        match self {
+            Self::JobRetried => "job_retried".to_owned(),
+            Self::JobsRetried(count) => format!("jobs_retried.{count}"),
+            Self::Replayed(outcome) => format!("replayed.{}", outcome.as_str()),
+        }
+    }
+
+    fn parse(code: &str) -> Option<Self> {
+        let (name, argument) = code.split_once('.').unwrap_or((code, ""));
+        match (name, argument) {
+            ("job_retried", "") => Some(Self::JobRetried),
+            ("jobs_retried", count) => count.parse().ok().map(Self::JobsRetried),
+            ("replayed", outcome) => crate::store::deliveries::Outcome::parse(outcome)
+                .ok()
+                .map(Self::Replayed),
+            _ => None,
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Self::JobRetried => "The follow-up is queued again.".to_owned(),
+            Self::JobsRetried(1) => "1 follow-up is queued again.".to_owned(),
+            Self::JobsRetried(count) => format!("{count} follow-ups are queued again."),
+            Self::Replayed(outcome) => format!("Replayed: it is now {}.", outcome.as_str()),
+        }
+    }
+}
+
+/// The notice a `?notice=` code names; an unknown code shows nothing.
+pub fn notice(code: Option<&str>) -> Markup {
     html! {
-        @if let Some(text) = text.filter(|t| !t.is_empty()) {
-            p.notice role="status" { (text) }
+        @if let Some(notice) = code.and_then(Notice::parse) {
+            p.notice role="status" { (notice.text()) }
         }
     }
 }

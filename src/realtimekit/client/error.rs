@@ -37,6 +37,10 @@ pub enum ApiError {
         detail: String,
         raw_body: String,
     },
+    /// Not sent: an id of `.` or `..` would leave its path segment (URLs resolve dot segments, encoded or not), and
+    /// the call would reach another resource of the app.
+    #[error("{method} {path} was not sent: an id of \".\" or \"..\" cannot be a path segment")]
+    DotSegment { method: Method, path: String },
 }
 
 impl ApiError {
@@ -75,6 +79,7 @@ impl ApiError {
             Self::Status { status, .. } => *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
             Self::Network { .. } => true,
             Self::Decode { status, .. } => status.is_server_error(),
+            Self::DotSegment { .. } => false,
         }
     }
 
@@ -89,7 +94,7 @@ impl ApiError {
     pub fn raw_body(&self) -> Option<&str> {
         match self {
             Self::Status { raw_body, .. } | Self::Decode { raw_body, .. } => Some(raw_body),
-            Self::Network { .. } => None,
+            Self::Network { .. } | Self::DotSegment { .. } => None,
         }
     }
 }

@@ -50,6 +50,12 @@ impl RealtimeKitClient {
         body: Option<&B>,
         repeat: Repeat,
     ) -> Result<Envelope, ApiError> {
+        if path.split(['/', '?']).any(is_dot_segment) {
+            return Err(ApiError::DotSegment {
+                method,
+                path: path.to_owned(),
+            });
+        }
         let url = self
             .app_base
             .join(path)
@@ -175,6 +181,12 @@ fn backoff_with_jitter(policy: &RetryPolicy, attempt: u32) -> Duration {
 }
 
 /// A path segment with `/`, `?` and `#` escaped, so an id cannot reach another endpoint.
+/// `.` or `..`, plain or percent-encoded in any case: what a URL resolves as a dot segment.
+fn is_dot_segment(segment: &str) -> bool {
+    let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+    decoded == "." || decoded == ".."
+}
+
 pub fn segment(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for byte in id.bytes() {
