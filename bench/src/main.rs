@@ -629,7 +629,7 @@ async fn ingest(
         truncate(&reference, "jobs, webhook_events").await?;
         let ceiling_tps = pgbench(cli, "rtk_bench_reference", &ceiling, c, duration).await?;
 
-        truncate(&db, "deliveries, sessions, followup_jobs").await?;
+        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts").await?;
         let cpu = CpuMark::now(service.pid());
         let load = drive(&service.url, &signed, c, duration, service.pid()).await;
         let split = cpu.per_delivery(service.pid(), load.acked.len());
@@ -640,9 +640,9 @@ async fn ingest(
             .await?;
         let verified = stored as usize == acked_ids.len();
 
-        truncate(&db, "deliveries, sessions, followup_jobs").await?;
+        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts").await?;
         let sql_single = direct_sql(&db, c.min(16), duration, 1).await?;
-        truncate(&db, "deliveries, sessions, followup_jobs").await?;
+        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts").await?;
         let sql_batched = direct_sql(&db, c.min(2), duration, 32.min(c.max(1))).await?;
 
         let h = &load.latency;
@@ -690,7 +690,7 @@ async fn ingest(
 
     // Half the highest rate, paced, for the p99 target.
     if let Some(&top) = levels.iter().max() {
-        truncate(&db, "deliveries, sessions, followup_jobs").await?;
+        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts").await?;
         let paced = paced(&service.url, &signed, (max_rate / 2.0) as u64, top, duration).await;
         println!(
             "at half the highest rate ({:.0}/s offered, {:.0}/s acked): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, non-2xx {}",

@@ -44,6 +44,15 @@ pub fn check_url(url: &reqwest::Url, allow_private: bool) -> Result<(), String> 
     }
 }
 
+/// Whether a redirect to `next`, after `hops` URLs already fetched, may be followed: the same rules as the first URL,
+/// and [`MAX_REDIRECTS`] at most.
+fn may_follow(hops: usize, next: &reqwest::Url, allow_private: bool) -> Result<(), String> {
+    if hops > MAX_REDIRECTS {
+        return Err(format!("more than {MAX_REDIRECTS} redirects"));
+    }
+    check_url(next, allow_private).map_err(|why| format!("a redirect was refused: {why}"))
+}
+
 /// An address on the public internet: not loopback, private, link-local (the cloud metadata service), unique-local,
 /// shared (carrier-grade NAT), multicast, unspecified, reserved or documentation space, including IPv4 addresses
 /// written as IPv6.
@@ -111,12 +120,9 @@ impl Resolve for PublicOnly {
 /// addresses only (unless `allow_private`), and a stalled connection fails instead of hanging.
 pub fn client(allow_private: bool) -> reqwest::Client {
     let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() >= MAX_REDIRECTS {
-            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
-        }
-        match check_url(attempt.url(), allow_private) {
+        match may_follow(attempt.previous().len(), attempt.url(), allow_private) {
             Ok(()) => attempt.follow(),
-            Err(why) => attempt.error(format!("a redirect was refused: {why}")),
+            Err(why) => attempt.error(why),
         }
     });
     let builder = reqwest::Client::builder()
@@ -225,6 +231,18 @@ mod tests {
         assert!(check_url(&url("https://[::1]/a.mp4"), false).is_err());
         assert!(check_url(&url("http://127.0.0.1/a.mp4"), true).is_ok());
         assert!(check_url(&url("file:///etc/passwd"), true).is_err());
+
+        // Every redirect hop is held to the same rules: a public https URL may send us nowhere inside.
+        assert!(may_follow(1, &url("https://cdn.example.com/a.mp4"), false).is_ok());
+        for inside in [
+            "http://127.0.0.1:8080/admin",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://[fd00::1]/",
+        ] {
+            let refused = may_follow(1, &url(inside), false).expect_err(inside);
+            assert!(refused.contains("redirect was refused"), "{refused}");
+        }
+        assert!(may_follow(MAX_REDIRECTS + 1, &url("https://cdn.example.com/a.mp4"), false).is_err());
     }
 
     /// A server that answers with a 1,000-byte length and then sends one byte every `every`.

@@ -123,14 +123,13 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .with_state(state)
         .layer(
             ServiceBuilder::new()
-                .layer(axum::middleware::from_fn(screen_request))
+                .layer(from_fn_with_state(body_read_timeout, screen_request))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 // A 5xx is logged once, with its cause, where it is made (`ApiError`); the layer's own failure
                 // line would repeat it without one.
                 .layer(TraceLayer::new_for_http().make_span_with(request_span).on_failure(()))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(axum::middleware::from_fn(observability::record_http))
-                .layer(from_fn_with_state(body_read_timeout, read_body_within))
                 .layer(from_fn_with_state(shed_state, shed_load))
                 .layer(from_fn_with_state(request_timeout, answer_within)),
         )
@@ -185,7 +184,7 @@ impl Capacity {
 /// queueing, so a burst far above capacity meets fast refusals that RealtimeKit retries, not unbounded latency or
 /// memory. Health checks and metrics are never shed. The receiver takes its permit itself, from its own class, once
 /// the body has arrived and its signature verifies, so that strangers hold a connection at most, never capacity
-/// that verified deliveries need. Every other body has already arrived here (see [`read_body_within`]).
+/// that verified deliveries need. Every other body has already arrived here (see [`read_whole`]).
 async fn shed_load(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     if matches!(path, "/healthz" | "/readyz" | "/metrics" | WEBHOOK_PATH) {
@@ -206,9 +205,11 @@ async fn shed_load(State(state): State<AppState>, request: Request, next: Next) 
 const MAX_REQUEST_ID_CHARS: usize = 64;
 
 /// Before anything else reads a request: a client's `x-request-id` is kept only when it is short and printable (it
-/// goes into every log line of the request and back in the answer), and a path that is not UTF-8 once
-/// percent-decoded gets the API's JSON error here rather than the router's plain-text one.
-async fn screen_request(mut request: Request, next: Next) -> Response {
+/// goes into every log line of the request and back in the answer); a path that is not UTF-8 once percent-decoded
+/// gets the API's JSON error here rather than the router's plain-text one; and every body but a delivery's has
+/// arrived whole before the request goes on to take any capacity (see [`read_whole`]).
+async fn screen_request(State(deadline): State<Duration>, mut request: Request, next: Next) -> Response {
+    use axum::body::HttpBody as _;
     let usable_id = |value: &axum::http::HeaderValue| {
         let bytes = value.as_bytes();
         !bytes.is_empty() && bytes.len() <= MAX_REQUEST_ID_CHARS && bytes.iter().all(u8::is_ascii_graphic)
@@ -222,51 +223,52 @@ async fn screen_request(mut request: Request, next: Next) -> Response {
     {
         return ApiError::bad_request("invalid_path", "the path is not UTF-8 once percent-decoded").into_response();
     }
+    if request.uri().path() != WEBHOOK_PATH && !request.body().is_end_stream() {
+        request = match read_whole(request, deadline).await {
+            Ok(request) => request,
+            Err(refused) => return refused.into_response(),
+        };
+    }
     next.run(request).await
 }
 
 /// The largest body any route but the receiver takes (a console form, an end-meeting request).
 const MAX_OTHER_BODY_BYTES: usize = 64 * 1024;
 
-/// Every body but a delivery's (which the receiver reads itself, under its own limit) is read whole here, within
+/// Every body but a delivery's (which the receiver reads itself, under its own limit) is read whole, within
 /// `server.body_read_timeout_secs` and 64 KiB, before the request takes any capacity: a client that declares a body
 /// and never sends it holds its connection for that long, and nothing else. Over HTTP/2 this bounds each stream the
 /// same way.
-async fn read_body_within(State(deadline): State<Duration>, request: Request, next: Next) -> Response {
-    use axum::body::HttpBody as _;
+async fn read_whole(request: Request, deadline: Duration) -> Result<Request, ApiError> {
     use http_body_util::{BodyExt, LengthLimitError, Limited};
-    if request.uri().path() == WEBHOOK_PATH || request.body().is_end_stream() {
-        return next.run(request).await;
-    }
     let (parts, body) = request.into_parts();
     let read = tokio::time::timeout(deadline, Limited::new(body, MAX_OTHER_BODY_BYTES).collect()).await;
     let bytes = match read {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            return ApiError::new(
+            return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!("the body is larger than the limit of {MAX_OTHER_BODY_BYTES} bytes"),
             )
-            .closing_connection()
-            .into_response();
+            .closing_connection());
         }
         Ok(Err(error)) => {
-            return ApiError::bad_request("unreadable_body", format!("the body could not be read: {error}"))
-                .into_response();
+            return Err(ApiError::bad_request(
+                "unreadable_body",
+                format!("the body could not be read: {error}"),
+            ));
         }
         Err(_) => {
-            return ApiError::new(
+            return Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "body_timeout",
                 format!("the body did not arrive within {} seconds", deadline.as_secs_f64()),
             )
-            .closing_connection()
-            .into_response();
+            .closing_connection());
         }
     };
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
 pub(crate) fn overloaded() -> ApiError {

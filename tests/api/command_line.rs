@@ -379,3 +379,29 @@ async fn errors_name_their_cause_once() {
     assert!(last.starts_with("rtk-sessions: GET webhooks"), "{stderr}");
     assert_eq!(last.matches("Connection refused").count(), 1, "{last}");
 }
+
+#[tokio::test]
+async fn a_config_toml_in_a_parent_folder_is_never_read() {
+    let parent = tempdir("parent-config");
+    std::fs::write(parent.join("config.toml"), "[server]\nbind = \"127.0.0.1:9999\"\n").expect("write");
+    let child = parent.join("child");
+    std::fs::create_dir_all(&child).expect("a folder");
+    let output = run(command("unused").current_dir(&child).args(["config", "check"]));
+    let (ok, stdout, stderr) = text(&output);
+    assert!(ok, "{stderr}");
+    let bind = stdout
+        .lines()
+        .find(|line| line.starts_with("server.bind"))
+        .expect("a row");
+    assert!(bind.contains("0.0.0.0:8080") && bind.ends_with("default"), "{bind}");
+    assert!(stdout.contains("no config.toml in the working directory"), "{stdout}");
+
+    // In the folder itself, it is read, and said so.
+    let output = run(command("unused").current_dir(&parent).args(["config", "check"]));
+    let (ok, stdout, stderr) = text(&output);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("127.0.0.1:9999") && stdout.contains("configuration file config.toml in"),
+        "{stdout}"
+    );
+}
