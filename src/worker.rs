@@ -125,7 +125,13 @@ impl Worker {
                 )
             }
             Err(error) => {
-                tracing::error!(%error, attempts = job.attempts, "follow-up is dead; POST /followups/{{id}}/retry brings it back");
+                tracing::error!(
+                    %error,
+                    attempts = job.attempts,
+                    "follow-up is dead; `rtk-sessions followups retry {}` (or POST /followups/{}/retry) brings it back",
+                    job.id,
+                    job.id
+                );
                 (
                     AttemptOutcome::Dead,
                     followup_jobs::fail(&self.pool, &job, &error.to_string(), None).await,

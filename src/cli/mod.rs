@@ -263,7 +263,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "rtk-sessions", &mut std::io::stdout());
+            // Written whole, then sent: a reader that stops early (`| head -1`) closes the pipe, which ends the
+            // command quietly instead of panicking in the middle of the script.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "rtk-sessions", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => return Err(error.into()),
+                _ => {}
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Dev(DevCommand::Keygen { out, force }) => {

@@ -80,8 +80,9 @@ async fn serve(
     };
     let Some(copy) = artifacts::archived_copy(&state.db, &key).await? else {
         return Err(ApiError::not_found(format!(
-            "the {} is not archived (yet); GET /sessions/{{id}} shows each artifact's state",
-            kind.as_str()
+            "the {} is not archived (yet); GET /sessions/{} shows each artifact's state",
+            kind.as_str(),
+            key.session_id
         )));
     };
     let (size, stream) = store.read(&copy.object_key).await.map_err(|error| {

@@ -166,7 +166,7 @@ pub async fn report(
         return Err(match known {
             None => session_not_found(&session_id),
             Some(_) => ApiError::not_found(format!(
-                "no report for session {session_id:?} yet: it is made by a `report` follow-up (see GET /sessions/{{id}})"
+                "no report for session {session_id:?} yet: it is made by a `report` follow-up (see GET /sessions/{session_id})"
             )),
         });
     };

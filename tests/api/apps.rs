@@ -244,6 +244,16 @@ async fn two_apps_each_use_their_own_webhook_path_and_token_and_a_third_apps_del
             .iter()
             .all(|d| d["app_id"] == APP_3 && d["outcome"] == "foreign")
     );
+    let mut console = crate::console::ConsoleClient::new(&app.address);
+    console.sign_in(API_TOKEN).await;
+    let overview = console.get("/console").await;
+    assert!(
+        overview
+            .body
+            .contains("Deliveries from an app that is not configured: <code>stranger-app-3</code>"),
+        "the overview names the app an operator may have forgotten: {}",
+        overview.body
+    );
     let metrics = app.get_authorized("/metrics").await.text().await.expect("metrics");
     assert!(
         metrics.contains(r#"rtk_deliveries_total{outcome="foreign",app=""}"#),

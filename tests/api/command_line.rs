@@ -405,3 +405,27 @@ async fn a_config_toml_in_a_parent_folder_is_never_read() {
         "{stdout}"
     );
 }
+
+#[test]
+fn completions_end_quietly_when_the_reader_stops_early() {
+    use std::io::BufRead;
+    let mut child = Command::new(BINARY)
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut first = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    stdout.read_line(&mut first).expect("a first line");
+    drop(stdout); // `| head -1`: the pipe closes
+    let output = child.wait_with_output().expect("ends");
+    assert!(!first.is_empty());
+    assert_ne!(
+        output.status.code(),
+        Some(101),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+}
