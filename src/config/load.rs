@@ -29,11 +29,19 @@ pub enum ConfigFile {
 }
 
 impl ConfigFile {
+    /// The file read: `config.toml` in the working directory, or the one named.
+    fn path(&self) -> &Path {
+        match self {
+            Self::Default => Path::new("config.toml"),
+            Self::Named(path) => path,
+        }
+    }
+
     /// Which file is read, in words, for `serve`'s log and `config check`: the path, or that there is none.
     pub fn described(&self) -> String {
         match self {
             Self::Named(path) => format!("configuration file {}", path.display()),
-            Self::Default if Path::new("config.toml").is_file() => {
+            Self::Default if self.path().is_file() => {
                 let folder = std::env::current_dir()
                     .map(|d| d.display().to_string())
                     .unwrap_or_default();
@@ -60,11 +68,10 @@ impl Settings {
         file: &ConfigFile,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> anyhow::Result<(Self, Sources)> {
-        let path: &Path = match file {
-            ConfigFile::Default => Path::new("config.toml"),
-            ConfigFile::Named(path) if !path.is_file() => bail!("configuration file {} does not exist", path.display()),
-            ConfigFile::Named(path) => path,
-        };
+        let path = file.path();
+        if matches!(file, ConfigFile::Named(_)) && !path.is_file() {
+            bail!("configuration file {} does not exist", path.display());
+        }
         // `file_exact`: the file named, in the working directory when relative. `Toml::file` would look for it in
         // every parent folder too, and act on whatever database a config.toml higher up names.
         let mut layers = Figment::from(Toml::string(DEFAULTS));

@@ -169,12 +169,13 @@ impl RealtimeKitSettings {
     /// Every app's id and name is usable and given once.
     fn check_apps(&self) -> Result<(), (&'static str, String)> {
         let apps = self.apps();
+        // The shorthand's app, when there is one, comes first; the entries are numbered from 1 after it.
+        let shorthand = usize::from(!self.app_id.trim().is_empty());
         for (index, app) in apps.iter().enumerate() {
             let id = &app.app_id;
-            let at = if !self.app_id.trim().is_empty() && index == 0 {
-                "realtimekit.app_id".to_owned()
-            } else {
-                format!("entry {}", index + 1 - usize::from(!self.app_id.trim().is_empty()))
+            let at = match index.checked_sub(shorthand) {
+                None => "realtimekit.app_id".to_owned(),
+                Some(entry) => format!("entry {}", entry + 1),
             };
             if id.is_empty() {
                 return Err(("realtimekit.apps", format!("{at}: app_id is required")));

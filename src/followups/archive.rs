@@ -241,14 +241,9 @@ impl ArchiveFollowup {
         key: &ArtifactKey,
         context: &FollowupContext,
     ) -> Result<(String, Option<i64>), Unarchived> {
-        let client = match context.realtimekit.for_app(session.app_id.as_deref()) {
-            Ok((_, client)) => client,
-            Err(why) => {
-                return Err(Unarchived::Failed(
-                    anyhow!(why).context("the download URL has expired and cannot be renewed"),
-                ));
-            }
-        };
+        let client = context.realtimekit_for(session).map_err(|why| {
+            Unarchived::Failed(anyhow::Error::new(why).context("the download URL has expired and cannot be renewed"))
+        })?;
         let fresh = client
             .fresh_source(&key.session_id, key.kind, &key.artifact_id)
             .await

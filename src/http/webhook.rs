@@ -92,11 +92,6 @@ async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Js
     // What the log line says of the event, taken before the delivery moves to the writer.
     let event = classified.event().map(str::to_owned);
     let reason = classified.reason().map(str::to_owned);
-    // The metric's app label: a configured app's id only, so its values are bounded by the configuration.
-    let app_label = match &app_id {
-        Some(app_id) if state.realtimekit.apps().get(app_id).is_some() => app_id.clone(),
-        _ => String::new(),
-    };
     let delivery = VerifiedDelivery {
         delivery_id: delivery_id.clone(),
         webhook_id,
@@ -105,11 +100,10 @@ async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Js
         classified,
     };
     let outcome = state.ingest.record(delivery).await?;
-    let app_label = if outcome == Outcome::Foreign {
-        ""
-    } else {
-        app_label.as_str()
-    };
+    // The metric's app label is a configured app's id only, so that its values are bounded by the configuration: an
+    // admitted delivery's app, once apps are configured; none for a foreign one or while no app is configured.
+    let configured = !state.realtimekit.apps().is_empty() && outcome != Outcome::Foreign;
+    let app_label = app_id.as_deref().filter(|_| configured).unwrap_or_default();
     observability::delivery(outcome.as_str(), app_label);
 
     if outcome == Outcome::Foreign {

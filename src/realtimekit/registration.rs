@@ -391,9 +391,6 @@ pub async fn run(
             return;
         }
     };
-    for (app, missing) in clients.uncallable() {
-        tracing::info!(app = %app.app_id, "webhook registration skipped for this app: set its {}", missing.join(" and "));
-    }
     if !background::wait_for(&shutdown, database.wait_until_prepared()).await {
         return;
     }

@@ -5,16 +5,16 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-/// Records a new session of `token_name` that lasts `ttl`. Sessions that ended or expired more than a day ago are
-/// removed on the way, so the table holds about a day of sign-ins (and sign-ins are throttled).
+/// Records a new session of `token_name`. Sessions that ended, or outlived `ttl`, more than a day ago are removed on
+/// the way, so the table holds about a day of sign-ins beyond the live ones (and sign-ins are throttled).
 pub async fn create(pool: &PgPool, id: &[u8; 16], token_name: &str, ttl: Duration) -> Result<(), sqlx::Error> {
     sqlx::query(
         "WITH gone AS (
              DELETE FROM console_sessions
-             WHERE coalesce(ended_at, expires_at) < now() - interval '1 day'
+             WHERE ended_at < now() - interval '1 day'
+                OR created_at < now() - make_interval(secs => $3) - interval '1 day'
          )
-         INSERT INTO console_sessions (id, token_name, expires_at)
-         VALUES ($1, $2, now() + make_interval(secs => $3))",
+         INSERT INTO console_sessions (id, token_name) VALUES ($1, $2)",
     )
     .bind(id.as_slice())
     .bind(token_name)
@@ -24,13 +24,13 @@ pub async fn create(pool: &PgPool, id: &[u8; 16], token_name: &str, ttl: Duratio
     Ok(())
 }
 
-/// Whether the session is live: not ended, not expired, and younger than `ttl` (a shorter `console.session_ttl_secs`
-/// applies to sessions made before it).
+/// Whether the session is live: not ended, and younger than `ttl` (`console.session_ttl_secs` as configured now,
+/// whatever the cookie says).
 pub async fn is_live(pool: &PgPool, id: &[u8], token_name: &str, ttl: Duration) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (
              SELECT 1 FROM console_sessions
-             WHERE id = $1 AND token_name = $2 AND ended_at IS NULL AND expires_at > now()
+             WHERE id = $1 AND token_name = $2 AND ended_at IS NULL
                AND created_at > now() - make_interval(secs => $3)
          )",
     )
@@ -41,13 +41,14 @@ pub async fn is_live(pool: &PgPool, id: &[u8], token_name: &str, ttl: Duration) 
     .await
 }
 
-/// Ends one session (sign-out).
-pub async fn end(pool: &PgPool, id: &[u8]) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE console_sessions SET ended_at = now() WHERE id = $1 AND ended_at IS NULL")
+/// Ends one session (sign-out); returns how many ended (0 when it had already).
+pub async fn end(pool: &PgPool, id: &[u8]) -> Result<u64, sqlx::Error> {
+    let ended = sqlx::query("UPDATE console_sessions SET ended_at = now() WHERE id = $1 AND ended_at IS NULL")
         .bind(id)
         .execute(pool)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected();
+    Ok(ended)
 }
 
 /// Ends every live session of a token (signing out everywhere); returns how many.

@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use maud::html;
 use serde::Deserialize;
 
-use self::session::ConsoleSession;
+use self::session::{ConsoleSession, SignOut};
 use self::views::{Section, page};
 use super::AppState;
 
@@ -242,16 +242,7 @@ struct CsrfForm {
 }
 
 async fn sign_out(State(state): State<AppState>, session: ConsoleSession, Form(form): Form<CsrfForm>) -> Response {
-    if let Err(error) = session.check_csrf(&form.csrf) {
-        return views::error_page(error, Some(&session));
-    }
-    match session::sign_out(&state, &session).await {
-        Ok(cookie) => {
-            tracing::info!(token = %session.caller.token_name, "console sign-out");
-            ([(header::SET_COOKIE, cookie)], Redirect::to(SIGN_IN)).into_response()
-        }
-        Err(error) => views::error_page(error, Some(&session)),
-    }
+    signing_out(&state, &session, &form, SignOut::ThisBrowser).await
 }
 
 /// Ends every console session of the signed-in token, on every browser (a token shared too widely, a lost laptop).
@@ -260,14 +251,18 @@ async fn sign_out_everywhere(
     session: ConsoleSession,
     Form(form): Form<CsrfForm>,
 ) -> Response {
+    signing_out(&state, &session, &form, SignOut::Everywhere).await
+}
+
+async fn signing_out(state: &AppState, session: &ConsoleSession, form: &CsrfForm, which: SignOut) -> Response {
     if let Err(error) = session.check_csrf(&form.csrf) {
-        return views::error_page(error, Some(&session));
+        return views::error_page(error, Some(session));
     }
-    match session::sign_out_everywhere(&state, &session).await {
+    match session::sign_out(state, session, which).await {
         Ok((ended, cookie)) => {
-            tracing::info!(token = %session.caller.token_name, ended, "console sign-out of every session of the token");
+            tracing::info!(token = %session.caller.token_name, ?which, ended, "console sign-out");
             ([(header::SET_COOKIE, cookie)], Redirect::to(SIGN_IN)).into_response()
         }
-        Err(error) => views::error_page(error, Some(&session)),
+        Err(error) => views::error_page(error, Some(session)),
     }
 }

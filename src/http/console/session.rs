@@ -274,22 +274,32 @@ pub async fn sign_in(state: &AppState, presented: &str) -> Result<Option<(Header
     Ok(Some((cookie, Caller::from(token))))
 }
 
-/// Ends the session on the server (a captured cookie no longer works) and returns the `Set-Cookie` that drops it
-/// from the browser.
-pub async fn sign_out(state: &AppState, session: &ConsoleSession) -> Result<HeaderValue, ApiError> {
-    console_sessions::end(&state.db, &session.id).await?;
-    Ok(build_cookie(
+/// Which sessions a sign-out ends.
+#[derive(Debug, Clone, Copy)]
+pub enum SignOut {
+    ThisBrowser,
+    /// Every session of the token, this one included.
+    Everywhere,
+}
+
+/// Ends sessions on the server (a captured cookie no longer works); returns how many, and the `Set-Cookie` that
+/// drops this browser's.
+pub async fn sign_out(
+    state: &AppState,
+    session: &ConsoleSession,
+    which: SignOut,
+) -> Result<(u64, HeaderValue), ApiError> {
+    let ended = match which {
+        SignOut::ThisBrowser => console_sessions::end(&state.db, &session.id).await?,
+        SignOut::Everywhere => console_sessions::end_all_of_token(&state.db, &session.caller.token_name).await?,
+    };
+    let dropped = build_cookie(
         SESSION_COOKIE,
         String::new(),
         Some(Duration::ZERO),
         state.console.secure,
-    ))
-}
-
-/// Ends every session of the session's token, this one included (signing out everywhere); returns how many.
-pub async fn sign_out_everywhere(state: &AppState, session: &ConsoleSession) -> Result<(u64, HeaderValue), ApiError> {
-    let ended = console_sessions::end_all_of_token(&state.db, &session.caller.token_name).await?;
-    Ok((ended, sign_out(state, session).await?))
+    );
+    Ok((ended, dropped))
 }
 
 /// A fresh sign-in form's CSRF value and the cookie that carries it (ten minutes to fill the form in).
