@@ -1,8 +1,8 @@
 //! The operator's archive store (`[archive] url`): a local folder, S3 or any S3-compatible store (R2, MinIO), Google
 //! Cloud Storage or Azure Blob Storage, through the `object_store` crate. Objects are written streaming (multipart),
 //! so memory stays flat whatever their size, and named so that a person can browse them:
-//! `{organization}/{yyyy}/{mm}/{dd}/{session_id}/recording-{id}.mp4`, `transcript.csv`, `summary.md`, `chat.csv`,
-//! and `session.json`, the manifest written last.
+//! `{organization}/{yyyy}/{mm}/{dd}/{session_id}/recording-{id}.mp4` (a recording's other files in
+//! `recording-{id}/`), `transcript.csv`, `summary.md`, `chat.csv`, and `session.json`, the manifest written last.
 
 use std::sync::Arc;
 
@@ -17,6 +17,7 @@ use object_store::{
 use sha2::{Digest, Sha256};
 
 use crate::domain::artifact::ArtifactKind;
+use crate::domain::recording::ArtifactFile;
 
 /// Parts of a multipart upload: S3 wants at least 5 MiB per part but the last.
 const PART_BYTES: usize = 8 * 1024 * 1024;
@@ -209,12 +210,28 @@ pub fn session_folder(organization_id: Option<&str>, ended_at: DateTime<Utc>, se
     )
 }
 
-/// An artifact's object name within its session's folder.
-pub fn object_name(kind: ArtifactKind, artifact_id: &str, extension: &str) -> String {
-    match kind {
-        ArtifactKind::Recording => format!("recording-{}.{extension}", segment(artifact_id)),
-        ArtifactKind::Summary => "summary.md".to_owned(),
-        ArtifactKind::Transcript | ArtifactKind::Chat => format!("{}.{extension}", kind.as_str()),
+/// An artifact file's object name within its session's folder: `recording-{id}.{ext}` for a recording's composite
+/// file, `recording-{id}/audio.{ext}` and `recording-{id}/tracks/{file name}` for its other files,
+/// `transcript.{ext}`, `summary.md`, `chat.{ext}`. One to one with the file: a track's name is kept when its
+/// extension is one of [`CONTENT_TYPES`], and gets `~.{extension}` appended otherwise (no escaped or plain segment
+/// ends so).
+pub fn object_name(kind: ArtifactKind, artifact_id: &str, file: &ArtifactFile, extension: &str) -> String {
+    match (kind, file) {
+        (ArtifactKind::Recording, ArtifactFile::Main) => format!("recording-{}.{extension}", segment(artifact_id)),
+        (ArtifactKind::Recording, ArtifactFile::Audio) => {
+            format!("recording-{}/audio.{extension}", segment(artifact_id))
+        }
+        (ArtifactKind::Recording, ArtifactFile::Track(name)) => {
+            let kept = extension_of(name).is_some_and(|own| own == extension);
+            let name = if kept {
+                segment(name)
+            } else {
+                format!("{}~.{extension}", segment(name))
+            };
+            format!("recording-{}/tracks/{name}", segment(artifact_id))
+        }
+        (ArtifactKind::Summary, _) => "summary.md".to_owned(),
+        (other, _) => format!("{}.{extension}", other.as_str()),
     }
 }
 
@@ -290,24 +307,45 @@ mod tests {
         assert_eq!(session_folder(Some("org-1"), ended, "s-1"), "org-1/2026/06/03/s-1");
         let dotted = session_folder(None, ended, "../x");
         assert!(dotted.starts_with("no-organization/2026/06/03/_x~"), "{dotted}");
-        let slashed = object_name(ArtifactKind::Recording, "r/1", "mp4");
+        let main = &ArtifactFile::Main;
+        let slashed = object_name(ArtifactKind::Recording, "r/1", main, "mp4");
         assert!(
             slashed.starts_with("recording-r_1~") && slashed.ends_with(".mp4"),
             "{slashed}"
         );
         assert_ne!(
-            object_name(ArtifactKind::Recording, "r_1", "mp4"),
+            object_name(ArtifactKind::Recording, "r_1", main, "mp4"),
             slashed,
             "one key per id"
         );
-        assert_eq!(object_name(ArtifactKind::Recording, "r_1", "mp4"), "recording-r_1.mp4");
+        assert_eq!(
+            object_name(ArtifactKind::Recording, "r_1", main, "mp4"),
+            "recording-r_1.mp4"
+        );
         assert_eq!(
             extension_of("evil.html"),
             None,
             "only the content-type map's extensions"
         );
-        assert_eq!(object_name(ArtifactKind::Summary, "", "txt"), "summary.md");
-        assert_eq!(object_name(ArtifactKind::Chat, "", "csv"), "chat.csv");
+        assert_eq!(object_name(ArtifactKind::Summary, "", main, "txt"), "summary.md");
+        assert_eq!(object_name(ArtifactKind::Chat, "", main, "csv"), "chat.csv");
+        let audio = object_name(ArtifactKind::Recording, "r_1", &ArtifactFile::Audio, "m4a");
+        assert_eq!(audio, "recording-r_1/audio.m4a");
+        let track = |name: &str, extension| {
+            object_name(
+                ArtifactKind::Recording,
+                "r_1",
+                &ArtifactFile::Track(name.into()),
+                extension,
+            )
+        };
+        assert_eq!(track("a_b.webm", "webm"), "recording-r_1/tracks/a_b.webm");
+        assert_eq!(track("a_b.html", "webm"), "recording-r_1/tracks/a_b.html~.webm");
+        assert_ne!(
+            track("a_b.html", "webm"),
+            track("a_b.html~.webm", "webm"),
+            "one key per file"
+        );
         assert_eq!(
             extension_of("https://x/a/05e57591.CSV?X-Amz-Expires=1").as_deref(),
             Some("csv")

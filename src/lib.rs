@@ -33,7 +33,7 @@ pub use http::auth::PUBLIC_PATHS;
 pub use http::openapi::document as openapi_document;
 pub use realtimekit::client::{ApiError, AppClients, RealtimeKitClient, RetryPolicy, WebhookSpec};
 pub use realtimekit::signature::{PublicKey, WebhookSigner, decode_signature_header};
-pub use reconcile::sweep as reconcile_sweep;
+pub use reconcile::{SweepReport, sweep as reconcile_sweep};
 pub use retention::sweep_deliveries;
 pub use startup::Application;
 pub use store::deliveries::{Outcome, VerifiedDelivery, record as record_delivery, record_batch as record_deliveries};

@@ -25,7 +25,7 @@ use crate::domain::lenient;
 use crate::realtimekit::client::{AppClients, RealtimeKitClient, SessionDetails, SessionQuery};
 use crate::store::database::DatabaseReadiness;
 use crate::store::followup_jobs::JobSpecs;
-use crate::store::{artifacts, sessions};
+use crate::store::{artifact_checks, artifacts, sessions};
 
 /// The advisory lock key that keeps sweeps from overlapping across replicas ("rtk" + 2).
 const RECONCILE_LOCK: i64 = 0x7274_6b02;
@@ -48,6 +48,8 @@ pub struct SweepReport {
     /// Sessions whose artifacts were asked for through the API, and the artifacts that told us something new.
     pub sessions_checked_for_artifacts: u64,
     pub artifacts_found: u64,
+    /// Recording events that named no session, now attributed to theirs through the Recordings API.
+    pub recordings_attributed: u64,
     /// False when another replica held the lock and this sweep did nothing.
     pub ran: bool,
 }
@@ -96,6 +98,9 @@ pub async fn sweep(
             tracing::warn!(app = %app.app_id, error = %error, "reconciliation of this app failed; the next sweep retries");
             first_error.get_or_insert(error);
         }
+    }
+    if let Err(error) = attribute_recordings(pool, clients, jobs, &mut report).await {
+        first_error.get_or_insert(error);
     }
     if artifact_checks > 0 && first_error.is_none() {
         let artifacts_checked = async {
@@ -175,7 +180,7 @@ async fn record_sessions_of_orphan_artifacts(
     jobs: &JobSpecs,
     report: &mut SweepReport,
 ) -> Result<(), SweepError> {
-    for (session_id, app_id) in artifacts::orphan_sessions(pool, ORPHAN_AFTER, 100).await? {
+    for (session_id, app_id) in artifact_checks::orphan_sessions(pool, ORPHAN_AFTER, 100).await? {
         // Only an app this deployment can call is asked: its artifacts were announced under its id.
         let Ok((app, client)) = clients.for_app(app_id.as_deref()) else {
             continue;
@@ -208,10 +213,10 @@ async fn check_artifacts(
     limit: i64,
     report: &mut SweepReport,
 ) -> Result<(), SweepError> {
-    for session in artifacts::sessions_to_check(pool, ARTIFACT_WINDOW, ARTIFACTS_SETTLE, limit).await? {
+    for session in artifact_checks::sessions_to_check(pool, ARTIFACT_WINDOW, ARTIFACTS_SETTLE, limit).await? {
         let Ok((_, client)) = clients.for_app(session.organization_id.as_deref()) else {
             // A session of an app that cannot be called: nothing to ask, and the sweep moves past it.
-            artifacts::checked_up_to(pool, &session).await?;
+            artifact_checks::checked_up_to(pool, &session).await?;
             continue;
         };
         let found = client
@@ -239,8 +244,55 @@ async fn check_artifacts(
                 report.artifacts_found += 1;
             }
         }
-        artifacts::checked_up_to(pool, &session).await?;
+        artifact_checks::checked_up_to(pool, &session).await?;
         report.sessions_checked_for_artifacts += 1;
+    }
+    Ok(())
+}
+
+/// How many recording events without a session one sweep asks about at most.
+const ATTRIBUTIONS_PER_SWEEP: i64 = 100;
+
+/// Recording events that named no session (Dyte-era payloads): `GET /recordings/{id}` says the session, and the
+/// event is then recorded as if it had named it. A recording RealtimeKit does not know (any more), or one whose
+/// answer names no session, leaves its delivery `unprocessable` with the reason (a replay tries again); a failed
+/// call is retried by a later sweep, backing off.
+async fn attribute_recordings(
+    pool: &PgPool,
+    clients: &AppClients,
+    jobs: &JobSpecs,
+    report: &mut SweepReport,
+) -> Result<(), SweepError> {
+    for waiting in artifact_checks::unattributed_due(pool, ATTRIBUTIONS_PER_SWEEP).await? {
+        let delivery_id = &waiting.delivery_id;
+        let client = match clients.for_app(waiting.app_id.as_deref()) {
+            Ok((_, client)) => client,
+            Err(why) => {
+                artifact_checks::attribution_failed(pool, delivery_id, &why.to_string()).await?;
+                continue;
+            }
+        };
+        let session_id = match client.recording(&waiting.recording_id).await {
+            Ok(Some(recording)) => recording.session_id,
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(%delivery_id, error = %error.describe(), "could not ask for a recording's session; a later sweep retries");
+                artifact_checks::attribution_failed(pool, delivery_id, &error.describe()).await?;
+                continue;
+            }
+        };
+        let Some(session_id) = session_id else {
+            let reason = format!(
+                "the event names no session, and GET /recordings/{} does not say one (RealtimeKit keeps recordings 7 days)",
+                waiting.recording_id
+            );
+            artifact_checks::attribution_impossible(pool, delivery_id, &reason).await?;
+            continue;
+        };
+        if artifact_checks::attribute(pool, delivery_id, &session_id, jobs).await? {
+            report.recordings_attributed += 1;
+            tracing::info!(%delivery_id, %session_id, "a recording event that named no session is attributed to its session");
+        }
     }
     Ok(())
 }

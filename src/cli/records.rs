@@ -366,12 +366,22 @@ pub async fn artifacts(db: &PgPool, command: &ArtifactsCommand) -> anyhow::Resul
 }
 
 fn artifacts_table<'a>(artifacts: impl Iterator<Item = &'a store::artifacts::Artifact>) {
-    let mut table = Table::new(&["SESSION", "KIND", "RECORDING", "STATE", "EXPIRES", "SIZE", "ERROR"]);
+    let mut table = Table::new(&[
+        "SESSION",
+        "KIND",
+        "RECORDING",
+        "FILE",
+        "STATE",
+        "EXPIRES",
+        "SIZE",
+        "ERROR",
+    ]);
     for artifact in artifacts {
         table.row(vec![
             artifact.session_id.clone(),
             artifact.kind.as_str().to_owned(),
             or_dash(artifact.recording_id.as_deref()),
+            or_dash(artifact.file.as_deref()),
             artifact.state.as_str().to_owned(),
             artifact.expires_at.map_or("-".into(), instant),
             artifact.size_bytes.map_or("-".into(), |b| b.to_string()),

@@ -180,7 +180,7 @@ impl RealtimeKitSettings {
             if id.is_empty() {
                 return Err(("realtimekit.apps", format!("{at}: app_id is required")));
             }
-            if id.len() > crate::domain::ended_session::MAX_ID_BYTES || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            if id.len() > crate::domain::limits::MAX_ID_BYTES || !id.bytes().all(|b| b.is_ascii_graphic()) {
                 return Err((
                     "realtimekit.apps",
                     format!("{at}: app_id must be printable ASCII without spaces, at most 256 bytes"),

@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Secret;
-use super::ended_session::MAX_ID_BYTES;
 use super::lenient;
+use super::limits::MAX_ID_BYTES;
 
 /// A RealtimeKit app this deployment serves, with what calling Cloudflare for it needs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

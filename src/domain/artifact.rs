@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::ended_session::{MAX_ID_BYTES, MAX_TEXT_BYTES};
 use super::lenient;
+use super::limits::{MAX_ID_BYTES, MAX_URL_BYTES, check_lengths, check_path_ids};
 use super::names::UnknownValue;
+use super::recording::{AnnouncedFile, ArtifactFile, RecordingFields, RecordingType};
 
 pub const RECORDING_STATUS_UPDATE: &str = "recording.statusUpdate";
 pub const MEETING_TRANSCRIPT: &str = "meeting.transcript";
@@ -17,8 +18,6 @@ pub const MEETING_CHAT_SYNCED: &str = "meeting.chatSynced";
 /// An artifact not archived yet whose source RealtimeKit deletes within this many hours is "at risk": what the
 /// console's overview counts, `artifacts list --at-risk` lists by default, and the `RtkArtifactAtRisk` alert says.
 pub const AT_RISK_HOURS: u32 = 48;
-/// A download URL is pre-signed and can be long, but not this long.
-const MAX_URL_BYTES: usize = 8192;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -130,9 +129,12 @@ pub fn recording_status_rank(status: &str) -> i16 {
 pub const RECORDING_UPLOADED: &str = "UPLOADED";
 pub const RECORDING_ERRORED: &str = "ERRORED";
 
-/// What one event (or one API answer) says of one artifact.
+/// What one event (or one API answer) says of one artifact: a transcript, summary or chat export and its one file,
+/// or a recording and the files it lists (none until it is uploaded).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Announcement {
+    /// Empty only for a recording whose event names no session (a Dyte-era payload): its session is asked of the
+    /// Recordings API before anything is recorded of it.
     pub session_id: String,
     pub meeting_id: Option<String>,
     pub organization_id: Option<String>,
@@ -141,9 +143,13 @@ pub struct Announcement {
     pub artifact_id: String,
     /// RealtimeKit's recording status.
     pub status: Option<String>,
-    pub download_url: Option<String>,
+    /// Recordings only.
+    pub recording_type: Option<RecordingType>,
+    /// The downloadable files named, each with its pre-signed URL.
+    pub files: Vec<AnnouncedFile>,
+    /// When the download URLs (and, after 7 days, the files) expire.
     pub expires_at: Option<DateTime<Utc>>,
-    pub size_bytes: Option<i64>,
+    /// The composite file's name at RealtimeKit, which gives its extension.
     pub file_name: Option<String>,
     pub duration_secs: Option<i64>,
     pub started_at: Option<DateTime<Utc>>,
@@ -155,89 +161,128 @@ impl Announcement {
         self.status.as_deref().map_or(0, recording_status_rank)
     }
 
-    /// Reads a `recording.statusUpdate`, `meeting.transcript`, `meeting.summary` or `meeting.chatSynced` payload.
-    pub fn from_payload(kind: ArtifactKind, payload: &Value) -> Result<Self, String> {
-        let meeting = payload.get("meeting").filter(|m| m.is_object());
-        let in_meeting = |name: &str| meeting.and_then(|m| m.get(name)).or_else(|| payload.get(name));
-        let organization = in_meeting("organizedBy").and_then(|o| o.get("id"));
-        let mut announcement = Self {
-            session_id: String::new(),
-            meeting_id: lenient::text(in_meeting("id")).or_else(|| lenient::text(payload.get("meetingId"))),
-            organization_id: lenient::text(organization),
+    /// True for a recording whose session is not known yet (see [`Self::session_id`]).
+    pub fn needs_session(&self) -> bool {
+        self.session_id.is_empty()
+    }
+
+    /// A recording as an event or the API describes it, for a session (or `""` when none is known yet); `None`
+    /// without a recording id.
+    pub fn of_recording(
+        fields: RecordingFields,
+        session_id: String,
+        meeting_id: Option<String>,
+        organization_id: Option<String>,
+    ) -> Option<Self> {
+        Some(Self {
+            session_id,
+            meeting_id: meeting_id.or(fields.meeting_id),
+            organization_id: organization_id.or(fields.organization_id),
+            kind: ArtifactKind::Recording,
+            artifact_id: fields.recording_id?,
+            status: fields.status,
+            recording_type: fields.recording_type,
+            files: fields.files,
+            expires_at: fields.expires_at,
+            file_name: fields.output_file_name,
+            duration_secs: fields.duration_secs,
+            started_at: fields.started_at,
+            stopped_at: fields.stopped_at,
+        })
+    }
+
+    /// A transcript, summary or chat export, whose one file is at `url`.
+    pub fn of_file(
+        kind: ArtifactKind,
+        session_id: String,
+        meeting_id: Option<String>,
+        organization_id: Option<String>,
+        url: String,
+        expires_at: Option<DateTime<Utc>>,
+        size_bytes: Option<i64>,
+    ) -> Self {
+        Self {
+            session_id,
+            meeting_id,
+            organization_id,
             kind,
             artifact_id: String::new(),
             status: None,
-            download_url: None,
-            expires_at: None,
-            size_bytes: None,
+            recording_type: None,
+            files: vec![AnnouncedFile {
+                file: ArtifactFile::Main,
+                layer: None,
+                url,
+                size_bytes,
+            }],
+            expires_at,
             file_name: None,
             duration_secs: None,
             started_at: None,
             stopped_at: None,
-        };
-        let mut session_id = lenient::text(in_meeting("sessionId"));
-        let (url_field, expiry_field) = match kind {
+        }
+    }
+
+    /// Reads a `recording.statusUpdate`, `meeting.transcript`, `meeting.summary` or `meeting.chatSynced` payload.
+    pub fn from_payload(kind: ArtifactKind, payload: &Value) -> Result<Self, String> {
+        let meeting = payload.get("meeting").filter(|m| m.is_object());
+        let in_meeting = |name: &str| meeting.and_then(|m| m.get(name)).or_else(|| payload.get(name));
+        let organization = lenient::text(in_meeting("organizedBy").and_then(|o| o.get("id")));
+        let meeting_id = lenient::text(in_meeting("id")).or_else(|| lenient::text(payload.get("meetingId")));
+        let session_id = lenient::text(in_meeting("sessionId"));
+        let announcement = match kind {
             ArtifactKind::Recording => {
                 let Some(recording) = payload.get("recording").filter(|r| r.is_object()) else {
                     return Err(format!("{} without a \"recording\" object", kind.event()));
                 };
-                let field = |name: &str| recording.get(name);
-                announcement.artifact_id = lenient::text(field("recordingId"))
-                    .or_else(|| lenient::text(field("id")))
-                    .unwrap_or_default();
-                announcement.status = lenient::text(field("status")).map(|s| s.to_ascii_uppercase());
-                announcement.download_url = lenient::text(field("downloadUrl"));
-                announcement.expires_at = lenient::timestamp(field("downloadUrlExpiry"));
-                announcement.size_bytes = lenient::integer(field("fileSize"));
-                announcement.file_name = lenient::text(field("outputFileName"));
-                announcement.duration_secs = lenient::integer(field("recordingDuration"));
-                announcement.started_at = lenient::timestamp(field("startedTime"));
-                announcement.stopped_at = lenient::timestamp(field("stoppedTime"));
-                announcement.meeting_id = announcement.meeting_id.or_else(|| lenient::text(field("meetingId")));
-                announcement.organization_id =
-                    (announcement.organization_id).or_else(|| lenient::text(field("organizationId")));
-                session_id = session_id.or_else(|| lenient::text(field("roomUUID")));
-                if announcement.artifact_id.is_empty() {
-                    return Err(format!("{} without a usable recording.recordingId", kind.event()));
-                }
-                (None, None)
+                let fields = RecordingFields::read(recording)?;
+                // A Dyte-era event names no session: it is attributed through the API (see `needs_session`).
+                let session_id = session_id.or_else(|| fields.session_id.clone()).unwrap_or_default();
+                Self::of_recording(fields, session_id, meeting_id, organization)
+                    .ok_or_else(|| format!("{} without a usable recording.recordingId", kind.event()))?
             }
-            ArtifactKind::Transcript => (Some("transcriptDownloadUrl"), Some("transcriptDownloadUrlExpiry")),
-            ArtifactKind::Summary => (Some("summaryDownloadUrl"), Some("summaryDownloadUrlExpiry")),
-            ArtifactKind::Chat => (Some("chatDownloadUrl"), Some("chatDownloadUrlExpiry")),
+            other => {
+                let (url, expiry) = match other {
+                    ArtifactKind::Transcript => ("transcriptDownloadUrl", "transcriptDownloadUrlExpiry"),
+                    ArtifactKind::Summary => ("summaryDownloadUrl", "summaryDownloadUrlExpiry"),
+                    _ => ("chatDownloadUrl", "chatDownloadUrlExpiry"),
+                };
+                let Some(download_url) = lenient::text(payload.get(url)) else {
+                    return Err(format!("{} without a usable {url}", kind.event()));
+                };
+                let Some(session_id) = session_id else {
+                    return Err(format!("{} without a usable meeting.sessionId", kind.event()));
+                };
+                let expires_at = lenient::timestamp(payload.get(expiry));
+                Self::of_file(
+                    other,
+                    session_id,
+                    meeting_id,
+                    organization,
+                    download_url,
+                    expires_at,
+                    None,
+                )
+            }
         };
-        announcement.session_id = session_id.unwrap_or_default();
-        if let (Some(url), Some(expiry)) = (url_field, expiry_field) {
-            announcement.download_url = lenient::text(payload.get(url));
-            announcement.expires_at = lenient::timestamp(payload.get(expiry));
-            if announcement.download_url.is_none() {
-                return Err(format!("{} without a usable {url}", kind.event()));
-            }
-        }
-        if announcement.session_id.is_empty() {
-            return Err(format!("{} without a usable meeting.sessionId", kind.event()));
-        }
         announcement.check_lengths()?;
         Ok(announcement)
     }
 
     fn check_lengths(&self) -> Result<(), String> {
-        let too_long = [
+        check_lengths(&[
             ("the session id", Some(&self.session_id), MAX_ID_BYTES),
             ("the recording id", Some(&self.artifact_id), MAX_ID_BYTES),
-            ("the meeting id", self.meeting_id.as_ref(), MAX_ID_BYTES),
-            ("the organization id", self.organization_id.as_ref(), MAX_ID_BYTES),
-            ("the recording status", self.status.as_ref(), MAX_ID_BYTES),
-            ("the file name", self.file_name.as_ref(), MAX_TEXT_BYTES),
-            ("the download URL", self.download_url.as_ref(), MAX_URL_BYTES),
-        ]
-        .into_iter()
-        .find(|(_, value, max)| value.is_some_and(|v| v.len() > *max));
-        if let Some((name, _, max)) = too_long {
-            return Err(format!("{name} is longer than {max} bytes"));
-        }
+            ("the meeting id", self.meeting_id.as_deref(), MAX_ID_BYTES),
+            ("the organization id", self.organization_id.as_deref(), MAX_ID_BYTES),
+            (
+                "the download URL",
+                self.files.first().map(|f| f.url.as_str()),
+                MAX_URL_BYTES,
+            ),
+        ])?;
         let meeting_id = self.meeting_id.as_deref().unwrap_or_default();
-        super::ended_session::check_path_ids(&[
+        check_path_ids(&[
             ("the session id", &self.session_id),
             ("the recording id", &self.artifact_id),
             ("the meeting id", meeting_id),
@@ -266,7 +311,12 @@ mod tests {
         assert_eq!(recording.session_id, "05e57591-d89e-45c9-ae44-08dc1eaad0e0");
         assert_eq!(recording.artifact_id, "8d1f3b7e-5a2c-4e9b-9f1d-2b6c7a8e9f01");
         assert_eq!(recording.status.as_deref(), Some("UPLOADED"));
-        assert_eq!(recording.size_bytes, Some(2_044_680), "fileSize arrives as a string");
+        assert_eq!(recording.files.len(), 1);
+        assert_eq!(
+            recording.files[0].size_bytes,
+            Some(2_044_680),
+            "fileSize arrives as a string"
+        );
         assert_eq!(recording.duration_secs, Some(1790));
         assert!(recording.expires_at.is_some());
         for (kind, name) in [
@@ -280,12 +330,30 @@ mod tests {
                 announced.meeting_id.as_deref(),
                 Some("50c8940e-1b97-402a-97d6-2708b7feca41")
             );
-            assert!(
-                announced.download_url.is_some() && announced.expires_at.is_some(),
-                "{name}"
-            );
+            assert!(announced.files.len() == 1 && announced.expires_at.is_some(), "{name}");
             assert_eq!(announced.artifact_id, "");
         }
+    }
+
+    #[test]
+    fn track_legacy_and_audio_recordings_are_read() {
+        let track = Announcement::from_payload(ArtifactKind::Recording, &sample("recording.statusUpdate.track"))
+            .expect("usable");
+        assert_eq!(track.recording_type, Some(RecordingType::Track));
+        assert_eq!(track.files.len(), 2);
+        assert!(track.files.iter().all(|f| f.file.name().ends_with(".webm")));
+        let legacy = Announcement::from_payload(ArtifactKind::Recording, &sample("recording.statusUpdate.legacy"))
+            .expect("usable");
+        assert!(legacy.needs_session(), "a Dyte-era event names no session");
+        assert_eq!(
+            legacy.files[0].size_bytes,
+            Some(2_044_680),
+            "fileSize arrives as a number"
+        );
+        assert_eq!(
+            legacy.started_at.map(|t| t.to_rfc3339()),
+            Some("2026-06-03T10:00:05.903816+00:00".to_owned())
+        );
     }
 
     #[test]

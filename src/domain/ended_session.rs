@@ -9,13 +9,9 @@ use serde_json::Value;
 use super::apps::{Admission, Apps, attribute};
 use super::artifact::{self, Announcement};
 use super::lenient;
+use super::limits::{MAX_ID_BYTES, MAX_TEXT_BYTES, check_path_ids};
 
 pub const MEETING_ENDED: &str = "meeting.ended";
-/// Ids, the end reason and the event name: at most this many bytes. They are indexed (or matched against indexed
-/// values), and no RealtimeKit id comes near it; a longer one makes the delivery `unprocessable`.
-pub const MAX_ID_BYTES: usize = 256;
-/// Titles, room names and organization names: at most this many bytes, else the delivery is `unprocessable`.
-pub const MAX_TEXT_BYTES: usize = 4096;
 
 /// A session that RealtimeKit reported as ended: what a `meeting.ended` delivery (or the Sessions API, for a
 /// reconciled one) says of it.
@@ -256,15 +252,6 @@ impl EndedSession {
             ("meeting.sessionId", &self.session_id),
             ("meeting.id", &self.meeting_id),
         ])
-    }
-}
-
-/// Ids that become path segments of Cloudflare calls and of our own URLs: `.` and `..` would leave their segment,
-/// and no RealtimeKit id is one.
-pub(crate) fn check_path_ids(ids: &[(&str, &str)]) -> Result<(), String> {
-    match ids.iter().find(|(_, id)| matches!(*id, "." | "..")) {
-        Some((name, id)) => Err(format!("{name} is {id:?}, which is not an id")),
-        None => Ok(()),
     }
 }
 

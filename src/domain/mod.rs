@@ -8,7 +8,9 @@ pub mod delivery;
 pub mod ended_session;
 pub mod job;
 pub(crate) mod lenient;
+pub mod limits;
 pub mod names;
+pub mod recording;
 pub mod report;
 pub mod secret;
 

@@ -18,6 +18,7 @@ use crate::archive::{self, ArchiveStore, CopyError};
 use crate::config::ArchiveSettings;
 use crate::domain::artifact::ArtifactKind;
 use crate::domain::job::FollowupKind;
+use crate::domain::recording::ArtifactFile;
 use crate::store::artifacts::{self, ArchivedCopy, Artifact, ArtifactKey, PendingArtifact};
 use crate::store::followup_jobs;
 use crate::store::sessions::Session;
@@ -138,9 +139,10 @@ impl Followup for ArchiveFollowup {
 }
 
 fn describe(key: &ArtifactKey) -> String {
-    match key.kind {
-        ArtifactKind::Recording => format!("recording {}", key.artifact_id),
-        other => other.as_str().to_owned(),
+    match (key.kind, &key.file) {
+        (ArtifactKind::Recording, ArtifactFile::Main) => format!("recording {}", key.artifact_id),
+        (ArtifactKind::Recording, file) => format!("recording {} file {:?}", key.artifact_id, file.name()),
+        (other, _) => other.as_str().to_owned(),
     }
 }
 
@@ -185,13 +187,17 @@ impl ArchiveFollowup {
             }
             return Err(Unarchived::Failed(anyhow!("the download answered {status}")));
         };
-        let extension = artifact
-            .file_name
-            .as_deref()
+        // The name RealtimeKit gives the file says its type best, then the URL's path, then what the kind usually is.
+        let (own_name, default_extension) = match &key.file {
+            ArtifactFile::Main => (artifact.file_name.as_deref(), key.kind.default_extension()),
+            ArtifactFile::Audio => (None, "m4a"),
+            ArtifactFile::Track(name) => (Some(name.as_str()), "webm"),
+        };
+        let extension = own_name
             .and_then(archive::extension_of)
             .or_else(|| archive::extension_of(response.url().path()))
-            .unwrap_or_else(|| key.kind.default_extension().to_owned());
-        let name = archive::object_name(key.kind, &key.artifact_id, &extension);
+            .unwrap_or_else(|| default_extension.to_owned());
+        let name = archive::object_name(key.kind, &key.artifact_id, &key.file, &extension);
         let object_key = format!("{folder}/{name}");
         let content_type = archive::content_type(&extension);
         let expected = size.and_then(|s| u64::try_from(s).ok());
@@ -245,7 +251,7 @@ impl ArchiveFollowup {
             Unarchived::Failed(anyhow::Error::new(why).context("the download URL has expired and cannot be renewed"))
         })?;
         let fresh = client
-            .fresh_source(&key.session_id, key.kind, &key.artifact_id)
+            .fresh_source(&key.session_id, key.kind, &key.artifact_id, &key.file)
             .await
             .map_err(|e| Unarchived::Failed(anyhow!(e.describe()).context("renewing the download URL")))?;
         let Some(fresh) = fresh else {

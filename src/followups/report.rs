@@ -63,10 +63,7 @@ impl ReportFollowup {
             match artifact.kind {
                 ArtifactKind::Recording => links.push(ReportLink {
                     kind: "recording".to_owned(),
-                    url: format!(
-                        "{base}/recordings/{}",
-                        path_segment(artifact.recording_id.as_deref().unwrap_or_default())
-                    ),
+                    url: format!("{base}/{}", artifact.download_path()),
                 }),
                 ArtifactKind::Transcript => links.push(ReportLink {
                     kind: "transcript".to_owned(),

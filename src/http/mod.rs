@@ -95,6 +95,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/sessions/{session_id}/artifacts/recordings/{recording_id}",
             get(artifacts::download_recording),
         )
+        .route(
+            "/sessions/{session_id}/artifacts/recordings/{recording_id}/files/{name}",
+            get(artifacts::download_recording_file),
+        )
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{delivery_id}", get(deliveries::get_one))
         .route("/deliveries/{delivery_id}/replay", post(deliveries::replay))

@@ -31,6 +31,7 @@ use crate::domain::Scope;
         sessions::report,
         artifacts::download,
         artifacts::download_recording,
+        artifacts::download_recording_file,
         deliveries::list,
         deliveries::get_one,
         deliveries::replay,

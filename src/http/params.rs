@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 
 use super::error::ApiError;
-use crate::domain::ended_session::MAX_ID_BYTES;
+use crate::domain::limits::MAX_ID_BYTES;
 use crate::domain::names::UnknownValue;
 use crate::store::cursor::Cursor;
 

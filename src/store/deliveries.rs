@@ -11,10 +11,10 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use crate::domain::artifact::Announcement;
 use crate::domain::names::UnknownValue;
 use crate::domain::{Apps, Classified, DeliveryBody, DeliveryId, EndedSession, Reading, WebhookId, read_delivery};
-use crate::store::artifacts;
 use crate::store::cursor::Cursor;
 use crate::store::followup_jobs::JobSpecs;
 use crate::store::sessions::{NEW_SESSION_WITH_JOBS, bind_session_with_jobs};
+use crate::store::{artifact_checks, artifacts};
 
 /// What became of a delivery; each is answered 200.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -189,6 +189,21 @@ async fn record_announcement(
     announcement: &Announcement,
     jobs: &JobSpecs,
 ) -> Result<Outcome, sqlx::Error> {
+    let attributed;
+    let announcement = if announcement.needs_session() {
+        match artifact_checks::known_recording_session(pool, &announcement.artifact_id).await? {
+            Some(session_id) => {
+                attributed = Announcement {
+                    session_id,
+                    ..announcement.clone()
+                };
+                &attributed
+            }
+            None => return record_unattributed(pool, delivery, announcement).await,
+        }
+    } else {
+        announcement
+    };
     artifacts::announce(pool, announcement, jobs, async |transaction, changed| {
         let status = if changed { Outcome::Stored } else { Outcome::Duplicate };
         let inserted: Option<String> = sqlx::query_scalar(
@@ -211,6 +226,39 @@ async fn record_announcement(
         inserted.map_or(Ok(Outcome::Duplicate), |status| Outcome::from_column(&status))
     })
     .await
+}
+
+/// A recording event that names no session, of a recording not known here: kept as `stored` without a session,
+/// and queued for the reconciliation sweep to ask `GET /recordings/{id}` which session it is (see
+/// `reconcile::attribute_recordings`). A retry of it is a duplicate.
+async fn record_unattributed(
+    pool: &PgPool,
+    delivery: &VerifiedDelivery,
+    announcement: &Announcement,
+) -> Result<Outcome, sqlx::Error> {
+    let inserted: bool = sqlx::query_scalar(
+        "WITH delivery AS (
+             INSERT INTO deliveries (delivery_id, webhook_id, event, status, raw_body, body_sha256, app_id)
+             VALUES ($1, $2, $3, 'stored', $4, $5, $6)
+             ON CONFLICT DO NOTHING
+             RETURNING delivery_id
+         ), waiting AS (
+             INSERT INTO unattributed_recordings (delivery_id, recording_id, app_id)
+             SELECT delivery_id, $7, $6 FROM delivery
+             ON CONFLICT DO NOTHING
+         )
+         SELECT EXISTS (SELECT 1 FROM delivery)",
+    )
+    .bind(delivery.delivery_id.as_str())
+    .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+    .bind(delivery.event())
+    .bind(delivery.body.bytes())
+    .bind(delivery.body_sha256())
+    .bind(delivery.app_id.as_deref())
+    .bind(&announcement.artifact_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(if inserted { Outcome::Stored } else { Outcome::Duplicate })
 }
 
 /// The session is inserted unless it is already recorded, and the delivery row says whether this delivery brought
@@ -618,7 +666,36 @@ pub async fn replay(
     let json: Option<serde_json::Value> = serde_json::from_slice(stored.body.bytes()).ok();
     let Reading { app_id, classified } = read_delivery(json.as_ref(), apps);
     let app_id = app_id.as_deref();
+    let classified = match classified {
+        Classified::Artifact(announcement) if announcement.needs_session() => {
+            let known = artifact_checks::known_recording_session(pool, &announcement.artifact_id).await?;
+            Classified::Artifact(Announcement {
+                session_id: known.unwrap_or_default(),
+                ..announcement
+            })
+        }
+        other => other,
+    };
     let update = match &classified {
+        Classified::Artifact(announcement) if announcement.needs_session() => {
+            // Its session is still to be asked of the API: it waits (again) for the sweep.
+            sqlx::query_as(
+                "WITH waiting AS (
+                     INSERT INTO unattributed_recordings (delivery_id, recording_id, app_id) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING
+                 )
+                 UPDATE deliveries SET status = CASE WHEN status = 'duplicate' THEN status ELSE 'stored' END,
+                                       event = $4, error = NULL, replayed_at = now(), app_id = $3
+                 WHERE delivery_id = $1
+                 RETURNING status, error",
+            )
+            .bind(delivery_id)
+            .bind(&announcement.artifact_id)
+            .bind(app_id)
+            .bind(announcement.kind.event())
+            .fetch_one(pool)
+            .await
+        }
         Classified::EndedSession(session) => {
             let statement = format!(
                 "WITH {NEW_SESSION_WITH_JOBS}

@@ -1,5 +1,6 @@
 //! SQL lives here, one file per table, next to the types it reads and writes.
 
+pub mod artifact_checks;
 pub mod artifacts;
 pub mod console_key;
 pub mod console_sessions;

@@ -135,7 +135,7 @@ async fn artifacts_are_archived_to_an_s3_compatible_store_and_served_from_it() {
             .await;
         record = response.expect("answers").json().await.expect("JSON");
         let states = [
-            &record["artifacts"]["recordings"][0]["state"],
+            &record["artifacts"]["recordings"][0]["files"][0]["state"],
             &record["artifacts"]["chat"]["state"],
         ];
         if states.iter().all(|s| *s == "archived") {
@@ -146,7 +146,7 @@ async fn artifacts_are_archived_to_an_s3_compatible_store_and_served_from_it() {
     let sha = hex::encode(Sha256::digest(&recording_bytes));
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     assert_eq!(
-        record["artifacts"]["recordings"][0]["sha256"],
+        record["artifacts"]["recordings"][0]["files"][0]["sha256"],
         sha,
         "{record}\n{}",
         log()

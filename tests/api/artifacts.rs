@@ -11,7 +11,7 @@ use crate::helpers::{TestApp, spawn_app_with};
 
 const ORGANIZATION: &str = "c94c437b-592a-4a39-b9e2-47ef1451e43b";
 
-fn fixture(name: &str) -> Value {
+pub fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON")
 }
@@ -68,7 +68,7 @@ pub fn bytes_of(size: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-fn sha256(bytes: &[u8]) -> String {
+pub fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
@@ -77,7 +77,7 @@ fn rtk(app: &TestApp, args: &[&str]) -> std::process::Output {
 }
 
 /// An app against the fake whose follow-ups the test runs itself (`run_pending_jobs`).
-async fn app_with_fake(fake: &FakeCloudflare) -> TestApp {
+pub async fn app_with_fake(fake: &FakeCloudflare) -> TestApp {
     spawn_app_with(|settings| {
         fake.configure(settings);
         settings.worker.enabled = false;
@@ -85,19 +85,19 @@ async fn app_with_fake(fake: &FakeCloudflare) -> TestApp {
     .await
 }
 
-async fn deliver(app: &TestApp, body: Vec<u8>) -> Value {
+pub async fn deliver(app: &TestApp, body: Vec<u8>) -> Value {
     let response = app.deliver(&app.signed(body)).await;
     assert_eq!(response.status(), 200);
     response.json().await.expect("JSON")
 }
 
-async fn session(app: &TestApp, session_id: &str) -> Value {
+pub async fn session(app: &TestApp, session_id: &str) -> Value {
     let response = app.get_session(session_id).await;
     assert_eq!(response.status(), 200);
     response.json().await.expect("JSON")
 }
 
-async fn download(app: &TestApp, path: &str) -> (u16, String, Vec<u8>) {
+pub async fn download(app: &TestApp, path: &str) -> (u16, String, Vec<u8>) {
     let response = app.get_authorized(path).await;
     let status = response.status().as_u16();
     let content_type = (response.headers().get("content-type"))
@@ -106,7 +106,7 @@ async fn download(app: &TestApp, path: &str) -> (u16, String, Vec<u8>) {
     (status, content_type, response.bytes().await.expect("body").to_vec())
 }
 
-fn archive_folder(app: &TestApp) -> std::path::PathBuf {
+pub fn archive_folder(app: &TestApp) -> std::path::PathBuf {
     app.settings
         .archive
         .url
@@ -144,7 +144,7 @@ async fn artifacts_announced_before_the_session_are_attached_archived_and_served
 
     deliver(&app, ended("s-early", "m-1", "2026-06-03T10:30:00.000Z")).await;
     let before = session(&app, "s-early").await;
-    assert_eq!(before["artifacts"]["recordings"][0]["state"], "announced");
+    assert_eq!(before["artifacts"]["recordings"][0]["files"][0]["state"], "announced");
     assert_eq!(before["artifacts"]["transcript"]["state"], "announced");
     assert!(before["artifacts"]["summary"].is_null() && before["artifacts"]["chat"].is_null());
     assert!(
@@ -160,13 +160,16 @@ async fn artifacts_announced_before_the_session_are_attached_archived_and_served
     assert_eq!(app.run_pending_jobs().await, 1);
     let after = session(&app, "s-early").await;
     let recording = &after["artifacts"]["recordings"][0];
-    assert_eq!(recording["state"], "archived", "{after}");
     assert_eq!(recording["recording_id"], "rec-1");
+    assert_eq!(recording["type"], "COMPOSITE");
     assert_eq!(recording["status"], "UPLOADED");
     assert_eq!(recording["duration_secs"], 1790);
-    assert_eq!(recording["size_bytes"], 300_000);
-    assert_eq!(recording["sha256"], sha256(&recording_bytes));
-    assert!(recording["archived_at"].is_string() && recording["expires_at"].is_string());
+    let file = &recording["files"][0];
+    assert_eq!(file["name"], "composite", "{after}");
+    assert_eq!(file["state"], "archived", "{after}");
+    assert_eq!(file["size_bytes"], 300_000);
+    assert_eq!(file["sha256"], sha256(&recording_bytes));
+    assert!(file["archived_at"].is_string() && file["expires_at"].is_string());
     assert_eq!(after["artifacts"]["transcript"]["sha256"], sha256(&transcript_bytes));
     assert!(after["artifacts"]["transcript"].get("recording_id").is_none());
 
@@ -252,10 +255,9 @@ async fn a_later_status_wins_never_an_earlier_one_and_a_session_keeps_several_re
     }
     // Nothing to archive while the recording is not uploaded: the job runs and finds nothing.
     app.run_pending_jobs().await;
-    assert_eq!(
-        session(&app, "s-rec").await["artifacts"]["recordings"][0]["state"],
-        "announced"
-    );
+    let pending = &session(&app, "s-rec").await["artifacts"]["recordings"][0];
+    assert_eq!(pending["status"], "RECORDING");
+    assert_eq!(pending["files"], json!([]), "no file until it is uploaded");
 
     assert_eq!(
         deliver(&app, recording("s-rec", "rec-a", "UPLOADED", Some(&first), 1000)).await["outcome"],
@@ -282,7 +284,10 @@ async fn a_later_status_wins_never_an_earlier_one_and_a_session_keeps_several_re
             (Some(expected.0), Some("UPLOADED"))
         );
         assert_eq!(
-            (recording["state"].as_str(), recording["size_bytes"].as_i64()),
+            (
+                recording["files"][0]["state"].as_str(),
+                recording["files"][0]["size_bytes"].as_i64()
+            ),
             (Some("archived"), Some(expected.1))
         );
     }
@@ -332,8 +337,14 @@ async fn an_expired_url_is_renewed_through_the_api_and_a_deleted_artifact_is_los
     app.run_pending_jobs().await;
 
     let record = session(&app, "s-exp").await;
-    assert_eq!(record["artifacts"]["recordings"][0]["state"], "archived", "{record}");
-    assert_eq!(record["artifacts"]["recordings"][0]["sha256"], sha256(&recording_bytes));
+    assert_eq!(
+        record["artifacts"]["recordings"][0]["files"][0]["state"], "archived",
+        "{record}"
+    );
+    assert_eq!(
+        record["artifacts"]["recordings"][0]["files"][0]["sha256"],
+        sha256(&recording_bytes)
+    );
     let summary = &record["artifacts"]["summary"];
     assert_eq!(summary["state"], "lost");
     assert!(
@@ -387,7 +398,7 @@ async fn an_archive_that_died_halfway_is_taken_over_and_completes_once() {
     // Another worker takes it over after the lease and finishes it.
     assert_eq!(app.run_pending_jobs().await, 1);
     let record = session(&app, "s-crash").await;
-    assert_eq!(record["artifacts"]["recordings"][0]["state"], "archived");
+    assert_eq!(record["artifacts"]["recordings"][0]["files"][0]["state"], "archived");
     assert_eq!(std::fs::read(half.join("recording-rec-c.mp4")).expect("object"), bytes);
     assert_eq!(app.run_pending_jobs().await, 0);
     assert_eq!(
@@ -439,7 +450,10 @@ async fn reconciliation_records_the_session_of_orphan_artifacts_and_finds_artifa
     app.run_pending_jobs().await;
 
     let quiet = session(&app, "s-quiet").await;
-    assert_eq!(quiet["artifacts"]["recordings"][0]["state"], "archived", "{quiet}");
+    assert_eq!(
+        quiet["artifacts"]["recordings"][0]["files"][0]["state"], "archived",
+        "{quiet}"
+    );
     assert_eq!(quiet["artifacts"]["chat"]["state"], "archived");
     let orphan = session(&app, "s-orphan").await;
     assert_eq!(orphan["source"], "reconciliation");

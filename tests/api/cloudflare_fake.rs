@@ -50,7 +50,7 @@ pub struct State {
     /// Files behind pre-signed download URLs (`/files/{name}?v={version}`), by name.
     pub files: HashMap<String, FakeFile>,
     /// Recordings the Recordings API knows: recording id -> (session id, meeting id, file name).
-    pub recordings: HashMap<String, (String, String, String)>,
+    pub recordings: HashMap<String, FakeRecording>,
     /// Transcripts, summaries and chats the Sessions API gives URLs for: (session id, kind) -> file name.
     pub session_files: HashMap<(String, String), String>,
 }
@@ -218,9 +218,28 @@ impl FakeCloudflare {
         self.with(|s| s.files.get(name).map_or(0, |f| f.downloads))
     }
 
+    /// A composite recording whose one file is `file` (added with `add_file`).
     pub fn add_recording(&self, recording_id: &str, session_id: &str, meeting_id: &str, file: &str) {
         self.with(|s| {
-            let entry = (session_id.to_owned(), meeting_id.to_owned(), file.to_owned());
+            let entry = FakeRecording {
+                session_id: session_id.to_owned(),
+                meeting_id: meeting_id.to_owned(),
+                files: vec![file.to_owned()],
+                track: false,
+            };
+            s.recordings.insert(recording_id.to_owned(), entry)
+        });
+    }
+
+    /// A track recording: one file per track (added with `add_file`), listed in one layer by their names.
+    pub fn add_track_recording(&self, recording_id: &str, session_id: &str, meeting_id: &str, files: &[&str]) {
+        self.with(|s| {
+            let entry = FakeRecording {
+                session_id: session_id.to_owned(),
+                meeting_id: meeting_id.to_owned(),
+                files: files.iter().map(|f| f.to_string()).collect(),
+                track: true,
+            };
             s.recordings.insert(recording_id.to_owned(), entry)
         });
     }
@@ -232,6 +251,15 @@ impl FakeCloudflare {
                 .insert((session_id.to_owned(), kind.to_owned()), file.to_owned())
         });
     }
+}
+
+/// A recording the fake's API knows.
+pub struct FakeRecording {
+    pub session_id: String,
+    pub meeting_id: String,
+    /// Names of files added with `add_file`.
+    pub files: Vec<String>,
+    pub track: bool,
 }
 
 impl State {
@@ -249,14 +277,33 @@ impl State {
         Some((self.file_url(name), file.bytes.len()))
     }
 
+    /// `GET /recordings/{id}` as RealtimeKit answers it: a composite recording's `download_url` is its file's
+    /// URL; a track recording's is a list of layers (the track recording guide's shape). A recording whose files
+    /// are all gone is gone.
     fn recording(&self, id: &str) -> Option<Value> {
-        let (session_id, meeting_id, file) = self.recordings.get(id)?;
-        let (url, size) = self.live_file(file)?;
+        let recording = self.recordings.get(id)?;
+        let live: Vec<(&String, (String, usize))> = (recording.files.iter())
+            .filter_map(|name| Some((name, self.live_file(name)?)))
+            .collect();
+        let (first_name, (first_url, first_size)) = live.first()?.clone();
+        let (download_url, file_size, kind) = if recording.track {
+            let urls: serde_json::Map<String, Value> = (live.iter())
+                .map(|(name, (url, _))| (name.to_string(), json!({"download_url": url})))
+                .collect();
+            (
+                json!([{"layer_name": "default", "download_urls": urls}]),
+                Value::Null,
+                "TRACK",
+            )
+        } else {
+            (json!(first_url), json!(first_size), "COMPOSITE")
+        };
         Some(json!({
-            "id": id, "download_url": url, "download_url_expiry": "2099-01-01T00:00:00Z", "file_size": size,
-            "session_id": session_id, "meeting_id": meeting_id, "status": "UPLOADED",
-            "output_file_name": file, "started_time": "2026-06-03T10:00:05Z", "stopped_time": "2026-06-03T10:29:55Z",
-            "recording_duration": 1790
+            "id": id, "download_url": download_url, "download_url_expiry": "2099-01-01T00:00:00Z",
+            "file_size": file_size, "audio_download_url": null, "type": kind,
+            "session_id": recording.session_id, "meeting_id": recording.meeting_id, "status": "UPLOADED",
+            "output_file_name": first_name, "started_time": "2026-06-03T10:00:05Z",
+            "stopped_time": "2026-06-03T10:29:55Z", "recording_duration": 1790
         }))
     }
 }
@@ -434,7 +481,7 @@ impl Respond for Responder {
             ("GET", ["recordings"]) => {
                 let meeting = query.get("meeting_id").cloned().unwrap_or_default();
                 let ids: Vec<String> = (state.recordings.iter())
-                    .filter(|(_, (_, m, _))| *m == meeting)
+                    .filter(|(_, recording)| recording.meeting_id == meeting)
                     .map(|(id, _)| id.clone())
                     .collect();
                 let list: Vec<Value> = ids.iter().filter_map(|id| state.recording(id)).collect();

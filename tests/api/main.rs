@@ -22,6 +22,7 @@ mod production;
 mod public_internet;
 mod readiness;
 mod readme_trial;
+mod recordings;
 mod request_edges;
 mod sessions_api;
 mod signature_keys;

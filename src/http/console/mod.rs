@@ -53,6 +53,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/console/sessions/{session_id}/artifacts/recordings/{recording_id}",
             get(sessions::download_recording),
         )
+        .route(
+            "/console/sessions/{session_id}/artifacts/recordings/{recording_id}/files/{name}",
+            get(sessions::download_recording_file),
+        )
         .route("/console/followups", get(followups::list))
         .route("/console/followups/retry", post(followups::retry_matching))
         .route("/console/followups/{id}/retry", post(followups::retry_one))

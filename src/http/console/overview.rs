@@ -184,7 +184,11 @@ pub async fn artifacts_at_risk(
                     @for artifact in &rows {
                         tr {
                             td { a href=(views::session_href(&artifact.session_id)) { code { (artifact.session_id) } } }
-                            td { (artifact.kind.as_str()) @if let Some(id) = &artifact.recording_id { " " code { (id) } } }
+                            td {
+                                (artifact.kind.as_str())
+                                @if let Some(id) = &artifact.recording_id { " " code { (id) } }
+                                @if let Some(file) = &artifact.file { " " code.small { (file) } }
+                            }
                             td { (badge(artifact.state.as_str())) }
                             td {
                                 (views::maybe_time(artifact.expires_at))

@@ -252,17 +252,18 @@ pub async fn show(
 }
 
 fn artifact_row(session_id: &str, artifact: &Artifact) -> Markup {
-    let base = views::session_href(session_id);
-    let download = match &artifact.recording_id {
-        Some(id) => format!(
-            "{base}/artifacts/recordings/{}",
-            crate::realtimekit::client::path_segment(id)
-        ),
-        None => format!("{base}/artifacts/{}", artifact.kind.as_str()),
-    };
+    let download = format!(
+        "{}/artifacts/{}",
+        views::session_href(session_id),
+        artifact.download_path()
+    );
     html! {
         tr {
-            td { (artifact.kind.as_str()) @if let Some(id) = &artifact.recording_id { " " code.small { (id) } } }
+            td {
+                (artifact.kind.as_str())
+                @if let Some(id) = &artifact.recording_id { " " code.small { (id) } }
+                @if let Some(file) = &artifact.file { br; code.small { (file) } }
+            }
             td {
                 (badge(artifact.state.as_str()))
                 @if let Some(status) = &artifact.status { " " (status) }
@@ -334,6 +335,16 @@ pub async fn download_recording(
     path: Path<(String, String)>,
 ) -> Result<Response, PageError> {
     Ok(artifacts::download_recording(state, path).await?)
+}
+
+/// One archived file of a recording, as `GET /sessions/{id}/artifacts/recordings/{recording_id}/files/{name}`
+/// serves it.
+pub async fn download_recording_file(
+    state: State<AppState>,
+    _session: ConsoleSession,
+    path: Path<(String, String, String)>,
+) -> Result<Response, PageError> {
+    Ok(artifacts::download_recording_file(state, path).await?)
 }
 
 /// An app as the console names it: its configured name, or its id (a dash for a session that names none).
