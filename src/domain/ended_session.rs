@@ -10,6 +10,7 @@ use super::apps::{Admission, Apps, attribute};
 use super::artifact::{self, Announcement};
 use super::lenient;
 use super::limits::{MAX_ID_BYTES, MAX_TEXT_BYTES, check_path_ids};
+use super::livestream::{LIVESTREAMING_STATUS_UPDATE, LivestreamUpdate};
 
 pub const MEETING_ENDED: &str = "meeting.ended";
 
@@ -64,6 +65,8 @@ pub enum Classified {
     EndedSession(EndedSession),
     /// A recording, transcript, summary or chat export announced for a session (see `artifact`).
     Artifact(Announcement),
+    /// A livestream's status changed (see `livestream`).
+    Livestream(LivestreamUpdate),
     /// A well-formed event of another type: accepted and kept, nothing to do.
     Ignored {
         event: String,
@@ -115,6 +118,7 @@ impl Classified {
         match self {
             Self::EndedSession(session) => Some(&session.session_id),
             Self::Artifact(announcement) => Some(&announcement.session_id),
+            Self::Livestream(update) => Some(&update.session_id),
             _ => None,
         }
     }
@@ -124,6 +128,7 @@ impl Classified {
         match self {
             Self::EndedSession(_) => Some(MEETING_ENDED),
             Self::Artifact(announcement) => Some(announcement.kind.event()),
+            Self::Livestream(_) => Some(LIVESTREAMING_STATUS_UPDATE),
             Self::Ignored { event } => Some(event),
             Self::Unprocessable { event, .. } | Self::Foreign { event, .. } => event.as_deref(),
         }
@@ -161,6 +166,16 @@ pub fn classify(json: Option<&Value>) -> Classified {
     if let Some(kind) = artifact::kind_of_event(&event) {
         return match Announcement::from_payload(kind, json) {
             Ok(announcement) => Classified::Artifact(announcement),
+            Err(reason) => Classified::Unprocessable {
+                event: Some(event),
+                reason,
+            },
+        };
+    }
+    if event == LIVESTREAMING_STATUS_UPDATE {
+        return match LivestreamUpdate::from_payload(json) {
+            Ok(Some(update)) => Classified::Livestream(update),
+            Ok(None) => Classified::Ignored { event },
             Err(reason) => Classified::Unprocessable {
                 event: Some(event),
                 reason,

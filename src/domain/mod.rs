@@ -9,6 +9,7 @@ pub mod ended_session;
 pub mod job;
 pub(crate) mod lenient;
 pub mod limits;
+pub mod livestream;
 pub mod names;
 pub mod recording;
 pub mod report;

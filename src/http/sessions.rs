@@ -15,6 +15,7 @@ use super::params::{self, ListFailures, Page};
 use crate::followups::{Report, render_report_html};
 use crate::store::artifacts::{self, SessionArtifacts};
 use crate::store::followup_jobs::{self, Job};
+use crate::store::livestreams::{self, Livestream};
 use crate::store::reports;
 use crate::store::sessions::{self, ListFilter, Session};
 
@@ -105,6 +106,8 @@ pub struct SessionWithFollowups {
     pub session: Session,
     /// Each artifact's archive state; download an archived one at `/sessions/{id}/artifacts/...`.
     pub artifacts: SessionArtifacts,
+    /// Its livestreams, from `livestreaming.statusUpdate` (never their stream keys).
+    pub livestreams: Vec<Livestream>,
     pub followups: Vec<Job>,
 }
 
@@ -131,10 +134,12 @@ pub(crate) async fn with_followups(db: &PgPool, session_id: &str) -> Result<Sess
         .await?
         .ok_or_else(|| session_not_found(session_id))?;
     let artifacts = artifacts::for_session(db, session_id).await?;
+    let livestreams = livestreams::for_session(db, session_id).await?;
     let followups = followup_jobs::for_session(db, session_id).await?;
     Ok(SessionWithFollowups {
         session,
         artifacts,
+        livestreams,
         followups,
     })
 }

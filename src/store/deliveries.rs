@@ -9,6 +9,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::domain::artifact::Announcement;
+use crate::domain::livestream::{LIVESTREAMING_STATUS_UPDATE, LivestreamUpdate};
 use crate::domain::names::UnknownValue;
 use crate::domain::{Apps, Classified, DeliveryBody, DeliveryId, EndedSession, Reading, WebhookId, read_delivery};
 use crate::store::cursor::Cursor;
@@ -88,16 +89,20 @@ impl VerifiedDelivery {
         match &self.classified {
             Classified::EndedSession(_) => "session",
             Classified::Artifact(_) => "artifact",
+            Classified::Livestream(_) => "livestream",
             Classified::Ignored { .. } => Outcome::Ignored.as_str(),
             Classified::Unprocessable { .. } => Outcome::Unprocessable.as_str(),
             Classified::Foreign { .. } => Outcome::Foreign.as_str(),
         }
     }
 
-    /// Recorded apart from group commit: an artifact announcement takes its session's lock, and a foreign delivery
-    /// is counted against its bound.
+    /// Recorded apart from group commit: an artifact announcement takes its session's lock, a livestream update
+    /// writes a row of its own, and a foreign delivery is counted against its bound.
     pub fn is_recorded_alone(&self) -> bool {
-        matches!(self.classified, Classified::Artifact(_) | Classified::Foreign { .. })
+        matches!(
+            self.classified,
+            Classified::Artifact(_) | Classified::Livestream(_) | Classified::Foreign { .. }
+        )
     }
 
     fn event(&self) -> Option<&str> {
@@ -133,6 +138,7 @@ pub async fn record(
     match &delivery.classified {
         Classified::EndedSession(session) => record_ended_session(pool, delivery, session, jobs).await,
         Classified::Artifact(announcement) => record_announcement(pool, delivery, announcement, jobs).await,
+        Classified::Livestream(update) => record_livestream(pool, delivery, update).await,
         Classified::Ignored { .. } | Classified::Unprocessable { .. } => record_other(pool, delivery).await,
         Classified::Foreign { .. } => record_foreign(pool, delivery, foreign_kept).await,
     }
@@ -226,6 +232,40 @@ async fn record_announcement(
         inserted.map_or(Ok(Outcome::Duplicate), |status| Outcome::from_column(&status))
     })
     .await
+}
+
+/// A livestream update: the delivery and, when it is not a retry, the update's row (see `livestreams`), together.
+async fn record_livestream(
+    pool: &PgPool,
+    delivery: &VerifiedDelivery,
+    update: &LivestreamUpdate,
+) -> Result<Outcome, sqlx::Error> {
+    let inserted: bool = sqlx::query_scalar(
+        "WITH delivery AS (
+             INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256, app_id)
+             VALUES ($1, $2, $3, 'stored', $4, $5, $6, $7)
+             ON CONFLICT DO NOTHING
+             RETURNING delivery_id
+         ), livestream AS (
+             INSERT INTO livestream_updates (delivery_id, session_id, stream_id, status, playback_url)
+             SELECT delivery_id, $4, $8, $9, $10 FROM delivery
+             ON CONFLICT DO NOTHING
+         )
+         SELECT EXISTS (SELECT 1 FROM delivery)",
+    )
+    .bind(delivery.delivery_id.as_str())
+    .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+    .bind(delivery.event())
+    .bind(&update.session_id)
+    .bind(delivery.body.bytes())
+    .bind(delivery.body_sha256())
+    .bind(delivery.app_id.as_deref())
+    .bind(&update.stream_id)
+    .bind(&update.status)
+    .bind(&update.playback_url)
+    .fetch_one(pool)
+    .await?;
+    Ok(if inserted { Outcome::Stored } else { Outcome::Duplicate })
 }
 
 /// A recording event that names no session, of a recording not known here: kept as `stored` without a session,
@@ -736,6 +776,29 @@ pub async fn replay(
                 .fetch_one(transaction)
                 .await
             })
+            .await
+        }
+        Classified::Livestream(update) => {
+            // Once: an update recorded before is not recorded again.
+            sqlx::query_as(
+                "WITH livestream AS (
+                     INSERT INTO livestream_updates (delivery_id, session_id, stream_id, status, playback_url)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT DO NOTHING
+                 )
+                 UPDATE deliveries SET status = CASE WHEN status = 'duplicate' THEN status ELSE 'stored' END,
+                                       event = $6, session_id = $2, error = NULL, replayed_at = now(), app_id = $7
+                 WHERE delivery_id = $1
+                 RETURNING status, error",
+            )
+            .bind(delivery_id)
+            .bind(&update.session_id)
+            .bind(&update.stream_id)
+            .bind(&update.status)
+            .bind(&update.playback_url)
+            .bind(LIVESTREAMING_STATUS_UPDATE)
+            .bind(app_id)
+            .fetch_one(pool)
             .await
         }
         Classified::Ignored { event } => {

@@ -8,6 +8,7 @@ pub mod cursor;
 pub mod database;
 pub mod deliveries;
 pub mod followup_jobs;
+pub mod livestreams;
 pub mod reports;
 pub mod sessions;
 

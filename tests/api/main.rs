@@ -11,6 +11,7 @@ mod console_browser;
 mod console_sessions;
 mod deliveries_api;
 mod downloads;
+mod events;
 mod followups;
 mod group_commit;
 mod helpers;
