@@ -146,7 +146,7 @@ pub async fn attribution_impossible(pool: &PgPool, delivery_id: &str, reason: &s
 
 /// Records a waiting recording event under the session the API named: its announcement (read again from the kept
 /// bytes) is applied as if the event had named the session, and the delivery row gets the session. False when the
-/// delivery is no longer waiting (another replica did it) or its bytes no longer read as a recording event.
+/// delivery is no longer there or its bytes no longer read as a recording event: it stops waiting.
 pub async fn attribute(
     pool: &PgPool,
     delivery_id: &str,
@@ -163,6 +163,11 @@ pub async fn attribute(
     .flatten();
     let json = body.and_then(|bytes| serde_json::from_slice(&bytes).ok());
     let Classified::Artifact(announcement) = classify(json.as_ref()) else {
+        // Its delivery is gone (removed by retention while it waited) or reads otherwise now: nothing to attribute.
+        sqlx::query("DELETE FROM unattributed_recordings WHERE delivery_id = $1")
+            .bind(delivery_id)
+            .execute(pool)
+            .await?;
         return Ok(false);
     };
     let announcement = Announcement {
