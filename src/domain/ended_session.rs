@@ -11,6 +11,7 @@ use super::artifact::{self, Announcement};
 use super::lenient;
 use super::limits::{MAX_ID_BYTES, MAX_TEXT_BYTES, check_path_ids};
 use super::livestream::{LIVESTREAMING_STATUS_UPDATE, LivestreamUpdate};
+use super::participant::{PARTICIPANT_JOINED, PARTICIPANT_LEFT, ParticipantUpdate};
 
 pub const MEETING_ENDED: &str = "meeting.ended";
 
@@ -67,6 +68,11 @@ pub enum Classified {
     Artifact(Announcement),
     /// A livestream's status changed (see `livestream`).
     Livestream(LivestreamUpdate),
+    /// A participant joined or left (see `participant`).
+    Participant {
+        event: &'static str,
+        update: ParticipantUpdate,
+    },
     /// A well-formed event of another type: accepted and kept, nothing to do.
     Ignored {
         event: String,
@@ -119,6 +125,7 @@ impl Classified {
             Self::EndedSession(session) => Some(&session.session_id),
             Self::Artifact(announcement) => Some(&announcement.session_id),
             Self::Livestream(update) => Some(&update.session_id),
+            Self::Participant { update, .. } => Some(&update.session_id),
             _ => None,
         }
     }
@@ -129,6 +136,7 @@ impl Classified {
             Self::EndedSession(_) => Some(MEETING_ENDED),
             Self::Artifact(announcement) => Some(announcement.kind.event()),
             Self::Livestream(_) => Some(LIVESTREAMING_STATUS_UPDATE),
+            Self::Participant { event, .. } => Some(event),
             Self::Ignored { event } => Some(event),
             Self::Unprocessable { event, .. } | Self::Foreign { event, .. } => event.as_deref(),
         }
@@ -166,6 +174,18 @@ pub fn classify(json: Option<&Value>) -> Classified {
     if let Some(kind) = artifact::kind_of_event(&event) {
         return match Announcement::from_payload(kind, json) {
             Ok(announcement) => Classified::Artifact(announcement),
+            Err(reason) => Classified::Unprocessable {
+                event: Some(event),
+                reason,
+            },
+        };
+    }
+    if let Some(known) = [PARTICIPANT_JOINED, PARTICIPANT_LEFT]
+        .into_iter()
+        .find(|known| *known == event)
+    {
+        return match ParticipantUpdate::from_payload(known, json) {
+            Ok(update) => Classified::Participant { event: known, update },
             Err(reason) => Classified::Unprocessable {
                 event: Some(event),
                 reason,

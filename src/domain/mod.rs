@@ -11,6 +11,7 @@ pub(crate) mod lenient;
 pub mod limits;
 pub mod livestream;
 pub mod names;
+pub mod participant;
 pub mod recording;
 pub mod report;
 pub mod secret;

@@ -17,6 +17,7 @@ use crate::domain::lenient;
 pub use crate::domain::report::{Report, ReportLink, ReportParticipant};
 use crate::realtimekit::client::{ApiError, Participant, SessionDetails, path_segment};
 use crate::store::artifacts;
+use crate::store::attendance::{self, Attendee};
 use crate::store::sessions::Session;
 use futures_util::StreamExt;
 
@@ -204,10 +205,19 @@ impl Followup for ReportFollowup {
                 "RealtimeKit still reports the session live"
             )));
         }
-        let participants = client
-            .list_session_participants(&session.ended.session_id)
+        // The participant events, when they tell the whole attendance; the Sessions API (paged, one call a page)
+        // otherwise.
+        let attended = attendance::for_session(&context.db, &session.ended.session_id)
             .await
-            .map_err(|e| transient_or_permanent(e, "fetching the participants"))?;
+            .map_err(|e| FollowupError::Retryable(anyhow::Error::new(e).context("reading the attendance")))?;
+        let participants = if attendance::is_complete(&attended) {
+            attended.iter().map(as_participant).collect()
+        } else {
+            client
+                .list_session_participants(&session.ended.session_id)
+                .await
+                .map_err(|e| transient_or_permanent(e, "fetching the participants"))?
+        };
         let mut report = build_report(session, &details, &participants);
         (report.summary, report.links) = self
             .archived_parts(&session.ended.session_id, context)
@@ -216,6 +226,20 @@ impl Followup for ReportFollowup {
         crate::store::reports::upsert(&context.db, &report)
             .await
             .map_err(|e| FollowupError::Retryable(anyhow::Error::new(e).context("storing the report")))
+    }
+}
+
+/// An attendance entry in the Sessions API's form, which the report is built from.
+fn as_participant(attendee: &Attendee) -> Participant {
+    Participant {
+        id: Some(attendee.peer_id.clone()),
+        user_id: None,
+        custom_participant_id: attendee.custom_participant_id.clone(),
+        display_name: attendee.display_name.clone(),
+        preset_name: None,
+        joined_at: attendee.joined_at.map(|t| t.to_rfc3339()),
+        left_at: attendee.left_at.map(|t| t.to_rfc3339()),
+        duration: None,
     }
 }
 

@@ -14,6 +14,7 @@ use super::error::ErrorBody;
 use super::params::{self, ListFailures, Page};
 use crate::followups::{Report, render_report_html};
 use crate::store::artifacts::{self, SessionArtifacts};
+use crate::store::attendance::{self, Attendee};
 use crate::store::followup_jobs::{self, Job};
 use crate::store::livestreams::{self, Livestream};
 use crate::store::reports;
@@ -106,6 +107,9 @@ pub struct SessionWithFollowups {
     pub session: Session,
     /// Each artifact's archive state; download an archived one at `/sessions/{id}/artifacts/...`.
     pub artifacts: SessionArtifacts,
+    /// Who attended, from `meeting.participantJoined` and `meeting.participantLeft`: one entry per peer (a person
+    /// who rejoins is a new entry), earliest join first.
+    pub participants: Vec<Attendee>,
     /// Its livestreams, from `livestreaming.statusUpdate` (never their stream keys).
     pub livestreams: Vec<Livestream>,
     pub followups: Vec<Job>,
@@ -134,11 +138,13 @@ pub(crate) async fn with_followups(db: &PgPool, session_id: &str) -> Result<Sess
         .await?
         .ok_or_else(|| session_not_found(session_id))?;
     let artifacts = artifacts::for_session(db, session_id).await?;
+    let participants = attendance::for_session(db, session_id).await?;
     let livestreams = livestreams::for_session(db, session_id).await?;
     let followups = followup_jobs::for_session(db, session_id).await?;
     Ok(SessionWithFollowups {
         session,
         artifacts,
+        participants,
         livestreams,
         followups,
     })

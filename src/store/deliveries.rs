@@ -11,6 +11,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use crate::domain::artifact::Announcement;
 use crate::domain::livestream::{LIVESTREAMING_STATUS_UPDATE, LivestreamUpdate};
 use crate::domain::names::UnknownValue;
+use crate::domain::participant::ParticipantUpdate;
 use crate::domain::{Apps, Classified, DeliveryBody, DeliveryId, EndedSession, Reading, WebhookId, read_delivery};
 use crate::store::cursor::Cursor;
 use crate::store::followup_jobs::JobSpecs;
@@ -83,6 +84,13 @@ impl VerifiedDelivery {
         }
     }
 
+    fn participant(&self) -> Option<&ParticipantUpdate> {
+        match &self.classified {
+            Classified::Participant { update, .. } => Some(update),
+            _ => None,
+        }
+    }
+
     /// `session`, `artifact`, `ignored`, `unprocessable` or `foreign`: the batch statement's name for what the
     /// delivery is. (Artifact announcements and foreign deliveries are not batched: see `Ingest::record`.)
     fn kind(&self) -> &'static str {
@@ -90,6 +98,7 @@ impl VerifiedDelivery {
             Classified::EndedSession(_) => "session",
             Classified::Artifact(_) => "artifact",
             Classified::Livestream(_) => "livestream",
+            Classified::Participant { .. } => "participant",
             Classified::Ignored { .. } => Outcome::Ignored.as_str(),
             Classified::Unprocessable { .. } => Outcome::Unprocessable.as_str(),
             Classified::Foreign { .. } => Outcome::Foreign.as_str(),
@@ -139,6 +148,11 @@ pub async fn record(
         Classified::EndedSession(session) => record_ended_session(pool, delivery, session, jobs).await,
         Classified::Artifact(announcement) => record_announcement(pool, delivery, announcement, jobs).await,
         Classified::Livestream(update) => record_livestream(pool, delivery, update).await,
+        // The batch statement is the one way participant events are recorded, one or many at a time.
+        Classified::Participant { .. } => {
+            let outcomes = record_batch(pool, std::slice::from_ref(delivery), jobs).await?;
+            Ok(outcomes.first().copied().unwrap_or(Outcome::Duplicate))
+        }
         Classified::Ignored { .. } | Classified::Unprocessable { .. } => record_other(pool, delivery).await,
         Classified::Foreign { .. } => record_foreign(pool, delivery, foreign_kept).await,
     }
@@ -361,8 +375,9 @@ async fn record_other(pool: &PgPool, delivery: &VerifiedDelivery) -> Result<Outc
 /// Records many deliveries in one statement, and so one transaction (group commit), with the same outcome for
 /// each as [`record`] would give it on its own. Within the batch, the first of several deliveries with one
 /// `delivery_id` is the one recorded (the others are retries: `duplicate`), and the first delivery of a session
-/// stores it (the others are `duplicate`). Rows are written in key order, so concurrent batches of several
-/// replicas take their locks in the same order and do not deadlock.
+/// stores it (the others are `duplicate`). Participant events merge into their session's attendance (see
+/// `attendance`), several of one peer first merged among themselves. Rows are written in key order, so concurrent
+/// batches of several replicas take their locks in the same order and do not deadlock.
 pub async fn record_batch(
     pool: &PgPool,
     deliveries: &[VerifiedDelivery],
@@ -377,6 +392,18 @@ pub async fn record_batch(
     };
     let raw_bodies: Vec<&[u8]> = deliveries.iter().map(|d| d.body.bytes()).collect();
     let digests: Vec<&[u8]> = deliveries.iter().map(VerifiedDelivery::body_sha256).collect();
+    let participant_text = |f: &dyn Fn(&ParticipantUpdate) -> Option<&str>| {
+        deliveries
+            .iter()
+            .map(|d| d.participant().and_then(f))
+            .collect::<Vec<_>>()
+    };
+    let participant_time = |f: &dyn Fn(&ParticipantUpdate) -> Option<DateTime<Utc>>| {
+        deliveries
+            .iter()
+            .map(|d| d.participant().and_then(f))
+            .collect::<Vec<_>>()
+    };
     let durations: Vec<Option<i64>> = deliveries
         .iter()
         .map(|d| d.session().and_then(|s| s.duration_seconds))
@@ -388,11 +415,13 @@ pub async fn record_batch(
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
                                  $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
                                  $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::int8[],
-                                 $21::bytea[], $22::text[])
+                                 $21::bytea[], $22::text[], $23::text[], $24::text[], $25::text[],
+                                 $26::timestamptz[], $27::timestamptz[])
                 WITH ORDINALITY AS i(delivery_id, webhook_id, event, kind, error, raw_body,
                                      session_id, meeting_id, meeting_title, room_name, organization_id,
                                      organization_name, reason, meeting_created_at, started_at, ended_at,
-                                     duration_seconds, body_sha256, app_id, ord)
+                                     duration_seconds, body_sha256, app_id, peer_id, display_name,
+                                     custom_participant_id, joined_at, left_at, ord)
         ), first_of_id AS (
             -- The first of each delivery id. One recorded before finds its session recorded and its row there.
             SELECT DISTINCT ON (delivery_id) * FROM input
@@ -419,11 +448,26 @@ pub async fn record_batch(
             SELECT s.session_id, f.name, f.kind, $20
             FROM new_sessions s, unnest($18::text[], $19::text[]) AS f(name, kind)
             WHERE f.kind <> 'archive' OR s.has_artifacts
+        ), attended AS (
+            -- Each peer once (a join and a leave in one batch merged first), merged with what is recorded: the
+            -- earliest join, the latest leave, names once known. A retry merges the same values again.
+            INSERT INTO attendance AS a (session_id, peer_id, display_name, custom_participant_id, joined_at,
+                                         left_at)
+            SELECT session_id, peer_id, max(display_name), max(custom_participant_id), min(joined_at), max(left_at)
+            FROM fresh WHERE kind = 'participant'
+            GROUP BY session_id, peer_id
+            ORDER BY session_id, peer_id
+            ON CONFLICT (session_id, peer_id) DO UPDATE SET
+                display_name = greatest(a.display_name, EXCLUDED.display_name),
+                custom_participant_id = greatest(a.custom_participant_id, EXCLUDED.custom_participant_id),
+                joined_at = least(a.joined_at, EXCLUDED.joined_at),
+                left_at = greatest(a.left_at, EXCLUDED.left_at)
         )
         INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, error, raw_body, body_sha256,
                                 app_id)
         SELECT f.delivery_id, f.webhook_id, f.event,
-               CASE WHEN f.kind <> 'session' THEN f.kind
+               CASE WHEN f.kind = 'participant' THEN 'stored'
+                    WHEN f.kind <> 'session' THEN f.kind
                     WHEN s.delivery_id IS NOT NULL THEN 'stored'
                     ELSE 'duplicate' END,
                f.session_id, f.error, f.raw_body, f.body_sha256, f.app_id
@@ -439,7 +483,7 @@ pub async fn record_batch(
     .bind(column(&|d| Some(d.kind())))
     .bind(column(&|d| d.error()))
     .bind(raw_bodies)
-    .bind(session_column(&|s| Some(&s.session_id)))
+    .bind(column(&|d| d.classified.session_id().filter(|_| !d.is_recorded_alone())))
     .bind(session_column(&|s| Some(&s.meeting_id)))
     .bind(session_column(&|s| s.meeting_title.as_deref()))
     .bind(session_column(&|s| s.room_name.as_deref()))
@@ -455,6 +499,11 @@ pub async fn record_batch(
     .bind(jobs.max_attempts)
     .bind(digests)
     .bind(column(&|d| d.app_id.as_deref()))
+    .bind(participant_text(&|p| Some(&p.peer_id)))
+    .bind(participant_text(&|p| p.display_name.as_deref()))
+    .bind(participant_text(&|p| p.custom_participant_id.as_deref()))
+    .bind(participant_time(&|p| p.joined_at))
+    .bind(participant_time(&|p| p.left_at))
     .fetch_all(pool)
     .await?;
 
@@ -776,6 +825,36 @@ pub async fn replay(
                 .fetch_one(transaction)
                 .await
             })
+            .await
+        }
+        Classified::Participant { event, update } => {
+            // Merged as in `record_batch`: applying it again changes nothing.
+            sqlx::query_as(
+                "WITH attended AS (
+                     INSERT INTO attendance AS a (session_id, peer_id, display_name, custom_participant_id,
+                                                  joined_at, left_at)
+                     VALUES ($2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (session_id, peer_id) DO UPDATE SET
+                         display_name = greatest(a.display_name, EXCLUDED.display_name),
+                         custom_participant_id = greatest(a.custom_participant_id, EXCLUDED.custom_participant_id),
+                         joined_at = least(a.joined_at, EXCLUDED.joined_at),
+                         left_at = greatest(a.left_at, EXCLUDED.left_at)
+                 )
+                 UPDATE deliveries SET status = CASE WHEN status = 'duplicate' THEN status ELSE 'stored' END,
+                                       event = $8, session_id = $2, error = NULL, replayed_at = now(), app_id = $9
+                 WHERE delivery_id = $1
+                 RETURNING status, error",
+            )
+            .bind(delivery_id)
+            .bind(&update.session_id)
+            .bind(&update.peer_id)
+            .bind(&update.display_name)
+            .bind(&update.custom_participant_id)
+            .bind(update.joined_at)
+            .bind(update.left_at)
+            .bind(*event)
+            .bind(app_id)
+            .fetch_one(pool)
             .await
         }
         Classified::Livestream(update) => {

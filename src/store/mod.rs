@@ -2,6 +2,7 @@
 
 pub mod artifact_checks;
 pub mod artifacts;
+pub mod attendance;
 pub mod console_key;
 pub mod console_sessions;
 pub mod cursor;

@@ -1,6 +1,6 @@
 //! The events besides `meeting.ended` and the artifacts': what each leaves on its session.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::artifacts::{app_with_fake, deliver, ended, fixture, session};
 use crate::cloudflare_fake::FakeCloudflare;
@@ -55,4 +55,152 @@ async fn livestream_updates_are_kept_on_the_session_and_the_stream_key_never_sho
         !kept.unwrap_or_default().contains("sk_example"),
         "only the raw delivery holds the key"
     );
+}
+
+/// A participant event of `session_id` for `peer`: joined (no `left`) or left.
+fn participant(session_id: &str, peer: &str, name: &str, joined: &str, left: Option<&str>) -> Vec<u8> {
+    let event = if left.is_some() {
+        "meeting.participantLeft"
+    } else {
+        "meeting.participantJoined"
+    };
+    let mut body = fixture(event);
+    body["meeting"]["sessionId"] = json!(session_id);
+    let p = &mut body["participant"];
+    p["peerId"] = json!(peer);
+    p["userDisplayName"] = json!(name);
+    p["customParticipantId"] = json!(format!("user-{name}"));
+    p["joinedAt"] = json!(joined);
+    if let Some(left) = left {
+        p["leftAt"] = json!(left);
+    }
+    body.to_string().into_bytes()
+}
+
+/// A session's events: Ann joins and leaves, rejoins as a new peer and stays to the end; Ben joins and leaves;
+/// Cy joins and leaves after the meeting ended was sent; and the `meeting.ended`.
+fn session_events(session_id: &str) -> Vec<Vec<u8>> {
+    let at = |minute: u32| format!("2026-06-03T10:{minute:02}:00.000Z");
+    vec![
+        participant(session_id, "peer-ann-1", "Ann", &at(0), None),
+        participant(session_id, "peer-ann-1", "Ann", &at(0), Some(&at(10))),
+        participant(session_id, "peer-ann-2", "Ann", &at(12), None),
+        participant(session_id, "peer-ann-2", "Ann", &at(12), Some(&at(30))),
+        participant(session_id, "peer-ben", "Ben", &at(5), None),
+        participant(session_id, "peer-ben", "Ben", &at(5), Some(&at(25))),
+        participant(session_id, "peer-cy", "Cy", &at(20), None),
+        participant(session_id, "peer-cy", "Cy", &at(20), Some(&at(29))),
+        crate::artifacts::ended(session_id, "m-att", &at(30)),
+    ]
+}
+
+fn expected_attendance() -> Value {
+    let entry = |peer: &str, name: &str, joined: u32, left: u32| {
+        json!({"peer_id": peer, "display_name": name, "custom_participant_id": format!("user-{name}"),
+               "joined_at": format!("2026-06-03T10:{joined:02}:00Z"), "left_at": format!("2026-06-03T10:{left:02}:00Z")})
+    };
+    json!([
+        entry("peer-ann-1", "Ann", 0, 10),
+        entry("peer-ben", "Ben", 5, 25),
+        entry("peer-ann-2", "Ann", 12, 30),
+        entry("peer-cy", "Cy", 20, 29),
+    ])
+}
+
+#[test]
+fn attendance_is_the_same_whatever_the_order_of_the_events() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let fake = runtime.block_on(FakeCloudflare::start());
+    let app = runtime.block_on(app_with_fake(&fake));
+    let cases = std::sync::atomic::AtomicUsize::new(0);
+    let orders = Just((0..session_events("s").len()).collect::<Vec<usize>>()).prop_shuffle();
+    // Each case delivers one session's events in a random order, three at a time concurrently (so that a join and
+    // its leave may share a batch), to a session of its own.
+    let mut runner = TestRunner::new(Config {
+        cases: 12,
+        ..Config::default()
+    });
+    runner
+        .run(&orders, |order| {
+            let session_id = format!("s-order-{}", cases.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+            let events = session_events(&session_id);
+            let attendance = runtime.block_on(async {
+                for chunk in order.chunks(3) {
+                    let sent = chunk.iter().map(|&i| deliver(&app, events[i].clone()));
+                    for answer in futures_util::future::join_all(sent).await {
+                        assert_eq!(answer["outcome"], "stored", "{answer}");
+                    }
+                }
+                session(&app, &session_id).await["participants"].clone()
+            });
+            prop_assert_eq!(attendance, expected_attendance(), "order {:?}", order);
+            Ok(())
+        })
+        .expect("one attendance whatever the order");
+}
+
+#[tokio::test]
+async fn the_report_takes_a_complete_attendance_from_the_events_and_asks_the_api_otherwise() {
+    let fake = FakeCloudflare::start().await;
+    let app = crate::helpers::spawn_app_with(|settings| {
+        fake.configure(settings);
+        settings.worker.enabled = false;
+        settings.followups = vec![rtk_sessions::FollowupSettings {
+            kind: rtk_sessions::FollowupKind::Report,
+            name: None,
+            enabled: true,
+            options: Default::default(),
+        }];
+    })
+    .await;
+    for session_id in ["s-complete", "s-partial"] {
+        crate::followups::serve_session_to_fake(&fake, session_id).await;
+    }
+    for event in session_events("s-complete") {
+        deliver(&app, event).await;
+    }
+    // Ben's leave never came: the events do not tell the whole attendance.
+    let mut partial = session_events("s-partial");
+    partial.remove(5);
+    for event in partial {
+        deliver(&app, event).await;
+    }
+    app.run_pending_jobs().await;
+
+    let names = |report: &Value| -> Vec<String> {
+        (report["participants"].as_array().expect("participants").iter())
+            .map(|p| p["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let complete: Value = app
+        .get_authorized("/sessions/s-complete/report")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(names(&complete), ["Ann", "Ben", "Ann", "Cy"], "{complete}");
+    assert_eq!(complete["peak_concurrency"], 3, "Ann, Ben and Cy at 10:20");
+    let partial: Value = app
+        .get_authorized("/sessions/s-partial/report")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(names(&partial), ["Mary Sue", "Sam"], "the Sessions API's: {partial}");
+    let asked: Vec<String> = (fake.server.received_requests().await.unwrap_or_default().iter())
+        .map(|r| r.url.path().to_owned())
+        .filter(|path| path.ends_with("/participants"))
+        .collect();
+    assert_eq!(
+        asked.len(),
+        1,
+        "only the partial session's participants are asked for: {asked:?}"
+    );
+    assert!(asked[0].contains("s-partial"));
 }
