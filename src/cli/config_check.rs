@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::output::{Table, out};
 use crate::config::{ConfigFile, Settings};
+use crate::domain::delivery::{REALTIMEKIT_EVENTS, event_use};
 use crate::followups::Registry;
 use crate::realtimekit::public_key::VerificationKeys;
 
@@ -56,6 +57,16 @@ pub fn run(file: &ConfigFile) -> anyhow::Result<ExitCode> {
         }
         apps_table.print("");
     }
+    out!("");
+    out!("registration subscribes each app's webhook to (registration.events):");
+    let mut events_table = Table::new(&["EVENT", "SUBSCRIBED", "WHAT rtk-sessions DOES WITH IT"]);
+    for event in REALTIMEKIT_EVENTS {
+        let subscribed = settings.registration.events.iter().any(|e| e == event);
+        let does = event_use(event).unwrap_or("nothing yet: kept as ignored");
+        let subscribed = if subscribed { "yes" } else { "no" };
+        events_table.row(vec![event.to_owned(), subscribed.to_owned(), does.to_owned()]);
+    }
+    events_table.print("");
     out!("");
     out!("read the {}", file.described());
     out!("the configuration is valid");

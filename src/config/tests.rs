@@ -403,3 +403,15 @@ fn an_app_given_twice_a_gap_or_an_unknown_key_is_refused_by_name() {
     let error = unknown.err().expect("refused").to_string();
     assert!(error.contains("no such key"), "{error}");
 }
+
+#[test]
+fn the_default_subscription_is_every_event_the_service_uses() {
+    let subscribed: Vec<String> = Figment::from(Toml::string(DEFAULTS))
+        .extract_inner("registration.events")
+        .expect("config.toml lists the events");
+    let used: Vec<&str> = crate::domain::REALTIMEKIT_EVENTS
+        .into_iter()
+        .filter(|e| crate::domain::delivery::event_use(e).is_some())
+        .collect();
+    assert_eq!(subscribed, used);
+}

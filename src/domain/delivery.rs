@@ -19,6 +19,21 @@ pub const REALTIMEKIT_EVENTS: [&str; 9] = [
     "meeting.summary",
 ];
 
+/// What the service does with each event, as `config check` says it; `None` for one it keeps as `ignored` (and so
+/// does not subscribe to by default).
+pub fn event_use(event: &str) -> Option<&'static str> {
+    Some(match event {
+        "meeting.ended" => "records the session and queues its follow-ups",
+        "meeting.participantJoined" | "meeting.participantLeft" => {
+            "builds the session's attendance (participants, and the report without asking the Sessions API)"
+        }
+        "recording.statusUpdate" => "records each recording and its files, and archives them once uploaded",
+        "meeting.transcript" | "meeting.summary" | "meeting.chatSynced" => "records the file and archives it",
+        "livestreaming.statusUpdate" => "records the livestream's status and playback URL (never its stream key)",
+        _ => return None,
+    })
+}
+
 /// The key deliveries are deduplicated on: the `rtk-uuid` header (the same across retries of one event), or the
 /// SHA-256 of the body when a delivery carries no usable `rtk-uuid`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,12 +28,15 @@ async fn registered_webhook_id(app: &TestApp) -> String {
 }
 
 /// What registration subscribes to by default: the end of a session and the four events of its artifacts.
-const DEFAULT_EVENTS: [&str; 5] = [
+const DEFAULT_EVENTS: [&str; 8] = [
     "meeting.ended",
+    "meeting.participantJoined",
+    "meeting.participantLeft",
+    "meeting.chatSynced",
     "recording.statusUpdate",
+    "livestreaming.statusUpdate",
     "meeting.transcript",
     "meeting.summary",
-    "meeting.chatSynced",
 ];
 
 fn writes(fake: &FakeCloudflare) -> Vec<(String, String)> {
