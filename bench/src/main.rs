@@ -69,6 +69,10 @@ enum BenchCommand {
         /// Any other service setting, as RTK_SESSIONS__… variables (KEY=VALUE, repeatable)
         #[arg(long = "service-env", value_name = "KEY=VALUE")]
         service_env: Vec<String>,
+        /// `ended`: `meeting.ended` alone; `realistic`: 80% participant events (sessions of 500 peers joining and
+        /// leaving), 10% `meeting.ended`, 10% the other events
+        #[arg(long, value_enum, default_value_t = Mix::Ended)]
+        mix: Mix,
     },
     /// /sessions latency at a million rows, with each query's plan
     Queries {
@@ -110,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
             reference_dir,
             batch_max,
             service_env,
+            mix,
         } => {
             let mut env = service_env.clone();
             env.push(format!("RTK_SESSIONS__INGEST__BATCH_MAX={batch_max}"));
@@ -120,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
                 *deliveries,
                 reference_dir,
                 &env,
+                *mix,
             )
             .await
         }
@@ -334,13 +340,76 @@ fn body(i: usize) -> Vec<u8> {
     serde_json::to_vec(&value).expect("json")
 }
 
+/// Which deliveries the ingest benchmark sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mix {
+    Ended,
+    Realistic,
+}
+
+/// Delivery `i` of a mix. In the realistic one, of every ten: eight participant events (each session 500 peers,
+/// each joining then leaving), one `meeting.ended`, and one of the other events in turn.
+fn mixed_body(i: usize, mix: Mix) -> Vec<u8> {
+    const OTHERS: [&str; 6] = [
+        "recording.statusUpdate",
+        "meeting.transcript",
+        "meeting.summary",
+        "meeting.chatSynced",
+        "livestreaming.statusUpdate",
+        "meeting.started",
+    ];
+    let slot = i % 10;
+    if mix == Mix::Ended || slot == 0 {
+        return body(i);
+    }
+    if slot == 1 {
+        let event = OTHERS[(i / 10) % OTHERS.len()];
+        let mut value: Value = serde_json::from_slice(&rtk_sessions::sample_body(event)).expect("json");
+        let url = format!("https://files.example.com/{i}?X-Amz-Expires=604800");
+        match event {
+            "recording.statusUpdate" => {
+                value["recording"] = json!({"id": format!("rec-{i}"), "status": "RECORDING", "downloadUrl": null})
+            }
+            "meeting.transcript" => value["transcriptDownloadUrl"] = json!(url),
+            "meeting.summary" => value["summaryDownloadUrl"] = json!(url),
+            "meeting.chatSynced" => value["chatDownloadUrl"] = json!(url),
+            "livestreaming.statusUpdate" => {
+                value["streamId"] = json!(format!("stream-{i}"));
+                value["status"] = json!("LIVE");
+            }
+            _ => {}
+        }
+        return serde_json::to_vec(&value).expect("json");
+    }
+    // Participant events: the k-th of the run, of session k / 1000, peer (k / 2) % 500, a join then its leave.
+    let k = i / 10 * 8 + (slot - 2);
+    let (event, leaving) = if k % 2 == 0 {
+        ("meeting.participantJoined", false)
+    } else {
+        ("meeting.participantLeft", true)
+    };
+    let mut value: Value = serde_json::from_slice(&rtk_sessions::sample_body(event)).expect("json");
+    value["meeting"]["sessionId"] = json!(format!("bench-attended-{}", k / 1000));
+    let mut participant = json!({
+        "peerId": format!("peer-{}-{}", k / 1000, (k / 2) % 500),
+        "userDisplayName": format!("Participant {}", (k / 2) % 500),
+        "customParticipantId": format!("user-{}", (k / 2) % 500),
+        "joinedAt": "2026-06-03T10:00:00.000Z"
+    });
+    if leaving {
+        participant["leftAt"] = json!("2026-06-03T10:30:00.000Z");
+    }
+    value["participant"] = participant;
+    serde_json::to_vec(&value).expect("json")
+}
+
 struct Signed {
     body: Bytes,
     signature: String,
     delivery_id: String,
 }
 
-fn presign(signer: &WebhookSigner, count: usize) -> Vec<Signed> {
+fn presign(signer: &WebhookSigner, count: usize, mix: Mix) -> Vec<Signed> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per_thread = count.div_ceil(threads);
     std::thread::scope(|scope| {
@@ -349,7 +418,7 @@ fn presign(signer: &WebhookSigner, count: usize) -> Vec<Signed> {
                 scope.spawn(move || {
                     (t * per_thread..((t + 1) * per_thread).min(count))
                         .map(|i| {
-                            let body = body(i);
+                            let body = mixed_body(i, mix);
                             Signed {
                                 signature: signer.sign(&body),
                                 body: Bytes::from(body),
@@ -577,6 +646,7 @@ async fn ingest(
     count: usize,
     reference_dir: &Path,
     service_env: &[String],
+    mix: Mix,
 ) -> anyhow::Result<()> {
     let schema = reference_dir.join("reference-schema.sql");
     let ceiling = reference_dir.join("reference-ceiling.sql");
@@ -593,9 +663,12 @@ async fn ingest(
         .await?;
 
     let signer = signer(cli)?;
-    println!("pre-signing {count} deliveries of ~{} bytes...", body(0).len());
+    println!(
+        "pre-signing {count} deliveries of the {mix:?} mix (meeting.ended ~{} bytes)...",
+        body(0).len()
+    );
     let signing = Instant::now();
-    let signed = Arc::new(presign(&signer, count));
+    let signed = Arc::new(presign(&signer, count, mix));
     println!("signed in {:.1}s", signing.elapsed().as_secs_f64());
     let verify_us = verify_cost(&signer);
 
@@ -629,7 +702,7 @@ async fn ingest(
         truncate(&reference, "jobs, webhook_events").await?;
         let ceiling_tps = pgbench(cli, "rtk_bench_reference", &ceiling, c, duration).await?;
 
-        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts").await?;
+        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts, attendance, artifacts, livestream_updates, unattributed_recordings").await?;
         let cpu = CpuMark::now(service.pid());
         let load = drive(&service.url, &signed, c, duration, service.pid()).await;
         let split = cpu.per_delivery(service.pid(), load.acked.len());
@@ -640,9 +713,9 @@ async fn ingest(
             .await?;
         let verified = stored as usize == acked_ids.len();
 
-        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts").await?;
+        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts, attendance, artifacts, livestream_updates, unattributed_recordings").await?;
         let sql_single = direct_sql(&db, c.min(16), duration, 1).await?;
-        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts").await?;
+        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts, attendance, artifacts, livestream_updates, unattributed_recordings").await?;
         let sql_batched = direct_sql(&db, c.min(2), duration, 32.min(c.max(1))).await?;
 
         let h = &load.latency;
@@ -690,7 +763,7 @@ async fn ingest(
 
     // Half the highest rate, paced, for the p99 target.
     if let Some(&top) = levels.iter().max() {
-        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts").await?;
+        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts, attendance, artifacts, livestream_updates, unattributed_recordings").await?;
         let paced = paced(&service.url, &signed, (max_rate / 2.0) as u64, top, duration).await;
         println!(
             "at half the highest rate ({:.0}/s offered, {:.0}/s acked): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, non-2xx {}",
@@ -1224,7 +1297,7 @@ async fn soak(cli: &Cli, rate: u64, duration: Duration, interval: Duration) -> a
     let per_interval = (rate * interval.as_secs()) as usize;
     let rounds = duration.as_secs().div_ceil(interval.as_secs().max(1));
     println!("pre-signing {per_interval} deliveries (re-sent with fresh ids each interval)...");
-    let base = presign(&signer, per_interval);
+    let base = presign(&signer, per_interval, Mix::Ended);
     let service = start_service(cli, "rtk_bench_soak", &[]).await?;
     let db = PgPool::connect(&service.database_url).await?;
     println!(

@@ -39,7 +39,24 @@ fn mixed_batch() -> Vec<(VerifiedDelivery, Outcome)> {
         (verified("old", ended("y")), Outcome::Duplicate), // recorded before the batch
         (verified("e", ended("z")), Outcome::Duplicate),   // session z recorded before the batch
         (verified("f", ended("w")), Outcome::Stored),
+        // A peer's join and leave in one batch: both stored, merged into one attendance entry.
+        (verified("g", participant("x", None)), Outcome::Stored),
+        (
+            verified("h", participant("x", Some("2026-06-03T10:20:00Z"))),
+            Outcome::Stored,
+        ),
     ]
+}
+
+fn participant(session: &str, left_at: Option<&str>) -> Value {
+    let event = if left_at.is_some() {
+        "meeting.participantLeft"
+    } else {
+        "meeting.participantJoined"
+    };
+    json!({"event": event, "meeting": {"id": "m", "sessionId": session},
+           "participant": {"peerId": "peer-1", "userDisplayName": "Ann", "joinedAt": "2026-06-03T10:01:00Z",
+                           "leftAt": left_at}})
 }
 
 async fn record_beforehand(app: &TestApp, jobs: &JobSpecs) {
@@ -92,11 +109,21 @@ async fn one_batch_gives_each_delivery_the_outcome_it_would_get_on_its_own() {
                 ("d", "unprocessable"),
                 ("earlier", "stored"),
                 ("f", "stored"),
+                ("g", "stored"),
+                ("h", "stored"),
                 ("old", "stored")
             ],
             "b and e repeat bytes already recorded (under a and earlier): answered, not kept twice"
         );
         assert_eq!(app.count("sessions").await, 4, "x, y, z, w");
+        let attendance: Vec<(String, bool, bool)> = sqlx::query_as(
+            "SELECT peer_id, joined_at IS NOT NULL, left_at IS NOT NULL FROM attendance WHERE session_id = 'x'",
+        )
+        .fetch_all(&app.db)
+        .await
+        .expect("attendance");
+        assert_eq!(attendance.len(), 1, "one entry for the peer");
+        assert!(attendance[0].1 && attendance[0].2, "both merged: {attendance:?}");
         assert_eq!(
             app.count("followup_jobs").await,
             4,
