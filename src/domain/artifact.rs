@@ -299,10 +299,7 @@ pub fn kind_of_event(event: &str) -> Option<ArtifactKind> {
 mod tests {
     use super::*;
 
-    fn sample(name: &str) -> Value {
-        let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON")
-    }
+    use crate::domain::fixture as sample;
 
     #[test]
     fn the_documented_samples_announce_their_artifacts() {

@@ -21,3 +21,10 @@ pub use apps::{App, Apps};
 pub use delivery::{DeliveryBody, DeliveryId, REALTIMEKIT_EVENTS, WEBHOOK_PATH, WebhookId};
 pub use ended_session::{Classified, EndedSession, Reading, SessionSource, classify, read_delivery};
 pub use secret::Secret;
+
+/// A sample payload of RealtimeKit's documentation (`tests/fixtures/{name}.json`), for the readers' tests.
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> serde_json::Value {
+    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON")
+}

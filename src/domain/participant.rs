@@ -73,10 +73,7 @@ impl ParticipantUpdate {
 mod tests {
     use super::*;
 
-    fn sample(name: &str) -> Value {
-        let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON")
-    }
+    use crate::domain::fixture as sample;
 
     #[test]
     fn the_documented_samples_give_one_peer_joining_and_leaving() {

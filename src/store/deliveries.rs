@@ -435,12 +435,16 @@ const ATTENDED: &str = "        ), attended AS (
             FROM fresh WHERE kind = 'participant'
             GROUP BY session_id, peer_id
             ORDER BY session_id, peer_id
-            ON CONFLICT (session_id, peer_id) DO UPDATE SET
+            {MERGE_ATTENDANCE}
+";
+
+/// How a peer's events merge into its attendance entry, whatever their order: the earliest join, the latest leave,
+/// names once known (`greatest`, so that the order does not choose). Applying an event again changes nothing.
+const MERGE_ATTENDANCE: &str = "ON CONFLICT (session_id, peer_id) DO UPDATE SET
                 display_name = greatest(a.display_name, EXCLUDED.display_name),
                 custom_participant_id = greatest(a.custom_participant_id, EXCLUDED.custom_participant_id),
                 joined_at = least(a.joined_at, EXCLUDED.joined_at),
-                left_at = greatest(a.left_at, EXCLUDED.left_at)
-";
+                left_at = greatest(a.left_at, EXCLUDED.left_at)";
 
 static BATCH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     BATCH_TEMPLATE
@@ -459,7 +463,7 @@ static BATCH_WITH_ATTENDANCE: std::sync::LazyLock<String> = std::sync::LazyLock:
             "{PARTICIPANT_COLUMNS}",
             ", peer_id, display_name, custom_participant_id, joined_at, left_at",
         )
-        .replace("{ATTENDED}", ATTENDED)
+        .replace("{ATTENDED}", &ATTENDED.replace("{MERGE_ATTENDANCE}", MERGE_ATTENDANCE))
 });
 
 /// Records many deliveries in one statement, and so one transaction (group commit), with the same outcome for
@@ -863,33 +867,30 @@ pub async fn replay(
         }
         Classified::Participant { event, update } => {
             // Merged as in `record_batch`: applying it again changes nothing.
-            sqlx::query_as(
+            let statement = format!(
                 "WITH attended AS (
                      INSERT INTO attendance AS a (session_id, peer_id, display_name, custom_participant_id,
                                                   joined_at, left_at)
                      VALUES ($2, $3, $4, $5, $6, $7)
-                     ON CONFLICT (session_id, peer_id) DO UPDATE SET
-                         display_name = greatest(a.display_name, EXCLUDED.display_name),
-                         custom_participant_id = greatest(a.custom_participant_id, EXCLUDED.custom_participant_id),
-                         joined_at = least(a.joined_at, EXCLUDED.joined_at),
-                         left_at = greatest(a.left_at, EXCLUDED.left_at)
+                     {MERGE_ATTENDANCE}
                  )
                  UPDATE deliveries SET status = CASE WHEN status = 'duplicate' THEN status ELSE 'stored' END,
                                        event = $8, session_id = $2, error = NULL, replayed_at = now(), app_id = $9
                  WHERE delivery_id = $1
-                 RETURNING status, error",
-            )
-            .bind(delivery_id)
-            .bind(&update.session_id)
-            .bind(&update.peer_id)
-            .bind(&update.display_name)
-            .bind(&update.custom_participant_id)
-            .bind(update.joined_at)
-            .bind(update.left_at)
-            .bind(*event)
-            .bind(app_id)
-            .fetch_one(pool)
-            .await
+                 RETURNING status, error"
+            );
+            sqlx::query_as(&statement)
+                .bind(delivery_id)
+                .bind(&update.session_id)
+                .bind(&update.peer_id)
+                .bind(&update.display_name)
+                .bind(&update.custom_participant_id)
+                .bind(update.joined_at)
+                .bind(update.left_at)
+                .bind(*event)
+                .bind(app_id)
+                .fetch_one(pool)
+                .await
         }
         Classified::Livestream(update) => {
             // Once: an update recorded before is not recorded again.

@@ -204,3 +204,34 @@ async fn the_report_takes_a_complete_attendance_from_the_events_and_asks_the_api
     );
     assert!(asked[0].contains("s-partial"));
 }
+
+#[tokio::test]
+async fn replaying_a_participant_or_livestream_event_records_nothing_twice() {
+    let fake = FakeCloudflare::start().await;
+    let app = app_with_fake(&fake).await;
+    let at = "2026-06-03T10:00:00.000Z";
+    let joined = deliver(&app, participant("s-replay", "peer-r", "Ann", at, None)).await;
+    let live = deliver(&app, livestream("s-replay", "LIVE")).await;
+    deliver(
+        &app,
+        crate::artifacts::ended("s-replay", "m-r", "2026-06-03T10:30:00.000Z"),
+    )
+    .await;
+    for answer in [joined, live] {
+        let id = answer["delivery_id"].as_str().expect("an id");
+        let response = (app.http.post(format!("{}/deliveries/{id}/replay", app.address)))
+            .bearer_auth(crate::helpers::API_TOKEN)
+            .send()
+            .await
+            .expect("answers");
+        let (status, replayed) = crate::helpers::status_and_json(response).await;
+        assert_eq!(status, 200, "{replayed}");
+        assert_eq!(replayed["outcome"], "stored", "{replayed}");
+        assert_eq!(replayed["session_id"], "s-replay", "{replayed}");
+    }
+    let record = session(&app, "s-replay").await;
+    assert_eq!(record["participants"].as_array().map(Vec::len), Some(1), "{record}");
+    assert_eq!(record["participants"][0]["joined_at"], "2026-06-03T10:00:00Z");
+    let transitions = &record["livestreams"][0]["transitions"];
+    assert_eq!(transitions.as_array().map(Vec::len), Some(1), "{record}");
+}
