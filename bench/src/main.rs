@@ -383,7 +383,7 @@ fn mixed_body(i: usize, mix: Mix) -> Vec<u8> {
     }
     // Participant events: the k-th of the run, of session k / 1000, peer (k / 2) % 500, a join then its leave.
     let k = i / 10 * 8 + (slot - 2);
-    let (event, leaving) = if k % 2 == 0 {
+    let (event, leaving) = if k.is_multiple_of(2) {
         ("meeting.participantJoined", false)
     } else {
         ("meeting.participantLeft", true)

@@ -1,0 +1,126 @@
+//! What became of a delivery, and a verified delivery ready to be recorded.
+
+use serde::Serialize;
+
+use crate::domain::names::UnknownValue;
+use crate::domain::participant::ParticipantUpdate;
+use crate::domain::{Classified, DeliveryBody, DeliveryId, EndedSession, WebhookId};
+
+/// What became of a delivery; each is answered 200.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A new session was recorded, or news of an artifact (a new one, a later recording status, a fresh URL).
+    Stored,
+    /// Already known: a retry of a delivery we have, a new delivery for a session already recorded, or an artifact
+    /// event that says nothing new (a repeat, or a recording status older than the one recorded).
+    Duplicate,
+    /// A well-formed event of another type, kept.
+    Ignored,
+    /// Verified but unusable, kept byte for byte.
+    Unprocessable,
+    /// Signed by RealtimeKit for an app that is not configured: kept (within `ingest.foreign_deliveries_kept`), and
+    /// nothing is done for it until the app is added and the delivery replayed.
+    Foreign,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stored => "stored",
+            Self::Duplicate => "duplicate",
+            Self::Ignored => "ignored",
+            Self::Unprocessable => "unprocessable",
+            Self::Foreign => "foreign",
+        }
+    }
+
+    pub const ALL: [Self; 5] = [
+        Self::Stored,
+        Self::Duplicate,
+        Self::Ignored,
+        Self::Unprocessable,
+        Self::Foreign,
+    ];
+
+    /// The outcome a `status` column holds; an unknown value is an error, never a guess.
+    pub fn parse(status: &str) -> Result<Self, UnknownValue> {
+        UnknownValue::or_variant(&Self::ALL, Self::as_str, "delivery outcome", status.to_owned())
+    }
+
+    pub(super) fn from_column(status: &str) -> Result<Self, sqlx::Error> {
+        Self::parse(status).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    }
+}
+
+/// A verified delivery, ready to be recorded.
+#[derive(Debug, Clone)]
+pub struct VerifiedDelivery {
+    pub delivery_id: DeliveryId,
+    pub webhook_id: Option<WebhookId>,
+    /// The app it carries (see `domain::apps`).
+    pub app_id: Option<String>,
+    pub body: DeliveryBody,
+    pub classified: Classified,
+}
+
+impl VerifiedDelivery {
+    pub(super) fn session(&self) -> Option<&EndedSession> {
+        match &self.classified {
+            Classified::EndedSession(session) => Some(session),
+            _ => None,
+        }
+    }
+
+    pub(super) fn participant(&self) -> Option<&ParticipantUpdate> {
+        match &self.classified {
+            Classified::Participant { update, .. } => Some(update),
+            _ => None,
+        }
+    }
+
+    /// `session`, `artifact`, `ignored`, `unprocessable` or `foreign`: the batch statement's name for what the
+    /// delivery is. (Artifact announcements and foreign deliveries are not batched: see `Ingest::record`.)
+    pub(super) fn kind(&self) -> &'static str {
+        match &self.classified {
+            Classified::EndedSession(_) => "session",
+            Classified::Artifact(_) => "artifact",
+            Classified::Livestream(_) => "livestream",
+            Classified::Participant { .. } => "participant",
+            Classified::Ignored { .. } => Outcome::Ignored.as_str(),
+            Classified::Unprocessable { .. } => Outcome::Unprocessable.as_str(),
+            Classified::Foreign { .. } => Outcome::Foreign.as_str(),
+        }
+    }
+
+    /// Recorded apart from group commit: an artifact announcement takes its session's lock, a livestream update
+    /// writes a row of its own, and a foreign delivery is counted against its bound.
+    pub fn is_recorded_alone(&self) -> bool {
+        matches!(
+            self.classified,
+            Classified::Artifact(_) | Classified::Livestream(_) | Classified::Foreign { .. }
+        )
+    }
+
+    pub(super) fn event(&self) -> Option<&str> {
+        self.classified.event()
+    }
+
+    pub(super) fn error(&self) -> Option<&str> {
+        self.classified.reason()
+    }
+
+    pub(super) fn body_sha256(&self) -> &[u8] {
+        self.body.sha256()
+    }
+
+    /// The same delivery as `unprocessable`, for when the database refused what it says (a value a constraint
+    /// refuses, say): its exact bytes are kept with the database's reason, and a replay can try again after a fix.
+    pub fn refused_by_database(self, reason: String) -> Self {
+        let event = self.event().map(str::to_owned);
+        Self {
+            classified: Classified::Unprocessable { event, reason },
+            ..self
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Recording one delivery in its own transaction, by what it is.
+
+use sqlx::PgPool;
+
+use super::batch::record_batch;
+use super::outcome::{Outcome, VerifiedDelivery};
+use crate::domain::artifact::Announcement;
+use crate::domain::livestream::LivestreamUpdate;
+use crate::domain::{Classified, EndedSession, WebhookId};
+use crate::store::followup_jobs::JobSpecs;
+use crate::store::sessions::{NEW_SESSION_WITH_JOBS, bind_session_with_jobs};
+use crate::store::{artifact_checks, artifacts};
+
+/// Records one delivery in its own transaction. At most `foreign_kept` foreign deliveries are kept.
+pub async fn record(
+    pool: &PgPool,
+    delivery: &VerifiedDelivery,
+    jobs: &JobSpecs,
+    foreign_kept: u32,
+) -> Result<Outcome, sqlx::Error> {
+    match &delivery.classified {
+        Classified::EndedSession(session) => record_ended_session(pool, delivery, session, jobs).await,
+        Classified::Artifact(announcement) => record_announcement(pool, delivery, announcement, jobs).await,
+        Classified::Livestream(update) => record_livestream(pool, delivery, update).await,
+        // The batch statement is the one way participant events are recorded, one or many at a time.
+        Classified::Participant { .. } => {
+            let outcomes = record_batch(pool, std::slice::from_ref(delivery), jobs).await?;
+            Ok(outcomes.first().copied().unwrap_or(Outcome::Duplicate))
+        }
+        Classified::Ignored { .. } | Classified::Unprocessable { .. } => record_other(pool, delivery).await,
+        Classified::Foreign { .. } => record_foreign(pool, delivery, foreign_kept).await,
+    }
+}
+
+/// A foreign delivery is kept while fewer than `kept_max` are (so a stranger's app cannot fill the database
+/// through us); past that, it is answered and counted but not kept. Retention removes foreign rows after
+/// `retention.foreign_days`, which makes room again. The count reads the partial index, at most `kept_max` entries.
+async fn record_foreign(pool: &PgPool, delivery: &VerifiedDelivery, kept_max: u32) -> Result<Outcome, sqlx::Error> {
+    let (has_room, inserted): (bool, bool) = sqlx::query_as(
+        r#"
+        WITH room AS (
+            SELECT count(*) < $8 AS has_room
+            FROM (SELECT 1 FROM deliveries WHERE status = 'foreign' LIMIT $8) AS kept
+        ), inserted AS (
+            INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, raw_body, body_sha256, app_id)
+            SELECT $1, $2, $3, 'foreign', $4, $5, $6, $7 FROM room WHERE has_room
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+        )
+        SELECT (SELECT has_room FROM room), EXISTS (SELECT 1 FROM inserted)
+        "#,
+    )
+    .bind(delivery.delivery_id.as_str())
+    .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+    .bind(delivery.event())
+    .bind(delivery.error())
+    .bind(delivery.body.bytes())
+    .bind(delivery.body_sha256())
+    .bind(delivery.app_id.as_deref())
+    .bind(i64::from(kept_max))
+    .fetch_one(pool)
+    .await?;
+    match (has_room, inserted) {
+        (true, false) => Ok(Outcome::Duplicate),
+        (true, true) => Ok(Outcome::Foreign),
+        (false, _) => {
+            tracing::warn!(
+                delivery_id = delivery.delivery_id.as_str(),
+                app_id = delivery.app_id.as_deref(),
+                kept_max,
+                "a foreign delivery was not kept: ingest.foreign_deliveries_kept are kept already"
+            );
+            Ok(Outcome::Foreign)
+        }
+    }
+}
+
+/// The announcement is applied (see `artifacts::announce`) and the delivery row says whether it told us something
+/// new (`stored`) or nothing (`duplicate`: a retry, a repeat, or a recording status older than the one we have).
+async fn record_announcement(
+    pool: &PgPool,
+    delivery: &VerifiedDelivery,
+    announcement: &Announcement,
+    jobs: &JobSpecs,
+) -> Result<Outcome, sqlx::Error> {
+    let attributed;
+    let announcement = if announcement.needs_session() {
+        match artifact_checks::known_recording_session(pool, &announcement.artifact_id).await? {
+            Some(session_id) => {
+                attributed = Announcement {
+                    session_id,
+                    ..announcement.clone()
+                };
+                &attributed
+            }
+            None => return record_unattributed(pool, delivery, announcement).await,
+        }
+    } else {
+        announcement
+    };
+    artifacts::announce(pool, announcement, jobs, async |transaction, changed| {
+        let status = if changed { Outcome::Stored } else { Outcome::Duplicate };
+        let inserted: Option<String> = sqlx::query_scalar(
+            "INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256,
+                                     app_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT DO NOTHING
+             RETURNING status",
+        )
+        .bind(delivery.delivery_id.as_str())
+        .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+        .bind(delivery.event())
+        .bind(status.as_str())
+        .bind(&announcement.session_id)
+        .bind(delivery.body.bytes())
+        .bind(delivery.body_sha256())
+        .bind(delivery.app_id.as_deref())
+        .fetch_optional(transaction)
+        .await?;
+        inserted.map_or(Ok(Outcome::Duplicate), |status| Outcome::from_column(&status))
+    })
+    .await
+}
+
+/// A livestream update: the delivery and, when it is not a retry, the update's row (see `livestreams`), together.
+async fn record_livestream(
+    pool: &PgPool,
+    delivery: &VerifiedDelivery,
+    update: &LivestreamUpdate,
+) -> Result<Outcome, sqlx::Error> {
+    let inserted: bool = sqlx::query_scalar(
+        "WITH delivery AS (
+             INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256, app_id)
+             VALUES ($1, $2, $3, 'stored', $4, $5, $6, $7)
+             ON CONFLICT DO NOTHING
+             RETURNING delivery_id
+         ), livestream AS (
+             INSERT INTO livestream_updates (delivery_id, session_id, stream_id, status, playback_url)
+             SELECT delivery_id, $4, $8, $9, $10 FROM delivery
+             ON CONFLICT DO NOTHING
+         )
+         SELECT EXISTS (SELECT 1 FROM delivery)",
+    )
+    .bind(delivery.delivery_id.as_str())
+    .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+    .bind(delivery.event())
+    .bind(&update.session_id)
+    .bind(delivery.body.bytes())
+    .bind(delivery.body_sha256())
+    .bind(delivery.app_id.as_deref())
+    .bind(&update.stream_id)
+    .bind(&update.status)
+    .bind(&update.playback_url)
+    .fetch_one(pool)
+    .await?;
+    Ok(if inserted { Outcome::Stored } else { Outcome::Duplicate })
+}
+
+/// A recording event that names no session, of a recording not known here: kept as `stored` without a session,
+/// and queued for the reconciliation sweep to ask `GET /recordings/{id}` which session it is (see
+/// `reconcile::attribute_recordings`). A retry of it is a duplicate.
+async fn record_unattributed(
+    pool: &PgPool,
+    delivery: &VerifiedDelivery,
+    announcement: &Announcement,
+) -> Result<Outcome, sqlx::Error> {
+    let inserted: bool = sqlx::query_scalar(
+        "WITH delivery AS (
+             INSERT INTO deliveries (delivery_id, webhook_id, event, status, raw_body, body_sha256, app_id)
+             VALUES ($1, $2, $3, 'stored', $4, $5, $6)
+             ON CONFLICT DO NOTHING
+             RETURNING delivery_id
+         ), waiting AS (
+             INSERT INTO unattributed_recordings (delivery_id, recording_id, app_id)
+             SELECT delivery_id, $7, $6 FROM delivery
+             ON CONFLICT DO NOTHING
+         )
+         SELECT EXISTS (SELECT 1 FROM delivery)",
+    )
+    .bind(delivery.delivery_id.as_str())
+    .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+    .bind(delivery.event())
+    .bind(delivery.body.bytes())
+    .bind(delivery.body_sha256())
+    .bind(delivery.app_id.as_deref())
+    .bind(&announcement.artifact_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(if inserted { Outcome::Stored } else { Outcome::Duplicate })
+}
+
+/// The session is inserted unless it is already recorded, and the delivery row says whether this delivery brought
+/// it (`stored`) or found it there (`duplicate`). A retry of a known delivery id finds its session already recorded
+/// (its first delivery recorded it), and its delivery row already there: no row comes back, which means a
+/// duplicate. Racing duplicates serialise on the two unique keys, so exactly one of them stores the session.
+async fn record_ended_session(
+    pool: &PgPool,
+    delivery: &VerifiedDelivery,
+    session: &EndedSession,
+    jobs: &JobSpecs,
+) -> Result<Outcome, sqlx::Error> {
+    let statement = format!(
+        "WITH {NEW_SESSION_WITH_JOBS}
+         INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256, app_id)
+         VALUES ($12, $13, 'meeting.ended',
+                 CASE WHEN EXISTS (SELECT 1 FROM new_session) THEN 'stored' ELSE 'duplicate' END,
+                 $1, $18, $19, $20)
+         ON CONFLICT DO NOTHING
+         RETURNING status"
+    );
+    let webhook_id = delivery.webhook_id.as_ref().map(WebhookId::as_str);
+    let query = sqlx::query_scalar(&statement);
+    let status: Option<String> =
+        bind_session_with_jobs(query, session, Some((delivery.delivery_id.as_str(), webhook_id)), jobs)
+            .bind(delivery.body.bytes())
+            .bind(delivery.body_sha256())
+            .bind(delivery.app_id.as_deref())
+            .fetch_optional(pool)
+            .await?;
+    status.map_or(Ok(Outcome::Duplicate), |status| Outcome::from_column(&status))
+}
+
+async fn record_other(pool: &PgPool, delivery: &VerifiedDelivery) -> Result<Outcome, sqlx::Error> {
+    let inserted = sqlx::query(
+        r#"
+        INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, raw_body, body_sha256, app_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT DO NOTHING
+        "#,
+    )
+    .bind(delivery.delivery_id.as_str())
+    .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+    .bind(delivery.event())
+    .bind(delivery.kind())
+    .bind(delivery.error())
+    .bind(delivery.body.bytes())
+    .bind(delivery.body_sha256())
+    .bind(delivery.app_id.as_deref())
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(if inserted == 1 {
+        Outcome::from_column(delivery.kind())?
+    } else {
+        Outcome::Duplicate
+    })
+}
