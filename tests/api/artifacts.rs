@@ -85,6 +85,21 @@ pub async fn app_with_fake(fake: &FakeCloudflare) -> TestApp {
     .await
 }
 
+/// An app against the fake with a `report` follow-up alone, whose follow-ups the test runs itself.
+pub async fn app_with_report(fake: &FakeCloudflare) -> TestApp {
+    spawn_app_with(|settings| {
+        fake.configure(settings);
+        settings.worker.enabled = false;
+        settings.followups = vec![rtk_sessions::FollowupSettings {
+            kind: rtk_sessions::FollowupKind::Report,
+            name: None,
+            enabled: true,
+            options: Default::default(),
+        }];
+    })
+    .await
+}
+
 pub async fn deliver(app: &TestApp, body: Vec<u8>) -> Value {
     let response = app.deliver(&app.signed(body)).await;
     assert_eq!(response.status(), 200);
@@ -476,17 +491,7 @@ async fn reconciliation_records_the_session_of_orphan_artifacts_and_finds_artifa
 #[tokio::test]
 async fn the_report_includes_the_archived_summary_and_links_to_the_archive() {
     let fake = FakeCloudflare::start().await;
-    let app = spawn_app_with(|settings| {
-        fake.configure(settings);
-        settings.worker.enabled = false;
-        settings.followups = vec![rtk_sessions::FollowupSettings {
-            kind: rtk_sessions::FollowupKind::Report,
-            name: None,
-            enabled: true,
-            options: Default::default(),
-        }];
-    })
-    .await;
+    let app = app_with_report(&fake).await;
     crate::followups::serve_session_to_fake(&fake, "s-report").await;
     let summary_url = fake.add_file("summary.md", b"## Decisions\n- Ship it".to_vec());
     let recording_url = fake.add_file("report.mp4", bytes_of(100, 7));

@@ -148,17 +148,7 @@ fn attendance_is_the_same_whatever_the_order_of_the_events() {
 #[tokio::test]
 async fn the_report_takes_a_complete_attendance_from_the_events_and_asks_the_api_otherwise() {
     let fake = FakeCloudflare::start().await;
-    let app = crate::helpers::spawn_app_with(|settings| {
-        fake.configure(settings);
-        settings.worker.enabled = false;
-        settings.followups = vec![rtk_sessions::FollowupSettings {
-            kind: rtk_sessions::FollowupKind::Report,
-            name: None,
-            enabled: true,
-            options: Default::default(),
-        }];
-    })
-    .await;
+    let app = crate::artifacts::app_with_report(&fake).await;
     for session_id in ["s-complete", "s-partial"] {
         crate::followups::serve_session_to_fake(&fake, session_id).await;
     }

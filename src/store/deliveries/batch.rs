@@ -141,7 +141,8 @@ pub async fn record_batch(
         .map(|d| d.session().and_then(|s| s.duration_seconds))
         .collect();
 
-    let statement = if deliveries.iter().any(|d| d.participant().is_some()) {
+    let with_attendance = deliveries.iter().any(|d| d.participant().is_some());
+    let statement = if with_attendance {
         &*BATCH_WITH_ATTENDANCE
     } else {
         &*BATCH
@@ -171,7 +172,7 @@ pub async fn record_batch(
         .bind(jobs.max_attempts)
         .bind(digests)
         .bind(column(&|d| d.app_id.as_deref()));
-    let query = if statement == BATCH_WITH_ATTENDANCE.as_str() {
+    let query = if with_attendance {
         query
             .bind(participant_text(&|p| Some(&p.peer_id)))
             .bind(participant_text(&|p| p.display_name.as_deref()))

@@ -128,32 +128,14 @@ async fn record_livestream(
     delivery: &VerifiedDelivery,
     update: &LivestreamUpdate,
 ) -> Result<Outcome, sqlx::Error> {
-    let inserted: bool = sqlx::query_scalar(
-        "WITH delivery AS (
-             INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256, app_id)
-             VALUES ($1, $2, $3, 'stored', $4, $5, $6, $7)
-             ON CONFLICT DO NOTHING
-             RETURNING delivery_id
-         ), livestream AS (
-             INSERT INTO livestream_updates (delivery_id, session_id, stream_id, status, playback_url)
-             SELECT delivery_id, $4, $8, $9, $10 FROM delivery
-             ON CONFLICT DO NOTHING
-         )
-         SELECT EXISTS (SELECT 1 FROM delivery)",
-    )
-    .bind(delivery.delivery_id.as_str())
-    .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
-    .bind(delivery.event())
-    .bind(&update.session_id)
-    .bind(delivery.body.bytes())
-    .bind(delivery.body_sha256())
-    .bind(delivery.app_id.as_deref())
-    .bind(&update.stream_id)
-    .bind(&update.status)
-    .bind(&update.playback_url)
-    .fetch_one(pool)
-    .await?;
-    Ok(if inserted { Outcome::Stored } else { Outcome::Duplicate })
+    let also = "INSERT INTO livestream_updates (delivery_id, session_id, stream_id, status, playback_url)
+                SELECT delivery_id, $4, $8, $9, $10 FROM delivery";
+    let texts = [
+        Some(update.stream_id.as_str()),
+        Some(update.status.as_str()),
+        update.playback_url.as_deref(),
+    ];
+    record_stored_with(pool, delivery, Some(&update.session_id), also, &texts).await
 }
 
 /// A recording event that names no session, of a recording not known here: kept as `stored` without a session,
@@ -164,28 +146,42 @@ async fn record_unattributed(
     delivery: &VerifiedDelivery,
     announcement: &Announcement,
 ) -> Result<Outcome, sqlx::Error> {
-    let inserted: bool = sqlx::query_scalar(
+    let also = "INSERT INTO unattributed_recordings (delivery_id, recording_id, app_id)
+                SELECT delivery_id, $8, $7 FROM delivery";
+    record_stored_with(pool, delivery, None, also, &[Some(&announcement.artifact_id)]).await
+}
+
+/// The delivery's row as `stored` (nothing for a retry: `duplicate`) and, only when it is new, `also`: a statement
+/// reading the CTE `delivery` (its `delivery_id`), with $1 to $7 the delivery's columns (the session id is $4, the
+/// app id $7) and its own text parameters, `texts`, from $8. Both are written together or not at all.
+async fn record_stored_with(
+    pool: &PgPool,
+    delivery: &VerifiedDelivery,
+    session_id: Option<&str>,
+    also: &str,
+    texts: &[Option<&str>],
+) -> Result<Outcome, sqlx::Error> {
+    let statement = format!(
         "WITH delivery AS (
-             INSERT INTO deliveries (delivery_id, webhook_id, event, status, raw_body, body_sha256, app_id)
-             VALUES ($1, $2, $3, 'stored', $4, $5, $6)
+             INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256, app_id)
+             VALUES ($1, $2, $3, 'stored', $4, $5, $6, $7)
              ON CONFLICT DO NOTHING
              RETURNING delivery_id
-         ), waiting AS (
-             INSERT INTO unattributed_recordings (delivery_id, recording_id, app_id)
-             SELECT delivery_id, $7, $6 FROM delivery
-             ON CONFLICT DO NOTHING
-         )
-         SELECT EXISTS (SELECT 1 FROM delivery)",
-    )
-    .bind(delivery.delivery_id.as_str())
-    .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
-    .bind(delivery.event())
-    .bind(delivery.body.bytes())
-    .bind(delivery.body_sha256())
-    .bind(delivery.app_id.as_deref())
-    .bind(&announcement.artifact_id)
-    .fetch_one(pool)
-    .await?;
+         ), also AS ({also} ON CONFLICT DO NOTHING)
+         SELECT EXISTS (SELECT 1 FROM delivery)"
+    );
+    let mut query = sqlx::query_scalar(&statement)
+        .bind(delivery.delivery_id.as_str())
+        .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+        .bind(delivery.event())
+        .bind(session_id)
+        .bind(delivery.body.bytes())
+        .bind(delivery.body_sha256())
+        .bind(delivery.app_id.as_deref());
+    for text in texts {
+        query = query.bind(*text);
+    }
+    let inserted: bool = query.fetch_one(pool).await?;
     Ok(if inserted { Outcome::Stored } else { Outcome::Duplicate })
 }
 
