@@ -23,7 +23,7 @@ mod telemetry;
 mod worker;
 
 pub use cli::{Cli, run};
-pub use config::{AppSettings, FollowupSettings, Settings};
+pub use config::{AppSettings, CloudflareLimits, FollowupSettings, RateLimit, Settings};
 pub use dev::{SignedDelivery, keygen, sample_body};
 pub use domain::{
     ApiToken, App, Apps, Classified, DeliveryBody, DeliveryId, Scope, Secret, WEBHOOK_PATH, classify, read_delivery,
@@ -31,13 +31,14 @@ pub use domain::{
 pub use followups::Registry;
 pub use http::auth::PUBLIC_PATHS;
 pub use http::openapi::document as openapi_document;
-pub use realtimekit::client::{ApiError, AppClients, RealtimeKitClient, RetryPolicy, WebhookSpec};
+pub use realtimekit::client::{ApiError, AppClients, CallBudget, RealtimeKitClient, RetryPolicy, WebhookSpec};
 pub use realtimekit::signature::{PublicKey, WebhookSigner, decode_signature_header};
-pub use reconcile::{SweepReport, sweep as reconcile_sweep};
+pub use reconcile::{LiveCheckReport, SweepReport, check_live_sessions, sweep as reconcile_sweep};
 pub use retention::sweep_deliveries;
 pub use startup::Application;
 pub use store::deliveries::{Outcome, VerifiedDelivery, record as record_delivery, record_batch as record_deliveries};
 pub use store::followup_jobs::{FollowupKind, JobSlots, JobSpecs, claim as claim_jobs, fail as fail_job};
+pub use store::live_sessions::forget_ended as forget_ended_live_sessions;
 pub use store::sessions::{Cursor, ListFilter, explain_list as explain_session_list};
 pub use telemetry::{Logging, init as init_telemetry};
 pub use worker::Worker;

@@ -39,6 +39,8 @@ pub const ARTIFACTS: &str = "rtk_artifacts";
 pub const ARTIFACTS_ARCHIVED_BYTES: &str = "rtk_artifacts_archived_bytes_total";
 pub const ARTIFACTS_LOST: &str = "rtk_artifacts_lost_total";
 pub const ARTIFACTS_SOONEST_EXPIRY: &str = "rtk_artifacts_unarchived_soonest_expiry_seconds";
+pub const CLOUDFLARE_REQUESTS: &str = "rtk_cloudflare_requests_total";
+pub const CLOUDFLARE_BUDGET_WAIT: &str = "rtk_cloudflare_budget_wait_seconds";
 
 /// The process-wide recorder (installed once; every application in the process shares it).
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -55,6 +57,12 @@ pub fn prometheus() -> &'static PrometheusHandle {
                 b.set_buckets_for_metric(
                     Matcher::Full(INGEST_BATCH_SIZE.into()),
                     &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+                )
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(CLOUDFLARE_BUDGET_WAIT.into()),
+                    &[0.0, 0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0],
                 )
             })
             .expect("valid buckets");
@@ -142,6 +150,15 @@ fn describe() {
         Unit::Seconds,
         "Time left before the soonest-expiring unarchived artifact is deleted by RealtimeKit (negative: expired; \
          NaN: nothing waits). Alert below 48 h."
+    );
+    describe_counter!(
+        CLOUDFLARE_REQUESTS,
+        "Calls to the Cloudflare API, by endpoint (ids as {id}) and status (the code, or network)."
+    );
+    describe_histogram!(
+        CLOUDFLARE_BUDGET_WAIT,
+        Unit::Seconds,
+        "Time each Cloudflare call waited for budget under realtimekit.limits (a 429's retry-after included)."
     );
     describe_counter!(
         HTTP_CONNECTIONS_CLOSED,
@@ -237,6 +254,15 @@ pub fn key_refetch(result: &'static str) {
 /// `kind` is a configured follow-up kind; `outcome` is `succeeded`, `retry` or `dead`.
 pub fn followup_attempt(kind: FollowupKind, outcome: &'static str) {
     counter!(FOLLOWUP_ATTEMPTS, "kind" => kind.as_str(), "outcome" => outcome).increment(1);
+}
+
+/// `endpoint` is a template (see `realtimekit::client`), `status` a code or `network`: both bounded.
+pub fn cloudflare_request(endpoint: &str, status: &str) {
+    counter!(CLOUDFLARE_REQUESTS, "endpoint" => endpoint.to_owned(), "status" => status.to_owned()).increment(1);
+}
+
+pub fn cloudflare_budget_wait(waited: std::time::Duration) {
+    histogram!(CLOUDFLARE_BUDGET_WAIT).record(waited.as_secs_f64());
 }
 
 pub fn retention_deleted(rows: u64) {

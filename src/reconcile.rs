@@ -25,7 +25,7 @@ use crate::domain::lenient;
 use crate::realtimekit::client::{AppClients, RealtimeKitClient, SessionDetails, SessionQuery};
 use crate::store::database::DatabaseReadiness;
 use crate::store::followup_jobs::JobSpecs;
-use crate::store::{artifact_checks, artifacts, sessions};
+use crate::store::{artifact_checks, artifacts, live_sessions, sessions};
 
 /// The advisory lock key that keeps sweeps from overlapping across replicas ("rtk" + 2).
 const RECONCILE_LOCK: i64 = 0x7274_6b02;
@@ -185,16 +185,7 @@ async fn record_sessions_of_orphan_artifacts(
         let Ok((app, client)) = clients.for_app(app_id.as_deref()) else {
             continue;
         };
-        let details = match client.get_session(&session_id).await {
-            Ok(details) => details,
-            Err(error) if error.is_not_found() => continue,
-            Err(error) => return Err(error.into()),
-        };
-        let ended = details
-            .status
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case("ENDED"));
-        if let Some(session) = ended_session(&details, &app.app_id).filter(|_| ended)
+        if let SessionNow::Ended(session) = session_now(client, app, &session_id).await?
             && sessions::record_reconciled(pool, &session, jobs).await?
         {
             report.recorded_for_artifacts += 1;
@@ -248,6 +239,92 @@ async fn check_artifacts(
         report.sessions_checked_for_artifacts += 1;
     }
     Ok(())
+}
+
+/// What the Sessions API says of a session now.
+enum SessionNow {
+    Ended(Box<EndedSession>),
+    Live,
+    /// Not known to it (any more), or ended without the fields a session needs.
+    Unknown,
+}
+
+/// Asks the Sessions API of `app` about one session; a failed call is the caller's error (the next sweep retries).
+async fn session_now(client: &RealtimeKitClient, app: &App, session_id: &str) -> Result<SessionNow, SweepError> {
+    let details = match client.get_session(session_id).await {
+        Ok(details) => details,
+        Err(error) if error.is_not_found() => return Ok(SessionNow::Unknown),
+        Err(error) => return Err(error.into()),
+    };
+    let status = details.status.as_deref().unwrap_or_default();
+    Ok(if status.eq_ignore_ascii_case("ENDED") {
+        ended_session(&details, &app.app_id).map_or(SessionNow::Unknown, |s| SessionNow::Ended(Box::new(s)))
+    } else if status.eq_ignore_ascii_case("LIVE") {
+        SessionNow::Live
+    } else {
+        SessionNow::Unknown
+    })
+}
+
+/// How many live sessions one check asks about at most, and how soon one still live is asked about again.
+const LIVE_CHECKS_PER_SWEEP: i64 = 100;
+const LIVE_RECHECK: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveCheckReport {
+    /// Live sessions older than `reconcile.stale_live_hours` asked about.
+    pub checked: u64,
+    /// Of those, ended by RealtimeKit's account: recorded as ended now.
+    pub ended: u64,
+    /// Still live by RealtimeKit's account: asked about again an hour later.
+    pub still_live: u64,
+    /// Unknown to RealtimeKit, or ended without what a session needs: marked stale.
+    pub stale: u64,
+}
+
+/// Sessions live for longer than `stale_after` (their `meeting.ended` may be lost): each is asked about through
+/// the Sessions API, and recorded as ended, left live, or marked stale. Each app through its own credentials.
+pub async fn check_live_sessions(
+    pool: &PgPool,
+    clients: &AppClients,
+    jobs: &JobSpecs,
+    stale_after: Duration,
+) -> Result<LiveCheckReport, SweepError> {
+    let now = Utc::now();
+    let only_app = clients.apps().len() == 1;
+    let mut report = LiveCheckReport::default();
+    for (app, client) in clients.callable() {
+        let started_before = now - stale_after;
+        let checked_before = now - LIVE_RECHECK;
+        let due = live_sessions::due_for_check(
+            pool,
+            &app.app_id,
+            only_app,
+            started_before,
+            checked_before,
+            LIVE_CHECKS_PER_SWEEP,
+        );
+        for session_id in due.await? {
+            report.checked += 1;
+            match session_now(client, app, &session_id).await? {
+                SessionNow::Ended(session) => {
+                    sessions::record_reconciled(pool, &session, jobs).await?;
+                    report.ended += 1;
+                    tracing::info!(%session_id, "a live session whose meeting.ended never came is ended, as RealtimeKit says");
+                }
+                SessionNow::Live => {
+                    live_sessions::checked(pool, &session_id, false).await?;
+                    report.still_live += 1;
+                }
+                SessionNow::Unknown => {
+                    live_sessions::checked(pool, &session_id, true).await?;
+                    report.stale += 1;
+                    tracing::warn!(%session_id, "a session has been live for longer than reconcile.stale_live_hours and RealtimeKit does not say it ended: marked stale");
+                }
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// How many recording events without a session one sweep asks about at most.
@@ -355,11 +432,26 @@ pub async fn run_periodically(
     }
     let lookback = Duration::from_secs(settings.lookback_hours.get().saturating_mul(3600));
     let artifact_checks = settings.artifact_checks_per_sweep;
+    let stale_live_after = Duration::from_secs(settings.stale_live_hours.get().saturating_mul(3600));
     let (pool, clients, jobs) = (&pool, &clients, &jobs);
     background::every(&shutdown, settings.interval, || async move {
         let since = Utc::now() - lookback;
         let result = sweep(pool, clients, None, since, jobs, artifact_checks).await;
         record_sweep(&result);
+        // The replica that swept checks the live sessions too; the others leave them to it.
+        if let Ok(SweepReport { ran: true, .. }) = &result {
+            match check_live_sessions(pool, clients, jobs, stale_live_after).await {
+                Ok(live) if live.checked > 0 => tracing::info!(
+                    checked = live.checked,
+                    ended = live.ended,
+                    still_live = live.still_live,
+                    stale = live.stale,
+                    "live sessions checked"
+                ),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %error, "checking live sessions failed; the next sweep retries"),
+            }
+        }
         match result {
             Ok(report) if report.ran => tracing::info!(
                 listed = report.listed,

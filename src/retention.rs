@@ -1,7 +1,8 @@
 //! The retention sweep: removes delivery rows older than `retention.deliveries_days`, hourly, in chunks so that it
 //! never holds long locks. `unprocessable` deliveries wait for an operator and are kept for good, unless
 //! `retention.unprocessable_days` says otherwise; `foreign` deliveries (of an app that is not configured) are kept
-//! `retention.foreign_days`, long enough to add the app and replay them. Sessions (and their follow-up jobs and reports) are never removed.
+//! `retention.foreign_days`, long enough to add the app and replay them. Sessions (and their follow-up jobs and
+//! reports) are never removed; the live row of a session that has ended is.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::background;
 use crate::config::RetentionSettings;
 use crate::store::database::DatabaseReadiness;
+use crate::store::live_sessions;
 
 const CHUNK: i64 = 10_000;
 
@@ -49,14 +51,19 @@ pub async fn run_hourly(
     database: DatabaseReadiness,
     shutdown: CancellationToken,
 ) {
-    if retention.deliveries_days == 0 && retention.unprocessable_days == 0 && retention.foreign_days == 0 {
-        return;
-    }
+    let keeps_all = retention.deliveries_days == 0 && retention.unprocessable_days == 0 && retention.foreign_days == 0;
     if !background::wait_for(&shutdown, database.wait_until_prepared()).await {
         return;
     }
     let (pool, retention) = (&pool, &retention);
     background::every(&shutdown, Duration::from_secs(3600), || async move {
+        // Sessions that ended no longer need their live row (readers skip it already).
+        if let Err(error) = live_sessions::forget_ended(pool).await {
+            tracing::warn!(%error, "removing the live rows of ended sessions failed; the next sweep retries");
+        }
+        if keeps_all {
+            return;
+        }
         match sweep_deliveries(pool, retention).await {
             Ok(0) => {}
             Ok(removed) => {

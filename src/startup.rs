@@ -23,7 +23,7 @@ use crate::http::health::DatabaseProbe;
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppContext, AppState, Capacity};
 use crate::ingest::Ingest;
-use crate::realtimekit::client::{AppClients, missing_credentials};
+use crate::realtimekit::client::{AppClients, CallBudget, missing_credentials};
 use crate::realtimekit::public_key::VerificationKeys;
 use crate::realtimekit::registration::{self, DesiredWebhook};
 use crate::reconcile;
@@ -66,7 +66,9 @@ impl Application {
         )?);
         tasks.spawn(keys.clone().load_until_ready(shutdown.clone()));
 
-        let realtimekit = AppClients::from_settings(&settings.realtimekit, http_client.clone())?;
+        // Every replica over this database takes its calls from one budget.
+        let budget = CallBudget::shared(db.clone(), &settings.realtimekit.limits);
+        let realtimekit = AppClients::from_settings(&settings.realtimekit, http_client.clone())?.with_budget(budget);
         warn_about_apps(&realtimekit);
         if settings.api.tokens.is_empty() {
             tracing::warn!(

@@ -10,6 +10,7 @@ use super::output::{Table, instant, json_lines, next_page, or_dash, out};
 use crate::config::Settings;
 use crate::domain::artifact::AT_RISK_HOURS;
 use crate::followups::Registry;
+use crate::realtimekit::client::CallBudget;
 use crate::store::followup_jobs::JobSpecs;
 use crate::{http, reconcile, store};
 
@@ -30,6 +31,12 @@ pub struct ListOptions {
 /// The `GET /sessions` filters, as options.
 #[derive(Debug, Args)]
 pub struct SessionFilters {
+    /// The sessions that started and have not ended instead, newest started first, with how many are in each now
+    #[arg(long)]
+    live: bool,
+    /// With --live: only the stale ones (true) or only the others (false)
+    #[arg(long, requires = "live")]
+    stale: Option<String>,
     #[arg(long)]
     meeting_id: Option<String>,
     #[arg(long)]
@@ -62,7 +69,7 @@ pub struct SessionFilters {
 
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
-    /// List recorded sessions, newest ended first
+    /// List recorded sessions, newest ended first (or, with --live, the ones going on)
     List {
         #[command(flatten)]
         filters: Box<SessionFilters>,
@@ -154,6 +161,8 @@ pub async fn sessions(db: &PgPool, settings: &Settings, command: &SessionsComman
         SessionsCommand::List { filters, list } => {
             let filters = filters.as_ref();
             let params = http::sessions::ListParams {
+                status: None,
+                stale: filters.stale.clone(),
                 meeting_id: filters.meeting_id.clone(),
                 organization_id: filters.organization_id.clone(),
                 app_id: filters.app_id.clone(),
@@ -167,6 +176,26 @@ pub async fn sessions(db: &PgPool, settings: &Settings, command: &SessionsComman
                 limit: list.limit.clone(),
                 cursor: list.cursor.clone(),
             };
+            if filters.live {
+                let page = http::sessions::live_page(db, params).await?;
+                if list.json {
+                    json_lines(&page.data)?;
+                } else {
+                    let mut table = Table::new(&["STARTED", "SESSION", "MEETING", "IN NOW", "STALE SINCE"]);
+                    for session in &page.data {
+                        table.row(vec![
+                            instant(session.started_at),
+                            session.session_id.clone(),
+                            session.meeting_id.clone(),
+                            session.participants_now.to_string(),
+                            session.stale_since.map_or("-".into(), instant),
+                        ]);
+                    }
+                    table.print("no live sessions");
+                }
+                next_page(page.next_cursor.as_deref());
+                return Ok(ExitCode::SUCCESS);
+            }
             let page = http::sessions::list_page(db, params).await?;
             if list.json {
                 json_lines(&page.data)?;
@@ -207,7 +236,9 @@ pub async fn sessions(db: &PgPool, settings: &Settings, command: &SessionsComman
             let since = chrono::DateTime::parse_from_rfc3339(since.trim())
                 .map_err(|_| anyhow::anyhow!("--since must be an RFC 3339 timestamp such as 2026-06-01T00:00:00Z"))?
                 .with_timezone(&chrono::Utc);
-            let clients = super::app_clients(settings)?;
+            // Shared with the replicas that serve: a backfill and their sweeps take from one budget.
+            let budget = CallBudget::shared(db.clone(), &settings.realtimekit.limits);
+            let clients = super::app_clients(settings)?.with_budget(budget);
             if let Some(app_id) = app_id {
                 // The app must be one whose API can be called.
                 super::app_client(&clients, Some(app_id))?;

@@ -123,6 +123,28 @@ pub struct RealtimeKitSettings {
     /// The least time between two fetches of the public key (a failed signature triggers a refetch).
     #[serde(rename = "public_key_refetch_interval_secs", with = "secs")]
     pub public_key_refetch_interval: Duration,
+    /// The budget every call to Cloudflare waits for, shared by the replicas.
+    pub limits: CloudflareLimits,
+}
+
+/// Cloudflare's documented limits, each a number of requests per window.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudflareLimits {
+    /// Cloudflare's global API limit, per API token (1,200 per 5 minutes).
+    pub token: RateLimit,
+    /// RealtimeKit's, per app (3,500 per 5 minutes).
+    pub app: RateLimit,
+    /// RealtimeKit's recording APIs, per app (1,000 per 50 seconds).
+    pub recordings: RateLimit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// At least 2: a tenth of them (at least one) is the burst, the rest are spread over the window.
+    pub requests: u32,
+    pub window_secs: NonZeroU64,
 }
 
 /// One `[[realtimekit.apps]]` entry.
@@ -248,6 +270,8 @@ pub struct ReconcileSettings {
     pub lookback_hours: NonZeroU64,
     /// Sessions each sweep asks the API about for artifacts whose events never came (4 calls each); 0: none.
     pub artifact_checks_per_sweep: u32,
+    /// A session live for longer than this is asked about through the Sessions API: ended or marked stale.
+    pub stale_live_hours: NonZeroU64,
 }
 
 /// How long delivery rows are kept. Sessions are kept for good.
@@ -399,6 +423,16 @@ impl Settings {
             reqwest::Url::parse(value).map_err(|e| (key, format!("not a URL ({e})")))?;
         }
         self.realtimekit.check_apps()?;
+        let limits = &self.realtimekit.limits;
+        for (key, limit) in [
+            ("realtimekit.limits.token", limits.token),
+            ("realtimekit.limits.app", limits.app),
+            ("realtimekit.limits.recordings", limits.recordings),
+        ] {
+            if limit.requests < 2 {
+                return refuse(key, "requests must be at least 2 (a burst and a rate)");
+            }
+        }
         if !self.realtimekit.public_key_pem.is_empty() && !self.realtimekit.public_key_file.is_empty() {
             return refuse(
                 "realtimekit.public_key_pem",

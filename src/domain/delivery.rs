@@ -23,6 +23,7 @@ pub const REALTIMEKIT_EVENTS: [&str; 9] = [
 /// does not subscribe to by default).
 pub fn event_use(event: &str) -> Option<&'static str> {
     Some(match event {
+        "meeting.started" => "records the session as live until it ends (GET /sessions?status=live)",
         "meeting.ended" => "records the session and queues its follow-ups",
         "meeting.participantJoined" | "meeting.participantLeft" => {
             "builds the session's attendance (participants, and the report without asking the Sessions API)"

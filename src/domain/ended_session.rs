@@ -1,6 +1,6 @@
-//! What a verified delivery means: a `meeting.ended` that records a session, an event announcing one of its
-//! artifacts, another event that is kept but ignored, or a body that cannot be used (kept byte for byte, so nothing
-//! verified is ever lost).
+//! What a verified delivery means: a `meeting.started` or `meeting.ended` that records a session, an event about
+//! one of its artifacts, participants or livestreams, another event that is kept but ignored, or a body that cannot
+//! be used (kept byte for byte, so nothing verified is ever lost).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::apps::{Admission, Apps, attribute};
 use super::artifact::{self, Announcement};
 use super::lenient;
-use super::limits::{MAX_ID_BYTES, MAX_TEXT_BYTES, check_path_ids};
+use super::limits::{MAX_ID_BYTES, check_lengths};
+use super::live_session::{MEETING_STARTED, StartedSession, meeting_object};
 use super::livestream::{LIVESTREAMING_STATUS_UPDATE, LivestreamUpdate};
 use super::participant::{PARTICIPANT_JOINED, PARTICIPANT_LEFT, ParticipantUpdate};
 
@@ -63,6 +64,8 @@ impl TryFrom<String> for SessionSource {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Classified {
+    /// A session started: live until it ends (see `live_session`).
+    Started(StartedSession),
     EndedSession(EndedSession),
     /// A recording, transcript, summary or chat export announced for a session (see `artifact`).
     Artifact(Announcement),
@@ -122,6 +125,7 @@ impl Classified {
     /// The session the delivery is about, when it is usable.
     pub fn session_id(&self) -> Option<&str> {
         match self {
+            Self::Started(started) => Some(&started.session_id),
             Self::EndedSession(session) => Some(&session.session_id),
             Self::Artifact(announcement) => Some(&announcement.session_id),
             Self::Livestream(update) => Some(&update.session_id),
@@ -133,6 +137,7 @@ impl Classified {
     /// The event's name, when the body has a usable one.
     pub fn event(&self) -> Option<&str> {
         match self {
+            Self::Started(_) => Some(MEETING_STARTED),
             Self::EndedSession(_) => Some(MEETING_ENDED),
             Self::Artifact(announcement) => Some(announcement.kind.event()),
             Self::Livestream(_) => Some(LIVESTREAMING_STATUS_UPDATE),
@@ -202,6 +207,15 @@ pub fn classify(json: Option<&Value>) -> Classified {
             },
         };
     }
+    if event == MEETING_STARTED {
+        return match StartedSession::from_payload(json) {
+            Ok(started) => Classified::Started(started),
+            Err(reason) => Classified::Unprocessable {
+                event: Some(event),
+                reason,
+            },
+        };
+    }
     if event != MEETING_ENDED {
         return Classified::Ignored { event };
     }
@@ -218,75 +232,37 @@ impl EndedSession {
     /// Reads `meeting.*` and `reason` from a `meeting.ended` payload. `meeting.status` is deliberately ignored: it
     /// says `LIVE` even here.
     pub fn from_payload(payload: &Value) -> Result<Self, String> {
-        // Some RealtimeKit events are flat (no `meeting` object): read the top level then.
-        let meeting = payload.get("meeting").filter(|m| m.is_object()).unwrap_or(payload);
-        let field = |name: &str| meeting.get(name);
-
-        let session_id = lenient::text(field("sessionId"));
-        let meeting_id = lenient::text(field("id")).or_else(|| lenient::text(field("meetingId")));
-        let ended_at = lenient::timestamp(field("endedAt"));
-
-        let mut missing = Vec::new();
-        if session_id.is_none() {
-            missing.push("meeting.sessionId");
-        }
-        if meeting_id.is_none() {
-            missing.push("meeting.id");
-        }
-        if ended_at.is_none() {
-            missing.push("meeting.endedAt");
-        }
-        let (Some(session_id), Some(meeting_id), Some(ended_at)) = (session_id, meeting_id, ended_at) else {
-            return Err(format!("meeting.ended without a usable {}", missing.join(", ")));
+        let ended_at = lenient::timestamp(meeting_object(payload).get("endedAt"));
+        let (started, ended_at) = match (StartedSession::read(payload), ended_at) {
+            (Ok(started), Some(ended_at)) => (started, ended_at),
+            (read, ended_at) => {
+                let mut missing = read.err().unwrap_or_default();
+                if ended_at.is_none() {
+                    missing.push("meeting.endedAt");
+                }
+                return Err(format!("{MEETING_ENDED} without a usable {}", missing.join(", ")));
+            }
         };
-        let organized_by = field("organizedBy");
-        let started_at = lenient::timestamp(field("startedAt"));
-        let duration_seconds = started_at
+        started.check_lengths()?;
+        let reason = lenient::text(payload.get("reason"));
+        check_lengths(&[("reason", reason.as_deref(), MAX_ID_BYTES)])?;
+        let duration_seconds = started
+            .started_at
             .map(|started| (ended_at - started).num_seconds())
             .filter(|seconds| *seconds >= 0);
-
-        let session = Self {
-            session_id,
-            meeting_id,
-            meeting_title: lenient::text(field("title")),
-            room_name: lenient::text(field("roomName")),
-            organization_id: lenient::text(organized_by.and_then(|o| o.get("id"))),
-            organization_name: lenient::text(organized_by.and_then(|o| o.get("name"))),
-            reason: lenient::text(payload.get("reason")),
-            meeting_created_at: lenient::timestamp(field("createdAt")),
-            started_at,
+        Ok(Self {
+            session_id: started.session_id,
+            meeting_id: started.meeting_id,
+            meeting_title: started.meeting_title,
+            room_name: started.room_name,
+            organization_id: started.organization_id,
+            organization_name: started.organization_name,
+            reason,
+            meeting_created_at: started.meeting_created_at,
+            started_at: started.started_at,
             ended_at,
             duration_seconds,
-        };
-        session.check_lengths()?;
-        Ok(session)
-    }
-
-    /// Every text within its documented length, so that the database never refuses a session for its size.
-    fn check_lengths(&self) -> Result<(), String> {
-        let ids = [
-            ("meeting.sessionId", Some(&self.session_id)),
-            ("meeting.id", Some(&self.meeting_id)),
-            ("meeting.organizedBy.id", self.organization_id.as_ref()),
-            ("reason", self.reason.as_ref()),
-        ];
-        let texts = [
-            ("meeting.title", self.meeting_title.as_ref()),
-            ("meeting.roomName", self.room_name.as_ref()),
-            ("meeting.organizedBy.name", self.organization_name.as_ref()),
-        ];
-        let too_long = ids
-            .iter()
-            .map(|(name, value)| (name, value, MAX_ID_BYTES))
-            .chain(texts.iter().map(|(name, value)| (name, value, MAX_TEXT_BYTES)))
-            .find(|(_, value, max)| value.is_some_and(|v| v.len() > *max));
-        if let Some((name, _, max)) = too_long {
-            return Err(format!("{name} is longer than {max} bytes"));
-        }
-        check_path_ids(&[
-            ("meeting.sessionId", &self.session_id),
-            ("meeting.id", &self.meeting_id),
-        ])
+        })
     }
 }
 
@@ -331,9 +307,9 @@ mod tests {
     #[test]
     fn other_events_are_ignored_and_unusable_bodies_say_why() {
         assert_eq!(
-            classify(Some(&json!({"event": "meeting.started"}))),
+            classify(Some(&json!({"event": "meeting.unheardOf"}))),
             Classified::Ignored {
-                event: "meeting.started".into()
+                event: "meeting.unheardOf".into()
             }
         );
         let cases = [

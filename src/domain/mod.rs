@@ -9,6 +9,7 @@ pub mod ended_session;
 pub mod job;
 pub(crate) mod lenient;
 pub mod limits;
+pub mod live_session;
 pub mod livestream;
 pub mod names;
 pub mod participant;

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -12,10 +12,12 @@ use super::AppState;
 use super::error::ApiError;
 use super::error::ErrorBody;
 use super::params::{self, ListFailures, Page};
+use crate::domain::live_session::SessionStatus;
 use crate::followups::{Report, render_report_html};
 use crate::store::artifacts::{self, SessionArtifacts};
 use crate::store::attendance::{self, Attendee};
 use crate::store::followup_jobs::{self, Job};
+use crate::store::live_sessions::{self, LiveFilter, LiveSession};
 use crate::store::livestreams::{self, Livestream};
 use crate::store::reports;
 use crate::store::sessions::{self, ListFilter, Session};
@@ -25,6 +27,14 @@ use crate::store::sessions::{self, ListFilter, Session};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// `ended` (the default): sessions that ended, newest ended first. `live`: sessions that started
+    /// (`meeting.started`) and have not ended, newest started first, each with how many peers are in it now.
+    #[param(value_type = Option<SessionStatus>)]
+    pub(crate) status: Option<String>,
+    /// With `status=live`: `true`, only stale sessions (live past `reconcile.stale_live_hours`, and RealtimeKit did
+    /// not say they ended); `false`, only the others.
+    #[param(value_type = Option<bool>)]
+    pub(crate) stale: Option<String>,
     /// Only this meeting's sessions.
     pub(crate) meeting_id: Option<String>,
     /// Only this organization's sessions.
@@ -58,27 +68,81 @@ pub struct ListParams {
     pub(crate) cursor: Option<String>,
 }
 
+/// A page of ended sessions (the default) or of live ones (`status=live`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum SessionsPage {
+    Ended(Page<Session>),
+    Live(Page<LiveSession>),
+}
+
 #[utoipa::path(get, path = "/sessions", tag = "sessions", params(ListParams),
     responses(
-        (status = 200, description = "A page of sessions, newest ended first", body = Page<Session>),
+        (status = 200, description = "A page of sessions: newest ended first, or with `status=live` newest started \
+            first", body = SessionsPage),
         ListFailures,
     ))]
 pub async fn list(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<Page<Session>>, ApiError> {
+) -> Result<Json<SessionsPage>, ApiError> {
     let Query(params) = params.map_err(|rejection| {
         ApiError::invalid_query(
             &rejection,
-            "meeting_id, organization_id, app_id, reason, ended_after, ended_before, has_recording, has_transcript, \
-             has_summary, has_chat, limit, cursor",
+            "status, stale, meeting_id, organization_id, app_id, reason, ended_after, ended_before, has_recording, \
+             has_transcript, has_summary, has_chat, limit, cursor",
         )
     })?;
-    Ok(Json(list_page(&state.db, params).await?))
+    let status = params::state("invalid_status", "status", params.status.clone(), SessionStatus::parse)?;
+    Ok(Json(match status.unwrap_or(SessionStatus::Ended) {
+        SessionStatus::Ended => SessionsPage::Ended(list_page(&state.db, params).await?),
+        SessionStatus::Live => SessionsPage::Live(live_page(&state.db, params).await?),
+    }))
 }
 
-/// A page of sessions for these parameters, checked as the API checks them (the CLI lists through it too).
+/// A page of live sessions for these parameters; a filter that only an ended session can match is a 400.
+pub(crate) async fn live_page(db: &PgPool, params: ListParams) -> Result<Page<LiveSession>, ApiError> {
+    let ended_only = [
+        ("reason", &params.reason),
+        ("ended_after", &params.ended_after),
+        ("ended_before", &params.ended_before),
+        ("has_recording", &params.has_recording),
+        ("has_transcript", &params.has_transcript),
+        ("has_summary", &params.has_summary),
+        ("has_chat", &params.has_chat),
+    ];
+    if let Some((name, _)) = ended_only
+        .iter()
+        .find(|(_, value)| value.as_deref().is_some_and(|v| !v.is_empty()))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("{name} filters ended sessions; status=live lists sessions that have not ended"),
+        ));
+    }
+    let limit = params::limit(params.limit.as_deref())?;
+    let cursor = params::cursor(params.cursor.as_deref())?;
+    let filter = LiveFilter {
+        meeting_id: params::id_filter("meeting_id", params.meeting_id)?,
+        organization_id: params::id_filter("organization_id", params.organization_id)?,
+        app_id: params::id_filter("app_id", params.app_id)?,
+        stale: params::flag("stale", params.stale)?,
+    };
+    let page = live_sessions::list(db, &filter, cursor.as_ref(), limit).await?;
+    Ok(Page {
+        data: page.sessions,
+        next_cursor: page.next_cursor.map(|cursor| cursor.encode()),
+    })
+}
+
+/// A page of ended sessions for these parameters, checked as the API checks them (the CLI lists through it too).
 pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<Session>, ApiError> {
+    if params.stale.as_deref().is_some_and(|v| !v.is_empty()) {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            "stale filters live sessions: add status=live",
+        ));
+    }
     let limit = params::limit(params.limit.as_deref())?;
     let cursor = params::cursor(params.cursor.as_deref())?;
     let filter = ListFilter {
@@ -103,6 +167,8 @@ pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<Se
 /// One session: its record, what it left behind (recordings, transcript, summary, chat) and its follow-ups.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionWithFollowups {
+    /// Always `ended` here.
+    pub status: SessionStatus,
     #[serde(flatten)]
     pub session: Session,
     /// Each artifact's archive state; download an archived one at `/sessions/{id}/artifacts/...`.
@@ -115,10 +181,34 @@ pub struct SessionWithFollowups {
     pub followups: Vec<Job>,
 }
 
+/// A session that started and has not ended: who is in it now, who came and went, and what it has announced.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LiveSessionWithAttendance {
+    /// Always `live` here.
+    pub status: SessionStatus,
+    #[serde(flatten)]
+    pub session: LiveSession,
+    /// The peers in it now: joined, and not left.
+    pub in_session_now: Vec<Attendee>,
+    /// Every peer so far, earliest join first.
+    pub participants: Vec<Attendee>,
+    pub artifacts: SessionArtifacts,
+    pub livestreams: Vec<Livestream>,
+}
+
+/// An ended session with its follow-ups, or a live one with who is in it (`status` says which).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum SessionDetails {
+    Ended(Box<SessionWithFollowups>),
+    Live(Box<LiveSessionWithAttendance>),
+}
+
 #[utoipa::path(get, path = "/sessions/{session_id}", tag = "sessions",
     params(("session_id" = String, Path, description = "The RealtimeKit session id")),
     responses(
-        (status = 200, description = "The session, its artifacts and its follow-ups", body = SessionWithFollowups),
+        (status = 200, description = "The session: once ended, its artifacts and its follow-ups; while live, who is \
+            in it now", body = SessionDetails),
         (status = 400, description = "The session id cannot be one (NUL characters, too long)", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 404, description = "No such session has been recorded", body = ErrorBody),
@@ -127,8 +217,36 @@ pub struct SessionWithFollowups {
 pub async fn get_one(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
-) -> Result<Json<SessionWithFollowups>, ApiError> {
-    Ok(Json(with_followups(&state.db, &session_id).await?))
+) -> Result<Json<SessionDetails>, ApiError> {
+    match with_followups(&state.db, &session_id).await {
+        Ok(ended) => Ok(Json(SessionDetails::Ended(Box::new(ended)))),
+        Err(not_ended) if not_ended.status() == StatusCode::NOT_FOUND => {
+            match live_with_attendance(&state.db, &session_id).await? {
+                Some(live) => Ok(Json(SessionDetails::Live(Box::new(live)))),
+                None => Err(not_ended),
+            }
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The session while it is live, with its attendance.
+pub(crate) async fn live_with_attendance(
+    db: &PgPool,
+    session_id: &str,
+) -> Result<Option<LiveSessionWithAttendance>, ApiError> {
+    let Some(session) = live_sessions::get(db, session_id).await? else {
+        return Ok(None);
+    };
+    let participants = attendance::for_session(db, session_id).await?;
+    Ok(Some(LiveSessionWithAttendance {
+        status: SessionStatus::Live,
+        in_session_now: participants.iter().filter(|p| p.left_at.is_none()).cloned().collect(),
+        participants,
+        artifacts: artifacts::for_session(db, session_id).await?,
+        livestreams: livestreams::for_session(db, session_id).await?,
+        session,
+    }))
 }
 
 /// One recorded session and its follow-ups, or a 404 (the CLI shows a session through it too).
@@ -142,6 +260,7 @@ pub(crate) async fn with_followups(db: &PgPool, session_id: &str) -> Result<Sess
     let livestreams = livestreams::for_session(db, session_id).await?;
     let followups = followup_jobs::for_session(db, session_id).await?;
     Ok(SessionWithFollowups {
+        status: SessionStatus::Ended,
         session,
         artifacts,
         participants,

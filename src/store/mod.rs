@@ -3,12 +3,14 @@
 pub mod artifact_checks;
 pub mod artifacts;
 pub mod attendance;
+pub mod cloudflare_budget;
 pub mod console_key;
 pub mod console_sessions;
 pub mod cursor;
 pub mod database;
 pub mod deliveries;
 pub mod followup_jobs;
+pub mod live_sessions;
 pub mod livestreams;
 pub mod reports;
 pub mod sessions;

@@ -112,7 +112,7 @@ async fn keygen_serve_send_and_a_clean_exit_on_sigterm() {
             "--private-key",
         ])
         .arg(keys.join("rtk-dev-private.pem")));
-    assert!(String::from_utf8_lossy(&other_event.stdout).contains("\"outcome\":\"ignored\""));
+    assert!(String::from_utf8_lossy(&other_event.stdout).contains("\"outcome\":\"stored\""));
 
     let sessions = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{}/sessions", served.port))

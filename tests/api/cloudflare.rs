@@ -28,7 +28,8 @@ async fn registered_webhook_id(app: &TestApp) -> String {
 }
 
 /// What registration subscribes to by default: the end of a session and the four events of its artifacts.
-const DEFAULT_EVENTS: [&str; 8] = [
+const DEFAULT_EVENTS: [&str; 9] = [
+    "meeting.started",
     "meeting.ended",
     "meeting.participantJoined",
     "meeting.participantLeft",

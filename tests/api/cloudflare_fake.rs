@@ -4,9 +4,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rtk_sessions::Settings;
+
+use crate::helpers::test_settings;
 use serde_json::{Value, json};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -53,6 +55,62 @@ pub struct State {
     pub recordings: HashMap<String, FakeRecording>,
     /// Transcripts, summaries and chats the Sessions API gives URLs for: (session id, kind) -> file name.
     pub session_files: HashMap<(String, String), String>,
+    /// Limits enforced as Cloudflare does (a sliding window, then 429 with `retry-after`); none by default.
+    pub limits: Vec<FakeLimit>,
+    /// When each limited bucket's calls were let through, by bucket.
+    limit_log: HashMap<String, VecDeque<Instant>>,
+    /// The 429s the limits answered.
+    pub rate_limited: u32,
+}
+
+/// A limit the fake enforces: at most `requests` calls in any `window`, per token, per app, or per app on the
+/// recording APIs.
+#[derive(Clone, Copy, Debug)]
+pub struct FakeLimit {
+    pub per: LimitScope,
+    pub requests: usize,
+    pub window: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitScope {
+    Token,
+    App,
+    Recordings,
+}
+
+impl State {
+    /// The 429 a call gets when one of the limits has no room for it; else the call is counted.
+    fn over_limit(&mut self, token: &str, app: &str, path: &str) -> Option<ResponseTemplate> {
+        let now = Instant::now();
+        let mut counted = Vec::new();
+        for limit in self.limits.clone() {
+            let bucket = match limit.per {
+                LimitScope::Token => format!("token:{token}"),
+                LimitScope::App => format!("app:{app}"),
+                LimitScope::Recordings if path.starts_with("recordings") => format!("recordings:{app}"),
+                LimitScope::Recordings => continue,
+            };
+            let log = self.limit_log.entry(bucket.clone()).or_default();
+            while log.front().is_some_and(|at| now.duration_since(*at) >= limit.window) {
+                log.pop_front();
+            }
+            if log.len() >= limit.requests {
+                let free_in = limit.window - now.duration_since(*log.front().expect("full"));
+                self.rate_limited += 1;
+                let retry_after = free_in.as_secs_f64().ceil().max(1.0) as u64;
+                return Some(
+                    cloudflare_error(429, 10429, "Rate limited: too many requests")
+                        .insert_header("retry-after", retry_after.to_string().as_str()),
+                );
+            }
+            counted.push(bucket);
+        }
+        for bucket in counted {
+            self.limit_log.entry(bucket).or_default().push_back(now);
+        }
+        None
+    }
 }
 
 /// A file RealtimeKit's store serves. A URL signed for an older version has expired (403, as S3 answers); a file
@@ -116,6 +174,7 @@ impl FakeCloudflare {
                 max_backoff: Duration::from_millis(100),
                 ..Default::default()
             },
+            rtk_sessions::CallBudget::local(&test_settings().realtimekit.limits),
         )
         .expect("client")
     }
@@ -137,6 +196,7 @@ impl FakeCloudflare {
                 max_backoff: Duration::from_millis(100),
                 ..Default::default()
             },
+            rtk_sessions::CallBudget::local(&test_settings().realtimekit.limits),
         )
         .expect("clients")
     }
@@ -374,7 +434,12 @@ impl Respond for Responder {
             request.url.query().unwrap_or_default().to_owned(),
         ));
         let token = authorization.trim_start_matches("Bearer ").to_owned();
-        state.app_calls.push((app.clone(), method.clone(), path.clone(), token));
+        state
+            .app_calls
+            .push((app.clone(), method.clone(), path.clone(), token.clone()));
+        if let Some(limited) = state.over_limit(&token, &app, &path) {
+            return limited;
+        }
         if let Some(scripted) = state.scripted.pop_front() {
             return scripted;
         }

@@ -34,7 +34,7 @@ fn mixed_batch() -> Vec<(VerifiedDelivery, Outcome)> {
         (verified("a", ended("x")), Outcome::Stored),
         (verified("a", ended("x")), Outcome::Duplicate), // a retry within the batch
         (verified("b", ended("x")), Outcome::Duplicate), // the same bytes under another rtk-uuid
-        (verified("c", json!({"event": "meeting.started"})), Outcome::Ignored),
+        (verified("c", json!({"event": "meeting.notYetKnown"})), Outcome::Ignored),
         (verified("d", json!({"event": "meeting.ended"})), Outcome::Unprocessable),
         (verified("old", ended("y")), Outcome::Duplicate), // recorded before the batch
         (verified("e", ended("z")), Outcome::Duplicate),   // session z recorded before the batch
@@ -154,7 +154,7 @@ async fn a_burst_with_duplicates_of_each_other_gets_every_answer_right_and_one_s
     }
     burst.push((
         "-".into(),
-        SignedDelivery::new(realtimekit_signer(), sample_body("meeting.started")),
+        SignedDelivery::new(realtimekit_signer(), sample_body("meeting.notYetKnown")),
     ));
 
     let answers = join_all(

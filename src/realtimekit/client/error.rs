@@ -41,6 +41,13 @@ pub enum ApiError {
     /// the call would reach another resource of the app.
     #[error("{method} {path} was not sent: an id of \".\" or \"..\" cannot be a path segment")]
     DotSegment { method: Method, path: String },
+    /// Not sent: the budget of calls (see `budget`) has none left for a while, or cannot be read.
+    #[error("{method} {path} was not sent: {error}")]
+    Budget {
+        method: Method,
+        path: String,
+        error: super::budget::BudgetError,
+    },
 }
 
 impl ApiError {
@@ -80,6 +87,7 @@ impl ApiError {
             Self::Network { .. } => true,
             Self::Decode { status, .. } => status.is_server_error(),
             Self::DotSegment { .. } => false,
+            Self::Budget { .. } => true,
         }
     }
 
@@ -94,7 +102,7 @@ impl ApiError {
     pub fn raw_body(&self) -> Option<&str> {
         match self {
             Self::Status { raw_body, .. } | Self::Decode { raw_body, .. } => Some(raw_body),
-            Self::Network { .. } | Self::DotSegment { .. } => None,
+            Self::Network { .. } | Self::DotSegment { .. } | Self::Budget { .. } => None,
         }
     }
 }

@@ -2,12 +2,14 @@
 //! file per resource (webhooks, meetings, sessions, artifacts), with the transport and the errors beside them.
 //!
 //! It decodes RealtimeKit's `{success, data}` envelope and each error shape Cloudflare may answer with, retries the
-//! calls that are safe to repeat (5xx, network errors, 429 after its `retry-after`), and never logs the token.
+//! calls that are safe to repeat (5xx, network errors, 429 after its `retry-after`), takes every call from one
+//! budget under Cloudflare's limits (`budget`), and never logs the token.
 
 // The error keeps the raw body and the call for the log; it is rare and never on a hot path, so its size is fine.
 #![allow(clippy::result_large_err)]
 
 mod artifacts;
+mod budget;
 mod error;
 mod meetings;
 mod sessions;
@@ -16,6 +18,8 @@ mod webhooks;
 
 use reqwest::Url;
 
+use self::budget::Buckets;
+pub use self::budget::CallBudget;
 pub use self::error::ApiError;
 pub use self::meetings::MeetingStatus;
 pub use self::sessions::{Participant, SessionDetails, SessionQuery};
@@ -33,6 +37,8 @@ pub struct RealtimeKitClient {
     app_base: Url,
     token: Secret,
     retry: RetryPolicy,
+    budget: CallBudget,
+    buckets: Buckets,
 }
 
 impl std::fmt::Debug for RealtimeKitClient {
@@ -87,11 +93,34 @@ pub enum NoClient {
 }
 
 impl AppClients {
+    /// The clients of the configured apps, with a budget of this process; `serve` shares it through the database
+    /// (see [`Self::with_budget`]).
     pub fn from_settings(settings: &RealtimeKitSettings, http: reqwest::Client) -> anyhow::Result<Self> {
-        Self::new(settings.apps(), &settings.api_base, http, RetryPolicy::default())
+        let budget = CallBudget::local(&settings.limits);
+        Self::new(
+            settings.apps(),
+            &settings.api_base,
+            http,
+            RetryPolicy::default(),
+            budget,
+        )
     }
 
-    pub fn new(apps: Apps, api_base: &str, http: reqwest::Client, retry: RetryPolicy) -> anyhow::Result<Self> {
+    /// The same clients, every call of which takes from `budget`.
+    pub fn with_budget(mut self, budget: CallBudget) -> Self {
+        for client in self.clients.iter_mut().flatten() {
+            client.budget = budget.clone();
+        }
+        self
+    }
+
+    pub fn new(
+        apps: Apps,
+        api_base: &str,
+        http: reqwest::Client,
+        retry: RetryPolicy,
+        budget: CallBudget,
+    ) -> anyhow::Result<Self> {
         let clients = apps
             .iter()
             .map(|app| {
@@ -105,6 +134,7 @@ impl AppClients {
                     app.api_token.clone(),
                     http.clone(),
                     retry.clone(),
+                    budget.clone(),
                 )?;
                 Ok(Some(client))
             })
@@ -158,6 +188,7 @@ impl RealtimeKitClient {
         token: Secret,
         http: reqwest::Client,
         retry: RetryPolicy,
+        budget: CallBudget,
     ) -> anyhow::Result<Self> {
         let base = format!(
             "{}/accounts/{}/realtime/kit/{}/",
@@ -169,8 +200,10 @@ impl RealtimeKitClient {
         Ok(Self {
             http,
             app_base,
+            buckets: Buckets::of(app_id, &token),
             token,
             retry,
+            budget,
         })
     }
 }

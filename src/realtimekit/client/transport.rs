@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::error::status_error;
 use super::{ApiError, RealtimeKitClient};
+use crate::observability;
 
 /// Whether a call may be sent again after a failure that may have reached the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,14 +61,37 @@ impl RealtimeKitClient {
             .app_base
             .join(path)
             .expect("a relative path joined to a valid base URL is valid");
+        let recordings = path.starts_with("recordings");
+        let endpoint = endpoint(&method, path);
         let mut attempt = 1;
         loop {
+            let waited = (self.budget)
+                .acquire(&self.buckets, recordings, self.retry.max_retry_after)
+                .await
+                .map_err(|error| ApiError::Budget {
+                    method: method.clone(),
+                    path: path.to_owned(),
+                    error,
+                })?;
+            observability::cloudflare_budget_wait(waited);
             let result = self.send_once(&method, &url, path, query, body).await;
+            observability::cloudflare_request(&endpoint, &status_label(&result));
             let error = match result {
                 Ok(envelope) => return Ok(envelope),
                 Err(error) => error,
             };
             let rate_limited = error.status() == Some(StatusCode::TOO_MANY_REQUESTS);
+            let retry_after = match &error {
+                ApiError::Status { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            if rate_limited {
+                // Every caller of these buckets, on every replica, waits it out: the next attempt included.
+                let pause = retry_after.unwrap_or_else(|| backoff_with_jitter(&self.retry, attempt));
+                if let Err(budget) = self.budget.pause(&self.buckets, recordings, pause).await {
+                    tracing::warn!(error = %budget, "could not share a 429's retry-after with the other replicas");
+                }
+            }
             let may_repeat = match repeat {
                 Repeat::Safe => error.is_transient(),
                 Repeat::OnlyWhenRateLimited => rate_limited,
@@ -75,16 +99,10 @@ impl RealtimeKitClient {
             if !may_repeat || attempt >= self.retry.max_attempts {
                 return Err(error);
             }
-            let wait = match &error {
-                ApiError::Status {
-                    retry_after: Some(after),
-                    ..
-                } => {
-                    if *after > self.retry.max_retry_after {
-                        return Err(error);
-                    }
-                    *after
-                }
+            let wait = match retry_after {
+                Some(after) if after > self.retry.max_retry_after => return Err(error),
+                // The budget's pause holds the next attempt.
+                _ if rate_limited => Duration::ZERO,
                 _ => backoff_with_jitter(&self.retry, attempt),
             };
             tracing::warn!(
@@ -172,6 +190,35 @@ impl RealtimeKitClient {
     }
 }
 
+/// The call's endpoint for metrics: its method and path with every id as `{id}`, so that the label's values are few.
+fn endpoint(method: &Method, path: &str) -> String {
+    const RESOURCES: [&str; 10] = [
+        "sessions",
+        "recordings",
+        "meetings",
+        "webhooks",
+        "participants",
+        "transcript",
+        "summary",
+        "chat",
+        "active-session",
+        "kick-all",
+    ];
+    let template: Vec<&str> = (path.split('/'))
+        .map(|segment| if RESOURCES.contains(&segment) { segment } else { "{id}" })
+        .collect();
+    format!("{method} /{}", template.join("/"))
+}
+
+/// The answer's status for metrics: its code, or `network` when none came.
+fn status_label(result: &Result<Envelope, ApiError>) -> String {
+    match result {
+        Ok(_) => "200".to_owned(),
+        Err(ApiError::Status { status, .. } | ApiError::Decode { status, .. }) => status.as_u16().to_string(),
+        Err(_) => "network".to_owned(),
+    }
+}
+
 fn backoff_with_jitter(policy: &RetryPolicy, attempt: u32) -> Duration {
     let exponential = policy.initial_backoff.saturating_mul(1 << (attempt - 1).min(16));
     let capped = exponential.min(policy.max_backoff);
@@ -244,6 +291,19 @@ mod tests {
     fn ids_cannot_escape_their_path_segment() {
         assert_eq!(segment("abc-123"), "abc-123");
         assert_eq!(segment("../x?y#z"), "..%2Fx%3Fy%23z");
+    }
+
+    #[test]
+    fn endpoints_name_no_id() {
+        assert_eq!(
+            endpoint(&Method::GET, "sessions/abc-123/participants"),
+            "GET /sessions/{id}/participants"
+        );
+        assert_eq!(
+            endpoint(&Method::POST, "meetings/m%2F1/active-session/kick-all"),
+            "POST /meetings/{id}/active-session/kick-all"
+        );
+        assert_eq!(endpoint(&Method::GET, "recordings"), "GET /recordings");
     }
 
     #[test]

@@ -83,6 +83,7 @@ impl VerifiedDelivery {
     /// delivery is. (Artifact announcements and foreign deliveries are not batched: see `Ingest::record`.)
     pub(super) fn kind(&self) -> &'static str {
         match &self.classified {
+            Classified::Started(_) => "started",
             Classified::EndedSession(_) => "session",
             Classified::Artifact(_) => "artifact",
             Classified::Livestream(_) => "livestream",
@@ -93,12 +94,12 @@ impl VerifiedDelivery {
         }
     }
 
-    /// Recorded apart from group commit: an artifact announcement takes its session's lock, a livestream update
-    /// writes a row of its own, and a foreign delivery is counted against its bound.
+    /// Recorded apart from group commit: an artifact announcement takes its session's lock, a start or a
+    /// livestream update writes a row of its own, and a foreign delivery is counted against its bound.
     pub fn is_recorded_alone(&self) -> bool {
         matches!(
             self.classified,
-            Classified::Artifact(_) | Classified::Livestream(_) | Classified::Foreign { .. }
+            Classified::Started(_) | Classified::Artifact(_) | Classified::Livestream(_) | Classified::Foreign { .. }
         )
     }
 

@@ -7,6 +7,7 @@ use super::batch::MERGE_ATTENDANCE;
 use super::outcome::Outcome;
 use super::read::get;
 use crate::domain::artifact::Announcement;
+use crate::domain::live_session::MEETING_STARTED;
 use crate::domain::livestream::LIVESTREAMING_STATUS_UPDATE;
 use crate::domain::{Apps, Classified, Reading, read_delivery};
 use crate::store::followup_jobs::JobSpecs;
@@ -140,6 +141,34 @@ pub async fn replay(
                 .bind(app_id)
                 .fetch_one(pool)
                 .await
+        }
+        Classified::Started(started) => {
+            // Once: a session known live stays as it is (its checks kept).
+            sqlx::query_as(
+                "WITH live AS (
+                     INSERT INTO live_sessions (session_id, meeting_id, meeting_title, room_name, organization_id,
+                                                organization_name, meeting_created_at, started_at, delivery_id)
+                     VALUES ($2, $3, $4, $5, $6, $7, $8, coalesce($9, now()), $1)
+                     ON CONFLICT DO NOTHING
+                 )
+                 UPDATE deliveries SET status = CASE WHEN status = 'duplicate' THEN status ELSE 'stored' END,
+                                       event = $10, session_id = $2, error = NULL, replayed_at = now(), app_id = $11
+                 WHERE delivery_id = $1
+                 RETURNING status, error",
+            )
+            .bind(delivery_id)
+            .bind(&started.session_id)
+            .bind(&started.meeting_id)
+            .bind(&started.meeting_title)
+            .bind(&started.room_name)
+            .bind(&started.organization_id)
+            .bind(&started.organization_name)
+            .bind(started.meeting_created_at)
+            .bind(started.started_at)
+            .bind(MEETING_STARTED)
+            .bind(app_id)
+            .fetch_one(pool)
+            .await
         }
         Classified::Livestream(update) => {
             // Once: an update recorded before is not recorded again.
