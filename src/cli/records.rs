@@ -3,7 +3,9 @@
 
 use std::process::ExitCode;
 
+use axum::http::StatusCode;
 use clap::{Args, Subcommand};
+use serde::Serialize;
 use sqlx::PgPool;
 
 use super::output::{Table, instant, json_lines, next_page, or_dash, out};
@@ -217,16 +219,32 @@ pub async fn sessions(db: &PgPool, settings: &Settings, command: &SessionsComman
             next_page(page.next_cursor.as_deref());
         }
         SessionsCommand::Show { session_id, json } => {
-            let shown = http::sessions::with_followups(db, session_id).await?;
+            let shown = match http::sessions::with_followups(db, session_id).await {
+                Ok(shown) => shown,
+                Err(not_ended) if not_ended.status() == StatusCode::NOT_FOUND => {
+                    let live = http::sessions::live_with_attendance(db, session_id).await?;
+                    let live = live.ok_or(not_ended)?;
+                    if *json {
+                        out!("{}", serde_json::to_string_pretty(&live)?);
+                    } else {
+                        fields(&live.session)?;
+                        out!("{:<19} live", "status");
+                        out!("");
+                        attendance_table(&live.participants);
+                        livestreams_table(&live.livestreams);
+                        artifacts_table(live.artifacts.all());
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Err(error) => return Err(error.into()),
+            };
             if *json {
                 out!("{}", serde_json::to_string_pretty(&shown)?);
             } else {
-                let value = serde_json::to_value(&shown.session)?;
-                for (key, value) in value.as_object().into_iter().flatten() {
-                    let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
-                    out!("{key:<19} {text}");
-                }
+                fields(&shown.session)?;
                 out!("");
+                attendance_table(&shown.participants);
+                livestreams_table(&shown.livestreams);
                 artifacts_table(shown.artifacts.all());
                 out!("");
                 jobs_table(&shown.followups);
@@ -353,6 +371,52 @@ pub async fn followups(db: &PgPool, command: &FollowupsCommand) -> anyhow::Resul
 fn job_specs(settings: &Settings) -> anyhow::Result<JobSpecs> {
     let registry = Registry::from_settings(settings).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     Ok(registry.job_specs(settings.worker.max_attempts))
+}
+
+/// A record's fields, a line each.
+fn fields(record: &impl Serialize) -> anyhow::Result<()> {
+    let value = serde_json::to_value(record)?;
+    for (key, value) in value.as_object().into_iter().flatten() {
+        let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+        out!("{key:<19} {text}");
+    }
+    Ok(())
+}
+
+/// Who attended, when any participant event came; nothing otherwise.
+fn attendance_table(attendance: &[store::attendance::Attendee]) {
+    if attendance.is_empty() {
+        return;
+    }
+    let mut table = Table::new(&["PEER", "NAME", "JOINED", "LEFT"]);
+    for peer in attendance {
+        table.row(vec![
+            peer.peer_id.clone(),
+            or_dash(peer.display_name.as_deref()),
+            peer.joined_at.map_or("-".into(), instant),
+            peer.left_at.map_or("-".into(), instant),
+        ]);
+    }
+    table.print("");
+    out!("");
+}
+
+/// The session's livestreams, when it had any.
+fn livestreams_table(livestreams: &[store::livestreams::Livestream]) {
+    if livestreams.is_empty() {
+        return;
+    }
+    let mut table = Table::new(&["STREAM", "STATUS", "UPDATES", "PLAYBACK URL"]);
+    for stream in livestreams {
+        table.row(vec![
+            stream.stream_id.clone(),
+            stream.status.clone(),
+            stream.transitions.len().to_string(),
+            or_dash(stream.playback_url.as_deref()),
+        ]);
+    }
+    table.print("");
+    out!("");
 }
 
 fn jobs_table(jobs: &[crate::store::followup_jobs::Job]) {

@@ -207,6 +207,35 @@ async fn sessions_are_listed_in_a_table_or_as_json_lines_and_shown_one_by_one() 
         ok && stdout.starts_with("RECEIVED") && stdout.contains("stored"),
         "{stdout}"
     );
+
+    // A session that started and has not ended is shown too, as live.
+    let started = tokio::task::block_in_place(|| {
+        run(Command::new(BINARY)
+            .args([
+                "dev",
+                "send",
+                "--event",
+                "meeting.started",
+                "--url",
+                &format!("http://127.0.0.1:{port}"),
+            ])
+            .arg("--private-key")
+            .arg(keys.join("rtk-dev-private.pem")))
+    });
+    let (_, sent, _) = text(&started);
+    let answer: serde_json::Value = serde_json::from_str(sent.lines().last().expect("the answer")).expect("JSON");
+    let live_id = answer["session_id"].as_str().expect("a session id").to_owned();
+    let (ok, stdout, stderr) = cli(&["sessions", "show", &live_id]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("status") && l.ends_with("live")),
+        "{stdout}"
+    );
+    let (ok, stdout, _) = cli(&["sessions", "list", "--live"]);
+    assert!(
+        ok && stdout.starts_with("STARTED") && stdout.contains(&live_id),
+        "{stdout}"
+    );
     drop(_serve);
     drop_database(&database);
 }
