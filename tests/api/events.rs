@@ -45,6 +45,14 @@ async fn livestream_updates_are_kept_on_the_session_and_the_stream_key_never_sho
         .collect();
     assert_eq!(statuses, ["LIVE", "OFFLINE"]);
     assert!(stream["transitions"][0]["at"].is_string());
+    let deliveries: Value = (app.get_authorized("/deliveries?session_id=s-live").await.json().await).expect("JSON");
+    let livestream_deliveries = (deliveries["data"].as_array().expect("a list").iter())
+        .filter(|d| d["event"] == "livestreaming.statusUpdate")
+        .count();
+    assert_eq!(
+        livestream_deliveries, 2,
+        "the session's deliveries list its livestream updates: {deliveries}"
+    );
     let shown = record.to_string();
     assert!(!shown.contains("sk_example") && !shown.contains("rtmps://"), "{shown}");
     let kept: Option<String> = sqlx::query_scalar("SELECT string_agg(t::text, ' ') FROM livestream_updates t")
@@ -224,4 +232,58 @@ async fn replaying_a_participant_or_livestream_event_records_nothing_twice() {
     assert_eq!(record["participants"][0]["joined_at"], "2026-06-03T10:00:00Z");
     let transitions = &record["livestreams"][0]["transitions"];
     assert_eq!(transitions.as_array().map(Vec::len), Some(1), "{record}");
+}
+
+/// A session of 1,000 participants: 2,000 events in a burst, 32 at a time, shuffled (a leave may come before its
+/// join), with other sessions ending meanwhile. Every event is stored once, the attendance is exact, and the other
+/// sessions are recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_participants_in_a_burst_give_an_exact_attendance_beside_other_deliveries() {
+    use futures_util::stream::{self, StreamExt};
+    use rand::seq::SliceRandom;
+
+    let fake = FakeCloudflare::start().await;
+    let app = app_with_fake(&fake).await;
+    let at = |second: u32| format!("2026-06-03T10:{:02}:{:02}.000Z", second / 60, second % 60);
+    let mut bodies: Vec<Vec<u8>> = (0..1000u32)
+        .flat_map(|n| {
+            let (peer, name) = (format!("peer-{n}"), format!("P{n}"));
+            let (joined, left) = (at(n % 1800), at(n % 1800 + 1));
+            [
+                participant("s-big", &peer, &name, &joined, None),
+                participant("s-big", &peer, &name, &joined, Some(&left)),
+            ]
+        })
+        .collect();
+    bodies.push(ended("s-big", "m-big", "2026-06-03T10:31:00.000Z"));
+    bodies.extend((0..50).map(|n| ended(&format!("s-other-{n}"), "m-other", "2026-06-03T11:00:00.000Z")));
+    bodies.shuffle(&mut rand::rng());
+
+    let outcomes: Vec<Value> = stream::iter(bodies)
+        .map(|body| deliver(&app, body))
+        .buffer_unordered(32)
+        .collect()
+        .await;
+
+    assert!(
+        outcomes.iter().all(|o| o["outcome"] == "stored"),
+        "every event stored once"
+    );
+    let attendance = session(&app, "s-big").await["participants"].clone();
+    let attendance = attendance.as_array().expect("a list");
+    assert_eq!(attendance.len(), 1000);
+    assert!(
+        attendance
+            .iter()
+            .all(|p| p["joined_at"].is_string() && p["left_at"].is_string()),
+        "every peer has its join and its leave"
+    );
+    let peer_7 = attendance.iter().find(|p| p["peer_id"] == "peer-7").expect("peer-7");
+    assert_eq!(peer_7["joined_at"], "2026-06-03T10:00:07Z");
+    assert_eq!(peer_7["left_at"], "2026-06-03T10:00:08Z");
+    let others: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE session_id LIKE 's-other-%'")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(others, 50);
 }

@@ -92,6 +92,13 @@ async fn a_started_session_is_live_with_who_is_in_it_until_it_ends() {
     let details = session(&app, "s-live").await;
     assert_eq!(details["status"], "ended");
     assert_eq!(details["ended_at"], "2026-06-03T10:30:00Z");
+    // Its start is among its deliveries; participant events are not listed by session.
+    let deliveries: Value = (app.get_authorized("/deliveries?session_id=s-live").await.json().await).expect("JSON");
+    let mut events: Vec<&str> = (deliveries["data"].as_array().expect("a list").iter())
+        .filter_map(|d| d["event"].as_str())
+        .collect();
+    events.sort_unstable();
+    assert_eq!(events, ["meeting.ended", "meeting.started"]);
 
     // A start that arrives after the end changes nothing.
     deliver(&app, ended("s-late", "m-late", "2026-06-03T11:30:00.000Z")).await;

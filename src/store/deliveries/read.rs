@@ -113,16 +113,17 @@ pub async fn list(
         query.push(" AND status = ").push_bind(outcome.as_str());
     }
     if let Some(session_id) = &filter.session_id {
-        // The delivery that stored the session, its duplicates, and the events of its artifacts: three index
-        // lookups (see the migrations; the event list is the `deliveries_artifact_session_idx` predicate).
+        // The delivery that stored the session, its duplicates, and its start, livestream and artifact events: three
+        // index lookups (see the migrations; the event list is the `deliveries_session_events_idx` predicate).
+        // Participant events are not indexed by session (they are most of the volume).
         query
             .push(" AND session_id = ")
             .push_bind(session_id.as_str())
             .push(" AND (status = 'duplicate' OR delivery_id = (SELECT s.delivery_id FROM sessions s WHERE s.session_id = ")
             .push_bind(session_id.as_str())
             .push(
-                ") OR event IN ('recording.statusUpdate', 'meeting.transcript', 'meeting.summary', \
-                 'meeting.chatSynced'))",
+                ") OR event IN ('meeting.started', 'livestreaming.statusUpdate', 'recording.statusUpdate', \
+                 'meeting.transcript', 'meeting.summary', 'meeting.chatSynced'))",
             );
     }
     if let Some(after) = filter.received_after {
