@@ -45,7 +45,21 @@ fn mixed_batch() -> Vec<(VerifiedDelivery, Outcome)> {
             verified("h", participant("x", Some("2026-06-03T10:20:00Z"))),
             Outcome::Stored,
         ),
+        // A start, and a livestream update with its retry and its bytes under another rtk-uuid: one row each.
+        (verified("i", started("v")), Outcome::Stored),
+        (verified("j", livestream("v")), Outcome::Stored),
+        (verified("j", livestream("v")), Outcome::Duplicate),
+        (verified("k", livestream("v")), Outcome::Duplicate),
     ]
+}
+
+fn started(session: &str) -> Value {
+    json!({"event": "meeting.started", "meeting": {"id": "m", "sessionId": session, "startedAt": "2026-06-03T10:00:00Z"}})
+}
+
+fn livestream(session: &str) -> Value {
+    json!({"event": "livestreaming.statusUpdate", "meeting": {"id": "m", "sessionId": session},
+           "streamId": "stream-1", "status": "LIVE", "playbackUrl": "https://example.com/x.m3u8"})
 }
 
 fn participant(session: &str, left_at: Option<&str>) -> Value {
@@ -111,6 +125,8 @@ async fn one_batch_gives_each_delivery_the_outcome_it_would_get_on_its_own() {
                 ("f", "stored"),
                 ("g", "stored"),
                 ("h", "stored"),
+                ("i", "stored"),
+                ("j", "stored"),
                 ("old", "stored")
             ],
             "b and e repeat bytes already recorded (under a and earlier): answered, not kept twice"
@@ -124,6 +140,12 @@ async fn one_batch_gives_each_delivery_the_outcome_it_would_get_on_its_own() {
         .expect("attendance");
         assert_eq!(attendance.len(), 1, "one entry for the peer");
         assert!(attendance[0].1 && attendance[0].2, "both merged: {attendance:?}");
+        assert_eq!(app.count("live_sessions").await, 1, "v is live");
+        assert_eq!(
+            app.count("livestream_updates").await,
+            1,
+            "one transition, whatever its repeats"
+        );
         assert_eq!(
             app.count("followup_jobs").await,
             4,

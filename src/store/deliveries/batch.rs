@@ -5,24 +5,25 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::outcome::{Outcome, VerifiedDelivery};
+use super::outcome::{MeetingColumns, Outcome, VerifiedDelivery};
+use crate::domain::livestream::LivestreamUpdate;
 use crate::domain::participant::ParticipantUpdate;
-use crate::domain::{EndedSession, WebhookId};
+use crate::domain::{Classified, EndedSession, WebhookId};
 use crate::store::followup_jobs::JobSpecs;
 
-/// The group-commit statement (see [`record_batch`]): `{PARTICIPANT_ARRAYS}`, `{PARTICIPANT_COLUMNS}` and
-/// `{ATTENDED}` are filled for a batch with participant events, and left out of one without (most of them), which
-/// then neither binds nor plans what it does not use.
-const BATCH_TEMPLATE: &str = r#"
+/// The group-commit statement (see [`record_batch`]), in parts: the attendance part and the part of the other
+/// events with rows of their own (starts, livestream updates) are in the statement of a batch that has such
+/// deliveries, and left out of one without (most of them), which then neither binds nor plans what it does not use.
+const BATCH_HEAD: &str = r#"
         WITH input AS (
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
                                  $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
                                  $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::int8[],
-                                 $21::bytea[], $22::text[]{PARTICIPANT_ARRAYS})
+                                 $21::bytea[], $22::text[]{ARRAYS})
                 WITH ORDINALITY AS i(delivery_id, webhook_id, event, kind, error, raw_body,
                                      session_id, meeting_id, meeting_title, room_name, organization_id,
                                      organization_name, reason, meeting_created_at, started_at, ended_at,
-                                     duration_seconds, body_sha256, app_id{PARTICIPANT_COLUMNS}, ord)
+                                     duration_seconds, body_sha256, app_id{COLUMNS}, ord)
         ), first_of_id AS (
             -- The first of each delivery id. One recorded before finds its session recorded and its row there.
             SELECT DISTINCT ON (delivery_id) * FROM input
@@ -49,11 +50,15 @@ const BATCH_TEMPLATE: &str = r#"
             SELECT s.session_id, f.name, f.kind, $20
             FROM new_sessions s, unnest($18::text[], $19::text[]) AS f(name, kind)
             WHERE f.kind <> 'archive' OR s.has_artifacts
-{ATTENDED}        )
+"#;
+
+/// The delivery rows: `stored` for a new session, a participant event, a start or a livestream update; the
+/// duplicate's or the classification's status otherwise.
+const INSERT_DELIVERIES: &str = r#"
         INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, error, raw_body, body_sha256,
                                 app_id)
         SELECT f.delivery_id, f.webhook_id, f.event,
-               CASE WHEN f.kind = 'participant' THEN 'stored'
+               CASE WHEN f.kind IN ('participant', 'started', 'livestream') THEN 'stored'
                     WHEN f.kind <> 'session' THEN f.kind
                     WHEN s.delivery_id IS NOT NULL THEN 'stored'
                     ELSE 'duplicate' END,
@@ -62,7 +67,7 @@ const BATCH_TEMPLATE: &str = r#"
         ORDER BY f.delivery_id
         ON CONFLICT DO NOTHING
         RETURNING delivery_id, status
-        "#;
+"#;
 
 /// The attendance CTE: each peer once (a join and a leave in one batch merged first), merged with what is recorded.
 const ATTENDED: &str = "        ), attended AS (
@@ -76,6 +81,30 @@ const ATTENDED: &str = "        ), attended AS (
             {MERGE_ATTENDANCE}
 ";
 
+/// Starts and livestream updates write their rows only with a delivery row recorded now: a retry, or the same
+/// bytes under another rtk-uuid, adds no transition (and a session known live stays as it is).
+const STARTED_AND_STREAMED: &str = "
+        ), started AS (
+            INSERT INTO live_sessions (session_id, meeting_id, meeting_title, room_name, organization_id,
+                                       organization_name, meeting_created_at, started_at, delivery_id)
+            SELECT DISTINCT ON (f.session_id) f.session_id, f.meeting_id, f.meeting_title, f.room_name,
+                   f.organization_id, f.organization_name, f.meeting_created_at, coalesce(f.started_at, now()),
+                   f.delivery_id
+            FROM fresh f JOIN recorded r ON r.delivery_id = f.delivery_id
+            WHERE f.kind = 'started'
+            ORDER BY f.session_id, f.ord
+            ON CONFLICT DO NOTHING
+        ), streamed AS (
+            INSERT INTO livestream_updates (delivery_id, session_id, stream_id, status, playback_url)
+            SELECT f.delivery_id, f.session_id, f.stream_id, f.stream_status, f.playback_url
+            FROM fresh f JOIN recorded r ON r.delivery_id = f.delivery_id
+            WHERE f.kind = 'livestream'
+            ORDER BY f.delivery_id
+            ON CONFLICT DO NOTHING
+        )
+        SELECT delivery_id, status FROM recorded
+";
+
 /// How a peer's events merge into its attendance entry, whatever their order: the earliest join, the latest leave,
 /// names once known (`greatest`, so that the order does not choose). Applying an event again changes nothing.
 pub(super) const MERGE_ATTENDANCE: &str = "ON CONFLICT (session_id, peer_id) DO UPDATE SET
@@ -84,24 +113,46 @@ pub(super) const MERGE_ATTENDANCE: &str = "ON CONFLICT (session_id, peer_id) DO 
                 joined_at = least(a.joined_at, EXCLUDED.joined_at),
                 left_at = greatest(a.left_at, EXCLUDED.left_at)";
 
-static BATCH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    BATCH_TEMPLATE
-        .replace("{PARTICIPANT_ARRAYS}", "")
-        .replace("{PARTICIPANT_COLUMNS}", "")
-        .replace("{ATTENDED}", "")
-});
+/// The statement for a batch with (or without) participant events, and with (or without) starts or livestream
+/// updates; the optional arrays are numbered from $23 in that order.
+fn batch_statement(attendance: bool, own_rows: bool) -> String {
+    let (mut arrays, mut columns, mut next) = (String::new(), String::new(), 23);
+    if attendance {
+        arrays.push_str(", $23::text[], $24::text[], $25::text[], $26::timestamptz[], $27::timestamptz[]");
+        columns.push_str(", peer_id, display_name, custom_participant_id, joined_at, left_at");
+        next = 28;
+    }
+    if own_rows {
+        arrays.push_str(&format!(
+            ", ${next}::text[], ${}::text[], ${}::text[]",
+            next + 1,
+            next + 2
+        ));
+        columns.push_str(", stream_id, stream_status, playback_url");
+    }
+    let mut statement = BATCH_HEAD.replace("{ARRAYS}", &arrays).replace("{COLUMNS}", &columns);
+    if attendance {
+        statement.push_str(&ATTENDED.replace("{MERGE_ATTENDANCE}", MERGE_ATTENDANCE));
+    }
+    if own_rows {
+        statement.push_str("        ), recorded AS (");
+        statement.push_str(INSERT_DELIVERIES);
+        statement.push_str(STARTED_AND_STREAMED);
+    } else {
+        statement.push_str("        )");
+        statement.push_str(INSERT_DELIVERIES);
+    }
+    statement
+}
 
-static BATCH_WITH_ATTENDANCE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    BATCH_TEMPLATE
-        .replace(
-            "{PARTICIPANT_ARRAYS}",
-            ", $23::text[], $24::text[], $25::text[], $26::timestamptz[], $27::timestamptz[]",
-        )
-        .replace(
-            "{PARTICIPANT_COLUMNS}",
-            ", peer_id, display_name, custom_participant_id, joined_at, left_at",
-        )
-        .replace("{ATTENDED}", &ATTENDED.replace("{MERGE_ATTENDANCE}", MERGE_ATTENDANCE))
+/// The four statements, by `attendance as usize * 2 + own_rows as usize`.
+static BATCH_STATEMENTS: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock::new(|| {
+    [
+        batch_statement(false, false),
+        batch_statement(false, true),
+        batch_statement(true, false),
+        batch_statement(true, true),
+    ]
 });
 
 /// Records many deliveries in one statement, and so one transaction (group commit), with the same outcome for
@@ -110,16 +161,25 @@ static BATCH_WITH_ATTENDANCE: std::sync::LazyLock<String> = std::sync::LazyLock:
 /// stores it (the others are `duplicate`). Participant events merge into their session's attendance (see
 /// `attendance`), several of one peer first merged among themselves. Rows are written in key order, so concurrent
 /// batches of several replicas take their locks in the same order and do not deadlock.
-pub async fn record_batch(
+pub async fn record_batch<'d>(
     pool: &PgPool,
-    deliveries: &[VerifiedDelivery],
+    deliveries: &'d [VerifiedDelivery],
     jobs: &JobSpecs,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let column = |f: &dyn Fn(&VerifiedDelivery) -> Option<&str>| deliveries.iter().map(f).collect::<Vec<_>>();
-    let session_column = |f: &dyn Fn(&EndedSession) -> Option<&str>| {
-        deliveries.iter().map(|d| d.session().and_then(f)).collect::<Vec<_>>()
+    let meeting_text = |f: &dyn Fn(&MeetingColumns<'d>) -> Option<&'d str>| {
+        deliveries
+            .iter()
+            .map(|d| d.meeting().as_ref().and_then(f))
+            .collect::<Vec<_>>()
     };
-    let session_time = |f: &dyn Fn(&EndedSession) -> Option<DateTime<Utc>>| {
+    let meeting_time = |f: &dyn Fn(&MeetingColumns<'d>) -> Option<DateTime<Utc>>| {
+        deliveries
+            .iter()
+            .map(|d| d.meeting().as_ref().and_then(f))
+            .collect::<Vec<_>>()
+    };
+    let session_text = |f: &dyn Fn(&EndedSession) -> Option<&str>| {
         deliveries.iter().map(|d| d.session().and_then(f)).collect::<Vec<_>>()
     };
     let raw_bodies: Vec<&[u8]> = deliveries.iter().map(|d| d.body.bytes()).collect();
@@ -136,17 +196,22 @@ pub async fn record_batch(
             .map(|d| d.participant().and_then(f))
             .collect::<Vec<_>>()
     };
+    let livestream_text = |f: &dyn Fn(&LivestreamUpdate) -> Option<&str>| {
+        deliveries
+            .iter()
+            .map(|d| d.livestream().and_then(f))
+            .collect::<Vec<_>>()
+    };
+    let ended_at: Vec<Option<DateTime<Utc>>> = deliveries.iter().map(|d| d.session().map(|s| s.ended_at)).collect();
     let durations: Vec<Option<i64>> = deliveries
         .iter()
         .map(|d| d.session().and_then(|s| s.duration_seconds))
         .collect();
 
-    let with_attendance = deliveries.iter().any(|d| d.participant().is_some());
-    let statement = if with_attendance {
-        &*BATCH_WITH_ATTENDANCE
-    } else {
-        &*BATCH
-    };
+    let attendance = deliveries.iter().any(|d| d.participant().is_some());
+    let own_rows =
+        (deliveries.iter()).any(|d| matches!(d.classified, Classified::Started(_) | Classified::Livestream(_)));
+    let statement = &BATCH_STATEMENTS[usize::from(attendance) * 2 + usize::from(own_rows)];
     let query = sqlx::query_as(statement)
         .bind(column(&|d| Some(d.delivery_id.as_str())))
         .bind(column(&|d| d.webhook_id.as_ref().map(WebhookId::as_str)))
@@ -157,28 +222,36 @@ pub async fn record_batch(
         .bind(column(&|d| {
             d.classified.session_id().filter(|_| !d.is_recorded_alone())
         }))
-        .bind(session_column(&|s| Some(&s.meeting_id)))
-        .bind(session_column(&|s| s.meeting_title.as_deref()))
-        .bind(session_column(&|s| s.room_name.as_deref()))
-        .bind(session_column(&|s| s.organization_id.as_deref()))
-        .bind(session_column(&|s| s.organization_name.as_deref()))
-        .bind(session_column(&|s| s.reason.as_deref()))
-        .bind(session_time(&|s| s.meeting_created_at))
-        .bind(session_time(&|s| s.started_at))
-        .bind(session_time(&|s| Some(s.ended_at)))
+        .bind(meeting_text(&|m| Some(m.meeting_id)))
+        .bind(meeting_text(&|m| m.title))
+        .bind(meeting_text(&|m| m.room_name))
+        .bind(meeting_text(&|m| m.organization_id))
+        .bind(meeting_text(&|m| m.organization_name))
+        .bind(session_text(&|s| s.reason.as_deref()))
+        .bind(meeting_time(&|m| m.created_at))
+        .bind(meeting_time(&|m| m.started_at))
+        .bind(ended_at)
         .bind(durations)
         .bind(&jobs.names)
         .bind(jobs.kind_names())
         .bind(jobs.max_attempts)
         .bind(digests)
         .bind(column(&|d| d.app_id.as_deref()));
-    let query = if with_attendance {
+    let query = if attendance {
         query
             .bind(participant_text(&|p| Some(&p.peer_id)))
             .bind(participant_text(&|p| p.display_name.as_deref()))
             .bind(participant_text(&|p| p.custom_participant_id.as_deref()))
             .bind(participant_time(&|p| p.joined_at))
             .bind(participant_time(&|p| p.left_at))
+    } else {
+        query
+    };
+    let query = if own_rows {
+        query
+            .bind(livestream_text(&|l| Some(&l.stream_id)))
+            .bind(livestream_text(&|l| Some(&l.status)))
+            .bind(livestream_text(&|l| l.playback_url.as_deref()))
     } else {
         query
     };

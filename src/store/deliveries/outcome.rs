@@ -1,7 +1,9 @@
 //! What became of a delivery, and a verified delivery ready to be recorded.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::livestream::LivestreamUpdate;
 use crate::domain::names::UnknownValue;
 use crate::domain::participant::ParticipantUpdate;
 use crate::domain::{Classified, DeliveryBody, DeliveryId, EndedSession, WebhookId};
@@ -53,6 +55,17 @@ impl Outcome {
     }
 }
 
+/// What a start or an end says of its session's meeting: the columns group commit writes for either.
+pub(super) struct MeetingColumns<'a> {
+    pub meeting_id: &'a str,
+    pub title: Option<&'a str>,
+    pub room_name: Option<&'a str>,
+    pub organization_id: Option<&'a str>,
+    pub organization_name: Option<&'a str>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+}
+
 /// A verified delivery, ready to be recorded.
 #[derive(Debug, Clone)]
 pub struct VerifiedDelivery {
@@ -68,6 +81,38 @@ impl VerifiedDelivery {
     pub(super) fn session(&self) -> Option<&EndedSession> {
         match &self.classified {
             Classified::EndedSession(session) => Some(session),
+            _ => None,
+        }
+    }
+
+    /// What a start or an end says of the session's meeting.
+    pub(super) fn meeting(&self) -> Option<MeetingColumns<'_>> {
+        Some(match &self.classified {
+            Classified::EndedSession(s) => MeetingColumns {
+                meeting_id: &s.meeting_id,
+                title: s.meeting_title.as_deref(),
+                room_name: s.room_name.as_deref(),
+                organization_id: s.organization_id.as_deref(),
+                organization_name: s.organization_name.as_deref(),
+                created_at: s.meeting_created_at,
+                started_at: s.started_at,
+            },
+            Classified::Started(s) => MeetingColumns {
+                meeting_id: &s.meeting_id,
+                title: s.meeting_title.as_deref(),
+                room_name: s.room_name.as_deref(),
+                organization_id: s.organization_id.as_deref(),
+                organization_name: s.organization_name.as_deref(),
+                created_at: s.meeting_created_at,
+                started_at: s.started_at,
+            },
+            _ => return None,
+        })
+    }
+
+    pub(super) fn livestream(&self) -> Option<&LivestreamUpdate> {
+        match &self.classified {
+            Classified::Livestream(update) => Some(update),
             _ => None,
         }
     }
@@ -94,13 +139,10 @@ impl VerifiedDelivery {
         }
     }
 
-    /// Recorded apart from group commit: an artifact announcement takes its session's lock, a start or a
-    /// livestream update writes a row of its own, and a foreign delivery is counted against its bound.
+    /// Recorded apart from group commit: an artifact announcement takes its session's lock, and a foreign delivery
+    /// is counted against its bound.
     pub fn is_recorded_alone(&self) -> bool {
-        matches!(
-            self.classified,
-            Classified::Started(_) | Classified::Artifact(_) | Classified::Livestream(_) | Classified::Foreign { .. }
-        )
+        matches!(self.classified, Classified::Artifact(_) | Classified::Foreign { .. })
     }
 
     pub(super) fn event(&self) -> Option<&str> {

@@ -5,8 +5,6 @@ use sqlx::PgPool;
 use super::batch::record_batch;
 use super::outcome::{Outcome, VerifiedDelivery};
 use crate::domain::artifact::Announcement;
-use crate::domain::live_session::StartedSession;
-use crate::domain::livestream::LivestreamUpdate;
 use crate::domain::{Classified, EndedSession, WebhookId};
 use crate::store::followup_jobs::JobSpecs;
 use crate::store::sessions::{NEW_SESSION_WITH_JOBS, bind_session_with_jobs};
@@ -20,12 +18,11 @@ pub async fn record(
     foreign_kept: u32,
 ) -> Result<Outcome, sqlx::Error> {
     match &delivery.classified {
-        Classified::Started(started) => record_started(pool, delivery, started).await,
         Classified::EndedSession(session) => record_ended_session(pool, delivery, session, jobs).await,
         Classified::Artifact(announcement) => record_announcement(pool, delivery, announcement, jobs).await,
-        Classified::Livestream(update) => record_livestream(pool, delivery, update).await,
-        // The batch statement is the one way participant events are recorded, one or many at a time.
-        Classified::Participant { .. } => {
+        // The batch statement is the one way participant events, starts and livestream updates are recorded, one
+        // or many at a time.
+        Classified::Participant { .. } | Classified::Started(_) | Classified::Livestream(_) => {
             let outcomes = record_batch(pool, std::slice::from_ref(delivery), jobs).await?;
             Ok(outcomes.first().copied().unwrap_or(Outcome::Duplicate))
         }
@@ -122,48 +119,6 @@ async fn record_announcement(
         inserted.map_or(Ok(Outcome::Duplicate), |status| Outcome::from_column(&status))
     })
     .await
-}
-
-/// A livestream update: the delivery and, when it is not a retry, the update's row (see `livestreams`), together.
-async fn record_livestream(
-    pool: &PgPool,
-    delivery: &VerifiedDelivery,
-    update: &LivestreamUpdate,
-) -> Result<Outcome, sqlx::Error> {
-    let also = "INSERT INTO livestream_updates (delivery_id, session_id, stream_id, status, playback_url)
-                SELECT delivery_id, $4, $8, $9, $10 FROM delivery";
-    let texts = [
-        Some(update.stream_id.as_str()),
-        Some(update.status.as_str()),
-        update.playback_url.as_deref(),
-    ];
-    record_stored_with(pool, delivery, Some(&update.session_id), also, &texts).await
-}
-
-/// A session that started: the delivery and, when the session is not known live yet, its `live_sessions` row,
-/// together. A session that has ended already stays ended: readers skip its row (see `live_sessions`).
-async fn record_started(
-    pool: &PgPool,
-    delivery: &VerifiedDelivery,
-    started: &StartedSession,
-) -> Result<Outcome, sqlx::Error> {
-    let also = "INSERT INTO live_sessions (session_id, meeting_id, meeting_title, room_name, organization_id,
-                                           organization_name, meeting_created_at, started_at, delivery_id)
-                SELECT $4, $8, $9, $10, $11, $12, $13::timestamptz, coalesce($14::timestamptz, now()), delivery_id
-                FROM delivery";
-    // Timestamps go as RFC 3339 text: the helper binds texts only, and Postgres reads them back exactly.
-    let created_at = started.meeting_created_at.map(|at| at.to_rfc3339());
-    let started_at = started.started_at.map(|at| at.to_rfc3339());
-    let texts = [
-        Some(started.meeting_id.as_str()),
-        started.meeting_title.as_deref(),
-        started.room_name.as_deref(),
-        started.organization_id.as_deref(),
-        started.organization_name.as_deref(),
-        created_at.as_deref(),
-        started_at.as_deref(),
-    ];
-    record_stored_with(pool, delivery, Some(&started.session_id), also, &texts).await
 }
 
 /// A recording event that names no session, of a recording not known here: kept as `stored` without a session,
