@@ -294,164 +294,117 @@ async fn apply(
     let error = errored.then_some("RealtimeKit reported the recording ERRORED: there is no file to archive");
     let files = FileColumns::of(announcement);
     let recording_type = announcement.recording_type.map(RecordingType::as_str);
-    // Files named: each added, or updated unless the news is older than what it has. A recording's row without a
-    // source stands for files not known yet: it is not added beside files, and is removed once they come.
-    let upserted: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO artifacts AS a (session_id, kind, artifact_id, file, layer, recording_type, meeting_id,
-             organization_id, state, status, status_rank, source_url, expires_at, size_bytes, file_name,
-             duration_secs, started_at, stopped_at, error)
-         SELECT $1, $2, $3, f.file, f.layer, $4, $5, $6, $7, $8, $9, f.url,
-                CASE WHEN f.url IS NULL THEN NULL ELSE $10 END, f.size, $11, $12, $13, $14, $15
-         FROM unnest($16::text[], $17::text[], $18::text[], $19::int8[]) AS f(file, layer, url, size)
-         WHERE NOT EXISTS (
-             SELECT 1 FROM artifacts o WHERE o.session_id = $1 AND o.kind = $2 AND o.artifact_id = $3
-                AND (o.status_rank > $9 OR (f.url IS NULL AND o.file <> f.file)))
-         ON CONFLICT (session_id, kind, artifact_id, file) DO UPDATE SET
-             meeting_id = coalesce(a.meeting_id, EXCLUDED.meeting_id),
-             organization_id = coalesce(a.organization_id, EXCLUDED.organization_id),
-             layer = coalesce(EXCLUDED.layer, a.layer),
-             recording_type = coalesce(EXCLUDED.recording_type, a.recording_type),
-             status = EXCLUDED.status, status_rank = EXCLUDED.status_rank,
-             source_url = coalesce(EXCLUDED.source_url, a.source_url),
-             expires_at = CASE WHEN EXCLUDED.source_url IS NULL THEN a.expires_at ELSE EXCLUDED.expires_at END,
-             size_bytes = coalesce(EXCLUDED.size_bytes, a.size_bytes),
-             file_name = coalesce(EXCLUDED.file_name, a.file_name),
-             duration_secs = coalesce(EXCLUDED.duration_secs, a.duration_secs),
-             started_at = coalesce(EXCLUDED.started_at, a.started_at),
-             stopped_at = coalesce(EXCLUDED.stopped_at, a.stopped_at),
-             state = CASE WHEN EXCLUDED.state = 'lost' THEN 'lost'
-                          WHEN a.state = 'failed' THEN 'announced' ELSE a.state END,
-             error = CASE WHEN EXCLUDED.state = 'lost' THEN EXCLUDED.error ELSE a.error END,
-             updated_at = now()
-         WHERE a.state NOT IN ('archived', 'lost')
-           AND EXCLUDED.status_rank >= a.status_rank
-           AND (EXCLUDED.status IS DISTINCT FROM a.status OR EXCLUDED.source_url IS DISTINCT FROM a.source_url
-                OR EXCLUDED.expires_at IS DISTINCT FROM a.expires_at
-                OR EXCLUDED.size_bytes IS DISTINCT FROM a.size_bytes)
-         RETURNING file",
-    )
-    .bind(&announcement.session_id)
-    .bind(announcement.kind.as_str())
-    .bind(&announcement.artifact_id)
-    .bind(recording_type)
-    .bind(&announcement.meeting_id)
-    .bind(&announcement.organization_id)
-    .bind(state.as_str())
-    .bind(&announcement.status)
-    .bind(announcement.status_rank())
-    .bind(announcement.expires_at)
-    .bind(&announcement.file_name)
-    .bind(announcement.duration_secs)
-    .bind(announcement.started_at)
-    .bind(announcement.stopped_at)
-    .bind(error)
-    .bind(&files.keys)
-    .bind(&files.layers)
-    .bind(&files.urls)
-    .bind(&files.sizes)
-    .fetch_all(&mut *connection)
-    .await?;
-    let mut changed = !upserted.is_empty();
-    if announcement.kind == ArtifactKind::Recording {
-        changed |= apply_to_other_files(connection, announcement, &files.keys, state, error).await?;
-    }
+    // One statement: the files named, each added or updated unless the news is older than what it has (a
+    // recording's row without a source stands for files not known yet: it is not added beside files, and goes once
+    // they come); a recording's status reaching its other files; and, when anything changed, the session's flag and
+    // its archive follow-up. The three writes touch different rows.
+    let statement = format!(
+        "WITH upserted AS (
+             INSERT INTO artifacts AS a (session_id, kind, artifact_id, file, layer, recording_type, meeting_id,
+                 organization_id, state, status, status_rank, source_url, expires_at, size_bytes, file_name,
+                 duration_secs, started_at, stopped_at, error)
+             SELECT $1, $2, $3, f.file, f.layer, $4, $5, $6, $7, $8, $9, f.url,
+                    CASE WHEN f.url IS NULL THEN NULL ELSE $10 END, f.size, $11, $12, $13, $14, $15
+             FROM unnest($16::text[], $17::text[], $18::text[], $19::int8[]) AS f(file, layer, url, size)
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM artifacts o WHERE o.session_id = $1 AND o.kind = $2 AND o.artifact_id = $3
+                    AND (o.status_rank > $9 OR (f.url IS NULL AND o.file <> f.file)))
+             ON CONFLICT (session_id, kind, artifact_id, file) DO UPDATE SET
+                 meeting_id = coalesce(a.meeting_id, EXCLUDED.meeting_id),
+                 organization_id = coalesce(a.organization_id, EXCLUDED.organization_id),
+                 layer = coalesce(EXCLUDED.layer, a.layer),
+                 recording_type = coalesce(EXCLUDED.recording_type, a.recording_type),
+                 status = EXCLUDED.status, status_rank = EXCLUDED.status_rank,
+                 source_url = coalesce(EXCLUDED.source_url, a.source_url),
+                 expires_at = CASE WHEN EXCLUDED.source_url IS NULL THEN a.expires_at ELSE EXCLUDED.expires_at END,
+                 size_bytes = coalesce(EXCLUDED.size_bytes, a.size_bytes),
+                 file_name = coalesce(EXCLUDED.file_name, a.file_name),
+                 duration_secs = coalesce(EXCLUDED.duration_secs, a.duration_secs),
+                 started_at = coalesce(EXCLUDED.started_at, a.started_at),
+                 stopped_at = coalesce(EXCLUDED.stopped_at, a.stopped_at),
+                 state = CASE WHEN EXCLUDED.state = 'lost' THEN 'lost'
+                              WHEN a.state = 'failed' THEN 'announced' ELSE a.state END,
+                 error = CASE WHEN EXCLUDED.state = 'lost' THEN EXCLUDED.error ELSE a.error END,
+                 updated_at = now()
+             WHERE a.state NOT IN ('archived', 'lost')
+               AND EXCLUDED.status_rank >= a.status_rank
+               AND (EXCLUDED.status IS DISTINCT FROM a.status OR EXCLUDED.source_url IS DISTINCT FROM a.source_url
+                    OR EXCLUDED.expires_at IS DISTINCT FROM a.expires_at
+                    OR EXCLUDED.size_bytes IS DISTINCT FROM a.size_bytes)
+             RETURNING file
+         ), placeholder AS (
+             -- A recording's row without a source, once its files are named.
+             DELETE FROM artifacts WHERE $21 AND session_id = $1 AND kind = $2 AND artifact_id = $3 AND file = ''
+                 AND source_url IS NULL AND state IN ('announced', 'failed')
+             RETURNING file
+         ), others AS (
+             -- A recording's status reaches the files not named (an ERRORED makes them lost).
+             UPDATE artifacts SET status = $8, status_rank = $9,
+                 recording_type = coalesce($4, recording_type),
+                 duration_secs = coalesce($12, duration_secs),
+                 started_at = coalesce($13, started_at), stopped_at = coalesce($14, stopped_at),
+                 state = CASE WHEN $7 = 'lost' THEN 'lost' ELSE state END,
+                 error = CASE WHEN $7 = 'lost' THEN $15 ELSE error END,
+                 updated_at = now()
+             WHERE $20 AND session_id = $1 AND kind = $2 AND artifact_id = $3 AND file <> ALL($16)
+               AND state NOT IN ('archived', 'lost') AND status_rank <= $9 AND status IS DISTINCT FROM $8
+               AND NOT ($21 AND file = '' AND source_url IS NULL AND state IN ('announced', 'failed'))
+             RETURNING file
+         ), changed AS (
+             SELECT EXISTS (SELECT 1 FROM upserted) OR EXISTS (SELECT 1 FROM placeholder)
+                    OR EXISTS (SELECT 1 FROM others) AS changed
+         ), flagged AS (
+             UPDATE sessions SET has_recording = has_recording OR $2 = 'recording',
+                                 has_transcript = has_transcript OR $2 = 'transcript',
+                                 has_summary = has_summary OR $2 = 'summary',
+                                 has_chat = has_chat OR $2 = 'chat'
+             WHERE session_id = $1 AND (SELECT changed FROM changed)
+             RETURNING session_id
+         ), archive AS (
+             INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
+             SELECT session_id, $22, 'archive', $23 FROM flagged WHERE $22::text IS NOT NULL AND $24
+             ON CONFLICT (session_id, followup) DO UPDATE SET {RUN_AGAIN}
+             RETURNING pg_notify('rtk_followup_jobs', '')
+         )
+         SELECT changed, (SELECT count(*) FROM archive) AS queued FROM changed"
+    );
+    let named_main = files.keys.contains(&ArtifactFile::Main.key());
+    let is_recording = announcement.kind == ArtifactKind::Recording;
+    let remove_placeholder = is_recording && !announcement.files.is_empty() && !named_main;
     let archivable = !errored
         && !announcement.files.is_empty()
-        && (announcement.kind != ArtifactKind::Recording || announcement.status.as_deref() == Some(RECORDING_UPLOADED));
-    if changed {
-        flag_session_and_queue_archive(connection, announcement, jobs, archivable).await?;
-    }
-    if changed && errored {
-        crate::observability::artifact_lost(announcement.kind);
-    }
-    Ok(changed)
-}
-
-/// A recording's status reaches the files this announcement does not name (an `ERRORED` makes them lost), and its
-/// row without a source goes once files are named. Returns whether anything changed.
-async fn apply_to_other_files(
-    connection: &mut PgConnection,
-    announcement: &Announcement,
-    named: &[&str],
-    state: ArtifactState,
-    error: Option<&str>,
-) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query(
-        "UPDATE artifacts SET status = $5, status_rank = $6,
-             recording_type = coalesce($7, recording_type),
-             duration_secs = coalesce($8, duration_secs),
-             started_at = coalesce($9, started_at), stopped_at = coalesce($10, stopped_at),
-             state = CASE WHEN $11 = 'lost' THEN 'lost' ELSE state END,
-             error = CASE WHEN $11 = 'lost' THEN $12 ELSE error END,
-             updated_at = now()
-         WHERE session_id = $1 AND kind = $2 AND artifact_id = $3 AND file <> ALL($4)
-           AND state NOT IN ('archived', 'lost') AND status_rank <= $6 AND status IS DISTINCT FROM $5",
-    )
-    .bind(&announcement.session_id)
-    .bind(announcement.kind.as_str())
-    .bind(&announcement.artifact_id)
-    .bind(named)
-    .bind(&announcement.status)
-    .bind(announcement.status_rank())
-    .bind(announcement.recording_type.map(RecordingType::as_str))
-    .bind(announcement.duration_secs)
-    .bind(announcement.started_at)
-    .bind(announcement.stopped_at)
-    .bind(state.as_str())
-    .bind(error)
-    .execute(&mut *connection)
-    .await?
-    .rows_affected();
-    let placeholder_removed = if announcement.files.is_empty() || named.contains(&ArtifactFile::Main.key()) {
-        0
-    } else {
-        sqlx::query(
-            "DELETE FROM artifacts WHERE session_id = $1 AND kind = $2 AND artifact_id = $3 AND file = ''
-                 AND source_url IS NULL AND state IN ('announced', 'failed')",
-        )
+        && (!is_recording || announcement.status.as_deref() == Some(RECORDING_UPLOADED));
+    let (changed, _queued): (bool, i64) = sqlx::query_as(&statement)
         .bind(&announcement.session_id)
         .bind(announcement.kind.as_str())
         .bind(&announcement.artifact_id)
-        .execute(&mut *connection)
-        .await?
-        .rows_affected()
-    };
-    Ok(updated + placeholder_removed > 0)
-}
-
-/// The session (when recorded) gets its artifact flag, and its archive follow-up is queued to run (again) when
-/// something can be archived.
-async fn flag_session_and_queue_archive(
-    connection: &mut PgConnection,
-    announcement: &Announcement,
-    jobs: &JobSpecs,
-    archivable: bool,
-) -> Result<(), sqlx::Error> {
-    let statement = format!(
-        "WITH flagged AS (
-            UPDATE sessions SET has_recording = has_recording OR $2 = 'recording',
-                                has_transcript = has_transcript OR $2 = 'transcript',
-                                has_summary = has_summary OR $2 = 'summary',
-                                has_chat = has_chat OR $2 = 'chat'
-            WHERE session_id = $1
-            RETURNING session_id
-        ), archive AS (
-            INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
-            SELECT session_id, $3, 'archive', $4 FROM flagged WHERE $3::text IS NOT NULL AND $5
-            ON CONFLICT (session_id, followup) DO UPDATE SET {RUN_AGAIN}
-            RETURNING pg_notify('rtk_followup_jobs', '')
-        )
-        SELECT count(*) FROM archive"
-    );
-    let _queued: i64 = sqlx::query_scalar(&statement)
-        .bind(&announcement.session_id)
-        .bind(announcement.kind.as_str())
+        .bind(recording_type)
+        .bind(&announcement.meeting_id)
+        .bind(&announcement.organization_id)
+        .bind(state.as_str())
+        .bind(&announcement.status)
+        .bind(announcement.status_rank())
+        .bind(announcement.expires_at)
+        .bind(&announcement.file_name)
+        .bind(announcement.duration_secs)
+        .bind(announcement.started_at)
+        .bind(announcement.stopped_at)
+        .bind(error)
+        .bind(&files.keys)
+        .bind(&files.layers)
+        .bind(&files.urls)
+        .bind(&files.sizes)
+        .bind(is_recording)
+        .bind(remove_placeholder)
         .bind(jobs.name_of(FollowupKind::Archive))
         .bind(jobs.max_attempts)
         .bind(archivable)
         .fetch_one(&mut *connection)
         .await?;
-    Ok(())
+    if changed && errored {
+        crate::observability::artifact_lost(announcement.kind);
+    }
+    Ok(changed)
 }
 
 /// Records an announcement in a transaction of its own, and then `and_then` in the same transaction (the delivery

@@ -86,7 +86,22 @@ async fn a_started_session_is_live_with_who_is_in_it_until_it_ends() {
         "{details}"
     );
 
+    // The console shows it too: live, who is in it now, and who came and went.
+    let mut console = crate::console::ConsoleClient::new(&app.address);
+    console.sign_in(crate::helpers::API_TOKEN).await;
+    let page = console.get("/console/sessions/s-live").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for shown in ["In it now", "Attendance (2 peers)", "name of p-ann", "name of p-ben"] {
+        assert!(page.body.contains(shown), "{shown} in {}", page.body);
+    }
+
     deliver(&app, ended("s-live", "m-live", "2026-06-03T10:30:00.000Z")).await;
+    let page = console.get("/console/sessions/s-live").await;
+    assert!(
+        page.body.contains("Attendance (2 peers)") && page.body.contains("Follow-ups"),
+        "{}",
+        page.body
+    );
     let (_, live) = listing(&app, "?status=live").await;
     assert!(ids(&live).is_empty(), "an ended session is not live: {live}");
     let details = session(&app, "s-live").await;

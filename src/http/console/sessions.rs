@@ -3,6 +3,7 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{Html, Response};
 use maud::{Markup, html};
 
@@ -12,9 +13,11 @@ use crate::http::AppState;
 use crate::http::artifacts;
 use crate::http::deliveries::{self as api_deliveries};
 use crate::http::error::ApiError;
-use crate::http::sessions::{self as api_sessions, ListParams};
-use crate::store::artifacts::Artifact;
+use crate::http::sessions::{self as api_sessions, ListParams, LiveSessionWithAttendance};
+use crate::store::artifacts::{Artifact, SessionArtifacts};
+use crate::store::attendance::Attendee;
 use crate::store::followup_jobs::{self, Attempt, Job, JobStatus};
+use crate::store::livestreams::Livestream;
 use crate::store::reports;
 
 /// The most deliveries a session page lists (a session has one `meeting.ended`, its retries, and its artifacts'
@@ -126,9 +129,17 @@ pub async fn show(
     Path(session_id): Path<String>,
     Query(shown): Query<ShowParams>,
 ) -> Result<Html<String>, PageError> {
-    let record = api_sessions::with_followups(&state.db, &session_id)
-        .await
-        .map_err(|e| PageError::new(e, &session))?;
+    let record = match api_sessions::with_followups(&state.db, &session_id).await {
+        Ok(record) => record,
+        Err(not_ended) if not_ended.status() == StatusCode::NOT_FOUND => {
+            let live = api_sessions::live_with_attendance(&state.db, &session_id).await;
+            return match live.map_err(|e| PageError::new(e, &session))? {
+                Some(live) => Ok(live_page(&state, &session, &live)),
+                None => Err(PageError::new(not_ended, &session)),
+            };
+        }
+        Err(error) => return Err(PageError::new(error, &session)),
+    };
     let delivery_params = api_deliveries::ListParams {
         session_id: Some(session_id.clone()),
         limit: Some(DELIVERY_ROWS.to_owned()),
@@ -167,18 +178,9 @@ pub async fn show(
                 dt { "Recorded" } dd { (time(record.session.received_at)) " by " (record.session.source.as_str()) }
             }
         }
-        section {
-            h2 { "Recordings, transcript, summary, chat" }
-            @let all: Vec<&Artifact> = record.artifacts.all().collect();
-            @if all.is_empty() {
-                p.hint { "Nothing was announced for this session." }
-            } @else {
-                div.scroll { table {
-                    thead { tr { th { "Artifact" } th { "State" } th { "Size" } th { "Expires at RealtimeKit" } th { "Archived" } th { "" } } }
-                    tbody { @for artifact in &all { (artifact_row(&s.session_id, artifact)) } }
-                } }
-            }
-        }
+        (artifacts_section(&s.session_id, &record.artifacts))
+        (attendance_section(&record.participants))
+        (livestreams_section(&record.livestreams))
         section {
             h2 { "Follow-ups" }
             @if record.followups.is_empty() {
@@ -249,6 +251,101 @@ pub async fn show(
         }
     };
     Ok(page(&title, Some(&session), Section::Sessions, body))
+}
+
+/// A session that started and has not ended: who is in it now, who came and went, what it announced.
+fn live_page(state: &AppState, session: &ConsoleSession, live: &LiveSessionWithAttendance) -> Html<String> {
+    let s = &live.session;
+    let title = s
+        .meeting_title
+        .clone()
+        .unwrap_or_else(|| format!("Session {}", s.session_id));
+    let body = html! {
+        p { "Session " code { (s.session_id) } " " (badge("live")) }
+        section {
+            h2 { "Record" }
+            dl.record {
+                dt { "Meeting" } dd { code { (s.meeting_id) } " · " a href={ "/console/sessions?meeting_id=" (views::query_value(&s.meeting_id)) } { "its sessions" } }
+                dt { "App" } dd { (app_label(state, s.app_id.as_deref())) " " code.small { (s.organization_id.as_deref().unwrap_or("–")) } @if let Some(name) = &s.organization_name { " · " (name) } }
+                @if let Some(room) = &s.room_name { dt { "Room" } dd { (room) } }
+                dt { "Started" } dd { (time(s.started_at)) }
+                dt { "In it now" } dd { (s.participants_now) }
+                @if let Some(stale) = s.stale_since {
+                    dt { "Stale since" } dd { (time(stale)) " " span.error-text { "live past reconcile.stale_live_hours, and RealtimeKit does not say it ended" } }
+                }
+            }
+        }
+        (attendance_section(&live.participants))
+        (livestreams_section(&live.livestreams))
+        (artifacts_section(&s.session_id, &live.artifacts))
+    };
+    page(&title, Some(session), Section::Sessions, body)
+}
+
+fn artifacts_section(session_id: &str, artifacts: &SessionArtifacts) -> Markup {
+    let all: Vec<&Artifact> = artifacts.all().collect();
+    html! {
+        section {
+            h2 { "Recordings, transcript, summary, chat" }
+            @if all.is_empty() {
+                p.hint { "Nothing was announced for this session." }
+            } @else {
+                div.scroll { table {
+                    thead { tr { th { "Artifact" } th { "State" } th { "Size" } th { "Expires at RealtimeKit" } th { "Archived" } th { "" } } }
+                    tbody { @for artifact in &all { (artifact_row(session_id, artifact)) } }
+                } }
+            }
+        }
+    }
+}
+
+/// Who attended, from the participant events (nothing when none came).
+fn attendance_section(attendance: &[Attendee]) -> Markup {
+    html! {
+        @if !attendance.is_empty() {
+            section {
+                h2 { "Attendance (" (attendance.len()) " peers)" }
+                div.scroll { table {
+                    thead { tr { th { "Name" } th { "Participant id" } th { "Peer" } th { "Joined" } th { "Left" } } }
+                    tbody {
+                        @for peer in attendance {
+                            tr {
+                                td { (peer.display_name.as_deref().unwrap_or("(unnamed)")) }
+                                td { code.small { (peer.custom_participant_id.as_deref().unwrap_or("")) } }
+                                td { code.small { (peer.peer_id) } }
+                                td { (maybe_time(peer.joined_at)) }
+                                td { @if peer.left_at.is_none() { span.badge { "in it now" } } @else { (maybe_time(peer.left_at)) } }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+/// The session's livestreams, when it had any (their stream keys are never stored).
+fn livestreams_section(livestreams: &[Livestream]) -> Markup {
+    html! {
+        @if !livestreams.is_empty() {
+            section {
+                h2 { "Livestreams" }
+                div.scroll { table {
+                    thead { tr { th { "Stream" } th { "Status" } th { "Transitions" } th { "Playback URL" } } }
+                    tbody {
+                        @for stream in livestreams {
+                            tr {
+                                td { code.small { (stream.stream_id) } }
+                                td { (stream.status) }
+                                td { @for t in &stream.transitions { (t.status) " " (time(t.at)) br; } }
+                                td { code.small { (stream.playback_url.as_deref().unwrap_or("–")) } }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+    }
 }
 
 fn artifact_row(session_id: &str, artifact: &Artifact) -> Markup {
