@@ -403,6 +403,26 @@ fn mixed_body(i: usize, mix: Mix) -> Vec<u8> {
     serde_json::to_vec(&value).expect("json")
 }
 
+/// Attendance rows, how many have a join time and how many a leave time: what the acknowledged participant events
+/// of the realistic mix must leave (see [`mixed_body`]; a leave carries its join time too).
+fn expected_attendance(acked: &[usize]) -> (i64, i64, i64) {
+    let mut left: std::collections::HashMap<(usize, usize), bool> = std::collections::HashMap::new();
+    for &i in acked.iter().filter(|&&i| i % 10 >= 2) {
+        let k = i / 10 * 8 + (i % 10 - 2);
+        *left.entry((k / 1000, (k / 2) % 500)).or_default() |= !k.is_multiple_of(2);
+    }
+    let peers = left.len() as i64;
+    (peers, peers, left.values().filter(|l| **l).count() as i64)
+}
+
+async fn recorded_attendance(db: &PgPool) -> anyhow::Result<(i64, i64, i64)> {
+    Ok(
+        sqlx::query_as("SELECT count(*), count(joined_at), count(left_at) FROM attendance")
+            .fetch_one(db)
+            .await?,
+    )
+}
+
 struct Signed {
     body: Bytes,
     signature: String,
@@ -633,6 +653,10 @@ async fn direct_sql(pool: &PgPool, concurrency: usize, duration: Duration, batch
     Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
+/// The service's tables a measurement writes, emptied between measurements.
+const TABLES: &str = "deliveries, sessions, followup_jobs, followup_attempts, attendance, artifacts, \
+     livestream_updates, unattributed_recordings, live_sessions";
+
 async fn truncate(pool: &PgPool, tables: &str) -> anyhow::Result<()> {
     sqlx::query(&format!("TRUNCATE {tables}")).execute(pool).await?;
     sqlx::query("CHECKPOINT").execute(pool).await?;
@@ -702,7 +726,7 @@ async fn ingest(
         truncate(&reference, "jobs, webhook_events").await?;
         let ceiling_tps = pgbench(cli, "rtk_bench_reference", &ceiling, c, duration).await?;
 
-        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts, attendance, artifacts, livestream_updates, unattributed_recordings").await?;
+        truncate(&db, TABLES).await?;
         let cpu = CpuMark::now(service.pid());
         let load = drive(&service.url, &signed, c, duration, service.pid()).await;
         let split = cpu.per_delivery(service.pid(), load.acked.len());
@@ -711,11 +735,18 @@ async fn ingest(
             .bind(&acked_ids)
             .fetch_one(&db)
             .await?;
-        let verified = stored as usize == acked_ids.len();
+        let mut verified = stored as usize == acked_ids.len();
+        if mix == Mix::Realistic {
+            let (expected, recorded) = (expected_attendance(&load.acked), recorded_attendance(&db).await?);
+            if expected != recorded {
+                println!("attendance is not exact: expected {expected:?}, recorded {recorded:?}");
+                verified = false;
+            }
+        }
 
-        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts, attendance, artifacts, livestream_updates, unattributed_recordings").await?;
+        truncate(&db, TABLES).await?;
         let sql_single = direct_sql(&db, c.min(16), duration, 1).await?;
-        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts, attendance, artifacts, livestream_updates, unattributed_recordings").await?;
+        truncate(&db, TABLES).await?;
         let sql_batched = direct_sql(&db, c.min(2), duration, 32.min(c.max(1))).await?;
 
         let h = &load.latency;
@@ -735,7 +766,12 @@ async fn ingest(
             sql_batched,
             load.peak_rss_mib,
             if verified {
-                format!("all {} acked deliveries stored", acked_ids.len())
+                let exact = if mix == Mix::Realistic {
+                    ", attendance exact"
+                } else {
+                    ""
+                };
+                format!("all {} acked deliveries stored{exact}", acked_ids.len())
             } else {
                 format!("LOST: {} acked, {stored} stored", acked_ids.len())
             }
@@ -763,7 +799,7 @@ async fn ingest(
 
     // Half the highest rate, paced, for the p99 target.
     if let Some(&top) = levels.iter().max() {
-        truncate(&db, "deliveries, sessions, followup_jobs, followup_attempts, attendance, artifacts, livestream_updates, unattributed_recordings").await?;
+        truncate(&db, TABLES).await?;
         let paced = paced(&service.url, &signed, (max_rate / 2.0) as u64, top, duration).await;
         println!(
             "at half the highest rate ({:.0}/s offered, {:.0}/s acked): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, non-2xx {}",
