@@ -68,24 +68,32 @@ pub struct ListParams {
     pub(crate) cursor: Option<String>,
 }
 
-/// A page of ended sessions (the default) or of live ones (`status=live`).
+/// A session of a listing: ended ones by default, live ones with `status=live`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
-pub enum SessionsPage {
-    Ended(Page<Session>),
-    Live(Page<LiveSession>),
+pub enum ListedSession {
+    Ended(Session),
+    Live(LiveSession),
+}
+
+/// A page of one kind, as the listing's items.
+fn listed<T>(page: Page<T>, kind: fn(T) -> ListedSession) -> Page<ListedSession> {
+    Page {
+        data: page.data.into_iter().map(kind).collect(),
+        next_cursor: page.next_cursor,
+    }
 }
 
 #[utoipa::path(get, path = "/sessions", tag = "sessions", params(ListParams),
     responses(
         (status = 200, description = "A page of sessions: newest ended first, or with `status=live` newest started \
-            first", body = SessionsPage),
+            first", body = Page<ListedSession>),
         ListFailures,
     ))]
 pub async fn list(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<SessionsPage>, ApiError> {
+) -> Result<Json<Page<ListedSession>>, ApiError> {
     let Query(params) = params.map_err(|rejection| {
         ApiError::invalid_query(
             &rejection,
@@ -95,8 +103,8 @@ pub async fn list(
     })?;
     let status = params::state("invalid_status", "status", params.status.clone(), SessionStatus::parse)?;
     Ok(Json(match status.unwrap_or(SessionStatus::Ended) {
-        SessionStatus::Ended => SessionsPage::Ended(list_page(&state.db, params).await?),
-        SessionStatus::Live => SessionsPage::Live(live_page(&state.db, params).await?),
+        SessionStatus::Ended => listed(list_page(&state.db, params).await?, ListedSession::Ended),
+        SessionStatus::Live => listed(live_page(&state.db, params).await?, ListedSession::Live),
     }))
 }
 
