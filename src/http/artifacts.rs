@@ -16,7 +16,7 @@ use crate::domain::recording::ArtifactFile;
 use crate::store::artifacts::{self, ArchivedCopy, ArtifactKey};
 
 /// The archived transcript, summary or chat export.
-#[utoipa::path(get, path = "/sessions/{session_id}/artifacts/{kind}", tag = "sessions",
+#[utoipa::path(get, path = "/sessions/{session_id}/artifacts/{kind}", operation_id = "download_artifact", tag = "sessions",
     params(
         ("session_id" = String, Path, description = "The RealtimeKit session id"),
         ("kind" = String, Path, description = "`transcript`, `summary` or `chat`"),

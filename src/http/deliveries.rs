@@ -38,7 +38,7 @@ pub struct ListParams {
     pub(crate) cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/deliveries", tag = "deliveries", params(ListParams),
+#[utoipa::path(get, path = "/deliveries", operation_id = "list_deliveries", tag = "deliveries", params(ListParams),
     responses(
         (status = 200, description = "A page of deliveries, newest received first", body = Page<DeliverySummary>),
         ListFailures,
@@ -94,7 +94,7 @@ pub struct DeliveryDetail {
     pub body_text: Option<String>,
 }
 
-#[utoipa::path(get, path = "/deliveries/{delivery_id}", tag = "deliveries",
+#[utoipa::path(get, path = "/deliveries/{delivery_id}", operation_id = "get_delivery", tag = "deliveries",
     params(("delivery_id" = String, Path, description = "The delivery id (`rtk-uuid`, or `sha256:...`)"), ShowParams),
     responses(
         (status = 200, description = "The delivery, its outcome and its body; with `?raw=true` the body alone",
@@ -153,7 +153,7 @@ impl From<StoredDelivery> for DeliveryDetail {
     }
 }
 
-#[utoipa::path(post, path = "/deliveries/{delivery_id}/replay", tag = "deliveries",
+#[utoipa::path(post, path = "/deliveries/{delivery_id}/replay", operation_id = "replay_delivery", tag = "deliveries",
     params(("delivery_id" = String, Path, description = "The delivery id (`rtk-uuid`, or `sha256:...`)")),
     responses(
         (status = 200, description = "Classified again; a usable meeting.ended is now recorded (once), and a foreign delivery whose app is now configured is recorded as usual", body = Replayed),

@@ -28,7 +28,7 @@ pub struct ListParams {
     pub(crate) cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/followups", tag = "followups", params(ListParams),
+#[utoipa::path(get, path = "/followups", operation_id = "list_followups", tag = "followups", params(ListParams),
     responses(
         (status = 200, description = "A page of follow-up jobs, newest first", body = Page<Job>),
         ListFailures,
@@ -59,7 +59,7 @@ pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<Jo
     })
 }
 
-#[utoipa::path(post, path = "/followups/{id}/retry", tag = "followups",
+#[utoipa::path(post, path = "/followups/{id}/retry", operation_id = "retry_followup", tag = "followups",
     params(("id" = String, Path, description = "The job id")),
     responses(
         (status = 200, description = "The job, queued again", body = Job),

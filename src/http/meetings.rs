@@ -23,7 +23,7 @@ pub struct EndMeetingRequest {
     app_id: Option<String>,
 }
 
-#[utoipa::path(post, path = "/meetings/{meeting_id}/end", tag = "meetings",
+#[utoipa::path(post, path = "/meetings/{meeting_id}/end", operation_id = "end_meeting", tag = "meetings",
     params(("meeting_id" = String, Path, description = "The RealtimeKit meeting id")),
     request_body(content = Option<EndMeetingRequest>, description = "Optional"),
     responses(

@@ -31,7 +31,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use self::auth::ApiTokens;
-use self::error::ApiError;
+use self::error::{ApiError, ErrorBody};
 use self::health::DatabaseProbe;
 use crate::archive::ArchiveStore;
 use crate::ingest::Ingest;
@@ -154,7 +154,14 @@ pub fn metrics_router() -> Router {
     Router::new().route("/metrics", get(metrics))
 }
 
-async fn metrics() -> impl IntoResponse {
+/// The Prometheus exposition: every metric of docs/OPERATIONS.md.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "health",
+    responses(
+        (status = 200, description = "The metrics in Prometheus's text format (also served without a token on \
+            `server.metrics_bind`, when set)", body = String, content_type = "text/plain"),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+    ))]
+pub(crate) async fn metrics() -> impl IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         observability::prometheus().render(),

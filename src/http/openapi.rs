@@ -41,6 +41,8 @@ use crate::domain::Scope;
         webhook::receive,
         health::healthz,
         health::readyz,
+        super::metrics,
+        serve,
     ),
     components(schemas(crate::domain::job::JobStatus)),
     modifiers(&BearerToken, &OperationScopes),
@@ -126,6 +128,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document
 }
 
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "health", security(()),
+    responses((status = 200, description = "This OpenAPI 3.1 document", body = Object)))]
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(document())
 }

@@ -84,7 +84,7 @@ fn listed<T>(page: Page<T>, kind: fn(T) -> ListedSession) -> Page<ListedSession>
     }
 }
 
-#[utoipa::path(get, path = "/sessions", tag = "sessions", params(ListParams),
+#[utoipa::path(get, path = "/sessions", operation_id = "list_sessions", tag = "sessions", params(ListParams),
     responses(
         (status = 200, description = "A page of sessions: newest ended first, or with `status=live` newest started \
             first", body = Page<ListedSession>),
@@ -212,7 +212,7 @@ pub enum SessionDetails {
     Live(Box<LiveSessionWithAttendance>),
 }
 
-#[utoipa::path(get, path = "/sessions/{session_id}", tag = "sessions",
+#[utoipa::path(get, path = "/sessions/{session_id}", operation_id = "get_session", tag = "sessions",
     params(("session_id" = String, Path, description = "The RealtimeKit session id")),
     responses(
         (status = 200, description = "The session: once ended, its artifacts and its follow-ups; while live, who is \
@@ -282,7 +282,7 @@ pub(crate) fn session_not_found(session_id: &str) -> ApiError {
 }
 
 /// `GET /sessions/{id}/report`: JSON, or a readable HTML page when the client asks for `text/html`.
-#[utoipa::path(get, path = "/sessions/{session_id}/report", tag = "sessions",
+#[utoipa::path(get, path = "/sessions/{session_id}/report", operation_id = "get_session_report", tag = "sessions",
     params(("session_id" = String, Path, description = "The RealtimeKit session id")),
     responses(
         (status = 200, description = "The session report (HTML when `Accept` prefers `text/html`)",

@@ -36,7 +36,7 @@ pub struct Acknowledgement {
     pub session_id: Option<String>,
 }
 
-#[utoipa::path(post, path = "/webhooks/realtimekit", tag = "receiver", security(()),
+#[utoipa::path(post, path = "/webhooks/realtimekit", operation_id = "receive_delivery", tag = "receiver", security(()),
     params(
         ("rtk-signature" = String, Header, description = "Base64 RSASSA-PKCS1-v1_5 SHA-256 signature of the raw body"),
         ("rtk-uuid" = Option<String>, Header, description = "The delivery id, the same across retries"),

@@ -37,6 +37,8 @@ fn the_document_is_openapi_3_1_with_every_operator_endpoint_and_the_error_shape(
         ("/webhooks/realtimekit", "post"),
         ("/healthz", "get"),
         ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
     ] {
         assert!(
             document["paths"][path][method].is_object(),
@@ -46,6 +48,23 @@ fn the_document_is_openapi_3_1_with_every_operator_endpoint_and_the_error_shape(
     let error = &document["components"]["schemas"]["ErrorBody"];
     assert!(error["properties"]["error"].is_object(), "{error}");
     assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+}
+
+/// Client generators name their methods after `operationId`: each must be there, and unique.
+#[test]
+fn every_operation_has_an_operation_id_of_its_own() {
+    let document = generated();
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("operations") {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no id"));
+            if let Some(earlier) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("operationId {id} is used by {earlier} and by {method} {path}");
+            }
+        }
+    }
 }
 
 #[tokio::test]
