@@ -20,7 +20,7 @@ use crate::domain::{DeliveryBody, DeliveryId, Reading, WebhookId, read_delivery}
 use crate::observability;
 use crate::realtimekit::public_key::VerifyError;
 use crate::realtimekit::signature::decode_signature_header;
-use crate::store::deliveries::{Outcome, VerifiedDelivery};
+use crate::store::deliveries::{self, Outcome, VerifiedDelivery};
 
 /// Current header names first, then the legacy Dyte ones.
 const SIGNATURE_HEADERS: [&str; 2] = ["rtk-signature", "dyte-signature"];
@@ -31,7 +31,11 @@ const WEBHOOK_ID_HEADERS: [&str; 2] = ["rtk-webhook-id", "dyte-webhook-id"];
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Acknowledgement {
     pub outcome: Outcome,
+    /// The delivery's id (its `rtk-uuid`, or `sha256:` and its body's digest without one).
     pub delivery_id: String,
+    /// For a duplicate of bytes already kept under another id: that id, which `GET /deliveries/{id}` shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_as: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
 }
@@ -80,6 +84,7 @@ async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Js
     let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
     let Reading { app_id, classified } = read_delivery(json.as_ref(), state.realtimekit.apps());
     let body = DeliveryBody::new(body);
+    let body_sha256 = *body.sha256();
     drop(json);
     if let Some(webhook_id) = &webhook_id {
         warn_if_another_apps_webhook(state, webhook_id, app_id.as_deref());
@@ -131,11 +136,28 @@ async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Js
             "delivery accepted"
         );
     }
+    let kept_as = match outcome {
+        Outcome::Duplicate => kept_elsewhere(state, &delivery_id, &body_sha256).await,
+        _ => None,
+    };
     Ok(Json(Acknowledgement {
         outcome,
         delivery_id: delivery_id.as_str().to_owned(),
+        kept_as,
         session_id,
     }))
+}
+
+/// The id the bytes of a duplicate are kept under, when it is not the delivery's own. The delivery is answered all
+/// the same when the lookup fails: it is recorded.
+async fn kept_elsewhere(state: &AppState, delivery_id: &DeliveryId, body_sha256: &[u8]) -> Option<String> {
+    match deliveries::kept_as(&state.db, delivery_id.as_str(), body_sha256).await {
+        Ok(kept) => kept.filter(|kept| kept != delivery_id.as_str()),
+        Err(error) => {
+            tracing::warn!(%error, "could not look up which delivery a duplicate's bytes are kept under");
+            None
+        }
+    }
 }
 
 /// `rtk-webhook-id` is not signed, so the signed app id is the one trusted. But a delivery that came through the

@@ -116,6 +116,14 @@ async fn the_same_bytes_under_a_fresh_rtk_uuid_are_a_duplicate_whatever_the_even
         let (status, ack) = status_and_json(app.deliver(&replayed).await).await;
         assert_eq!((status, ack["outcome"].as_str()), (200, Some("duplicate")));
         assert_eq!(app.delivery_status(&replayed.delivery_id).await, None, "not kept twice");
+        // The answer names the delivery the bytes are kept under, which the API shows.
+        assert_eq!(ack["kept_as"], first.delivery_id.as_str(), "{ack}");
+        let shown = app.get_authorized(&format!("/deliveries/{}", first.delivery_id)).await;
+        assert_eq!(shown.status(), 200);
+        // A retry under the same rtk-uuid is kept under its own id: nothing more to say.
+        let (_, retry_ack) = status_and_json(app.deliver(&first).await).await;
+        assert_eq!(retry_ack["outcome"], "duplicate");
+        assert!(retry_ack.get("kept_as").is_none(), "{retry_ack}");
     }
     assert_eq!(app.count("deliveries").await, 3);
 }

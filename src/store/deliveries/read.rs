@@ -191,6 +191,19 @@ pub async fn foreign_apps_since(
     .await
 }
 
+/// The id a delivery is kept under: its own, or, for the same bytes sent again under a fresh `rtk-uuid` (kept once),
+/// the earlier delivery's. `None` once retention removed it.
+pub async fn kept_as(pool: &PgPool, delivery_id: &str, body_sha256: &[u8]) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "(SELECT delivery_id FROM deliveries WHERE delivery_id = $1)
+         UNION ALL (SELECT delivery_id FROM deliveries WHERE body_sha256 = $2) LIMIT 1",
+    )
+    .bind(delivery_id)
+    .bind(body_sha256)
+    .fetch_optional(pool)
+    .await
+}
+
 pub async fn get(pool: &PgPool, delivery_id: &str) -> Result<Option<StoredDelivery>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
