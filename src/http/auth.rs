@@ -108,7 +108,11 @@ pub async fn require_bearer(
         }
     };
     tracing::Span::current().record("token", caller.token_name.as_str());
-    check_scope(&caller, request.method())?;
+    // OPTIONS and TRACE change nothing and no route serves them: any valid token gets the router's 405 (with
+    // `Allow`), not a 403 that would say a higher scope could.
+    if !matches!(*request.method(), Method::OPTIONS | Method::TRACE) {
+        check_scope(&caller, request.method())?;
+    }
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }

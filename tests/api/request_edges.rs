@@ -70,3 +70,39 @@ async fn a_deliverys_raw_body_is_sent_as_inert_bytes() {
         "{policy}"
     );
 }
+
+/// OPTIONS is a 405 with `Allow` for any valid token; another method a route does not serve is a 405 for a token
+/// whose scope allows the method, and a 403 for one whose scope does not; without a token, a 401.
+#[tokio::test]
+async fn an_unserved_method_is_a_405_and_scopes_hold_for_the_others() {
+    use reqwest::Method;
+
+    use crate::helpers::READ_TOKEN;
+
+    let app = spawn_app().await;
+    let send = |method: Method, path: &str, token: Option<&str>| {
+        let mut request = app.http.request(method, format!("{}{path}", app.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let cases = [
+        (Method::OPTIONS, "/sessions", 405, 405),
+        (Method::GET, "/followups/1/retry", 405, 405),
+        (Method::DELETE, "/sessions", 403, 405),
+        (Method::POST, "/sessions", 403, 405),
+        (Method::POST, "/followups/1/retry", 403, 404),
+    ];
+    for (method, path, as_reader, as_operator) in cases {
+        for (token, expected) in [(READ_TOKEN, as_reader), (API_TOKEN, as_operator)] {
+            let answer = send(method.clone(), path, Some(token)).await.expect("answer");
+            assert_eq!(answer.status(), expected, "{method} {path} with {token}");
+            if expected == 405 {
+                assert!(answer.headers().contains_key("allow"), "{method} {path}: Allow");
+            }
+        }
+        let anonymous = send(method.clone(), path, None).await.expect("answer");
+        assert_eq!(anonymous.status(), 401, "{method} {path} without a token");
+    }
+}
