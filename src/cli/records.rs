@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use axum::http::StatusCode;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -12,6 +11,7 @@ use super::output::{Table, instant, json_lines, next_page, or_dash, out};
 use crate::config::Settings;
 use crate::domain::artifact::AT_RISK_HOURS;
 use crate::followups::Registry;
+use crate::http::sessions::SessionDetails;
 use crate::realtimekit::client::CallBudget;
 use crate::store::followup_jobs::JobSpecs;
 use crate::{http, reconcile, store};
@@ -219,11 +219,9 @@ pub async fn sessions(db: &PgPool, settings: &Settings, command: &SessionsComman
             next_page(page.next_cursor.as_deref());
         }
         SessionsCommand::Show { session_id, json } => {
-            let shown = match http::sessions::with_followups(db, session_id).await {
-                Ok(shown) => shown,
-                Err(not_ended) if not_ended.status() == StatusCode::NOT_FOUND => {
-                    let live = http::sessions::live_with_attendance(db, session_id).await?;
-                    let live = live.ok_or(not_ended)?;
+            let shown = match http::sessions::details(db, session_id).await? {
+                SessionDetails::Ended(shown) => shown,
+                SessionDetails::Live(live) => {
                     if *json {
                         out!("{}", serde_json::to_string_pretty(&live)?);
                     } else {
@@ -236,7 +234,6 @@ pub async fn sessions(db: &PgPool, settings: &Settings, command: &SessionsComman
                     }
                     return Ok(ExitCode::SUCCESS);
                 }
-                Err(error) => return Err(error.into()),
             };
             if *json {
                 out!("{}", serde_json::to_string_pretty(&shown)?);

@@ -226,11 +226,17 @@ pub async fn get_one(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
 ) -> Result<Json<SessionDetails>, ApiError> {
-    match with_followups(&state.db, &session_id).await {
-        Ok(ended) => Ok(Json(SessionDetails::Ended(Box::new(ended)))),
+    Ok(Json(details(&state.db, &session_id).await?))
+}
+
+/// One session as it stands: ended, with its follow-ups; live, with who is in it; a 404 when neither (the console
+/// and the CLI show a session through it too).
+pub(crate) async fn details(db: &PgPool, session_id: &str) -> Result<SessionDetails, ApiError> {
+    match with_followups(db, session_id).await {
+        Ok(ended) => Ok(SessionDetails::Ended(Box::new(ended))),
         Err(not_ended) if not_ended.status() == StatusCode::NOT_FOUND => {
-            match live_with_attendance(&state.db, &session_id).await? {
-                Some(live) => Ok(Json(SessionDetails::Live(Box::new(live)))),
+            match live_with_attendance(db, session_id).await? {
+                Some(live) => Ok(SessionDetails::Live(Box::new(live))),
                 None => Err(not_ended),
             }
         }
@@ -239,10 +245,7 @@ pub async fn get_one(
 }
 
 /// The session while it is live, with its attendance.
-pub(crate) async fn live_with_attendance(
-    db: &PgPool,
-    session_id: &str,
-) -> Result<Option<LiveSessionWithAttendance>, ApiError> {
+async fn live_with_attendance(db: &PgPool, session_id: &str) -> Result<Option<LiveSessionWithAttendance>, ApiError> {
     let Some(session) = live_sessions::get(db, session_id).await? else {
         return Ok(None);
     };

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 /// One bucket's state: the theoretical arrival time of the next call, and until when a 429 pauses it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BucketState {
     pub tat: Option<DateTime<Utc>>,
     pub paused_until: Option<DateTime<Utc>>,

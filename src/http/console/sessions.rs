@@ -3,7 +3,6 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{Html, Response};
 use maud::{Markup, html};
 
@@ -13,7 +12,7 @@ use crate::http::AppState;
 use crate::http::artifacts;
 use crate::http::deliveries::{self as api_deliveries};
 use crate::http::error::ApiError;
-use crate::http::sessions::{self as api_sessions, ListParams, LiveSessionWithAttendance};
+use crate::http::sessions::{self as api_sessions, ListParams, LiveSessionWithAttendance, SessionDetails};
 use crate::store::artifacts::{Artifact, SessionArtifacts};
 use crate::store::attendance::Attendee;
 use crate::store::followup_jobs::{self, Attempt, Job, JobStatus};
@@ -129,16 +128,10 @@ pub async fn show(
     Path(session_id): Path<String>,
     Query(shown): Query<ShowParams>,
 ) -> Result<Html<String>, PageError> {
-    let record = match api_sessions::with_followups(&state.db, &session_id).await {
-        Ok(record) => record,
-        Err(not_ended) if not_ended.status() == StatusCode::NOT_FOUND => {
-            let live = api_sessions::live_with_attendance(&state.db, &session_id).await;
-            return match live.map_err(|e| PageError::new(e, &session))? {
-                Some(live) => Ok(live_page(&state, &session, &live)),
-                None => Err(PageError::new(not_ended, &session)),
-            };
-        }
-        Err(error) => return Err(PageError::new(error, &session)),
+    let details = api_sessions::details(&state.db, &session_id).await;
+    let record = match details.map_err(|e| PageError::new(e, &session))? {
+        SessionDetails::Ended(record) => record,
+        SessionDetails::Live(live) => return Ok(live_page(&state, &session, &live)),
     };
     let delivery_params = api_deliveries::ListParams {
         session_id: Some(session_id.clone()),

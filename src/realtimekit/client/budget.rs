@@ -163,20 +163,11 @@ impl CallBudget {
                 Store::Local(states) => {
                     let mut states = states.lock().expect("budget state");
                     let current: Vec<BucketState> = (names.iter())
-                        .map(|name| {
-                            states.get(name).copied().unwrap_or(BucketState {
-                                tat: None,
-                                paused_until: None,
-                            })
-                        })
+                        .map(|name| states.get(name).copied().unwrap_or_default())
                         .collect();
                     decide(Utc::now(), &paces, &current).map(|granted| {
                         for (name, tat) in names.iter().zip(granted) {
-                            let state = states.entry(name.clone()).or_insert(BucketState {
-                                tat: None,
-                                paused_until: None,
-                            });
-                            state.tat = Some(tat);
+                            states.entry(name.clone()).or_default().tat = Some(tat);
                         }
                     })
                 }
@@ -203,10 +194,7 @@ impl CallBudget {
                 let until = Utc::now() + TimeDelta::from_std(for_).unwrap_or(TimeDelta::MAX);
                 let mut states = states.lock().expect("budget state");
                 for name in names {
-                    let state = states.entry(name).or_insert(BucketState {
-                        tat: None,
-                        paused_until: None,
-                    });
+                    let state = states.entry(name).or_default();
                     state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
                 }
             }
@@ -234,10 +222,7 @@ mod tests {
         for (requests, window) in [(1200, 300), (3500, 300), (1000, 50), (2, 1), (15, 2)] {
             let pace = Pace::of(limit(requests, window));
             let start = Utc::now();
-            let mut state = BucketState {
-                tat: None,
-                paused_until: None,
-            };
+            let mut state = BucketState::default();
             let mut now = start;
             let mut granted_at = Vec::new();
             while granted_at.len() < (requests as usize) * 4 {

@@ -173,6 +173,7 @@ impl RealtimeKitClient {
                 ));
             }
             return Ok(Envelope {
+                status,
                 method: method.clone(),
                 path: path.to_owned(),
                 data: object.remove("data"),
@@ -213,7 +214,7 @@ fn endpoint(method: &Method, path: &str) -> String {
 /// The answer's status for metrics: its code, or `network` when none came.
 fn status_label(result: &Result<Envelope, ApiError>) -> String {
     match result {
-        Ok(_) => "200".to_owned(),
+        Ok(envelope) => envelope.status.as_u16().to_string(),
         Err(ApiError::Status { status, .. } | ApiError::Decode { status, .. }) => status.as_u16().to_string(),
         Err(_) => "network".to_owned(),
     }
@@ -238,6 +239,7 @@ pub use crate::domain::limits::path_segment as segment;
 
 /// The parts of a success envelope the client reads, and the call it answered.
 pub(super) struct Envelope {
+    status: StatusCode,
     method: Method,
     path: String,
     pub(super) data: Option<Value>,
