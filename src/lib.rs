@@ -25,6 +25,7 @@ mod worker;
 pub use cli::{Cli, run};
 pub use config::{AppSettings, CloudflareLimits, FollowupSettings, RateLimit, Settings};
 pub use dev::{SignedDelivery, keygen, sample_body};
+pub use domain::Trigger;
 pub use domain::{
     ApiToken, App, Apps, Classified, DeliveryBody, DeliveryId, Scope, Secret, WEBHOOK_PATH, classify, read_delivery,
 };
@@ -37,7 +38,7 @@ pub use reconcile::{LiveCheckReport, SweepReport, check_live_sessions, sweep as 
 pub use retention::sweep_deliveries;
 pub use startup::Application;
 pub use store::deliveries::{Outcome, VerifiedDelivery, record as record_delivery, record_batch as record_deliveries};
-pub use store::followup_jobs::{FollowupKind, JobSlots, JobSpecs, claim as claim_jobs, fail as fail_job};
+pub use store::followup_jobs::{FollowupKind, JobSlots, JobSpec, JobSpecs, claim as claim_jobs, fail as fail_job};
 pub use store::live_sessions::forget_ended as forget_ended_live_sessions;
 pub use store::sessions::{Cursor, ListFilter, explain_list as explain_session_list};
 pub use telemetry::{Logging, init as init_telemetry};

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::background;
 use crate::config::RetentionSettings;
 use crate::store::database::DatabaseReadiness;
-use crate::store::live_sessions;
+use crate::store::{live_sessions, meeting_promises};
 
 const CHUNK: i64 = 10_000;
 
@@ -60,6 +60,10 @@ pub async fn run_hourly(
         // Sessions that ended no longer need their live row (readers skip it already).
         if let Err(error) = live_sessions::forget_ended(pool).await {
             tracing::warn!(%error, "removing the live rows of ended sessions failed; the next sweep retries");
+        }
+        // Cached meeting settings are read again after an hour: a day-old entry is never used.
+        if let Err(error) = meeting_promises::forget_older_than(pool, Duration::from_secs(24 * 3600)).await {
+            tracing::warn!(%error, "removing old cached meeting settings failed; the next sweep retries");
         }
         if keeps_all {
             return;

@@ -93,8 +93,7 @@ impl Application {
                 db.clone(),
                 registry.clone(),
                 Arc::new(realtimekit.clone()),
-                settings.worker.clone(),
-                settings.archive.concurrency,
+                &settings,
             ));
             let (database_readiness, shutdown, grace) = (
                 database_readiness.clone(),
@@ -157,6 +156,7 @@ impl Application {
             registration,
             ingest,
             archive,
+            followups: registry.configured(),
             console: ConsoleAuth::new(
                 settings.console.session_ttl,
                 settings

@@ -17,12 +17,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::config::WorkerSettings;
-use crate::followups::{FollowupContext, FollowupError, JobInfo, Registry};
+use crate::config::{Settings, WorkerSettings};
+use crate::followups::message::event_source;
+use crate::followups::occurrence::Loaded;
+use crate::followups::{FollowupContext, FollowupError, JobInfo, Registry, completion, occurrence};
 use crate::realtimekit::client::AppClients;
-use crate::store::followup_jobs::JobSlots;
-use crate::store::followup_jobs::{self, ClaimedJob};
-use crate::store::sessions;
+use crate::store::followup_jobs::{self, ClaimedJob, FollowupKind, JobSlots, JobSpecs};
 
 pub const NOTIFY_CHANNEL: &str = "rtk_followup_jobs";
 
@@ -32,6 +32,14 @@ pub enum AttemptOutcome {
     Succeeded,
     WillRetry,
     Dead,
+    /// A `session.completed` whose session is not complete yet: it waits, no attempt counted.
+    Postponed,
+}
+
+/// What a run did, when it did not fail.
+enum Ran {
+    Done,
+    Postponed(chrono::DateTime<Utc>),
 }
 
 pub struct Worker {
@@ -42,23 +50,25 @@ pub struct Worker {
     settings: WorkerSettings,
     /// `archive.concurrency`: archive runs at once, beside `worker.concurrency` other jobs.
     archive_concurrency: usize,
+    /// `server.public_url`, without its trailing slash: where archived files are served from.
+    public_url: Option<String>,
+    event_source: Arc<str>,
+    jobs: Arc<JobSpecs>,
 }
 
 impl Worker {
-    pub fn new(
-        pool: PgPool,
-        registry: Registry,
-        realtimekit: Arc<AppClients>,
-        settings: WorkerSettings,
-        archive_concurrency: std::num::NonZeroUsize,
-    ) -> Self {
+    pub fn new(pool: PgPool, registry: Registry, realtimekit: Arc<AppClients>, settings: &Settings) -> Self {
+        let public_url = settings.server.public_url.as_ref();
         Self {
             pool,
+            jobs: Arc::new(registry.job_specs(settings.worker.max_attempts)),
             registry,
             http: crate::followups::outbound_client(),
             realtimekit,
-            settings,
-            archive_concurrency: archive_concurrency.get(),
+            settings: settings.worker.clone(),
+            archive_concurrency: settings.archive.concurrency.get(),
+            public_url: public_url.map(|url| url.as_str().trim_end_matches('/').to_owned()),
+            event_source: event_source(public_url).into(),
         }
     }
 
@@ -108,7 +118,11 @@ impl Worker {
     async fn attempt_and_record(&self, job: ClaimedJob) -> AttemptOutcome {
         let result = self.run(&job).await;
         let (outcome, recorded) = match result {
-            Ok(()) => {
+            Ok(Ran::Postponed(until)) => (
+                AttemptOutcome::Postponed,
+                followup_jobs::postpone(&self.pool, &job, until).await,
+            ),
+            Ok(Ran::Done) => {
                 tracing::info!("follow-up succeeded");
                 (
                     AttemptOutcome::Succeeded,
@@ -142,6 +156,7 @@ impl Worker {
             AttemptOutcome::Succeeded => "succeeded",
             AttemptOutcome::WillRetry => "retry",
             AttemptOutcome::Dead => "dead",
+            AttemptOutcome::Postponed => "postponed",
         };
         crate::observability::followup_attempt(job.kind, label);
         match recorded {
@@ -157,17 +172,26 @@ impl Worker {
         outcome
     }
 
-    async fn run(&self, job: &ClaimedJob) -> Result<(), FollowupError> {
+    async fn run(&self, job: &ClaimedJob) -> Result<Ran, FollowupError> {
         let Some(followup) = self.registry.get(&job.followup) else {
             return Err(FollowupError::Permanent(anyhow::anyhow!(
                 "no follow-up named {:?} is configured (any more); add it back and retry the job",
                 job.followup
             )));
         };
-        let session = sessions::get(&self.pool, &job.session_id)
-            .await
-            .map_err(|e| FollowupError::Retryable(anyhow::Error::new(e).context("loading the session")))?
-            .ok_or_else(|| FollowupError::Permanent(anyhow::anyhow!("session {} does not exist", job.session_id)))?;
+        let completion = completion::Check {
+            db: &self.pool,
+            clients: &self.realtimekit,
+            timeout: self.settings.completion_timeout(),
+            archive_on: self.jobs.name_of(FollowupKind::Archive).is_some(),
+        };
+        let occurrence = match occurrence::load(&self.pool, job, self.public_url.as_deref(), &completion).await? {
+            Loaded::Ready(occurrence) => occurrence,
+            Loaded::Wait { until, missing } => {
+                tracing::info!(missing = %missing.join("; "), %until, "the session is not complete yet; waiting");
+                return Ok(Ran::Postponed(until));
+            }
+        };
         let context = FollowupContext {
             http: self.http.clone(),
             db: self.pool.clone(),
@@ -177,14 +201,16 @@ impl Worker {
                 attempt: job.attempts,
                 message_id: job.message_id,
             },
+            event_source: self.event_source.clone(),
+            jobs: self.jobs.clone(),
         };
         let (timeout, setting) = match followup.attempt_timeout() {
             Some(own) => (own, "its own attempt timeout"),
             None => (self.settings.attempt_timeout, "worker.attempt_timeout_secs"),
         };
-        let attempt = tokio::time::timeout(timeout, followup.run(&session, &context));
+        let attempt = tokio::time::timeout(timeout, followup.run(&occurrence, &context));
         match self.keeping_the_lease(job, attempt).await {
-            Ok(result) => result,
+            Ok(result) => result.map(|()| Ran::Done),
             Err(_) => Err(FollowupError::Retryable(anyhow::anyhow!(
                 "the attempt took longer than {setting} ({}s)",
                 timeout.as_secs()

@@ -26,7 +26,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rtk_sessions::{Cursor, ListFilter, explain_session_list};
 use rtk_sessions::{DeliveryBody, DeliveryId, classify};
-use rtk_sessions::{FollowupKind, JobSpecs};
+use rtk_sessions::{FollowupKind, JobSpec, JobSpecs, Trigger};
 use rtk_sessions::{PublicKey, WebhookSigner, decode_signature_header};
 use rtk_sessions::{VerifiedDelivery, record_deliveries, record_delivery};
 use serde_json::{Value, json};
@@ -606,11 +606,14 @@ async fn pgbench(cli: &Cli, database: &str, script: &Path, clients: usize, durat
 
 /// The service's own SQL, driven directly at `concurrency` (no HTTP, no signature): per delivery, or in batches.
 async fn direct_sql(pool: &PgPool, concurrency: usize, duration: Duration, batch: usize) -> anyhow::Result<f64> {
-    let jobs = Arc::new(JobSpecs {
-        names: vec!["webhook".into()],
-        kinds: vec![FollowupKind::Webhook],
-        max_attempts: 12,
-    });
+    let webhook = JobSpec {
+        name: "webhook".into(),
+        kind: FollowupKind::Webhook,
+        trigger: Trigger::SessionEnded,
+        apps: None,
+        min_duration_secs: 0,
+    };
+    let jobs = Arc::new(JobSpecs::new(vec![webhook], 12));
     let done = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + duration;
     let started = Instant::now();

@@ -233,6 +233,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (settings, db) = existing_database(&cli).await?;
             records::deliveries(&db, &settings, command).await
         }
+        Command::Followups(records::FollowupsCommand::Configured { json }) => {
+            records::configured_followups(&cli.settings(Logging::Command)?, *json)
+        }
         Command::Followups(command) => records::followups(&existing_database(&cli).await?.1, command).await,
         Command::Artifacts(command) => records::artifacts(&existing_database(&cli).await?.1, command).await,
         Command::Webhooks(command) => webhooks(&cli, command).await,

@@ -156,6 +156,12 @@ pub enum FollowupsCommand {
     },
     /// Bring a dead job back (or run a waiting one now)
     Retry { id: String },
+    /// The follow-ups this configuration enables: kind, triggers and target (scheme and host only)
+    Configured {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn sessions(db: &PgPool, settings: &Settings, command: &SessionsCommand) -> anyhow::Result<ExitCode> {
@@ -330,8 +336,28 @@ pub async fn deliveries(db: &PgPool, settings: &Settings, command: &DeliveriesCo
     Ok(ExitCode::SUCCESS)
 }
 
+/// `followups configured`: read from the configuration alone (no database).
+pub fn configured_followups(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
+    let configured = Registry::from_settings(settings)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?
+        .configured();
+    if json {
+        out!("{}", serde_json::to_string_pretty(&configured)?);
+    } else {
+        let mut table = Table::new(&["NAME", "KIND", "ON", "TARGET"]);
+        for f in &configured {
+            let on: Vec<&str> = f.on.iter().map(|t| t.as_str()).collect();
+            table.row(vec![f.name.clone(), f.kind.to_string(), on.join(","), f.target.clone()]);
+        }
+        table.print("no follow-up is enabled");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn followups(db: &PgPool, command: &FollowupsCommand) -> anyhow::Result<ExitCode> {
     match command {
+        // Answered from the configuration alone, before any database is opened (see `configured_followups`).
+        FollowupsCommand::Configured { .. } => anyhow::bail!("`followups configured` needs no database"),
         FollowupsCommand::List {
             status,
             session_id,
@@ -421,6 +447,7 @@ fn jobs_table(jobs: &[crate::store::followup_jobs::Job]) {
         "ID",
         "STATUS",
         "FOLLOWUP",
+        "TRIGGER",
         "ATTEMPTS",
         "SESSION",
         "RUN AT",
@@ -431,6 +458,10 @@ fn jobs_table(jobs: &[crate::store::followup_jobs::Job]) {
             job.id.to_string(),
             job.status.to_string(),
             job.followup.clone(),
+            match job.subject.as_str() {
+                "" => job.trigger.to_string(),
+                subject => format!("{} {subject}", job.trigger),
+            },
             format!("{}/{}", job.attempts, job.max_attempts),
             job.session_id.clone(),
             instant(job.run_at),

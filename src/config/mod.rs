@@ -24,7 +24,7 @@ use sqlx::postgres::PgConnectOptions;
 pub use self::load::ConfigFile;
 use self::values::{api_tokens, empty_is_none, positive_secs, secs, strings_from_list_or_csv};
 use crate::domain::job::FollowupKind;
-use crate::domain::{ApiToken, App, Apps, REALTIMEKIT_EVENTS, Secret};
+use crate::domain::{ApiToken, App, Apps, REALTIMEKIT_EVENTS, Secret, Trigger};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -350,6 +350,14 @@ pub struct WorkerSettings {
     /// Due jobs are also looked for this often, besides the LISTEN/NOTIFY wake-ups.
     #[serde(rename = "poll_interval_secs", with = "positive_secs")]
     pub poll_interval: Duration,
+    /// How long after its end a session's `session.completed` waits for the files its meeting promised.
+    pub completion_timeout_hours: NonZeroU32,
+}
+
+impl WorkerSettings {
+    pub fn completion_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.completion_timeout_hours.get()) * 3600)
+    }
 }
 
 /// One `[[followups]]` entry: `kind`, optional `name` and `enabled`, and the kind's own options.
@@ -361,13 +369,43 @@ pub struct FollowupSettings {
     pub name: Option<String>,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
+    /// What makes it run, each occurrence once: `session.ended` (the default), `session.started`,
+    /// `participant.joined`, `participant.left`, `artifact.archived`, `session.completed`.
+    #[serde(default = "on_session_ended")]
+    pub on: Vec<Trigger>,
+    /// Only for the sessions of these apps (their ids, as in `[[realtimekit.apps]]`); empty: every app's.
+    #[serde(default)]
+    pub apps: Vec<String>,
+    /// Only for sessions that lasted at least this long (for the triggers that come after the end).
+    #[serde(default)]
+    pub min_duration_secs: Option<u32>,
     /// The kind's own options (`url`, `secret`, ...), checked by the follow-up itself.
     #[serde(flatten)]
     pub options: serde_json::Map<String, serde_json::Value>,
 }
 
+impl FollowupSettings {
+    /// An enabled entry of `kind` with these options, running on `session.ended` for every app: what an entry with
+    /// only `kind` and its options says.
+    pub fn new(kind: FollowupKind, options: serde_json::Map<String, serde_json::Value>) -> Self {
+        Self {
+            kind,
+            name: None,
+            enabled: true,
+            on: on_session_ended(),
+            apps: Vec::new(),
+            min_duration_secs: None,
+            options,
+        }
+    }
+}
+
 fn enabled_by_default() -> bool {
     true
+}
+
+fn on_session_ended() -> Vec<Trigger> {
+    vec![Trigger::SessionEnded]
 }
 
 impl fmt::Debug for FollowupSettings {
@@ -377,6 +415,9 @@ impl fmt::Debug for FollowupSettings {
             .field("kind", &self.kind)
             .field("name", &self.name)
             .field("enabled", &self.enabled)
+            .field("on", &self.on)
+            .field("apps", &self.apps)
+            .field("min_duration_secs", &self.min_duration_secs)
             .field("options", &self.options.keys().collect::<Vec<_>>())
             .finish()
     }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::lenient;
-use super::limits::{MAX_ID_BYTES, MAX_URL_BYTES, check_lengths, check_path_ids};
+use super::limits::{MAX_ID_BYTES, MAX_URL_BYTES, check_lengths, check_path_ids, path_segment};
 use super::names::UnknownValue;
 use super::recording::{AnnouncedFile, ArtifactFile, RecordingFields, RecordingType};
 
@@ -293,6 +293,23 @@ impl Announcement {
 /// The artifact an event announces, for the four artifact events.
 pub fn kind_of_event(event: &str) -> Option<ArtifactKind> {
     ArtifactKind::ALL.into_iter().find(|kind| kind.event() == event)
+}
+
+/// Where an archived file is served, below `/sessions/{id}/artifacts/`: `transcript` (and `summary`, `chat`),
+/// `recordings/{id}` for a recording's composite file, `recordings/{id}/files/{name}` for another of its files.
+/// Segments are escaped. It also names the file in its `artifact.archived` occurrence.
+pub fn download_path(kind: ArtifactKind, recording_id: Option<&str>, file: &ArtifactFile) -> String {
+    match (kind, recording_id) {
+        (ArtifactKind::Recording, Some(recording_id)) => match file {
+            ArtifactFile::Main => format!("recordings/{}", path_segment(recording_id)),
+            other => format!(
+                "recordings/{}/files/{}",
+                path_segment(recording_id),
+                path_segment(other.name())
+            ),
+        },
+        (kind, _) => kind.as_str().to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::names::UnknownValue;
+use super::trigger::Trigger;
 
 /// The built-in follow-ups, as named by `[[followups]] kind = ...` and stored in a job's `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -18,15 +19,27 @@ pub enum FollowupKind {
     DisableMeeting,
     /// Copies the session's recordings, transcript, summary and chat to the archive store.
     Archive,
+    /// Publishes the message to a NATS JetStream subject.
+    Nats,
+    /// Publishes the message to a RabbitMQ (AMQP 0.9.1) exchange.
+    Rabbitmq,
+    /// Appends the message to a Redis stream.
+    Redis,
+    /// Sends the message to an Amazon SQS queue.
+    Sqs,
 }
 
 impl FollowupKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 9] = [
         Self::Webhook,
         Self::Slack,
         Self::Report,
         Self::DisableMeeting,
         Self::Archive,
+        Self::Nats,
+        Self::Rabbitmq,
+        Self::Redis,
+        Self::Sqs,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +49,20 @@ impl FollowupKind {
             Self::Report => "report",
             Self::DisableMeeting => "disable_meeting",
             Self::Archive => "archive",
+            Self::Nats => "nats",
+            Self::Rabbitmq => "rabbitmq",
+            Self::Redis => "redis",
+            Self::Sqs => "sqs",
+        }
+    }
+
+    /// The triggers it can run on. A report and disabling the meeting act on an ended session; the archive runs
+    /// when a session's files are announced, and takes no `on`.
+    pub fn triggers(self) -> &'static [Trigger] {
+        match self {
+            Self::Report | Self::DisableMeeting => &[Trigger::SessionEnded, Trigger::SessionCompleted],
+            Self::Archive => &[Trigger::SessionEnded],
+            Self::Webhook | Self::Slack | Self::Nats | Self::Rabbitmq | Self::Redis | Self::Sqs => &Trigger::ALL,
         }
     }
 

@@ -16,12 +16,14 @@ pub mod participant;
 pub mod recording;
 pub mod report;
 pub mod secret;
+pub mod trigger;
 
 pub use access::{ApiToken, Scope};
 pub use apps::{App, Apps};
 pub use delivery::{DeliveryBody, DeliveryId, REALTIMEKIT_EVENTS, WEBHOOK_PATH, WebhookId};
 pub use ended_session::{Classified, EndedSession, Reading, SessionSource, classify, read_delivery};
 pub use secret::Secret;
+pub use trigger::Trigger;
 
 /// A sample payload of RealtimeKit's documentation (`tests/fixtures/{name}.json`), for the readers' tests.
 #[cfg(test)]

@@ -13,7 +13,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Followup, FollowupContext, FollowupError, download, options};
+use super::{Followup, FollowupContext, FollowupError, Occurrence, download, options};
 use crate::archive::{self, ArchiveStore, CopyError};
 use crate::config::ArchiveSettings;
 use crate::domain::artifact::ArtifactKind;
@@ -84,7 +84,12 @@ impl Followup for ArchiveFollowup {
         Some(self.attempt_timeout)
     }
 
-    async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
+    fn target(&self) -> String {
+        self.store.shown().to_owned()
+    }
+
+    async fn run(&self, occurrence: &Occurrence, context: &FollowupContext) -> Result<(), FollowupError> {
+        let session = occurrence.ended_session()?;
         let db = &context.db;
         let session_id = &session.ended.session_id;
         let retryable = |what: &'static str| move |e: sqlx::Error| FollowupError::Retryable(anyhow!(e).context(what));
@@ -104,7 +109,7 @@ impl Followup for ArchiveFollowup {
             let recorded = match result {
                 Ok(copy) => {
                     summary_archived |= key.kind == ArtifactKind::Summary;
-                    artifacts::mark_archived(db, &key, &copy).await
+                    artifacts::mark_archived(db, &key, &copy, &context.jobs).await
                 }
                 Err(Unarchived::Lost(reason)) => {
                     tracing::warn!(kind = key.kind.as_str(), %reason, "an artifact is lost");
@@ -120,6 +125,9 @@ impl Followup for ArchiveFollowup {
             recorded.map_err(retryable("recording an artifact's archive state"))?;
         }
         self.write_manifest(session, &folder, context).await?;
+        followup_jobs::wake_completion(db, session_id)
+            .await
+            .map_err(retryable("waking the session's completion"))?;
         if summary_archived {
             // The report includes the summary: make it again now that the summary is here.
             followup_jobs::run_again(db, session_id, FollowupKind::Report)

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Followup, FollowupContext, FollowupError, options};
+use super::{Followup, FollowupContext, FollowupError, Occurrence, options};
 use crate::domain::job::FollowupKind;
 use crate::realtimekit::client::MeetingStatus;
-use crate::store::sessions::Session;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,7 +35,12 @@ impl Followup for DisableMeetingFollowup {
         FollowupKind::DisableMeeting
     }
 
-    async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
+    fn target(&self) -> String {
+        "the RealtimeKit API".to_owned()
+    }
+
+    async fn run(&self, occurrence: &Occurrence, context: &FollowupContext) -> Result<(), FollowupError> {
+        let session = occurrence.ended_session()?;
         let client = context.realtimekit_for(session)?;
         let result = client
             .update_meeting_status(&session.ended.meeting_id, MeetingStatus::Inactive)

@@ -1,14 +1,23 @@
-//! Follow-ups: the work run in the background after a session is first recorded (a notification, a report,
-//! disabling the meeting). Each built-in lives in its own file.
+//! Follow-ups: the work run in the background on what happens to a session (it ended, it started, someone joined,
+//! a file was archived, everything promised arrived): a notification, a message on a bus, a report, disabling the
+//! meeting. Each built-in lives in its own file; every kind that sends a message sends the one of [`message`].
 //!
-//! To add one: write a file with a type implementing [`Followup`] and a `from_options` constructor, then add one
-//! line to [`BUILT_INS`]. It is configured as a `[[followups]]` entry with `kind` set to its name.
+//! To add one: write a file with a type implementing [`Followup`] and a `from_options` constructor, then add a
+//! variant to [`FollowupKind`] and one arm to [`build`]. It is configured as a `[[followups]]` entry with `kind` set
+//! to its name.
 
 mod archive;
+pub mod completion;
 mod disable_meeting;
 mod download;
+pub mod message;
+mod nats;
+pub mod occurrence;
+mod rabbitmq;
+mod redis_streams;
 mod report;
 mod slack;
+mod sqs;
 mod webhook;
 
 use std::collections::HashSet;
@@ -18,12 +27,14 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 
+pub use message::{Message, Occurrence};
 pub use report::{Report, render_report_html};
 
 use crate::config::{FollowupSettings, Settings};
+use crate::domain::Trigger;
 use crate::domain::job::FollowupKind;
 use crate::realtimekit::client::{AppClients, RealtimeKitClient};
-use crate::store::followup_jobs::JobSpecs;
+use crate::store::followup_jobs::{JobSpec, JobSpecs};
 use crate::store::sessions::Session;
 
 /// What a follow-up run can end in besides success. Each keeps its cause with its whole chain; the text shown
@@ -67,6 +78,10 @@ pub struct FollowupContext {
     /// credentials.
     pub realtimekit: Arc<AppClients>,
     pub job: JobInfo,
+    /// The CloudEvents `source` of the messages (see [`message::event_source`]).
+    pub event_source: Arc<str>,
+    /// The follow-ups and their triggers, for the occurrences a run gives rise to (a file archived).
+    pub jobs: Arc<JobSpecs>,
 }
 
 /// The job being run.
@@ -87,7 +102,10 @@ pub trait Followup: Send + Sync {
     /// The kind, as in `[[followups]] kind = ...`.
     fn kind(&self) -> FollowupKind;
 
-    async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError>;
+    /// Where it sends, for operators: a URL's scheme and host (and port), never a path or a credential.
+    fn target(&self) -> String;
+
+    async fn run(&self, occurrence: &Occurrence, context: &FollowupContext) -> Result<(), FollowupError>;
 
     /// How long one attempt may take, when not `worker.attempt_timeout_secs` (copying a large recording).
     fn attempt_timeout(&self) -> Option<std::time::Duration> {
@@ -109,13 +127,83 @@ fn build(
         FollowupKind::Report => report::ReportFollowup::from_options(name, options, settings),
         FollowupKind::DisableMeeting => disable_meeting::DisableMeetingFollowup::from_options(name, options),
         FollowupKind::Archive => archive::ArchiveFollowup::from_options(name, options, &settings.archive),
+        FollowupKind::Nats => nats::NatsFollowup::from_options(name, options),
+        FollowupKind::Rabbitmq => rabbitmq::RabbitmqFollowup::from_options(name, options),
+        FollowupKind::Redis => redis_streams::RedisFollowup::from_options(name, options),
+        FollowupKind::Sqs => sqs::SqsFollowup::from_options(name, options),
     }
 }
 
-/// The enabled follow-ups, by name.
+/// The triggers and filters of an entry as job specs, or what is wrong with them.
+fn specs_of(entry: &FollowupSettings, name: &str, settings: &Settings) -> Result<Vec<JobSpec>, String> {
+    let kind = entry.kind;
+    if kind == FollowupKind::Archive {
+        let default = entry.on == [Trigger::SessionEnded];
+        if !default || !entry.apps.is_empty() || entry.min_duration_secs.is_some() {
+            return Err(
+                "the archive runs whenever a session's files are announced: it takes no `on`, `apps` or \
+                        `min_duration_secs`"
+                    .to_owned(),
+            );
+        }
+    }
+    if entry.on.is_empty() {
+        return Err("`on` lists no trigger; leave it out to run on session.ended".to_owned());
+    }
+    if let Some(refused) = entry.on.iter().find(|t| !kind.triggers().contains(t)) {
+        let accepted: Vec<&str> = kind.triggers().iter().map(|t| t.as_str()).collect();
+        return Err(format!(
+            "kind \"{kind}\" cannot run on {refused} (it runs on {})",
+            accepted.join(", ")
+        ));
+    }
+    if entry.min_duration_secs.is_some()
+        && let Some(before) = entry.on.iter().find(|t| !t.after_the_end())
+    {
+        return Err(format!(
+            "min_duration_secs needs the session's duration, which {before} comes before; give that trigger a \
+             follow-up entry of its own"
+        ));
+    }
+    let known = settings.realtimekit.apps();
+    if !known.is_empty()
+        && let Some(unknown) = entry.apps.iter().find(|app| known.get(app.trim()).is_none())
+    {
+        return Err(format!(
+            "apps: {unknown:?} is not a configured app (see [[realtimekit.apps]])"
+        ));
+    }
+    let apps = (!entry.apps.is_empty()).then(|| entry.apps.iter().map(|a| a.trim().to_owned()).collect());
+    let mut triggers = entry.on.clone();
+    triggers.sort();
+    triggers.dedup();
+    Ok(triggers
+        .into_iter()
+        .map(|trigger| JobSpec {
+            name: name.to_owned(),
+            kind,
+            trigger,
+            apps: apps.clone(),
+            min_duration_secs: i64::from(entry.min_duration_secs.unwrap_or(0)),
+        })
+        .collect())
+}
+
+/// An enabled follow-up as operators see it (the console, `rtk-sessions followups configured`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Configured {
+    pub name: String,
+    pub kind: FollowupKind,
+    pub on: Vec<Trigger>,
+    /// Where it sends: scheme and host, never a credential (see [`Followup::target`]).
+    pub target: String,
+}
+
+/// The enabled follow-ups, by name, and the triggers each listens for.
 #[derive(Clone, Default)]
 pub struct Registry {
     followups: Vec<Arc<dyn Followup>>,
+    specs: Vec<JobSpec>,
 }
 
 impl Registry {
@@ -124,6 +212,7 @@ impl Registry {
     /// names it otherwise or disables it.
     pub fn from_settings(settings: &Settings) -> Result<Self, String> {
         let mut followups = Vec::new();
+        let mut specs = Vec::new();
         let mut names = HashSet::new();
         let archive_entries = settings
             .followups
@@ -133,12 +222,8 @@ impl Registry {
         if archive_entries > 1 {
             return Err("followups: at most one entry of kind \"archive\" (there is one archive store)".to_owned());
         }
-        let implicit_archive = (archive_entries == 0 && settings.archive.url.is_some()).then(|| FollowupSettings {
-            kind: FollowupKind::Archive,
-            name: None,
-            enabled: true,
-            options: Map::new(),
-        });
+        let implicit_archive = (archive_entries == 0 && settings.archive.url.is_some())
+            .then(|| FollowupSettings::new(FollowupKind::Archive, Map::new()));
         for (index, entry) in settings.followups.iter().chain(&implicit_archive).enumerate() {
             let label = describe(index, entry);
             if !names.insert(name_of(entry).to_owned()) {
@@ -156,13 +241,15 @@ impl Registry {
                     ));
                 }
             }
+            let entry_specs = specs_of(entry, name_of(entry), settings).map_err(|e| format!("{label}: {e}"))?;
             let followup = build(entry.kind, name_of(entry).to_owned(), &entry.options, settings)
                 .map_err(|e| format!("{label}: {e}"))?;
             if entry.enabled {
                 followups.push(followup);
+                specs.extend(entry_specs);
             }
         }
-        Ok(Self { followups })
+        Ok(Self { followups, specs })
     }
 
     pub fn validate(settings: &Settings) -> Result<(), String> {
@@ -177,14 +264,40 @@ impl Registry {
         self.followups.is_empty()
     }
 
-    /// The jobs a newly recorded session gets: one per enabled follow-up.
+    /// The enabled follow-ups, in their configured order.
+    pub fn all(&self) -> &[Arc<dyn Followup>] {
+        &self.followups
+    }
+
+    /// What operators see of each enabled follow-up.
+    pub fn configured(&self) -> Vec<Configured> {
+        self.followups
+            .iter()
+            .map(|followup| Configured {
+                name: followup.name().to_owned(),
+                kind: followup.kind(),
+                on: self.triggers_of(followup.name()),
+                target: followup.target(),
+            })
+            .collect()
+    }
+
+    /// The triggers `name` runs on.
+    pub fn triggers_of(&self, name: &str) -> Vec<Trigger> {
+        self.specs
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| s.trigger)
+            .collect()
+    }
+
+    /// What the statements that record occurrences queue jobs from: each enabled follow-up for each of its
+    /// triggers, with its filters.
     pub fn job_specs(&self, max_attempts: std::num::NonZeroU32) -> JobSpecs {
-        let (names, kinds) = self.followups.iter().map(|f| (f.name().to_owned(), f.kind())).unzip();
-        JobSpecs {
-            names,
-            kinds,
-            max_attempts: i32::try_from(max_attempts.get()).unwrap_or(i32::MAX),
-        }
+        JobSpecs::new(
+            self.specs.clone(),
+            i32::try_from(max_attempts.get()).unwrap_or(i32::MAX),
+        )
     }
 }
 
@@ -289,10 +402,8 @@ mod tests {
 
     fn entry(kind: FollowupKind, name: Option<&str>, options: Value) -> FollowupSettings {
         FollowupSettings {
-            kind,
             name: name.map(str::to_owned),
-            enabled: true,
-            options: options.as_object().cloned().unwrap_or_default(),
+            ..FollowupSettings::new(kind, options.as_object().cloned().unwrap_or_default())
         }
     }
 
@@ -391,9 +502,42 @@ mod tests {
         let registry =
             Registry::from_settings(&settings(vec![hook(Some("team-a")), hook(Some("team-b"))])).expect("valid");
         let specs = registry.job_specs(std::num::NonZeroU32::new(12).expect("above 0"));
-        assert_eq!(specs.names, ["team-a", "team-b"]);
-        assert_eq!(specs.kinds, [FollowupKind::Slack, FollowupKind::Slack]);
+        assert_eq!(specs.names(), ["team-a", "team-b"]);
+        assert!(
+            specs
+                .specs()
+                .iter()
+                .all(|s| s.kind == FollowupKind::Slack && s.trigger == Trigger::SessionEnded)
+        );
         assert_eq!(specs.max_attempts, 12);
+    }
+
+    #[test]
+    fn every_example_in_config_toml_is_a_valid_entry_and_every_kind_has_one() {
+        use figment::providers::Format;
+        // The commented-out `[[followups]]` entries, uncommented (their trailing comments left to TOML).
+        let examples: String = crate::config::DEFAULTS
+            .lines()
+            .skip_while(|line| !line.starts_with("# [[followups]]"))
+            .take_while(|line| line.starts_with('#'))
+            .map(|line| line.trim_start_matches('#').trim_start())
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let examples = examples.replace("whsec_...", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let parsed: Settings = figment::Figment::from(figment::providers::Toml::string(crate::config::DEFAULTS))
+            .merge(figment::providers::Toml::string(&examples))
+            .extract()
+            .expect("the examples parse");
+        let mut settings = parsed;
+        settings.realtimekit.account_id = "account".into();
+        settings.realtimekit.app_id = "app".into();
+        settings.realtimekit.api_token = crate::domain::Secret::new("token");
+        let kinds: HashSet<FollowupKind> = settings.followups.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds.len(), FollowupKind::ALL.len(), "one example of every kind");
+        for entry in &mut settings.followups {
+            entry.apps.clear(); // `<app id>` stands for one of yours
+        }
+        Registry::from_settings(&settings).expect("every example is valid");
     }
 
     #[test]

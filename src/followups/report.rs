@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Followup, FollowupContext, FollowupError, options};
+use super::{Followup, FollowupContext, FollowupError, Occurrence, options};
 use crate::archive::ArchiveStore;
 use crate::config::Settings;
 use crate::domain::artifact::ArtifactKind;
@@ -190,7 +190,12 @@ impl Followup for ReportFollowup {
         FollowupKind::Report
     }
 
-    async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
+    fn target(&self) -> String {
+        "the RealtimeKit API".to_owned()
+    }
+
+    async fn run(&self, occurrence: &Occurrence, context: &FollowupContext) -> Result<(), FollowupError> {
+        let session = occurrence.ended_session()?;
         let client = context.realtimekit_for(session)?;
         let details = client
             .get_session(&session.ended.session_id)

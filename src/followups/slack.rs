@@ -1,5 +1,6 @@
-//! `kind = "slack"`: a Slack-compatible incoming-webhook message: the meeting title, how long it lasted, why it
-//! ended, and its participants when a report already knows them.
+//! `kind = "slack"`: a Slack-compatible incoming-webhook message. For `session.ended`: the meeting title, how long
+//! it lasted, why it ended, and its participants when a report already knows them; for the other triggers, a line
+//! that says what happened (who joined, which file is archived and where).
 
 use std::sync::Arc;
 
@@ -7,9 +8,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::report::Report;
-use super::{Followup, FollowupContext, FollowupError, http_url, options, post_to_receiver};
-use crate::domain::Secret;
+use super::{Followup, FollowupContext, FollowupError, Occurrence, http_url, options, post_to_receiver, redacted};
 use crate::domain::job::FollowupKind;
+use crate::domain::{Secret, Trigger};
 use crate::store::sessions::Session;
 
 #[derive(Deserialize)]
@@ -82,6 +83,44 @@ pub fn message(session: &Session, report: Option<&Report>) -> String {
     text
 }
 
+/// One line for a trigger other than the end: `*Ann* joined *Standup*.`, `The transcript of *Standup* is
+/// archived (12.0 KiB): <url>`.
+fn occurrence_line(occurrence: &Occurrence) -> String {
+    let data = &occurrence.data;
+    let text = |value: &Value| value.as_str().map(plain);
+    let title = text(&data["meeting_title"])
+        .or_else(|| text(&data["meeting_id"]))
+        .unwrap_or_else(|| plain(&occurrence.session_id));
+    let participant = &data["participant"];
+    let who = text(&participant["display_name"])
+        .or_else(|| text(&participant["peer_id"]))
+        .unwrap_or_else(|| "Someone".to_owned());
+    match occurrence.trigger {
+        Trigger::SessionEnded => format!("Meeting *{title}* ended."),
+        Trigger::SessionStarted => format!("Meeting *{title}* started."),
+        Trigger::ParticipantJoined => format!("*{who}* joined *{title}*."),
+        Trigger::ParticipantLeft => format!("*{who}* left *{title}*."),
+        Trigger::ArtifactArchived => {
+            let artifact = &data["artifact"];
+            let what = match (text(&artifact["kind"]), text(&artifact["file"])) {
+                (Some(kind), Some(file)) => format!("{kind} ({file})"),
+                (Some(kind), None) => kind,
+                _ => "file".to_owned(),
+            };
+            let mut line = format!("The {what} of *{title}* is archived");
+            if let Some(bytes) = artifact["size_bytes"].as_i64() {
+                line.push_str(&format!(" ({:.1} KiB)", bytes as f64 / 1024.0));
+            }
+            if let Some(url) = text(&artifact["url"]) {
+                line.push_str(&format!(": <{url}>"));
+            }
+            line.push('.');
+            line
+        }
+        Trigger::SessionCompleted => format!("Meeting *{title}* is fully processed."),
+    }
+}
+
 #[async_trait::async_trait]
 impl Followup for SlackFollowup {
     fn name(&self) -> &str {
@@ -92,14 +131,23 @@ impl Followup for SlackFollowup {
         FollowupKind::Slack
     }
 
-    async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
-        let report = crate::store::reports::get(&context.db, &session.ended.session_id)
-            .await
-            .map_err(|e| FollowupError::Retryable(anyhow::Error::new(e).context("reading the session report")))?;
-        let request = context
-            .http
-            .post(self.url.clone())
-            .json(&json!({ "text": message(session, report.as_ref()) }));
+    fn target(&self) -> String {
+        redacted(&self.url)
+    }
+
+    async fn run(&self, occurrence: &Occurrence, context: &FollowupContext) -> Result<(), FollowupError> {
+        let text = match (&occurrence.ended, occurrence.trigger) {
+            (Some(session), Trigger::SessionEnded) => {
+                let report = crate::store::reports::get(&context.db, &session.ended.session_id)
+                    .await
+                    .map_err(|e| {
+                        FollowupError::Retryable(anyhow::Error::new(e).context("reading the session report"))
+                    })?;
+                message(session, report.as_ref())
+            }
+            _ => occurrence_line(occurrence),
+        };
+        let request = context.http.post(self.url.clone()).json(&json!({ "text": text }));
         post_to_receiver(&self.url, request).await
     }
 }

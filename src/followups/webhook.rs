@@ -1,6 +1,7 @@
-//! `kind = "webhook"`: POSTs the session to a URL, signed the Standard Webhooks way, so the receiver can verify it
+//! `kind = "webhook"`: POSTs the message to a URL, signed the Standard Webhooks way, so the receiver can verify it
 //! with any Standard Webhooks library: `webhook-id` (the same on every retry of the job), `webhook-timestamp`, and
-//! `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">` keyed with the decoded `whsec_` secret.
+//! `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">` keyed with the decoded `whsec_` secret. The
+//! CloudEvents attributes ride along as `ce-*` headers.
 
 use std::sync::Arc;
 
@@ -8,13 +9,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use super::{Followup, FollowupContext, FollowupError, http_url, options, post_to_receiver};
+use super::{
+    Followup, FollowupContext, FollowupError, Message, Occurrence, http_url, options, post_to_receiver, redacted,
+};
 use crate::domain::Secret;
 use crate::domain::job::FollowupKind;
-use crate::store::sessions::Session;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,24 +75,23 @@ impl Followup for WebhookFollowup {
         FollowupKind::Webhook
     }
 
-    async fn run(&self, session: &Session, context: &FollowupContext) -> Result<(), FollowupError> {
-        let message_id = format!("msg_{}", context.job.message_id.simple());
+    fn target(&self) -> String {
+        redacted(&self.url)
+    }
+
+    async fn run(&self, occurrence: &Occurrence, context: &FollowupContext) -> Result<(), FollowupError> {
+        let message = Message::new(occurrence, &context.job, &context.event_source)?;
         let timestamp = chrono::Utc::now().timestamp();
-        let body = serde_json::to_vec(&json!({
-            "type": "session.ended",
-            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "data": session,
-        }))
-        .map_err(|e| FollowupError::Permanent(anyhow::Error::new(e).context("cannot serialise the session")))?;
-        let signature = sign_standard_webhook(&self.key, &message_id, timestamp, &body);
-        let request = context
-            .http
-            .post(self.url.clone())
-            .header("content-type", "application/json")
-            .header("webhook-id", &message_id)
+        let signature = sign_standard_webhook(&self.key, &message.id, timestamp, &message.body);
+        let mut request = context.http.post(self.url.clone());
+        for (name, value) in message.headers() {
+            request = request.header(name, value);
+        }
+        let request = request
+            .header("webhook-id", &message.id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
-            .body(body);
+            .body(message.body);
         post_to_receiver(&self.url, request).await
     }
 }

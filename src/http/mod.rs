@@ -82,6 +82,8 @@ pub struct AppContext {
     pub archive: Option<ArchiveStore>,
     /// The console's sign-in sessions.
     pub console: console::session::ConsoleAuth,
+    /// The enabled follow-ups, with their triggers and targets, for the console.
+    pub followups: Vec<crate::followups::Configured>,
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {

@@ -30,6 +30,18 @@ pub async fn for_session(pool: &PgPool, session_id: &str) -> Result<Vec<Attendee
     .await
 }
 
+/// One peer's entry in the session's attendance.
+pub async fn get(pool: &PgPool, session_id: &str, peer_id: &str) -> Result<Option<Attendee>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT peer_id, display_name, custom_participant_id, joined_at, left_at FROM attendance
+         WHERE session_id = $1 AND peer_id = $2",
+    )
+    .bind(session_id)
+    .bind(peer_id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// True when the events tell the whole attendance of an ended session: someone attended, and every peer's join and
 /// leave are known. (A peer whose both events were lost cannot be told apart; the report's peak and minutes come
 /// from the Sessions API all the same.)

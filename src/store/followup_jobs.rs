@@ -10,27 +10,100 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::domain::Trigger;
 pub use crate::domain::job::{AttemptOutcome, FollowupKind, JobStatus};
 
-/// What the ingest statement needs to enqueue one job per configured follow-up.
-#[derive(Debug, Clone, Default)]
+/// One enabled follow-up listening for one trigger, with its filters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobSpec {
+    pub name: String,
+    pub kind: FollowupKind,
+    pub trigger: Trigger,
+    /// Only the sessions of these apps; `None`: every app's.
+    pub apps: Option<Vec<String>>,
+    /// Only sessions that lasted at least this long (0 for the triggers before the end).
+    pub min_duration_secs: i64,
+}
+
+/// What the statements that record an occurrence (a session ended, a participant joined, a file archived...) need
+/// to queue one job per follow-up listening for it: every [`JobSpec`], bound as one `jsonb` parameter and read by
+/// [`LISTENERS`].
+#[derive(Debug, Clone)]
 pub struct JobSpecs {
-    pub names: Vec<String>,
-    pub kinds: Vec<FollowupKind>,
+    specs: Vec<JobSpec>,
     pub max_attempts: i32,
+    /// `specs` as JSON, made once.
+    json: String,
+}
+
+impl Default for JobSpecs {
+    fn default() -> Self {
+        Self::new(Vec::new(), 1)
+    }
 }
 
 impl JobSpecs {
-    /// The configured name of the follow-up of `kind`, for the kinds there is at most one of (`archive`).
-    pub fn name_of(&self, kind: FollowupKind) -> Option<&str> {
-        let index = self.kinds.iter().position(|k| *k == kind)?;
-        self.names.get(index).map(String::as_str)
+    pub fn new(specs: Vec<JobSpec>, max_attempts: i32) -> Self {
+        let json = serde_json::to_string(&specs).unwrap_or_else(|_| "[]".to_owned());
+        Self {
+            specs,
+            max_attempts,
+            json,
+        }
     }
 
-    /// The kinds as the `kind` column stores them.
-    pub fn kind_names(&self) -> Vec<&'static str> {
-        self.kinds.iter().map(|kind| kind.as_str()).collect()
+    pub fn specs(&self) -> &[JobSpec] {
+        &self.specs
     }
+
+    /// The specs as the `jsonb` parameter that [`LISTENERS`] reads.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// The configured name of the follow-up of `kind`, for the kinds there is at most one of (`archive`).
+    pub fn name_of(&self, kind: FollowupKind) -> Option<&str> {
+        self.specs.iter().find(|s| s.kind == kind).map(|s| s.name.as_str())
+    }
+
+    /// The follow-ups' names, each once, in their configured order.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for spec in &self.specs {
+            if !names.contains(&spec.name) {
+                names.push(spec.name.clone());
+            }
+        }
+        names
+    }
+
+    /// Whether any follow-up runs on `trigger`.
+    pub fn listens(&self, trigger: Trigger) -> bool {
+        self.specs.iter().any(|s| s.trigger == trigger)
+    }
+}
+
+/// The CTE `listeners`: the [`JobSpecs`] bound as `param`, one row per follow-up and trigger.
+pub(crate) fn listeners(param: &str) -> String {
+    format!(
+        "listeners AS (
+            SELECT * FROM jsonb_to_recordset({param}::jsonb)
+                AS l(name text, kind text, trigger text, apps text[], min_duration_secs int8)
+        )"
+    )
+}
+
+/// The triggers whose jobs are queued when a session is recorded: `session.completed` waits in the queue until
+/// the session is complete (see `followups::completion`).
+pub(crate) const AT_THE_END: &str = "ANY(ARRAY['session.ended', 'session.completed'])";
+
+/// The join condition of `listeners l` for an occurrence of `trigger` (an SQL expression giving its name) in a
+/// session of `app` that lasted `duration` seconds (SQL expressions; `NULL` for a duration not known yet).
+pub(crate) fn listening(trigger: &str, app: &str, duration: &str) -> String {
+    format!(
+        "l.trigger = {trigger} AND (l.apps IS NULL OR {app} = ANY(l.apps))
+         AND (l.min_duration_secs = 0 OR {duration} >= l.min_duration_secs)"
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -40,6 +113,12 @@ pub struct Job {
     pub followup: String,
     #[sqlx(try_from = "String")]
     pub kind: FollowupKind,
+    /// What made it run.
+    #[sqlx(try_from = "String")]
+    pub trigger: Trigger,
+    /// Which occurrence of the trigger within the session: the participant's peer id, the archived file's path
+    /// below `/sessions/{id}/artifacts/`; empty for the triggers that happen once per session.
+    pub subject: String,
     #[sqlx(try_from = "String")]
     pub status: JobStatus,
     pub attempts: i32,
@@ -52,7 +131,7 @@ pub struct Job {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, session_id, followup, kind, status, attempts, max_attempts, run_at, last_error, created_at, updated_at, finished_at";
+const COLUMNS: &str = "id, session_id, followup, kind, trigger, subject, status, attempts, max_attempts, run_at, last_error, created_at, updated_at, finished_at";
 
 /// A job claimed by a worker.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -62,6 +141,11 @@ pub struct ClaimedJob {
     pub followup: String,
     #[sqlx(try_from = "String")]
     pub kind: FollowupKind,
+    #[sqlx(try_from = "String")]
+    pub trigger: Trigger,
+    pub subject: String,
+    /// When the occurrence was queued: the message's time on every attempt.
+    pub created_at: DateTime<Utc>,
     /// Including this one.
     pub attempts: i32,
     pub max_attempts: i32,
@@ -86,7 +170,8 @@ pub async fn claim(
              ORDER BY run_at, id
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
-         RETURNING id, session_id, followup, kind, attempts, max_attempts, lease_token, message_id",
+         RETURNING id, session_id, followup, kind, trigger, subject, created_at, attempts, max_attempts, lease_token,
+                   message_id",
     )
     .bind(limit)
     .bind(lease_secs)
@@ -205,6 +290,43 @@ pub async fn fail(
     .execute(pool)
     .await
     .map(|r| r.rows_affected() == 1)
+}
+
+/// Hands a claimed job back to run at `until`, its attempt not counted: a `session.completed` job waiting for what
+/// the session still lacks is not failing.
+pub async fn postpone(pool: &PgPool, job: &ClaimedJob, until: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let set = "status = 'queued', attempts = greatest(attempts - 1, 0), run_at = $3, rerun = false";
+    update_leased(sqlx::query(&leased_update(set)), job)
+        .bind(until)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() == 1)
+}
+
+/// Makes the session's waiting `session.completed` jobs due now: a file was archived or lost, so they check again.
+pub async fn wake_completion(pool: &PgPool, session_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE followup_jobs SET run_at = now()
+         WHERE session_id = $1 AND trigger = 'session.completed' AND status = 'queued' AND run_at > now()",
+    )
+    .bind(session_id)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// How many of the session's messages of `followup` caused before its completion (its end, its archived files)
+/// are still to be sent: `session.completed` goes after them.
+pub async fn unsent_before_completion(pool: &PgPool, session_id: &str, followup: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM followup_jobs
+         WHERE session_id = $1 AND followup = $2 AND trigger IN ('session.ended', 'artifact.archived')
+           AND status IN ('queued', 'running')",
+    )
+    .bind(session_id)
+    .bind(followup)
+    .fetch_one(pool)
+    .await
 }
 
 /// Keeps a long attempt's claim: its lease runs `lease_secs` from now. False when the lease was lost.

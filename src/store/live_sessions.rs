@@ -110,6 +110,16 @@ pub async fn get(pool: &PgPool, session_id: &str) -> Result<Option<LiveSession>,
     .await
 }
 
+/// What `meeting.started` recorded of the session, live or ended since (until retention forgets it).
+pub async fn get_started(pool: &PgPool, session_id: &str) -> Result<Option<LiveSession>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM live_sessions l WHERE l.session_id = $1"
+    ))
+    .bind(session_id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Up to `limit` live sessions of the app that started before `started_before` and were not checked since
 /// `checked_before`, oldest first. A session without an app id belongs to the app when it is the only one.
 pub async fn due_for_check(

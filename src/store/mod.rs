@@ -12,6 +12,7 @@ pub mod deliveries;
 pub mod followup_jobs;
 pub mod live_sessions;
 pub mod livestreams;
+pub mod meeting_promises;
 pub mod reports;
 pub mod sessions;
 

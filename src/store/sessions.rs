@@ -9,7 +9,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 pub use super::cursor::Cursor;
 use crate::domain::{EndedSession, SessionSource};
-use crate::store::followup_jobs::JobSpecs;
+use crate::store::followup_jobs::{self, JobSpecs};
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 /// A recorded session: what RealtimeKit said of it, and how and when it reached us. What the store returns and
@@ -61,24 +61,37 @@ pub struct Page {
 /// The archive follow-up is only for a session with artifacts: announced before it, they set its flags (see the
 /// `artifacts` migration); announced after it, they queue its archive themselves (`artifacts::announce`).
 /// Parameters, bound by [`bind_session_with_jobs`]: the eleven session fields ($1 to $11), the delivery id ($12),
-/// the webhook id ($13), the source ($14) and the follow-up jobs ($15 to $17). A statement that uses it numbers its
-/// own parameters from $18. (Group commit writes many sessions at once in `deliveries::record_batch`.)
-pub(crate) const NEW_SESSION_WITH_JOBS: &str = "
+/// the webhook id ($13), the source ($14) and the follow-ups ($15, [`JobSpecs`], and $16, their attempts). A
+/// statement that uses it numbers its own parameters from $17. (Group commit writes many sessions at once in
+/// `deliveries::record_batch`.)
+pub(crate) static NEW_SESSION_WITH_JOBS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{listeners}, {new_session}",
+        listeners = followup_jobs::listeners("$15"),
+        new_session = NEW_SESSION.replace(
+            "{LISTENING}",
+            &followup_jobs::listening(followup_jobs::AT_THE_END, "s.app_id", "s.duration_seconds")
+        )
+    )
+});
+
+const NEW_SESSION: &str = "
     new_session AS (
         INSERT INTO sessions (session_id, meeting_id, meeting_title, room_name, organization_id, organization_name,
                               reason, meeting_created_at, started_at, ended_at, duration_seconds, delivery_id,
                               webhook_id, source)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         ON CONFLICT (session_id) DO NOTHING
-        RETURNING session_id, has_recording OR has_transcript OR has_summary OR has_chat AS has_artifacts
+        RETURNING session_id, organization_id AS app_id, duration_seconds,
+                  has_recording OR has_transcript OR has_summary OR has_chat AS has_artifacts
     ), new_jobs AS (
-        INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
-        SELECT new_session.session_id, f.name, f.kind, $17
-        FROM new_session, unnest($15::text[], $16::text[]) AS f(name, kind)
-        WHERE f.kind <> 'archive' OR new_session.has_artifacts
+        INSERT INTO followup_jobs (session_id, followup, kind, trigger, max_attempts)
+        SELECT s.session_id, l.name, l.kind, l.trigger, $16
+        FROM new_session s JOIN listeners l ON {LISTENING}
+        WHERE l.kind <> 'archive' OR s.has_artifacts
     )";
 
-/// Binds [`NEW_SESSION_WITH_JOBS`]'s parameters, $1 to $17.
+/// Binds [`NEW_SESSION_WITH_JOBS`]'s parameters, $1 to $16.
 pub(crate) fn bind_session_with_jobs<'q, O>(
     query: QueryScalar<'q, Postgres, O, PgArguments>,
     session: &'q EndedSession,
@@ -104,14 +117,13 @@ pub(crate) fn bind_session_with_jobs<'q, O>(
         .bind(delivery.map(|(id, _)| id))
         .bind(delivery.and_then(|(_, webhook)| webhook))
         .bind(source.as_str())
-        .bind(&jobs.names)
-        .bind(jobs.kind_names())
+        .bind(jobs.json())
         .bind(jobs.max_attempts)
 }
 
 /// Records a session that no delivery brought; false when it is already recorded.
 pub async fn record_reconciled(pool: &PgPool, session: &EndedSession, jobs: &JobSpecs) -> Result<bool, sqlx::Error> {
-    let statement = format!("WITH {NEW_SESSION_WITH_JOBS} SELECT session_id FROM new_session");
+    let statement = format!("WITH {} SELECT session_id FROM new_session", *NEW_SESSION_WITH_JOBS);
     let inserted: Option<String> = bind_session_with_jobs(sqlx::query_scalar(&statement), session, None, jobs)
         .fetch_optional(pool)
         .await?;

@@ -11,12 +11,7 @@ use crate::helpers::{API_TOKEN, TestApp, spawn_app_with, start, status_and_json}
 const APP_3: &str = "stranger-app-3";
 
 fn followup(kind: FollowupKind) -> FollowupSettings {
-    FollowupSettings {
-        kind,
-        name: None,
-        enabled: true,
-        options: serde_json::Map::new(),
-    }
+    FollowupSettings::new(kind, serde_json::Map::new())
 }
 
 /// The first app in the shorthand, the second as a `[[realtimekit.apps]]` entry with a token of its own.

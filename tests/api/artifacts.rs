@@ -90,12 +90,10 @@ pub async fn app_with_report(fake: &FakeCloudflare) -> TestApp {
     spawn_app_with(|settings| {
         fake.configure(settings);
         settings.worker.enabled = false;
-        settings.followups = vec![rtk_sessions::FollowupSettings {
-            kind: rtk_sessions::FollowupKind::Report,
-            name: None,
-            enabled: true,
-            options: Default::default(),
-        }];
+        settings.followups = vec![rtk_sessions::FollowupSettings::new(
+            rtk_sessions::FollowupKind::Report,
+            Default::default(),
+        )];
     })
     .await
 }

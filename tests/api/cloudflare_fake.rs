@@ -31,6 +31,8 @@ pub struct State {
     next_id: u64,
     /// meeting id -> status (ACTIVE or INACTIVE)
     pub meetings: HashMap<String, String>,
+    /// meeting id -> its settings (`record_on_start`, `transcribe_on_end`, ...), in its GET answer.
+    pub meeting_settings: HashMap<String, Value>,
     /// meeting id -> participants in its active session
     pub active_sessions: HashMap<String, u64>,
     /// Sessions the Sessions API lists.
@@ -495,10 +497,16 @@ impl Respond for Responder {
                 }
             }
             ("GET", ["meetings", id]) => match state.meetings.get(*id) {
-                Some(status) => ok(
-                    200,
-                    json!({"id": id, "title": "A meeting", "status": status, "created_at": "2026-01-01T00:00:00Z"}),
-                ),
+                Some(status) => {
+                    let mut meeting =
+                        json!({"id": id, "title": "A meeting", "status": status, "created_at": "2026-01-01T00:00:00Z"});
+                    if let Some(Value::Object(settings)) = state.meeting_settings.get(*id) {
+                        for (key, value) in settings {
+                            meeting[key] = value.clone();
+                        }
+                    }
+                    ok(200, meeting)
+                }
                 None => rtk_error(404, "NOT_FOUND: meeting not found"),
             },
             ("PATCH", ["meetings", id]) => match state.meetings.get_mut(*id) {

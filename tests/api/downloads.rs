@@ -109,15 +109,13 @@ async fn trickling_sources_never_hold_the_slots_a_slack_message_needs() {
     let app = spawn_app_with(|s| {
         s.worker.concurrency = std::num::NonZero::new(4).expect("above 0");
         s.worker.poll_interval = Duration::from_secs(1);
-        s.followups = vec![FollowupSettings {
-            kind: FollowupKind::Slack,
-            name: None,
-            enabled: true,
-            options: json!({"url": format!("{}/slack", slack.uri())})
+        s.followups = vec![FollowupSettings::new(
+            FollowupKind::Slack,
+            json!({"url": format!("{}/slack", slack.uri())})
                 .as_object()
                 .cloned()
                 .unwrap_or_default(),
-        }];
+        )];
     })
     .await;
     // Four sessions whose recordings trickle in (archive jobs that would take every worker slot)...

@@ -66,7 +66,7 @@ async fn livestream_updates_are_kept_on_the_session_and_the_stream_key_never_sho
 }
 
 /// A participant event of `session_id` for `peer`: joined (no `left`) or left.
-fn participant(session_id: &str, peer: &str, name: &str, joined: &str, left: Option<&str>) -> Vec<u8> {
+pub(crate) fn participant(session_id: &str, peer: &str, name: &str, joined: &str, left: Option<&str>) -> Vec<u8> {
     let event = if left.is_some() {
         "meeting.participantLeft"
     } else {

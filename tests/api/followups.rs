@@ -19,10 +19,8 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn followup(kind: FollowupKind, name: Option<&str>, options: Value) -> FollowupSettings {
     FollowupSettings {
-        kind,
         name: name.map(str::to_owned),
-        enabled: true,
-        options: options.as_object().cloned().unwrap_or_default(),
+        ..FollowupSettings::new(kind, options.as_object().cloned().unwrap_or_default())
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use futures_util::future::join_all;
 use rtk_sessions::{DeliveryBody, DeliveryId, classify};
-use rtk_sessions::{FollowupKind, JobSpecs};
+use rtk_sessions::{FollowupKind, JobSpec, JobSpecs, Trigger};
 use rtk_sessions::{Outcome, VerifiedDelivery, record_deliveries, record_delivery};
 use rtk_sessions::{SignedDelivery, sample_body};
 use serde_json::{Value, json};
@@ -80,11 +80,14 @@ async fn record_beforehand(app: &TestApp, jobs: &JobSpecs) {
 }
 
 fn jobs() -> JobSpecs {
-    JobSpecs {
-        names: vec!["notify".into()],
-        kinds: vec![FollowupKind::Webhook],
-        max_attempts: 3,
-    }
+    let notify = JobSpec {
+        name: "notify".into(),
+        kind: FollowupKind::Webhook,
+        trigger: Trigger::SessionEnded,
+        apps: None,
+        min_duration_secs: 0,
+    };
+    JobSpecs::new(vec![notify], 3)
 }
 
 #[tokio::test]

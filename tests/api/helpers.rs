@@ -230,8 +230,7 @@ impl TestApp {
             self.db.clone(),
             registry,
             std::sync::Arc::new(realtimekit),
-            self.settings.worker.clone(),
-            self.settings.archive.concurrency,
+            &self.settings,
         )
     }
 

@@ -19,15 +19,13 @@ async fn slack_shows_a_hostile_title_and_reason_as_plain_text() {
         .await;
     let app = spawn_app_with(|s| {
         s.worker.enabled = false;
-        s.followups = vec![FollowupSettings {
-            kind: FollowupKind::Slack,
-            name: None,
-            enabled: true,
-            options: json!({"url": format!("{}/slack", receiver.uri())})
+        s.followups = vec![FollowupSettings::new(
+            FollowupKind::Slack,
+            json!({"url": format!("{}/slack", receiver.uri())})
                 .as_object()
                 .cloned()
                 .unwrap_or_default(),
-        }];
+        )];
     })
     .await;
     let title = "<!channel> <https://evil.example/login|Open the recording> & more";

@@ -102,7 +102,7 @@ pub async fn list(
     let (jobs, next) = followup_jobs::list(&state.db, &filter, after_id, params::DEFAULT_LIMIT)
         .await
         .map_err(|e| fail(e.into()))?;
-    let names = state.ingest.jobs().names.clone();
+    let names = state.ingest.jobs().names();
     let kept = vec![
         ("state", view.as_str().to_owned()),
         ("followup", followup.clone().unwrap_or_default()),
@@ -110,6 +110,26 @@ pub async fn list(
     ];
     let body = html! {
         (notice(params.notice.as_deref()))
+        details {
+            summary { "Configured follow-ups (" (state.followups.len()) ")" }
+            @if state.followups.is_empty() {
+                p { "None: this deployment runs no follow-up." }
+            } @else {
+                div.scroll { table {
+                    thead { tr { th { "Name" } th { "Kind" } th { "Runs on" } th { "Target" } } }
+                    tbody {
+                        @for f in &state.followups {
+                            tr {
+                                td { (f.name) }
+                                td { (f.kind.as_str()) }
+                                td { (f.on.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")) }
+                                td { code.small { (f.target) } }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
         form.filters method="get" action="/console/followups" {
             label { "State"
                 select name="state" {

@@ -399,7 +399,10 @@ pub fn job_row(session: &ConsoleSession, job: &Job, with_session: bool) -> Marku
             @if with_session {
                 td { a href=(views::session_href(&job.session_id)) { code.small { (job.session_id) } } }
             }
-            td { (job.followup) @if job.followup != job.kind.as_str() { " (" (job.kind.as_str()) ")" } }
+            td {
+                (job.followup) @if job.followup != job.kind.as_str() { " (" (job.kind.as_str()) ")" }
+                br; small { (job.trigger.as_str()) @if !job.subject.is_empty() { " · " code { (job.subject) } } }
+            }
             td { (badge(job.status.as_str())) }
             td.n { (job.attempts) " / " (job.max_attempts) }
             td { @if job.status == JobStatus::Queued { (time(job.run_at)) } @else { (maybe_time(job.finished_at)) } }

@@ -57,6 +57,24 @@ pub struct Meeting {
     pub title: Option<String>,
     #[serde(default)]
     pub status: Option<String>,
+    /// The settings that promise files after a session: a recording, a transcript, a summary, the chat. Read
+    /// leniently (`true` or `"true"`); anything else is `None`, not an error that would hide the meeting.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub record_on_start: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub transcribe_on_end: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub summarize_on_end: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub persist_chat: Option<bool>,
+}
+
+fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Bool(value) => Some(value),
+        serde_json::Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]

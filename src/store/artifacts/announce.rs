@@ -133,7 +133,7 @@ async fn apply(
          ), archive AS (
              INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
              SELECT session_id, $22, 'archive', $23 FROM flagged WHERE $22::text IS NOT NULL AND $24
-             ON CONFLICT (session_id, followup) DO UPDATE SET {RUN_AGAIN}
+             ON CONFLICT (session_id, followup, trigger, subject) DO UPDATE SET {RUN_AGAIN}
              RETURNING pg_notify('rtk_followup_jobs', '')
          )
          SELECT changed, (SELECT count(*) FROM archive) AS queued FROM changed"

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::domain::artifact::ArtifactKind;
+use crate::domain::artifact::{ArtifactKind, download_path};
 use crate::domain::recording::ArtifactFile;
+use crate::store::followup_jobs::{self, JobSpecs};
 
 /// Identifies one artifact file.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -79,16 +80,51 @@ pub async fn mark_archiving(pool: &PgPool, key: &ArtifactKey) -> Result<(), sqlx
     update(pool, key, "state = 'archiving'", |q| q).await
 }
 
-pub async fn mark_archived(pool: &PgPool, key: &ArtifactKey, copy: &ArchivedCopy) -> Result<(), sqlx::Error> {
-    let set = "state = 'archived', object_key = $5, content_type = $6, archived_bytes = $7, sha256 = $8, \
-               archived_at = now(), error = NULL";
-    update(pool, key, set, |q| {
-        q.bind(copy.object_key.clone())
-            .bind(copy.content_type.clone())
-            .bind(copy.archived_bytes)
-            .bind(copy.sha256.clone())
-    })
-    .await
+impl ArtifactKey {
+    /// Where the file is served, below `/sessions/{id}/artifacts/` (see [`download_path`]).
+    pub fn download_path(&self) -> String {
+        let recording_id = Some(self.artifact_id.as_str()).filter(|id| !id.is_empty());
+        download_path(self.kind, recording_id, &self.file)
+    }
+}
+
+/// Records the file's archived copy and, in the same statement, queues the `artifact.archived` jobs of the
+/// follow-ups listening for it (once per file: archiving it again queues nothing more).
+pub async fn mark_archived(
+    pool: &PgPool,
+    key: &ArtifactKey,
+    copy: &ArchivedCopy,
+    jobs: &JobSpecs,
+) -> Result<(), sqlx::Error> {
+    let statement = format!(
+        "WITH {listeners}, archived AS (
+             UPDATE artifacts SET state = 'archived', object_key = $5, content_type = $6, archived_bytes = $7,
+                                  sha256 = $8, archived_at = now(), error = NULL, updated_at = now()
+             WHERE session_id = $1 AND kind = $2 AND artifact_id = $3 AND file = $4
+             RETURNING session_id
+         )
+         INSERT INTO followup_jobs (session_id, followup, kind, trigger, subject, max_attempts)
+         SELECT s.session_id, l.name, l.kind, l.trigger, $10, $11
+         FROM archived a JOIN sessions s ON s.session_id = a.session_id JOIN listeners l ON {listening}
+         ON CONFLICT DO NOTHING",
+        listeners = followup_jobs::listeners("$9"),
+        listening = followup_jobs::listening("'artifact.archived'", "s.organization_id", "s.duration_seconds"),
+    );
+    sqlx::query(&statement)
+        .bind(&key.session_id)
+        .bind(key.kind.as_str())
+        .bind(&key.artifact_id)
+        .bind(key.file.key())
+        .bind(&copy.object_key)
+        .bind(&copy.content_type)
+        .bind(copy.archived_bytes)
+        .bind(&copy.sha256)
+        .bind(jobs.json())
+        .bind(key.download_path())
+        .bind(jobs.max_attempts)
+        .execute(pool)
+        .await
+        .map(drop)
 }
 
 pub async fn mark_failed(pool: &PgPool, key: &ArtifactKey, error: &str) -> Result<(), sqlx::Error> {

@@ -12,8 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::domain::artifact::{ArtifactKind, ArtifactState};
-use crate::domain::limits::path_segment;
+use crate::domain::artifact::{ArtifactKind, ArtifactState, download_path};
 use crate::domain::recording::{ArtifactFile, RecordingType};
 
 mod announce;
@@ -88,17 +87,7 @@ impl Artifact {
     /// Where the archived copy is served, below `/sessions/{id}/artifacts/`: `transcript`, `recordings/{id}` for a
     /// recording's composite file, `recordings/{id}/files/{name}` for another of its files. Segments are escaped.
     pub fn download_path(&self) -> String {
-        match (self.kind, &self.recording_id) {
-            (ArtifactKind::Recording, Some(recording_id)) => match &self.file_key {
-                ArtifactFile::Main => format!("recordings/{}", path_segment(recording_id)),
-                other => format!(
-                    "recordings/{}/files/{}",
-                    path_segment(recording_id),
-                    path_segment(other.name())
-                ),
-            },
-            (kind, _) => kind.as_str().to_owned(),
-        }
+        download_path(self.kind, self.recording_id.as_deref(), &self.file_key)
     }
 }
 

@@ -9,17 +9,17 @@ use super::outcome::{MeetingColumns, Outcome, VerifiedDelivery};
 use crate::domain::livestream::LivestreamUpdate;
 use crate::domain::participant::ParticipantUpdate;
 use crate::domain::{Classified, EndedSession, WebhookId};
-use crate::store::followup_jobs::JobSpecs;
+use crate::store::followup_jobs::{self, JobSpecs};
 
 /// The group-commit statement (see [`record_batch`]), in parts: the attendance part and the part of the other
 /// events with rows of their own (starts, livestream updates) are in the statement of a batch that has such
 /// deliveries, and left out of one without (most of them), which then neither binds nor plans what it does not use.
 const BATCH_HEAD: &str = r#"
-        WITH input AS (
+        WITH {LISTENERS}, input AS (
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
                                  $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
                                  $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::int8[],
-                                 $21::bytea[], $22::text[]{ARRAYS})
+                                 $20::bytea[], $21::text[]{ARRAYS})
                 WITH ORDINALITY AS i(delivery_id, webhook_id, event, kind, error, raw_body,
                                      session_id, meeting_id, meeting_title, room_name, organization_id,
                                      organization_name, reason, meeting_created_at, started_at, ended_at,
@@ -43,13 +43,14 @@ const BATCH_HEAD: &str = r#"
             FROM fresh WHERE kind = 'session'
             ORDER BY session_id, ord
             ON CONFLICT (session_id) DO NOTHING
-            RETURNING session_id, delivery_id, has_recording OR has_transcript OR has_summary OR has_chat AS has_artifacts
+            RETURNING session_id, delivery_id, organization_id AS app_id, duration_seconds,
+                      has_recording OR has_transcript OR has_summary OR has_chat AS has_artifacts
         ), new_jobs AS (
             -- As in sessions::NEW_SESSION_WITH_JOBS: the archive follow-up only for a session with artifacts.
-            INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
-            SELECT s.session_id, f.name, f.kind, $20
-            FROM new_sessions s, unnest($18::text[], $19::text[]) AS f(name, kind)
-            WHERE f.kind <> 'archive' OR s.has_artifacts
+            INSERT INTO followup_jobs (session_id, followup, kind, trigger, max_attempts)
+            SELECT s.session_id, l.name, l.kind, l.trigger, $19
+            FROM new_sessions s JOIN listeners l ON {SESSION_ENDED}
+            WHERE l.kind <> 'archive' OR s.has_artifacts
 "#;
 
 /// The delivery rows: `stored` for a new session, a participant event, a start or a livestream update; the
@@ -79,6 +80,14 @@ const ATTENDED: &str = "        ), attended AS (
             GROUP BY session_id, peer_id
             ORDER BY session_id, peer_id
             {MERGE_ATTENDANCE}
+        ), participant_jobs AS (
+            -- One job per listener and peer: a retry of the event (or its twin in the batch) queues nothing more.
+            INSERT INTO followup_jobs (session_id, followup, kind, trigger, subject, max_attempts)
+            SELECT f.session_id, l.name, l.kind, l.trigger, f.peer_id, $19
+            FROM fresh f JOIN listeners l ON {PARTICIPANT}
+            WHERE f.kind = 'participant'
+            ORDER BY f.session_id, l.name, l.trigger, f.peer_id
+            ON CONFLICT DO NOTHING
 ";
 
 /// Starts and livestream updates write their rows only with a delivery row recorded now: a retry, or the same
@@ -101,6 +110,13 @@ const STARTED_AND_STREAMED: &str = "
             WHERE f.kind = 'livestream'
             ORDER BY f.delivery_id
             ON CONFLICT DO NOTHING
+        ), started_jobs AS (
+            INSERT INTO followup_jobs (session_id, followup, kind, trigger, max_attempts)
+            SELECT DISTINCT ON (f.session_id, l.name) f.session_id, l.name, l.kind, l.trigger, $19
+            FROM fresh f JOIN listeners l ON {SESSION_STARTED}
+            WHERE f.kind = 'started'
+            ORDER BY f.session_id, l.name
+            ON CONFLICT DO NOTHING
         )
         SELECT delivery_id, status FROM recorded
 ";
@@ -114,13 +130,13 @@ pub(super) const MERGE_ATTENDANCE: &str = "ON CONFLICT (session_id, peer_id) DO 
                 left_at = greatest(a.left_at, EXCLUDED.left_at)";
 
 /// The statement for a batch with (or without) participant events, and with (or without) starts or livestream
-/// updates; the optional arrays are numbered from $23 in that order.
+/// updates; the optional arrays are numbered from $22 in that order.
 fn batch_statement(attendance: bool, own_rows: bool) -> String {
-    let (mut arrays, mut columns, mut next) = (String::new(), String::new(), 23);
+    let (mut arrays, mut columns, mut next) = (String::new(), String::new(), 22);
     if attendance {
-        arrays.push_str(", $23::text[], $24::text[], $25::text[], $26::timestamptz[], $27::timestamptz[]");
+        arrays.push_str(", $22::text[], $23::text[], $24::text[], $25::timestamptz[], $26::timestamptz[]");
         columns.push_str(", peer_id, display_name, custom_participant_id, joined_at, left_at");
-        next = 28;
+        next = 27;
     }
     if own_rows {
         arrays.push_str(&format!(
@@ -130,14 +146,30 @@ fn batch_statement(attendance: bool, own_rows: bool) -> String {
         ));
         columns.push_str(", stream_id, stream_status, playback_url");
     }
-    let mut statement = BATCH_HEAD.replace("{ARRAYS}", &arrays).replace("{COLUMNS}", &columns);
+    let mut statement = BATCH_HEAD
+        .replace("{LISTENERS}", &followup_jobs::listeners("$18"))
+        .replace("{ARRAYS}", &arrays)
+        .replace("{COLUMNS}", &columns)
+        .replace(
+            "{SESSION_ENDED}",
+            &followup_jobs::listening(followup_jobs::AT_THE_END, "s.app_id", "s.duration_seconds"),
+        );
     if attendance {
-        statement.push_str(&ATTENDED.replace("{MERGE_ATTENDANCE}", MERGE_ATTENDANCE));
+        let trigger = "CASE f.event WHEN 'meeting.participantJoined' THEN 'participant.joined' \
+                       ELSE 'participant.left' END";
+        statement.push_str(
+            &ATTENDED
+                .replace("{MERGE_ATTENDANCE}", MERGE_ATTENDANCE)
+                .replace("{PARTICIPANT}", &followup_jobs::listening(trigger, "f.app_id", "NULL")),
+        );
     }
     if own_rows {
         statement.push_str("        ), recorded AS (");
         statement.push_str(INSERT_DELIVERIES);
-        statement.push_str(STARTED_AND_STREAMED);
+        statement.push_str(&STARTED_AND_STREAMED.replace(
+            "{SESSION_STARTED}",
+            &followup_jobs::listening("'session.started'", "f.app_id", "NULL"),
+        ));
     } else {
         statement.push_str("        )");
         statement.push_str(INSERT_DELIVERIES);
@@ -232,8 +264,7 @@ pub async fn record_batch<'d>(
         .bind(meeting_time(&|m| m.started_at))
         .bind(ended_at)
         .bind(durations)
-        .bind(&jobs.names)
-        .bind(jobs.kind_names())
+        .bind(jobs.json())
         .bind(jobs.max_attempts)
         .bind(digests)
         .bind(column(&|d| d.app_id.as_deref()));

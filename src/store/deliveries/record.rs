@@ -179,13 +179,14 @@ async fn record_ended_session(
     jobs: &JobSpecs,
 ) -> Result<Outcome, sqlx::Error> {
     let statement = format!(
-        "WITH {NEW_SESSION_WITH_JOBS}
+        "WITH {}
          INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256, app_id)
          VALUES ($12, $13, 'meeting.ended',
                  CASE WHEN EXISTS (SELECT 1 FROM new_session) THEN 'stored' ELSE 'duplicate' END,
-                 $1, $18, $19, $20)
+                 $1, $17, $18, $19)
          ON CONFLICT DO NOTHING
-         RETURNING status"
+         RETURNING status",
+        *NEW_SESSION_WITH_JOBS
     );
     let webhook_id = delivery.webhook_id.as_ref().map(WebhookId::as_str);
     let query = sqlx::query_scalar(&statement);

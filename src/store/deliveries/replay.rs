@@ -10,7 +10,7 @@ use crate::domain::artifact::Announcement;
 use crate::domain::live_session::MEETING_STARTED;
 use crate::domain::livestream::LIVESTREAMING_STATUS_UPDATE;
 use crate::domain::{Apps, Classified, Reading, read_delivery};
-use crate::store::followup_jobs::JobSpecs;
+use crate::store::followup_jobs::{self, JobSpecs};
 use crate::store::sessions::{NEW_SESSION_WITH_JOBS, bind_session_with_jobs};
 use crate::store::{artifact_checks, artifacts};
 
@@ -75,13 +75,14 @@ pub async fn replay(
         }
         Classified::EndedSession(session) => {
             let statement = format!(
-                "WITH {NEW_SESSION_WITH_JOBS}
+                "WITH {}
                  UPDATE deliveries SET
                      status = CASE WHEN EXISTS (SELECT 1 FROM new_session) OR status = 'stored' THEN 'stored'
                                    ELSE 'duplicate' END,
-                     event = 'meeting.ended', session_id = $1, error = NULL, replayed_at = now(), app_id = $18
+                     event = 'meeting.ended', session_id = $1, error = NULL, replayed_at = now(), app_id = $17
                  WHERE delivery_id = $12
-                 RETURNING status"
+                 RETURNING status",
+                *NEW_SESSION_WITH_JOBS
             );
             let webhook_id = stored.summary.webhook_id.as_deref();
             bind_session_with_jobs(
@@ -118,16 +119,26 @@ pub async fn replay(
         Classified::Participant { event, update } => {
             // Merged as in `record_batch`: applying it again changes nothing.
             let statement = format!(
-                "WITH attended AS (
+                "WITH {listeners}, attended AS (
                      INSERT INTO attendance AS a (session_id, peer_id, display_name, custom_participant_id,
                                                   joined_at, left_at)
                      VALUES ($2, $3, $4, $5, $6, $7)
                      {MERGE_ATTENDANCE}
+                 ), participant_jobs AS (
+                     INSERT INTO followup_jobs (session_id, followup, kind, trigger, subject, max_attempts)
+                     SELECT $2, l.name, l.kind, l.trigger, $3, $11 FROM listeners l WHERE {listening}
+                     ON CONFLICT DO NOTHING
                  )
                  UPDATE deliveries SET status = CASE WHEN status = 'duplicate' THEN status ELSE 'stored' END,
                                        event = $8, session_id = $2, error = NULL, replayed_at = now(), app_id = $9
                  WHERE delivery_id = $1
-                 RETURNING status, error"
+                 RETURNING status, error",
+                listeners = followup_jobs::listeners("$10"),
+                listening = followup_jobs::listening(
+                    "CASE $8 WHEN 'meeting.participantJoined' THEN 'participant.joined' ELSE 'participant.left' END",
+                    "$9",
+                    "NULL"
+                ),
             );
             sqlx::query_as(&statement)
                 .bind(delivery_id)
@@ -139,36 +150,47 @@ pub async fn replay(
                 .bind(update.left_at)
                 .bind(*event)
                 .bind(app_id)
+                .bind(jobs.json())
+                .bind(jobs.max_attempts)
                 .fetch_one(pool)
                 .await
         }
         Classified::Started(started) => {
             // Once: a session known live stays as it is (its checks kept).
-            sqlx::query_as(
-                "WITH live AS (
+            let statement = format!(
+                "WITH {listeners}, live AS (
                      INSERT INTO live_sessions (session_id, meeting_id, meeting_title, room_name, organization_id,
                                                 organization_name, meeting_created_at, started_at, delivery_id)
                      VALUES ($2, $3, $4, $5, $6, $7, $8, coalesce($9, now()), $1)
+                     ON CONFLICT DO NOTHING
+                 ), started_jobs AS (
+                     INSERT INTO followup_jobs (session_id, followup, kind, trigger, max_attempts)
+                     SELECT $2, l.name, l.kind, l.trigger, $13 FROM listeners l WHERE {listening}
                      ON CONFLICT DO NOTHING
                  )
                  UPDATE deliveries SET status = CASE WHEN status = 'duplicate' THEN status ELSE 'stored' END,
                                        event = $10, session_id = $2, error = NULL, replayed_at = now(), app_id = $11
                  WHERE delivery_id = $1
                  RETURNING status, error",
-            )
-            .bind(delivery_id)
-            .bind(&started.session_id)
-            .bind(&started.meeting_id)
-            .bind(&started.meeting_title)
-            .bind(&started.room_name)
-            .bind(&started.organization_id)
-            .bind(&started.organization_name)
-            .bind(started.meeting_created_at)
-            .bind(started.started_at)
-            .bind(MEETING_STARTED)
-            .bind(app_id)
-            .fetch_one(pool)
-            .await
+                listeners = followup_jobs::listeners("$12"),
+                listening = followup_jobs::listening("'session.started'", "$11", "NULL"),
+            );
+            sqlx::query_as(&statement)
+                .bind(delivery_id)
+                .bind(&started.session_id)
+                .bind(&started.meeting_id)
+                .bind(&started.meeting_title)
+                .bind(&started.room_name)
+                .bind(&started.organization_id)
+                .bind(&started.organization_name)
+                .bind(started.meeting_created_at)
+                .bind(started.started_at)
+                .bind(MEETING_STARTED)
+                .bind(app_id)
+                .bind(jobs.json())
+                .bind(jobs.max_attempts)
+                .fetch_one(pool)
+                .await
         }
         Classified::Livestream(update) => {
             // Once: an update recorded before is not recorded again.
