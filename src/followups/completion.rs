@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::FollowupError;
+use super::{FollowupError, reading};
 use crate::domain::artifact::{ArtifactKind, ArtifactState};
 use crate::realtimekit::client::AppClients;
 use crate::store::artifacts::{self, Artifact};
@@ -154,8 +154,4 @@ fn describe(file: &Artifact) -> String {
         text.push_str(&format!(" ({name})"));
     }
     format!("{text}: {}", file.state.as_str())
-}
-
-fn reading(what: &'static str) -> impl FnOnce(sqlx::Error) -> FollowupError {
-    move |error| FollowupError::Retryable(anyhow::Error::new(error).context(format!("reading {what}")))
 }

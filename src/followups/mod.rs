@@ -61,6 +61,11 @@ impl FollowupContext {
 }
 
 impl FollowupError {
+    /// A fault worth another attempt: `error`, with what was being done.
+    pub(crate) fn retry(error: impl std::error::Error + Send + Sync + 'static, doing: String) -> Self {
+        Self::Retryable(anyhow::Error::new(error).context(doing))
+    }
+
     /// The cause of either kind, for callers that add what they were doing.
     fn context(self, what: String) -> Self {
         match self {
@@ -312,6 +317,11 @@ fn describe(index: usize, entry: &FollowupSettings) -> String {
         Some(name) => format!("followups[{index}] ({name:?}, kind \"{}\")", entry.kind),
         None => format!("followups[{index}] (kind \"{}\")", entry.kind),
     }
+}
+
+/// A database error while reading `what`: worth another attempt.
+pub(crate) fn reading(what: &'static str) -> impl FnOnce(sqlx::Error) -> FollowupError {
+    move |error| FollowupError::retry(error, format!("reading {what}"))
 }
 
 /// Reads a kind's options, refusing unknown ones, with serde's message on failure.

@@ -75,17 +75,13 @@ impl NatsFollowup {
                     .client_capacity(CLIENT_CAPACITY)
                     .connect(self.url.expose())
                     .await
-                    .map_err(|e| retry(e, format!("connecting to {}", self.shown)))?;
+                    .map_err(|e| FollowupError::retry(e, format!("connecting to {}", self.shown)))?;
                 let mut context = jetstream::new(client);
                 context.set_timeout(ACK_TIMEOUT);
                 Ok(context)
             })
             .await
     }
-}
-
-fn retry(error: impl std::error::Error + Send + Sync + 'static, what: String) -> FollowupError {
-    FollowupError::Retryable(anyhow::Error::new(error).context(what))
 }
 
 #[async_trait::async_trait]
@@ -117,8 +113,8 @@ impl Followup for NatsFollowup {
         let ack = jetstream
             .send_publish(self.subject.clone(), publish)
             .await
-            .map_err(|e| retry(e, what()))?;
-        let ack = ack.await.map_err(|e| retry(e, what()))?;
+            .map_err(|e| FollowupError::retry(e, what()))?;
+        let ack = ack.await.map_err(|e| FollowupError::retry(e, what()))?;
         if ack.duplicate {
             tracing::info!(stream = %ack.stream, "the stream already had this message (an earlier attempt's)");
         }

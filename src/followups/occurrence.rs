@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::FollowupError;
 use super::completion::{Check, Verdict};
 use super::message::{Occurrence, session_with};
+use super::{FollowupError, reading};
 use crate::domain::Trigger;
 use crate::store::followup_jobs::ClaimedJob;
 use crate::store::{artifacts, attendance, live_sessions, sessions};
@@ -119,10 +119,6 @@ pub async fn load(
 
 fn to_json(value: &impl serde::Serialize) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
-}
-
-fn reading(what: &'static str) -> impl FnOnce(sqlx::Error) -> FollowupError {
-    move |error| FollowupError::Retryable(anyhow::Error::new(error).context(format!("reading {what}")))
 }
 
 /// What the occurrence is about is gone (removed by retention, or never recorded): another attempt finds it no more.

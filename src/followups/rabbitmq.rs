@@ -79,12 +79,15 @@ impl RabbitmqFollowup {
         let what = || format!("connecting to {}", self.shown);
         let connection = Connection::connect(self.url.expose(), ConnectionProperties::default())
             .await
-            .map_err(|e| retry(e, what()))?;
-        let channel = connection.create_channel().await.map_err(|e| retry(e, what()))?;
+            .map_err(|e| FollowupError::retry(e, what()))?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| FollowupError::retry(e, what()))?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
-            .map_err(|e| retry(e, what()))?;
+            .map_err(|e| FollowupError::retry(e, what()))?;
         *held = Some((connection, channel.clone()));
         Ok(channel)
     }
@@ -93,10 +96,6 @@ impl RabbitmqFollowup {
     async fn reset(&self) {
         self.channel.lock().await.take();
     }
-}
-
-fn retry(error: impl std::error::Error + Send + Sync + 'static, what: String) -> FollowupError {
-    FollowupError::Retryable(anyhow::Error::new(error).context(what))
 }
 
 /// The message's AMQP properties: persistent, its id, its type, and the CloudEvents attributes as headers.
@@ -172,7 +171,7 @@ impl Followup for RabbitmqFollowup {
             }
             Err(error) => {
                 self.reset().await;
-                Err(retry(error, what()))
+                Err(FollowupError::retry(error, what()))
             }
         }
     }

@@ -101,7 +101,7 @@ impl RedisFollowup {
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|e| retry(e, format!("connecting to {}", self.shown)))?;
+            .map_err(|e| FollowupError::retry(e, format!("connecting to {}", self.shown)))?;
         *held = Some(connection.clone());
         Ok(connection)
     }
@@ -110,10 +110,6 @@ impl RedisFollowup {
     fn dedupe_key(&self, message_id: &str) -> String {
         format!("{{{}}}:rtk-sessions:msg:{message_id}", self.stream)
     }
-}
-
-fn retry(error: redis::RedisError, what: String) -> FollowupError {
-    FollowupError::Retryable(anyhow::Error::new(error).context(what))
 }
 
 #[async_trait::async_trait]
@@ -149,7 +145,10 @@ impl Followup for RedisFollowup {
                 if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
                     self.connection.lock().await.take();
                 }
-                Err(retry(error, format!("appending to {} on {}", self.stream, self.shown)))
+                Err(FollowupError::retry(
+                    error,
+                    format!("appending to {} on {}", self.stream, self.shown),
+                ))
             }
         }
     }

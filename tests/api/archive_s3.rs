@@ -2,7 +2,7 @@
 //! (`archive.url = "s3://bucket/prefix"` and the usual `AWS_*` variables), against a real S3-protocol server: the
 //! one at `TEST_S3_ENDPOINT`, or a `moto_server` the test starts (`pip install 'moto[server]'`).
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use object_store::ObjectStoreExt;
@@ -12,7 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::artifacts::{announced, bytes_of, ended, recording};
-use crate::binary::{KillOnDrop, command, free_port, wait_ready};
+use crate::binary::{KillOnDrop, command, free_port, moto_server, wait_ready};
 use crate::cloudflare_fake::{ACCOUNT, APP, FakeCloudflare, GOOD_TOKEN};
 use crate::helpers::{drop_database, realtimekit_signer};
 
@@ -32,26 +32,11 @@ impl S3Server {
                 _process: None,
             };
         }
-        let port = free_port();
-        let process = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect(
-                "an S3-protocol server for the archive tests: pip install 'moto[server]' (or set TEST_S3_ENDPOINT)",
-            );
-        let server = Self {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            _process: Some(KillOnDrop(process)),
-        };
-        for _ in 0..200 {
-            if reqwest::get(&server.endpoint).await.is_ok() {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let (endpoint, process) = moto_server().await;
+        Self {
+            endpoint,
+            _process: Some(process),
         }
-        panic!("moto_server did not start on port {port}");
     }
 }
 

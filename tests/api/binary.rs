@@ -374,6 +374,28 @@ async fn after_sigkill_mid_load_every_acknowledged_delivery_is_stored_once_and_r
 }
 
 /// Kills the child when the test ends, whether it passes or panics.
+/// A `moto_server` of the test's own (S3 and SQS protocols; `pip install 'moto[server]'`), once it answers: its
+/// endpoint, and the process, stopped when dropped.
+pub(crate) async fn moto_server() -> (String, KillOnDrop) {
+    let port = free_port();
+    let process = KillOnDrop(
+        Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("an S3- and SQS-protocol server for the tests: pip install 'moto[server]'"),
+    );
+    let endpoint = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if reqwest::get(&endpoint).await.is_ok() {
+            return (endpoint, process);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("moto_server did not start on port {port}");
+}
+
 pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {

@@ -12,7 +12,7 @@ use rtk_sessions::{FollowupKind, FollowupSettings};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::binary::{KillOnDrop, free_port};
+use crate::binary::{KillOnDrop, free_port, moto_server};
 use crate::helpers::{TestApp, spawn_app_with};
 
 const SESSIONS: usize = 100;
@@ -517,20 +517,7 @@ struct Sqs {
 
 impl Sqs {
     async fn start() -> Self {
-        let port = free_port();
-        let process = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("an SQS-protocol server for the tests: pip install 'moto[server]'");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        for _ in 0..200 {
-            if reqwest::get(&endpoint).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let (endpoint, process) = moto_server().await;
         let config = aws_sdk_sqs::Config::builder()
             .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
             .region(aws_sdk_sqs::config::Region::new("us-east-1"))
@@ -542,7 +529,7 @@ impl Sqs {
         Self {
             endpoint,
             client: aws_sdk_sqs::Client::from_conf(config),
-            _process: KillOnDrop(process),
+            _process: process,
         }
     }
 
