@@ -4,7 +4,8 @@
 //! dropped by the queue, and `MessageGroupId` = the session id, so one session's messages keep their order.
 //!
 //! Region and credentials come from the usual AWS settings (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, profiles, web
-//! identity, the instance's role...), unless the entry sets `region`, `access_key_id` and `secret_access_key`;
+//! identity, the instance's role...), unless the entry sets `region` (else an AWS queue URL's own region is used),
+//! `access_key_id` and `secret_access_key`;
 //! `endpoint_url` points at another SQS-speaking service. The client is made at the first attempt.
 
 use std::sync::Arc;
@@ -76,8 +77,11 @@ impl SqsFollowup {
             name,
             fifo: parsed.path().ends_with(".fifo"),
             shown: redacted(&parsed),
+            region: options
+                .region
+                .filter(|r| !r.trim().is_empty())
+                .or_else(|| region_of(&parsed)),
             queue_url: options.queue_url,
-            region: options.region.filter(|r| !r.trim().is_empty()),
             endpoint_url: options.endpoint_url,
             credentials,
             client: OnceCell::new(),
@@ -108,6 +112,14 @@ impl SqsFollowup {
             })
             .await
     }
+}
+
+/// The region an AWS queue URL names (`https://sqs.<region>.amazonaws.com/...`): the queue's, whatever
+/// `AWS_REGION` says. Other services' URLs name none.
+fn region_of(queue_url: &url::Url) -> Option<String> {
+    let host = queue_url.host_str()?;
+    let region = host.strip_prefix("sqs.")?.strip_suffix(".amazonaws.com")?;
+    (!region.is_empty() && !region.contains('.')).then(|| region.to_owned())
 }
 
 fn attribute(value: String) -> Result<MessageAttributeValue, FollowupError> {
@@ -166,5 +178,21 @@ impl Followup for SqsFollowup {
                 aws_sdk_sqs::error::DisplayErrorContext(error)
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_aws_queue_url_names_its_region_and_others_do_not() {
+        let region = |url: &str| region_of(&url::Url::parse(url).expect("URL"));
+        assert_eq!(
+            region("https://sqs.eu-west-1.amazonaws.com/123/q.fifo").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(region("http://127.0.0.1:4566/000000000000/q"), None);
+        assert_eq!(region("https://sqs.amazonaws.com/123/q"), None);
     }
 }
