@@ -79,7 +79,9 @@ pub const PUBLIC_PATHS: [&str; 4] = [super::WEBHOOK_PATH, "/healthz", "/readyz",
 
 /// The console's paths: its pages authenticate with their signed session cookie, not a bearer token.
 pub fn is_console_path(path: &str) -> bool {
-    path == super::console::ROOT || path.starts_with(super::console::PREFIX)
+    path == super::console::ROOT
+        || path.starts_with(super::console::PREFIX)
+        || super::console::BROWSER_ENTRIES.contains(&path)
 }
 
 pub async fn require_bearer(

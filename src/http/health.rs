@@ -55,6 +55,10 @@ impl DatabaseProbe {
         let ping = tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool)).await;
         let result = match ping {
             Ok(Ok(_)) => ProbeResult { failure: None },
+            // Postgres answers, but the database is not created yet: it is the migration that is missing.
+            Ok(Err(sqlx::Error::Database(error))) if error.code().as_deref() == Some("3D000") => ProbeResult {
+                failure: Some(("not_migrated", NOT_MIGRATED.to_owned())),
+            },
             Ok(Err(error)) => {
                 let detail = describe(&error);
                 tracing::warn!(error = %detail, "readiness: the database does not answer");
@@ -195,6 +199,8 @@ pub struct Health {
     status: &'static str,
 }
 
+const NOT_MIGRATED: &str = "the database is not created and migrated yet; see the log";
+
 #[utoipa::path(get, path = "/healthz", tag = "health", security(()),
     responses((status = 200, description = "The process is alive", body = Health)))]
 pub async fn healthz() -> Json<Health> {
@@ -209,13 +215,11 @@ pub async fn healthz() -> Json<Health> {
     ))]
 pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> (StatusCode, Json<Readiness>) {
     let authenticated = bearer_token(&headers).is_some_and(|token| state.api_tokens.identify(token).is_some());
-    let database = if state.database_readiness.is_prepared() {
-        state.database_probe.check().await.failure
-    } else {
-        Some((
-            "not_migrated",
-            "the database is not created and migrated yet; see the log".to_owned(),
-        ))
+    // A database that does not answer is `unreachable` (or `timeout`) whether or not it was migrated yet.
+    let database = match state.database_probe.check().await.failure {
+        Some(failure) => Some(failure),
+        None if !state.database_readiness.is_prepared() => Some(("not_migrated", NOT_MIGRATED.to_owned())),
+        None => None,
     };
     let database = Check::new(database, authenticated);
     let key = state.keys.status();

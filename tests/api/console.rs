@@ -692,3 +692,23 @@ async fn signing_in_from_a_link_comes_back_to_the_page_and_never_leaves_the_cons
         assert_eq!(answer.location(), Some("/console"), "{elsewhere}");
     }
 }
+
+#[tokio::test]
+async fn the_browser_root_leads_to_the_console_and_the_console_has_an_icon() {
+    let app = spawn_app().await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let get = |path: &str| browser.get(format!("{}{path}", app.address)).send();
+    let root = get("/").await.expect("answer");
+    assert_eq!(root.status(), 303);
+    assert_eq!(root.headers()["location"], "/console");
+    let icon = get("/favicon.ico").await.expect("answer");
+    assert_eq!(icon.status(), 308);
+    assert_eq!(icon.headers()["location"], "/console/assets/favicon.svg");
+    let svg = get("/console/assets/favicon.svg").await.expect("answer");
+    assert_eq!(svg.status(), 200);
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    assert!(svg.text().await.expect("body").starts_with("<svg"));
+}

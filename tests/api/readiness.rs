@@ -102,3 +102,15 @@ async fn the_service_creates_its_database_and_a_graceful_stop_finishes_in_flight
     app.stop().await.expect("a clean stop");
     assert_eq!(app.count("sessions").await, 1);
 }
+
+#[tokio::test]
+async fn a_postgres_that_refuses_connections_is_unreachable_not_unmigrated() {
+    let closed_port = crate::binary::free_port();
+    let mut settings = crate::helpers::test_settings();
+    settings.database.url =
+        rtk_sessions::Secret::new(format!("postgres://postgres@127.0.0.1:{closed_port}/rtk_nowhere"));
+    let app = crate::helpers::start(settings).await;
+    let readiness = app.wait_until(|r| r["checks"]["database"]["reason"].is_string()).await;
+    assert_eq!(readiness["checks"]["database"]["status"], "failing");
+    assert_eq!(readiness["checks"]["database"]["reason"], "unreachable", "{readiness}");
+}

@@ -65,6 +65,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/console/deliveries/{delivery_id}/replay", post(deliveries::replay))
         .route("/console/artifacts", get(overview::artifacts_at_risk))
         .route("/console/meetings/end", get(meetings::form).post(meetings::end))
+        .route("/", get(|| async { Redirect::to(ROOT) }))
+        .route("/favicon.ico", get(|| async { Redirect::permanent(FAVICON) }))
+        .route("/console/assets/favicon.svg", get(favicon))
         .route("/console/assets/console.css", get(stylesheet))
         .route("/console/assets/local-time.js", get(local_time_script))
         .layer(DefaultBodyLimit::max(FORM_LIMIT_BYTES))
@@ -76,7 +79,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
 /// session is left in the request for the handler.
 async fn require_session(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if path == SIGN_IN || path.starts_with(ASSETS) {
+    if path == SIGN_IN || path.starts_with(ASSETS) || BROWSER_ENTRIES.contains(&path) {
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
@@ -114,6 +117,17 @@ async fn security_headers(State(state): State<AppState>, request: Request, next:
     set(header::CACHE_CONTROL, "no-store");
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     response
+}
+
+/// What a browser asks of the service's root: `/` leads to the console, `/favicon.ico` to its icon.
+pub const BROWSER_ENTRIES: [&str; 2] = ["/", "/favicon.ico"];
+const FAVICON: &str = "/console/assets/favicon.svg";
+
+async fn favicon() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        include_str!("assets/favicon.svg"),
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {

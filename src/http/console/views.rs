@@ -39,6 +39,7 @@ pub fn page(title: &str, session: Option<&ConsoleSession>, section: Section, bod
                     meta name="referrer" content="same-origin";
                     title { (title) " · rtk-sessions" }
                     link rel="stylesheet" href={ (ASSETS) "/console.css" };
+                    link rel="icon" type="image/svg+xml" href={ (ASSETS) "/favicon.svg" };
                     script src={ (ASSETS) "/local-time.js" } defer {}
                 }
                 body {
