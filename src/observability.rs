@@ -18,6 +18,7 @@ use crate::domain::artifact::{ArtifactKind, ArtifactState};
 use crate::domain::job::FollowupKind;
 
 pub const DELIVERIES: &str = "rtk_deliveries_total";
+pub const LAST_DELIVERY: &str = "rtk_last_delivery_received_timestamp_seconds";
 pub const WEBHOOK_APP_MISMATCHES: &str = "rtk_delivery_webhook_app_mismatches_total";
 pub const DELIVERIES_REJECTED: &str = "rtk_deliveries_rejected_total";
 pub const SIGNATURE_FAILURES: &str = "rtk_signature_verification_failures_total";
@@ -220,12 +221,26 @@ pub fn connection_closed_by_server(reason: &'static str) {
 /// `app` is a configured app's id, or empty (no app is configured, or the delivery is not one of theirs): the
 /// label's values are bounded by the configuration.
 pub fn delivery(outcome: &'static str, app: &str) {
+    let now = unix_seconds(std::time::SystemTime::now());
     if app.is_empty() {
         // No allocation for the label when there is no app to name (no app configured, or a foreign delivery).
         counter!(DELIVERIES, "outcome" => outcome, "app" => "").increment(1);
+        gauge!(LAST_DELIVERY, "app" => "").set(now);
     } else {
         counter!(DELIVERIES, "outcome" => outcome, "app" => app.to_owned()).increment(1);
+        gauge!(LAST_DELIVERY, "app" => app.to_owned()).set(now);
     }
+}
+
+/// When the last delivery of `app` (labelled as in [`delivery`]) was received, as the database says at start: the
+/// silence alert then holds across restarts. 0 when none was received.
+pub fn last_delivery_received(app: &str, at: Option<std::time::SystemTime>) {
+    gauge!(LAST_DELIVERY, "app" => app.to_owned()).set(at.map_or(0.0, unix_seconds));
+}
+
+fn unix_seconds(at: std::time::SystemTime) -> f64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// A delivery that came through the webhook we registered for `webhook_app` but names another app. The signed app

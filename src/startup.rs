@@ -28,7 +28,7 @@ use crate::realtimekit::public_key::VerificationKeys;
 use crate::realtimekit::registration::{self, DesiredWebhook};
 use crate::reconcile;
 use crate::store::database::DatabaseReadiness;
-use crate::store::{artifacts, database, followup_jobs};
+use crate::store::{artifacts, database, deliveries, followup_jobs};
 use crate::worker::Worker;
 use crate::{observability, retention};
 
@@ -169,6 +169,12 @@ impl Application {
         tasks.spawn(sample_gauges(
             state.db.clone(),
             Duration::from_secs(15),
+            shutdown.clone(),
+        ));
+        tasks.spawn(last_deliveries_from_database(
+            state.db.clone(),
+            state.realtimekit.apps().iter().map(|app| app.app_id.clone()).collect(),
+            state.database_readiness.clone(),
             shutdown.clone(),
         ));
         tasks.spawn(retention::run_hourly(
@@ -319,6 +325,31 @@ async fn check_archive_store(store: ArchiveStore) {
 /// Samples the gauges that live in the database and the pool, every `interval`, until `shutdown`. It also drains
 /// the histograms' recorded samples into their buckets: without that, samples pile up in memory until someone
 /// scrapes `/metrics` (the soak benchmark found this as RSS growing by about 40 bytes per request).
+/// Sets `rtk_last_delivery_received_timestamp_seconds` of each configured app (or of all deliveries, while none is
+/// configured) from the database, once it answers: a restarted replica then reports the truth, not silence. Looks
+/// back a week at most; an app silent longer reports 0.
+async fn last_deliveries_from_database(
+    pool: sqlx::PgPool,
+    apps: Vec<String>,
+    database: DatabaseReadiness,
+    shutdown: CancellationToken,
+) {
+    if !background::wait_for(&shutdown, database.wait_until_prepared()).await {
+        return;
+    }
+    let labels: Vec<Option<String>> = if apps.is_empty() {
+        vec![None]
+    } else {
+        apps.into_iter().map(Some).collect()
+    };
+    for app in labels {
+        match deliveries::last_received(&pool, app.as_deref(), Duration::from_secs(7 * 24 * 3600)).await {
+            Ok(at) => observability::last_delivery_received(app.as_deref().unwrap_or(""), at.map(Into::into)),
+            Err(error) => tracing::warn!(%error, "reading when the last delivery was received failed"),
+        }
+    }
+}
+
 async fn sample_gauges(pool: sqlx::PgPool, interval: Duration, shutdown: CancellationToken) {
     let pool = &pool;
     background::every(&shutdown, interval, || async move {

@@ -255,6 +255,18 @@ async fn two_apps_each_use_their_own_webhook_path_and_token_and_a_third_apps_del
         "{metrics}"
     );
     assert!(metrics.contains(&format!(r#"rtk_deliveries_total{{outcome="stored",app="{APP_2}"}}"#)));
+    // When the app was last heard from, for the silence alert.
+    let last = format!(r#"rtk_last_delivery_received_timestamp_seconds{{app="{APP_2}"}} "#);
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with(&last))
+        .expect("the app's last delivery");
+    let at: f64 = line[last.len()..].parse().expect("a number");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64();
+    assert!((0.0..300.0).contains(&(now - at)), "{line}");
 
     // The app is added (a restart over the same database): a replay records the session once.
     let ended_id = foreign

@@ -11,7 +11,8 @@ mod replay;
 pub use batch::record_batch;
 pub use outcome::{Outcome, VerifiedDelivery};
 pub use read::{
-    DeliveryFilter, DeliverySummary, StoredBody, StoredDelivery, counts_since, foreign_apps_since, get, kept_as, list,
+    DeliveryFilter, DeliverySummary, StoredBody, StoredDelivery, counts_since, foreign_apps_since, get, kept_as,
+    last_received, list,
 };
 pub use record::record;
 pub use replay::{Replayed, replay};

@@ -228,3 +228,21 @@ pub async fn get(pool: &PgPool, delivery_id: &str) -> Result<Option<StoredDelive
         body,
     }))
 }
+
+/// When the last delivery of `app_id` (any app's when `None`) was received, looking back `within` at most: the
+/// newest-first index is walked back only that far.
+pub async fn last_received(
+    pool: &PgPool,
+    app_id: Option<&str>,
+    within: std::time::Duration,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT received_at FROM deliveries
+         WHERE received_at > now() - make_interval(secs => $2) AND ($1::text IS NULL OR app_id = $1)
+         ORDER BY received_at DESC, delivery_id DESC LIMIT 1",
+    )
+    .bind(app_id)
+    .bind(within.as_secs_f64())
+    .fetch_optional(pool)
+    .await
+}
