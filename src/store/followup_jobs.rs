@@ -210,7 +210,8 @@ pub async fn reclaim_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
                  FOR UPDATE SKIP LOCKED)
              RETURNING id, attempts, last_error)
          INSERT INTO followup_attempts (job_id, attempt, outcome, error)
-         SELECT id, attempts, '{lease_expired}', last_error FROM reclaimed"
+         SELECT reclaimed.id, {}, '{lease_expired}', last_error FROM reclaimed",
+        next_attempt_number("reclaimed.id")
     ))
     .execute(pool)
     .await?
@@ -252,11 +253,9 @@ pub async fn succeed(pool: &PgPool, job: &ClaimedJob) -> Result<bool, sqlx::Erro
             &leased_update(set),
             AttemptOutcome::Succeeded,
             "NULL",
-            "$3",
         )),
         job,
     )
-    .bind(job.attempts)
     .execute(pool)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -276,17 +275,11 @@ pub async fn fail(
                finished_at = CASE WHEN $3::timestamptz IS NULL AND NOT rerun THEN now() END,
                last_error = $4, rerun = false";
     update_leased(
-        sqlx::query(&attempt_recorded(
-            &leased_update(set),
-            AttemptOutcome::Failed,
-            "$4",
-            "$5",
-        )),
+        sqlx::query(&attempt_recorded(&leased_update(set), AttemptOutcome::Failed, "$4")),
         job,
     )
     .bind(retry_at)
     .bind(error)
-    .bind(job.attempts)
     .execute(pool)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -362,14 +355,22 @@ fn leased_update(set: &str) -> String {
     )
 }
 
+/// The number of the attempt being recorded for the job whose id is the SQL expression `job`: its attempts are
+/// numbered 1, 2, 3... over its whole life, across retries by an operator and runs asked again (which restart the
+/// job's count of `attempts`).
+fn next_attempt_number(job: &str) -> String {
+    format!("(SELECT count(*) + 1 FROM followup_attempts previous WHERE previous.job_id = {job})::int4")
+}
+
 /// `update` (a [`leased_update`]) with the attempt it ends recorded in `followup_attempts`, in the same statement;
-/// its rows affected are the update's. `attempt` is the parameter holding the attempt's number.
-fn attempt_recorded(update: &str, outcome: AttemptOutcome, error: &str, attempt: &str) -> String {
+/// its rows affected are the update's.
+fn attempt_recorded(update: &str, outcome: AttemptOutcome, error: &str) -> String {
     let outcome = outcome.as_str();
     format!(
         "WITH ended AS ({update} RETURNING id)
          INSERT INTO followup_attempts (job_id, attempt, outcome, error)
-         SELECT id, {attempt}::int4, '{outcome}', {error} FROM ended"
+         SELECT ended.id, {}, '{outcome}', {error} FROM ended",
+        next_attempt_number("ended.id")
     )
 }
 

@@ -240,6 +240,15 @@ async fn after_max_attempts_a_job_is_dead_and_retry_brings_it_back() {
     let (_, session) = status_and_json(app.get_session(&session_id).await).await;
     assert_eq!(session["followups"][0]["status"], "succeeded");
     assert_eq!(session["followups"][0]["followup"], "webhook");
+    // Its attempts are numbered over its whole life, the retry's included: #1, #2 failed, #3 succeeded.
+    let numbered: Vec<(i32, String)> =
+        sqlx::query_as("SELECT attempt, outcome FROM followup_attempts WHERE job_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&app.db)
+            .await
+            .expect("attempts");
+    let expected = [(1, "failed"), (2, "failed"), (3, "succeeded")].map(|(n, o)| (n, o.to_owned()));
+    assert_eq!(numbered, expected);
 
     let response = app
         .http
