@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use super::{FollowupError, reading};
 use crate::domain::artifact::{ArtifactKind, ArtifactState};
 use crate::realtimekit::client::AppClients;
-use crate::store::artifacts::{self, Artifact};
+use crate::store::artifacts::{self, Artifact, SessionArtifacts};
 use crate::store::followup_jobs;
 use crate::store::meeting_promises::{self, Promises};
 use crate::store::sessions::Session;
@@ -39,12 +39,10 @@ pub struct Completion {
 
 /// Where a session stands.
 pub enum Verdict {
-    Ready(Completion),
+    /// Run now, with what the session has (read once, for the check and for the message).
+    Ready(Completion, Box<SessionArtifacts>),
     /// Not yet: check again at `until`.
-    Wait {
-        until: DateTime<Utc>,
-        missing: Vec<String>,
-    },
+    Wait { until: DateTime<Utc>, missing: Vec<String> },
 }
 
 pub struct Check<'a> {
@@ -58,10 +56,10 @@ pub struct Check<'a> {
 impl Check<'_> {
     pub async fn verdict(&self, session: &Session, followup: &str) -> Result<Verdict, FollowupError> {
         let promises = self.promises(session).await?;
-        let files = artifacts::for_session(self.db, &session.ended.session_id)
+        let session_files = artifacts::for_session(self.db, &session.ended.session_id)
             .await
             .map_err(reading("the session's files"))?;
-        let files: Vec<&Artifact> = files.all().collect();
+        let files: Vec<&Artifact> = session_files.all().collect();
         let mut missing: Vec<String> = promises
             .kinds()
             .into_iter()
@@ -73,11 +71,12 @@ impl Check<'_> {
             session.ended.ended_at + chrono::Duration::from_std(self.timeout).unwrap_or(chrono::TimeDelta::MAX);
         let now = Utc::now();
         if now >= deadline {
-            return Ok(Verdict::Ready(Completion {
+            let completion = Completion {
                 complete: missing.is_empty(),
                 promised: promises.kinds(),
                 missing,
-            }));
+            };
+            return Ok(Verdict::Ready(completion, Box::new(session_files)));
         }
         if !missing.is_empty() {
             return Ok(Verdict::Wait {
@@ -94,11 +93,12 @@ impl Check<'_> {
                 missing: vec![format!("{unsent} earlier message(s) of this follow-up to send first")],
             });
         }
-        Ok(Verdict::Ready(Completion {
+        let completion = Completion {
             complete: true,
             promised: promises.kinds(),
             missing,
-        }))
+        };
+        Ok(Verdict::Ready(completion, Box::new(session_files)))
     }
 
     /// The meeting's promises, from the cache or the API. A meeting the API does not know (or an app it cannot

@@ -13,8 +13,6 @@ use crate::store::sessions::Session;
 pub struct Occurrence {
     pub trigger: Trigger,
     pub session_id: String,
-    /// The app that hosts the session.
-    pub app_id: Option<String>,
     /// The ended session, for the triggers that come after the end.
     pub ended: Option<Session>,
     /// The message's `data`: the session for `session.ended` (as it always was), else the session's fields with
@@ -114,7 +112,6 @@ mod tests {
         let occurrence = Occurrence {
             trigger: Trigger::ArtifactArchived,
             session_id: "s-1".into(),
-            app_id: None,
             ended: None,
             data: json!({"session_id": "s-1"}),
             occurred_at: DateTime::from_timestamp(1_700_000_000, 0).expect("instant"),

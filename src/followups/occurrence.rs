@@ -31,18 +31,18 @@ pub async fn load(
 ) -> Result<Loaded, FollowupError> {
     let session_id = job.session_id.as_str();
     let ended = sessions::get(pool, session_id).await.map_err(reading("the session"))?;
-    let (app_id, data) = match job.trigger {
+    let data = match job.trigger {
         Trigger::SessionEnded => {
             let session = ended.as_ref().ok_or_else(|| missing(job, "session"))?;
-            (session.app_id.clone(), to_json(session))
+            to_json(session)
         }
         Trigger::SessionStarted => {
             let started = live_sessions::get_started(pool, session_id)
                 .await
                 .map_err(reading("the started session"))?;
             match (&started, &ended) {
-                (Some(live), _) => (live.app_id.clone(), to_json(live)),
-                (None, Some(session)) => (session.app_id.clone(), to_json(session)),
+                (Some(live), _) => to_json(live),
+                (None, Some(session)) => to_json(session),
                 (None, None) => return Err(missing(job, "started session")),
             }
         }
@@ -53,18 +53,15 @@ pub async fn load(
                 .ok_or_else(|| missing(job, "participant"))?;
             let participant = to_json(&attendee);
             match ended.as_ref() {
-                Some(session) => (
-                    session.app_id.clone(),
-                    session_with(session, "participant", participant),
-                ),
+                Some(session) => session_with(session, "participant", participant),
                 None => {
                     let live = live_sessions::get_started(pool, session_id)
                         .await
                         .map_err(reading("the started session"))?;
                     match live {
-                        Some(live) => (live.app_id.clone(), session_with(&live, "participant", participant)),
+                        Some(live) => session_with(&live, "participant", participant),
                         // Its start was never received: the participant and the session id are what is known.
-                        None => (None, json!({"session_id": session_id, "participant": participant})),
+                        None => json!({"session_id": session_id, "participant": participant}),
                     }
                 }
             }
@@ -88,29 +85,25 @@ pub async fn load(
                 fields.insert("path".into(), json!(path));
                 fields.insert("url".into(), json!(public_url.map(|base| format!("{base}{path}"))));
             }
-            (session.app_id.clone(), session_with(session, "artifact", file))
+            session_with(session, "artifact", file)
         }
         Trigger::SessionCompleted => {
             let session = ended.as_ref().ok_or_else(|| missing(job, "session"))?;
-            let completion = match completion.verdict(session, &job.followup).await? {
-                Verdict::Ready(completion) => completion,
+            let (completion, files) = match completion.verdict(session, &job.followup).await? {
+                Verdict::Ready(completion, files) => (completion, files),
                 Verdict::Wait { until, missing } => return Ok(Loaded::Wait { until, missing }),
             };
-            let files = artifacts::for_session(pool, session_id)
-                .await
-                .map_err(reading("the session's files"))?;
             let files: Vec<Value> = files.all().map(to_json).collect();
             let mut data = session_with(session, "artifacts", Value::Array(files));
             if let Value::Object(fields) = &mut data {
                 fields.insert("completion".into(), to_json(&completion));
             }
-            (session.app_id.clone(), data)
+            data
         }
     };
     Ok(Loaded::Ready(Box::new(Occurrence {
         trigger: job.trigger,
         session_id: job.session_id.clone(),
-        app_id,
         ended,
         data,
         occurred_at: job.created_at,

@@ -76,11 +76,6 @@ impl JobSpecs {
         }
         names
     }
-
-    /// Whether any follow-up runs on `trigger`.
-    pub fn listens(&self, trigger: Trigger) -> bool {
-        self.specs.iter().any(|s| s.trigger == trigger)
-    }
 }
 
 /// The CTE `listeners`: the [`JobSpecs`] bound as `param`, one row per follow-up and trigger.
