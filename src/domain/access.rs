@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use super::names::UnknownValue;
 
@@ -118,6 +119,40 @@ impl Serialize for ApiToken {
         entry.serialize_field("name", &self.name)?;
         entry.serialize_field("scope", &self.scope)?;
         entry.end()
+    }
+}
+
+/// The configured API tokens, found by the value a caller presents.
+pub struct ApiTokens {
+    tokens: Vec<ApiToken>,
+}
+
+impl ApiTokens {
+    pub fn new(tokens: &[ApiToken]) -> Self {
+        Self {
+            tokens: tokens.to_vec(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The configured token whose value `candidate` is. Every token is compared, whichever matches.
+    pub fn identify(&self, candidate: &str) -> Option<&ApiToken> {
+        let candidate = token_sha256(candidate);
+        let mut found = None;
+        for token in &self.tokens {
+            if bool::from(token.sha256().ct_eq(&candidate)) {
+                found = Some(token);
+            }
+        }
+        found
+    }
+
+    /// The configured token of this name (a console session names its token).
+    pub fn named(&self, name: &str) -> Option<&ApiToken> {
+        self.tokens.iter().find(|token| token.name == name)
     }
 }
 

@@ -5,6 +5,7 @@ pub mod access;
 pub mod apps;
 pub mod artifact;
 pub mod delivery;
+pub mod human;
 pub mod ended_session;
 pub mod job;
 pub(crate) mod lenient;

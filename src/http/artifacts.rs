@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
+use super::state::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::params;
 use crate::domain::artifact::ArtifactKind;
@@ -152,7 +152,7 @@ async fn serve(
     ];
     Ok((
         StatusCode::OK,
-        super::UNTRUSTED_CONTENT,
+        super::error::UNTRUSTED_CONTENT,
         headers,
         Body::from_stream(stream),
     )

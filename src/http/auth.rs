@@ -6,45 +6,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use subtle::ConstantTimeEq;
 
-use super::AppState;
+use super::state::AppState;
 use super::error::ApiError;
-use crate::domain::access::token_sha256;
 use crate::domain::{ApiToken, Scope};
-
-pub struct ApiTokens {
-    tokens: Vec<ApiToken>,
-}
-
-impl ApiTokens {
-    pub fn new(tokens: &[ApiToken]) -> Self {
-        Self {
-            tokens: tokens.to_vec(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty()
-    }
-
-    /// The configured token whose value `candidate` is. Every token is compared, whichever matches.
-    pub fn identify(&self, candidate: &str) -> Option<&ApiToken> {
-        let candidate = token_sha256(candidate);
-        let mut found = None;
-        for token in &self.tokens {
-            if bool::from(token.sha256().ct_eq(&candidate)) {
-                found = Some(token);
-            }
-        }
-        found
-    }
-
-    /// The configured token of this name (a console session names its token).
-    pub fn named(&self, name: &str) -> Option<&ApiToken> {
-        self.tokens.iter().find(|token| token.name == name)
-    }
-}
 
 /// Who a request was authenticated as: the token's name and scope, never its value. Handlers find it in the
 /// request's extensions; the request's log lines carry the name (`token`).
@@ -75,7 +40,7 @@ pub fn scope_needed(method: &Method) -> Scope {
 
 /// The only routes reachable without a token: the receiver (it has its signature), the health checks and the API
 /// description. The console (`/console`) has its own sign-in and checks its session itself.
-pub const PUBLIC_PATHS: [&str; 4] = [super::WEBHOOK_PATH, "/healthz", "/readyz", "/openapi.json"];
+pub const PUBLIC_PATHS: [&str; 4] = [crate::domain::WEBHOOK_PATH, "/healthz", "/readyz", "/openapi.json"];
 
 /// The console's paths: its pages authenticate with their signed session cookie, not a bearer token.
 pub fn is_console_path(path: &str) -> bool {

@@ -209,3 +209,22 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// The headers of an answer whose bytes came from outside (a delivery's body, a report of names and titles, an
+/// archived file): the browser must not take it for another type, and nothing in it may run or be framed.
+pub(crate) const UNTRUSTED_CONTENT: [(axum::http::HeaderName, &str); 2] = [
+    (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; sandbox",
+    ),
+];
+
+/// The answer past a class's capacity (see `http::shed_load`).
+pub(crate) fn overloaded() -> ApiError {
+    ApiError::unavailable(
+        "overloaded",
+        "the service is at capacity; try again shortly",
+        Duration::from_secs(1),
+    )
+}

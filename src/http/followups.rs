@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use super::AppState;
+use super::state::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::params::{self, ListFailures, Page};
 use crate::store::cursor::JobCursor;

@@ -5,78 +5,19 @@
 //! carries only `ok`/`failing` and a stable reason code per check. Error texts, Cloudflare's messages and URLs (which
 //! name the account and app) go to the log, and to callers presenting an API token.
 
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use serde::Serialize;
-use sqlx::PgPool;
-use tokio::time::Instant;
 
-use super::AppState;
+use super::state::AppState;
 use super::auth::bearer_token;
+use super::database_probe::NOT_MIGRATED;
+use super::error::ErrorBody;
+use crate::observability;
 use crate::realtimekit::registration::{RegistrationState, RegistrationStatus};
-
-/// How long a database check answers for every caller.
-const PROBE_CACHE: Duration = Duration::from_secs(1);
-/// A ping that takes longer than this counts as a failure.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The database check behind `/readyz`: one ping per second at most, whoever asks.
-pub struct DatabaseProbe {
-    /// One connection of its own.
-    pool: PgPool,
-    last: tokio::sync::Mutex<Option<(Instant, ProbeResult)>>,
-}
-
-#[derive(Clone)]
-struct ProbeResult {
-    failure: Option<(&'static str, String)>,
-}
-
-impl DatabaseProbe {
-    pub fn new(pool: PgPool) -> Self {
-        Self {
-            pool,
-            last: tokio::sync::Mutex::new(None),
-        }
-    }
-
-    async fn check(&self) -> ProbeResult {
-        // Concurrent callers queue here and share the one ping.
-        let mut last = self.last.lock().await;
-        if let Some((at, result)) = last.as_ref()
-            && at.elapsed() < PROBE_CACHE
-        {
-            return result.clone();
-        }
-        crate::observability::readiness_database_check();
-        let ping = tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool)).await;
-        let result = match ping {
-            Ok(Ok(_)) => ProbeResult { failure: None },
-            // Postgres answers, but the database is not created yet: it is the migration that is missing.
-            Ok(Err(sqlx::Error::Database(error))) if error.code().as_deref() == Some("3D000") => ProbeResult {
-                failure: Some(("not_migrated", NOT_MIGRATED.to_owned())),
-            },
-            Ok(Err(error)) => {
-                let detail = describe(&error);
-                tracing::warn!(error = %detail, "readiness: the database does not answer");
-                ProbeResult {
-                    failure: Some(("unreachable", format!("unreachable: {detail}"))),
-                }
-            }
-            Err(_) => {
-                tracing::warn!("readiness: the database did not answer within 2 seconds");
-                ProbeResult {
-                    failure: Some(("timeout", "no answer within 2 seconds".into())),
-                }
-            }
-        };
-        *last = Some((Instant::now(), result.clone()));
-        result
-    }
-}
 
 /// `ready` or `not_ready`, with each check.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -199,7 +140,6 @@ pub struct Health {
     status: &'static str,
 }
 
-const NOT_MIGRATED: &str = "the database is not created and migrated yet; see the log";
 
 #[utoipa::path(get, path = "/healthz", tag = "health", security(()),
     responses((status = 200, description = "The process is alive", body = Health)))]
@@ -253,12 +193,17 @@ pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> (Statu
     )
 }
 
-/// A short description that cannot carry the connection URL (and so no password).
-fn describe(error: &sqlx::Error) -> String {
-    match error {
-        sqlx::Error::Database(db) => db.message().to_owned(),
-        sqlx::Error::PoolTimedOut => "no connection available in time".to_owned(),
-        sqlx::Error::Io(io) => io.kind().to_string(),
-        other => other.to_string(),
-    }
+
+/// The Prometheus exposition: every metric of docs/OPERATIONS.md.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "health",
+    responses(
+        (status = 200, description = "The metrics in Prometheus's text format (also served without a token on \
+            `server.metrics_bind`, when set)", body = String, content_type = "text/plain"),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+    ))]
+pub(crate) async fn metrics() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        observability::prometheus().render(),
+    )
 }

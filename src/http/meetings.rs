@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::AppState;
+use super::state::AppState;
 use super::error::{ApiError, ErrorBody};
 use crate::realtimekit::client::NoClient;
 use crate::realtimekit::end_meeting::{EndedMeeting, end_meeting};

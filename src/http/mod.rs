@@ -4,6 +4,7 @@
 pub mod artifacts;
 pub mod auth;
 pub mod console;
+pub mod database_probe;
 pub mod deliveries;
 pub mod error;
 pub mod followups;
@@ -13,9 +14,9 @@ pub mod openapi;
 pub mod params;
 pub mod server;
 pub mod sessions;
+pub mod state;
 pub mod webhook;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -24,67 +25,15 @@ use axum::http::StatusCode;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use sqlx::PgPool;
-use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use self::auth::ApiTokens;
-use self::error::{ApiError, ErrorBody};
-use self::health::DatabaseProbe;
-use crate::archive::ArchiveStore;
-use crate::ingest::Ingest;
+use self::error::ApiError;
 use crate::observability;
-use crate::realtimekit::client::AppClients;
-use crate::realtimekit::public_key::VerificationKeys;
-use crate::realtimekit::registration::RegistrationStatus;
-use crate::store::database::DatabaseReadiness;
 
+pub use self::state::{AppContext, AppState, Capacity};
 pub use crate::domain::WEBHOOK_PATH;
-
-/// What every handler shares. Cloned for each request (axum's `State`), so it is one `Arc`: one reference count
-/// to touch instead of one per field.
-#[derive(Clone)]
-pub struct AppState(Arc<AppContext>);
-
-impl AppState {
-    pub fn new(context: AppContext) -> Self {
-        Self(Arc::new(context))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = AppContext;
-
-    fn deref(&self) -> &AppContext {
-        &self.0
-    }
-}
-
-pub struct AppContext {
-    pub db: PgPool,
-    pub keys: Arc<VerificationKeys>,
-    pub api_tokens: Arc<ApiTokens>,
-    pub database_readiness: DatabaseReadiness,
-    pub database_probe: DatabaseProbe,
-    pub body_limit_bytes: usize,
-    /// How long a webhook body may take to arrive once its head has.
-    pub body_read_timeout: Duration,
-    /// Capacity, in classes that cannot take each other's (see [`shed_load`]).
-    pub capacity: Capacity,
-    /// The configured apps (whose deliveries are ours) and the RealtimeKit API of each.
-    pub realtimekit: AppClients,
-    pub registration: RegistrationStatus,
-    /// Where verified deliveries are recorded (one transaction each, or group commit).
-    pub ingest: Ingest,
-    /// Where archived artifacts are read from; `None` without `archive.url`.
-    pub archive: Option<ArchiveStore>,
-    /// The console's sign-in sessions.
-    pub console: console::session::ConsoleAuth,
-    /// The enabled follow-ups, with their triggers and targets, for the console.
-    pub followups: Vec<crate::followups::Configured>,
-}
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let body_read_timeout = state.body_read_timeout;
@@ -107,7 +56,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/followups", get(followups::list))
         .route("/followups/{id}/retry", post(followups::retry))
         .route("/meetings/{meeting_id}/end", post(meetings::end))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(health::metrics));
 
     // The receiver reads its body itself, under its own size limit and deadline.
     let receiver = Router::new()
@@ -141,56 +90,9 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
 }
 
-/// The headers of an answer whose bytes came from outside (a delivery's body, a report of names and titles, an
-/// archived file): the browser must not take it for another type, and nothing in it may run or be framed.
-pub(crate) const UNTRUSTED_CONTENT: [(axum::http::HeaderName, &str); 2] = [
-    (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    (
-        axum::http::header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; sandbox",
-    ),
-];
-
 /// `/metrics` alone, without a token: for `server.metrics_bind`, a listener meant for an internal network.
 pub fn metrics_router() -> Router {
-    Router::new().route("/metrics", get(metrics))
-}
-
-/// The Prometheus exposition: every metric of docs/OPERATIONS.md.
-#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "health",
-    responses(
-        (status = 200, description = "The metrics in Prometheus's text format (also served without a token on \
-            `server.metrics_bind`, when set)", body = String, content_type = "text/plain"),
-        (status = 401, description = "No valid bearer token", body = ErrorBody),
-    ))]
-pub(crate) async fn metrics() -> impl IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        observability::prometheus().render(),
-    )
-}
-
-/// Requests handled at once, in three classes, so that nobody can take the capacity another class needs:
-/// verified deliveries have `server.max_in_flight` of their own; the API and the signed-in console share
-/// `server.api_max_in_flight`; the console's public routes (sign-in, its assets) have [`PUBLIC_IN_FLIGHT`].
-#[derive(Clone)]
-pub struct Capacity {
-    pub deliveries: Arc<Semaphore>,
-    pub api: Arc<Semaphore>,
-    pub public: Arc<Semaphore>,
-}
-
-/// Requests on the console's unauthenticated routes handled at once.
-pub const PUBLIC_IN_FLIGHT: usize = 64;
-
-impl Capacity {
-    pub fn new(deliveries: usize, api: usize) -> Self {
-        Self {
-            deliveries: Arc::new(Semaphore::new(deliveries)),
-            api: Arc::new(Semaphore::new(api)),
-            public: Arc::new(Semaphore::new(PUBLIC_IN_FLIGHT)),
-        }
-    }
+    Router::new().route("/metrics", get(health::metrics))
 }
 
 /// Load shedding: past its class's capacity, a request is answered 503 with `Retry-After` at once instead of
@@ -209,7 +111,7 @@ async fn shed_load(State(state): State<AppState>, request: Request, next: Next) 
         &state.capacity.api
     };
     let Ok(_permit) = class.clone().try_acquire_owned() else {
-        return overloaded().into_response();
+        return error::overloaded().into_response();
     };
     next.run(request).await
 }
@@ -282,14 +184,6 @@ async fn read_whole(request: Request, deadline: Duration) -> Result<Request, Api
         }
     };
     Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
-}
-
-pub(crate) fn overloaded() -> ApiError {
-    ApiError::unavailable(
-        "overloaded",
-        "the service is at capacity; try again shortly",
-        Duration::from_secs(1),
-    )
 }
 
 /// The span every log line of a request carries; the receiver fills in the delivery and session ids.

@@ -41,7 +41,7 @@ use crate::domain::Scope;
         webhook::receive,
         health::healthz,
         health::readyz,
-        super::metrics,
+        health::metrics,
         serve,
     ),
     components(schemas(crate::domain::job::JobStatus)),

@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use super::AppState;
+use super::state::AppState;
 use super::error::ApiError;
 use super::error::ErrorBody;
 use super::params::{self, ListFailures, Page};
@@ -312,7 +312,7 @@ pub async fn report(
         });
     };
     if prefers_html(&headers) {
-        return Ok((super::UNTRUSTED_CONTENT, Html(render_report_html(&report))).into_response());
+        return Ok((super::error::UNTRUSTED_CONTENT, Html(render_report_html(&report))).into_response());
     }
     Ok(Json(report).into_response())
 }

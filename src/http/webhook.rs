@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use tracing::Span;
 
-use super::AppState;
+use super::state::AppState;
 use super::error::{ApiError, ErrorBody};
 use crate::domain::{DeliveryBody, DeliveryId, Reading, WebhookId, read_delivery};
 use crate::observability;
@@ -67,7 +67,7 @@ pub async fn receive(
     // Capacity is taken only for a verified delivery: a stranger's slow upload never holds it.
     let Ok(_permit) = state.capacity.deliveries.clone().try_acquire_owned() else {
         observability::rejected("overloaded");
-        return Err(super::overloaded());
+        return Err(super::error::overloaded());
     };
     let result = record(&state, &headers, body).await;
     if result.is_err() {

@@ -7,8 +7,10 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
+use super::paths;
 use super::session::ConsoleSession;
 use super::views::{self, PageError, Section, action_button, badge, notice, page, time};
+use crate::domain::human;
 use crate::http::AppState;
 use crate::http::deliveries::{self as api_deliveries, DeliveryDetail, ListParams};
 use crate::http::error::ApiError;
@@ -82,13 +84,13 @@ pub async fn list(
                     tbody {
                         @for d in &page.data {
                             tr {
-                                td { a href=(views::delivery_href(&d.delivery_id)) { (time(d.received_at)) } }
+                                td { a href=(paths::delivery_href(&d.delivery_id)) { (time(d.received_at)) } }
                                 td { (d.event.as_deref().unwrap_or("–")) }
                                 td { (badge(d.outcome.as_str())) }
                                 td { code.small { (d.app_id.as_deref().unwrap_or("–")) } }
                                 td.error-text { (d.reason.as_deref().unwrap_or("")) }
-                                td { @if let Some(id) = &d.session_id { a href=(views::session_href(id)) { code.small { (id) } } } }
-                                td.n { (views::size(d.body_size_bytes)) }
+                                td { @if let Some(id) = &d.session_id { a href=(paths::session_href(id)) { code.small { (id) } } } }
+                                td.n { (human::size(d.body_size_bytes)) }
                             }
                         }
                     }
@@ -127,14 +129,14 @@ pub async fn show(
             dt { "Outcome" } dd { (badge(d.outcome.as_str())) }
             @if let Some(app_id) = &d.app_id { dt { "App" } dd { code { (app_id) } } }
             @if let Some(reason) = &d.reason { dt { "Reason" } dd.error-text { (reason) } }
-            @if let Some(id) = &d.session_id { dt { "Session" } dd { a href=(views::session_href(id)) { code { (id) } } } }
+            @if let Some(id) = &d.session_id { dt { "Session" } dd { a href=(paths::session_href(id)) { code { (id) } } } }
             dt { "Received" } dd { (time(d.received_at)) }
             @if let Some(at) = d.replayed_at { dt { "Last replayed" } dd { (time(at)) } }
-            dt { "Body" } dd { (views::size(d.body_size_bytes)) ", kept as " (detail.body_kept_as) }
+            dt { "Body" } dd { (human::size(d.body_size_bytes)) ", kept as " (detail.body_kept_as) }
         }
         @if session.can_operate() {
             p {
-                (action_button(&session, &format!("{}/replay", views::delivery_href(&d.delivery_id)), "Replay"))
+                (action_button(&session, &format!("{}/replay", paths::delivery_href(&d.delivery_id)), "Replay"))
                 " Classify this body again as if it had just arrived (recorded once, whatever the number of replays)."
             }
         }
@@ -142,7 +144,7 @@ pub async fn show(
         @match shown {
             Some((text, false)) => pre.body { (text) },
             Some((text, true)) => {
-                p.hint { "The first " (views::size(BODY_SHOWN_BYTES as i64)) " of it; the whole body: GET /deliveries/{id}?raw=true." }
+                p.hint { "The first " (human::size(BODY_SHOWN_BYTES as i64)) " of it; the whole body: GET /deliveries/{id}?raw=true." }
                 pre.body { (text) }
             },
             None => p.hint { "Not UTF-8 text: GET /deliveries/{id}?raw=true gives the bytes." },
@@ -184,7 +186,7 @@ pub async fn replay(
     tracing::info!(token = %session.caller.token_name, delivery_id = %replayed.delivery_id, "console: replayed a delivery");
     Ok(Redirect::to(&format!(
         "{}?notice={}",
-        views::delivery_href(&delivery_id),
+        paths::delivery_href(&delivery_id),
         views::Notice::Replayed(replayed.outcome).code()
     ))
     .into_response())

@@ -7,6 +7,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
+use super::paths;
 use super::session::ConsoleSession;
 use super::sessions::job_row;
 use super::views::{self, PageError, Section, notice, page};
@@ -195,7 +196,7 @@ pub async fn retry_one(
     tracing::info!(token = %session.caller.token_name, job = job.id, followup = %job.followup, "console: retried a follow-up");
     Ok(Redirect::to(&format!(
         "{}?notice={}",
-        views::session_href(&job.session_id),
+        paths::session_href(&job.session_id),
         views::Notice::JobRetried.code()
     ))
     .into_response())

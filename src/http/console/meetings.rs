@@ -7,6 +7,7 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::paths;
 use super::session::ConsoleSession;
 use super::views::{self, PageError, Section, page};
 use crate::http::AppState;
@@ -115,7 +116,7 @@ pub async fn end(
                     @if ended.disabled { ", and the meeting is disabled" } "."
                 }
                 p { "Its " code { "meeting.ended" } " webhook is recorded when RealtimeKit sends it: "
-                    a href={ "/console/sessions?meeting_id=" (views::query_value(meeting_id)) } { "the meeting's sessions" } "." }
+                    a href={ "/console/sessions?meeting_id=" (paths::query_value(meeting_id)) } { "the meeting's sessions" } "." }
             };
             Ok(page("Session ended", Some(&session), Section::Meetings, body).into_response())
         }

@@ -9,6 +9,7 @@ mod deliveries;
 mod followups;
 mod meetings;
 mod overview;
+mod paths;
 pub mod session;
 mod sessions;
 mod throttle;
@@ -23,16 +24,13 @@ use axum::routing::{get, post};
 use maud::html;
 use serde::Deserialize;
 
+pub use self::paths::{ASSETS, BROWSER_ENTRIES, PREFIX, ROOT, SIGN_IN};
+use self::paths::{FAVICON, SIGN_OUT, SIGN_OUT_EVERYWHERE};
 use self::session::{ConsoleSession, SignOut};
 use self::views::{Section, page};
 use super::AppState;
+use crate::domain::human;
 
-pub const ROOT: &str = "/console";
-pub const PREFIX: &str = "/console/";
-pub const SIGN_IN: &str = "/console/sign-in";
-pub const SIGN_OUT: &str = "/console/sign-out";
-pub const SIGN_OUT_EVERYWHERE: &str = "/console/sign-out-everywhere";
-pub const ASSETS: &str = "/console/assets";
 
 /// The largest form the console accepts (a pasted token, a filter, a CSRF token).
 const FORM_LIMIT_BYTES: usize = 16 * 1024;
@@ -119,10 +117,6 @@ async fn security_headers(State(state): State<AppState>, request: Request, next:
     response
 }
 
-/// What a browser asks of the service's root: `/` leads to the console, `/favicon.ico` to its icon.
-pub const BROWSER_ENTRIES: [&str; 2] = ["/", "/favicon.ico"];
-const FAVICON: &str = "/console/assets/favicon.svg";
-
 async fn favicon() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "image/svg+xml")],
@@ -179,7 +173,7 @@ fn sign_in_page(state: &AppState, status: StatusCode, problem: Option<&str>, nex
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="next" value=(next);
             button type="submit" { "Sign in" }
-            p.hint { "The browser keeps a signed session for " (views::duration(state.console.ttl().as_secs_f64())) ", not the token." }
+            p.hint { "The browser keeps a signed session for " (human::duration(state.console.ttl().as_secs_f64())) ", not the token." }
         }
     };
     (

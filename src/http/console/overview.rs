@@ -10,8 +10,10 @@ use axum::response::Html;
 use chrono::{SecondsFormat, Utc};
 use maud::{Markup, html};
 
+use super::paths;
 use super::session::ConsoleSession;
 use super::views::{self, PageError, Section, badge, page};
+use crate::domain::human;
 use crate::domain::artifact::AT_RISK_HOURS;
 use crate::http::AppState;
 use crate::realtimekit::registration::RegistrationState;
@@ -119,7 +121,7 @@ pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Res
                     dt { "running" } dd { a href="/console/followups?state=running" { (queue_count("running")) } }
                     dt { "waiting to retry" } dd { a href="/console/followups?state=failing" { (queue_count("waiting")) } }
                     dt { "dead" } dd { a href="/console/followups?state=dead" { (queue_count("dead")) } }
-                    dt { "oldest due" } dd { @if queue_count("due") > 0 { (views::duration(oldest_due)) } @else { "–" } }
+                    dt { "oldest due" } dd { @if queue_count("due") > 0 { (human::duration(oldest_due)) } @else { "–" } }
                 }
             }
             section.card {
@@ -183,7 +185,7 @@ pub async fn artifacts_at_risk(
                 tbody {
                     @for artifact in &rows {
                         tr {
-                            td { a href=(views::session_href(&artifact.session_id)) { code { (artifact.session_id) } } }
+                            td { a href=(paths::session_href(&artifact.session_id)) { code { (artifact.session_id) } } }
                             td {
                                 (artifact.kind.as_str())
                                 @if let Some(id) = &artifact.recording_id { " " code { (id) } }
@@ -193,7 +195,7 @@ pub async fn artifacts_at_risk(
                             td {
                                 (views::maybe_time(artifact.expires_at))
                                 @if let Some(at) = artifact.expires_at {
-                                    " (" (views::duration((at - now).num_seconds() as f64)) ")"
+                                    " (" (human::duration((at - now).num_seconds() as f64)) ")"
                                 }
                             }
                             td.error-text { (artifact.error.as_deref().unwrap_or("")) }

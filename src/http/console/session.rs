@@ -205,8 +205,8 @@ pub struct SignInFirst {
 impl IntoResponse for SignInFirst {
     fn into_response(self) -> Response {
         match self.next {
-            Some(next) => Redirect::to(&format!("{}?next={}", super::SIGN_IN, super::views::query_value(&next))),
-            None => Redirect::to(super::SIGN_IN),
+            Some(next) => Redirect::to(&format!("{}?next={}", super::paths::SIGN_IN, super::paths::query_value(&next))),
+            None => Redirect::to(super::paths::SIGN_IN),
         }
         .into_response()
     }
@@ -216,8 +216,8 @@ impl IntoResponse for SignInFirst {
 /// sign-out redirect itself sends; anything else could not be a `Location` header).
 pub fn next_page(next: Option<&str>) -> &str {
     match next {
-        Some(next) if next.starts_with(super::ROOT) && next.bytes().all(|b| b.is_ascii_graphic()) => next,
-        _ => super::ROOT,
+        Some(next) if next.starts_with(super::paths::ROOT) && next.bytes().all(|b| b.is_ascii_graphic()) => next,
+        _ => super::paths::ROOT,
     }
 }
 
@@ -232,7 +232,7 @@ impl FromRequestParts<AppState> for ConsoleSession {
                 let next = (parts.method == axum::http::Method::GET)
                     .then(|| parts.uri.path_and_query().map(|p| p.as_str().to_owned()))
                     .flatten()
-                    .filter(|next| next != super::ROOT);
+                    .filter(|next| next != super::paths::ROOT);
                 Err(SignInFirst { next }.into_response())
             }
             Err(error) => Err(error),
@@ -332,7 +332,7 @@ pub fn sign_in_form_is_genuine(state: &AppState, headers: &HeaderMap, presented:
 
 fn build_cookie(name: &'static str, value: String, max_age: Option<Duration>, secure: bool) -> HeaderValue {
     // `__Host-` cookies must be for the whole host.
-    let path = if secure { "/" } else { super::ROOT };
+    let path = if secure { "/" } else { super::paths::ROOT };
     let mut cookie = Cookie::build((cookie_name(name, secure), value))
         .path(path)
         .http_only(true)

@@ -6,8 +6,10 @@ use axum::extract::{Path, Query, State};
 use axum::response::{Html, Response};
 use maud::{Markup, html};
 
+use super::paths;
 use super::session::ConsoleSession;
 use super::views::{self, PageError, Section, action_button, badge, maybe_time, page, time};
+use crate::domain::human;
 use crate::http::AppState;
 use crate::http::artifacts;
 use crate::http::deliveries::{self as api_deliveries};
@@ -85,8 +87,8 @@ pub async fn list(
                                 td { (time(s.ended.ended_at)) }
                                 td { (app_label(&state, s.app_id.as_deref())) }
                                 td { (s.ended.meeting_title.as_deref().unwrap_or("")) br; code.small { (s.ended.meeting_id) } }
-                                td { a href=(views::session_href(&s.ended.session_id)) { code { (s.ended.session_id) } } }
-                                td { (s.ended.duration_seconds.map_or("–".to_owned(), |d| views::duration(d as f64))) }
+                                td { a href=(paths::session_href(&s.ended.session_id)) { code { (s.ended.session_id) } } }
+                                td { (s.ended.duration_seconds.map_or("–".to_owned(), |d| human::duration(d as f64))) }
                                 td { (s.ended.reason.as_deref().unwrap_or("–")) }
                             }
                         }
@@ -156,17 +158,17 @@ pub async fn show(
         (views::notice(shown.notice.as_deref()))
         p { "Session " code { (s.session_id) } }
         @if session.can_operate() {
-            p { a.button href={ "/console/meetings/end?meeting_id=" (views::query_value(&s.meeting_id)) "&app_id=" (views::query_value(record.session.app_id.as_deref().unwrap_or(""))) } { "End this meeting's active session…" } }
+            p { a.button href={ "/console/meetings/end?meeting_id=" (paths::query_value(&s.meeting_id)) "&app_id=" (paths::query_value(record.session.app_id.as_deref().unwrap_or(""))) } { "End this meeting's active session…" } }
         }
         section {
             h2 { "Record" }
             dl.record {
-                dt { "Meeting" } dd { code { (s.meeting_id) } " · " a href={ "/console/sessions?meeting_id=" (views::query_value(&s.meeting_id)) } { "its sessions" } }
+                dt { "Meeting" } dd { code { (s.meeting_id) } " · " a href={ "/console/sessions?meeting_id=" (paths::query_value(&s.meeting_id)) } { "its sessions" } }
                 dt { "App" } dd { (app_label(&state, record.session.app_id.as_deref())) " " code.small { (s.organization_id.as_deref().unwrap_or("–")) } @if let Some(name) = &s.organization_name { " · " (name) } }
                 @if let Some(room) = &s.room_name { dt { "Room" } dd { (room) } }
                 dt { "Started" } dd { (maybe_time(s.started_at)) }
                 dt { "Ended" } dd { (time(s.ended_at)) }
-                dt { "Duration" } dd { (s.duration_seconds.map_or("–".to_owned(), |d| views::duration(d as f64))) }
+                dt { "Duration" } dd { (s.duration_seconds.map_or("–".to_owned(), |d| human::duration(d as f64))) }
                 dt { "Reason" } dd { (s.reason.as_deref().unwrap_or("–")) }
                 dt { "Recorded" } dd { (time(record.session.received_at)) " by " (record.session.source.as_str()) }
             }
@@ -203,7 +205,7 @@ pub async fn show(
                                 td { (time(d.received_at)) }
                                 td { (d.event.as_deref().unwrap_or("–")) }
                                 td { (badge(d.outcome.as_str())) @if let Some(reason) = &d.reason { " " span.error-text { (reason) } } }
-                                td { a href=(views::delivery_href(&d.delivery_id)) { code.small { (d.delivery_id) } } }
+                                td { a href=(paths::delivery_href(&d.delivery_id)) { code.small { (d.delivery_id) } } }
                             }
                         }
                     }
@@ -258,7 +260,7 @@ fn live_page(state: &AppState, session: &ConsoleSession, live: &LiveSessionWithA
         section {
             h2 { "Record" }
             dl.record {
-                dt { "Meeting" } dd { code { (s.meeting_id) } " · " a href={ "/console/sessions?meeting_id=" (views::query_value(&s.meeting_id)) } { "its sessions" } }
+                dt { "Meeting" } dd { code { (s.meeting_id) } " · " a href={ "/console/sessions?meeting_id=" (paths::query_value(&s.meeting_id)) } { "its sessions" } }
                 dt { "App" } dd { (app_label(state, s.app_id.as_deref())) " " code.small { (s.organization_id.as_deref().unwrap_or("–")) } @if let Some(name) = &s.organization_name { " · " (name) } }
                 @if let Some(room) = &s.room_name { dt { "Room" } dd { (room) } }
                 dt { "Started" } dd { (time(s.started_at)) }
@@ -344,7 +346,7 @@ fn livestreams_section(livestreams: &[Livestream]) -> Markup {
 fn artifact_row(session_id: &str, artifact: &Artifact) -> Markup {
     let download = format!(
         "{}/artifacts/{}",
-        views::session_href(session_id),
+        paths::session_href(session_id),
         artifact.download_path()
     );
     html! {
@@ -359,7 +361,7 @@ fn artifact_row(session_id: &str, artifact: &Artifact) -> Markup {
                 @if let Some(status) = &artifact.status { " " (status) }
                 @if let Some(error) = &artifact.error { br; span.error-text { (error) } }
             }
-            td { (artifact.size_bytes.map_or("–".to_owned(), views::size)) }
+            td { (artifact.size_bytes.map_or("–".to_owned(), human::size)) }
             td { (maybe_time(artifact.expires_at)) }
             td { (maybe_time(artifact.archived_at)) }
             td { @if artifact.archived_at.is_some() { a href=(download) download { "Download" } } }
@@ -397,7 +399,7 @@ pub fn job_row(session: &ConsoleSession, job: &Job, with_session: bool) -> Marku
     html! {
         tr {
             @if with_session {
-                td { a href=(views::session_href(&job.session_id)) { code.small { (job.session_id) } } }
+                td { a href=(paths::session_href(&job.session_id)) { code.small { (job.session_id) } } }
             }
             td {
                 (job.followup) @if job.followup != job.kind.as_str() { " (" (job.kind.as_str()) ")" }

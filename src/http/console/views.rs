@@ -7,9 +7,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use maud::{DOCTYPE, Markup, html};
 
 use super::super::error::ApiError;
+use crate::domain::human;
 use super::session::ConsoleSession;
-use super::{ASSETS, ROOT, SIGN_OUT, SIGN_OUT_EVERYWHERE};
-use crate::realtimekit::client::path_segment;
+use super::paths::{ASSETS, ROOT, SIGN_OUT, SIGN_OUT_EVERYWHERE};
 
 /// Which part of the console a page belongs to, for the navigation bar.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -191,12 +191,12 @@ fn utc(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// A time: UTC in the page and on hover; `local-time.js` shows it in the browser's time zone.
+/// A time to the second and how long ago it was: UTC in the page and on hover; `local-time.js` shows it in the
+/// browser's time zone.
 pub fn time(at: DateTime<Utc>) -> Markup {
     html! {
-        time datetime=(at.to_rfc3339_opts(SecondsFormat::Secs, true)) title=(utc(at)) {
-            (at.format("%Y-%m-%d %H:%M UTC"))
-        }
+        time datetime=(at.to_rfc3339_opts(SecondsFormat::Secs, true)) title=(utc(at)) { (utc(at)) }
+        " " small.ago { "(" (human::ago(at, Utc::now())) ")" }
     }
 }
 
@@ -204,40 +204,6 @@ pub fn maybe_time(at: Option<DateTime<Utc>>) -> Markup {
     match at {
         Some(at) => time(at),
         None => html! { "–" },
-    }
-}
-
-/// `45 s`, `12 min 5 s`, `3 h 20 min`, `2 d 4 h`.
-pub fn duration(secs: f64) -> String {
-    if !secs.is_finite() {
-        return "–".to_owned();
-    }
-    let sign = if secs < 0.0 { "-" } else { "" };
-    let secs = secs.abs().round() as u64;
-    let (d, h, m, s) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60, secs % 60);
-    let text = match (d, h, m) {
-        (0, 0, 0) => format!("{s} s"),
-        (0, 0, _) if s == 0 => format!("{m} min"),
-        (0, 0, _) => format!("{m} min {s} s"),
-        (0, _, _) => format!("{h} h {m} min"),
-        _ => format!("{d} d {h} h"),
-    };
-    format!("{sign}{text}")
-}
-
-/// `512 B`, `1.5 KiB`, `12.0 MiB`, `3.21 GiB`.
-pub fn size(bytes: i64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value.abs() >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    match unit {
-        0 => format!("{bytes} B"),
-        _ if value < 10.0 => format!("{value:.2} {}", UNITS[unit]),
-        _ => format!("{value:.1} {}", UNITS[unit]),
     }
 }
 
@@ -257,37 +223,4 @@ pub fn next_page(base: &str, query: &[(&str, String)], cursor: Option<&str>) -> 
     }
     href.append_pair("cursor", cursor);
     html! { p.pager { a href={ (base) "?" (href.finish()) } rel="next" { "Next page →" } } }
-}
-
-/// `text` as one value of a query string.
-pub fn query_value(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
-/// The console page of a session.
-pub fn session_href(session_id: &str) -> String {
-    format!("{ROOT}/sessions/{}", path_segment(session_id))
-}
-
-/// The console page of a delivery.
-pub fn delivery_href(delivery_id: &str) -> String {
-    format!("{ROOT}/deliveries/{}", path_segment(delivery_id))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_sizes_read_as_people_say_them() {
-        assert_eq!(duration(45.0), "45 s");
-        assert_eq!(duration(725.0), "12 min 5 s");
-        assert_eq!(duration(600.0), "10 min");
-        assert_eq!(duration(12_000.0), "3 h 20 min");
-        assert_eq!(duration(187_200.0), "2 d 4 h");
-        assert_eq!(duration(-90.0), "-1 min 30 s");
-        assert_eq!(size(512), "512 B");
-        assert_eq!(size(1536), "1.50 KiB");
-        assert_eq!(size(12 * 1024 * 1024), "12.0 MiB");
-    }
 }

@@ -3,7 +3,7 @@
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   var format = new Intl.DateTimeFormat(undefined, {
-    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
   });
   document.querySelectorAll("time[datetime]").forEach(function (element) {
     var at = new Date(element.getAttribute("datetime"));
