@@ -12,15 +12,22 @@ use crate::realtimekit::signature::WebhookSigner;
 pub const PRIVATE_KEY_FILE: &str = "rtk-dev-private.pem";
 pub const PUBLIC_KEY_FILE: &str = "rtk-dev-public.pem";
 
-/// Writes a fresh RSA-2048 key pair into `dir`, returning the two paths (private, public).
-/// Keys already there are kept (an error says so) unless `replace` is set: a pinned public key in use elsewhere
-/// must not change under it.
-pub fn keygen(dir: &Path, replace: bool) -> anyhow::Result<(PathBuf, PathBuf)> {
+/// Writes a fresh RSA-2048 key pair into `dir`. A pair already there is kept, and said to be, unless `replace` is
+/// set: a pinned public key in use elsewhere must not change under it.
+pub fn keygen(dir: &Path, replace: bool) -> anyhow::Result<KeyPair> {
     let private = dir.join(PRIVATE_KEY_FILE);
     let public = dir.join(PUBLIC_KEY_FILE);
+    // A pair already there is kept (running the command again is harmless); one file alone is not a pair.
+    if !replace && private.exists() && public.exists() {
+        return Ok(KeyPair {
+            private,
+            public,
+            written: false,
+        });
+    }
     if !replace && let Some(existing) = [&private, &public].into_iter().find(|path| path.exists()) {
         anyhow::bail!(
-            "{} already exists; keeping it (pass --force to write a new key pair over it)",
+            "{} exists without its other half; keeping it (pass --force to write a new key pair over it)",
             existing.display()
         );
     }
@@ -28,7 +35,18 @@ pub fn keygen(dir: &Path, replace: bool) -> anyhow::Result<(PathBuf, PathBuf)> {
     let (_, pems) = WebhookSigner::generate()?;
     write_private(&private, &pems.private_key_pem)?;
     std::fs::write(&public, &pems.public_key_pem).with_context(|| format!("writing {}", public.display()))?;
-    Ok((private, public))
+    Ok(KeyPair {
+        private,
+        public,
+        written: true,
+    })
+}
+
+/// The test key pair's files, and whether this run wrote them (or kept the ones there).
+pub struct KeyPair {
+    pub private: PathBuf,
+    pub public: PathBuf,
+    pub written: bool,
 }
 
 fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {

@@ -4,9 +4,13 @@
 //! Every command exits 0 only when it did what was asked. Lists print a table with a header for people (or a line
 //! saying there is nothing), or one JSON object per line with `--json` for scripts.
 
+mod artifacts;
+mod cloudflare;
 mod config_check;
+mod deliveries;
+mod followups;
 mod output;
-mod records;
+mod sessions;
 mod tokens;
 
 use std::path::PathBuf;
@@ -15,16 +19,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
 
+use self::artifacts::ArtifactsCommand;
+use self::cloudflare::{AppOption, WebhooksCommand, app_client, app_clients};
+use self::deliveries::DeliveriesCommand;
+use self::followups::FollowupsCommand;
 use self::output::out;
-use self::records::{ArtifactsCommand, DeliveriesCommand, FollowupsCommand, SessionsCommand};
+use self::sessions::SessionsCommand;
 use crate::config::{ConfigFile, Settings};
 use crate::dev::{self, SignedDelivery};
 use crate::domain;
-use crate::domain::App;
 use crate::domain::Scope;
-use crate::realtimekit::client::{ApiError, AppClients, NoClient, RealtimeKitClient, missing_credentials};
 use crate::realtimekit::end_meeting::end_meeting;
-use crate::realtimekit::registration::{self, DesiredWebhook, RegistrationError};
 use crate::realtimekit::signature::WebhookSigner;
 use crate::startup::{self, Application};
 use crate::store::database;
@@ -121,34 +126,6 @@ fn parse_scope(text: &str) -> Result<Scope, String> {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum WebhooksCommand {
-    /// List the app's webhooks (this service's is marked *)
-    List {
-        #[command(flatten)]
-        app: AppOption,
-    },
-    /// Create, correct or move this service's webhook now (what `serve` does at start)
-    Register {
-        #[command(flatten)]
-        app: AppOption,
-    },
-    /// Delete a webhook by id
-    Delete {
-        id: String,
-        #[command(flatten)]
-        app: AppOption,
-    },
-}
-
-/// Which configured app a command calls Cloudflare for.
-#[derive(Debug, clap::Args)]
-pub struct AppOption {
-    /// The app id; needed only when more than one app is configured
-    #[arg(long = "app", value_name = "APP_ID")]
-    app_id: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
 pub enum MeetingsCommand {
     /// End a meeting's active session for everyone
     End {
@@ -227,18 +204,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Check) => config_check::run(&cli.config_file()),
         Command::Sessions(command) => {
             let (settings, db) = existing_database(&cli).await?;
-            records::sessions(&db, &settings, command).await
+            sessions::sessions(&db, &settings, command).await
         }
         Command::Deliveries(command) => {
             let (settings, db) = existing_database(&cli).await?;
-            records::deliveries(&db, &settings, command).await
+            deliveries::deliveries(&db, &settings, command).await
         }
-        Command::Followups(records::FollowupsCommand::Configured { json }) => {
-            records::configured_followups(&cli.settings(Logging::Command)?, *json)
+        Command::Followups(FollowupsCommand::Configured { json }) => {
+            followups::configured_followups(&cli.settings(Logging::Command)?, *json)
         }
-        Command::Followups(command) => records::followups(&existing_database(&cli).await?.1, command).await,
-        Command::Artifacts(command) => records::artifacts(&existing_database(&cli).await?.1, command).await,
-        Command::Webhooks(command) => webhooks(&cli, command).await,
+        Command::Followups(command) => followups::followups(&existing_database(&cli).await?.1, command).await,
+        Command::Artifacts(command) => artifacts::artifacts(&existing_database(&cli).await?.1, command).await,
+        Command::Webhooks(command) => cloudflare::webhooks(&cli.settings(Logging::Command)?, command).await,
         Command::Meetings(MeetingsCommand::End {
             meeting_id,
             disable,
@@ -277,7 +254,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dev(DevCommand::Keygen { out, force }) => {
-            let (private, public) = dev::keygen(out, *force)?;
+            let pair = dev::keygen(out, *force)?;
+            let (private, public) = (&pair.private, &pair.public);
+            if !pair.written {
+                out!("the key pair is already there; kept it (--force writes a new one)");
+            }
             out!("private key (signs deliveries): {}", private.display());
             out!("public key (verifies them): {}", public.display());
             out!(
@@ -309,75 +290,6 @@ async fn existing_database(cli: &Cli) -> anyhow::Result<(Settings, sqlx::PgPool)
     let settings = cli.settings(Logging::Command)?;
     let pool = database::existing_pool(&settings.database).await?;
     Ok((settings, pool))
-}
-
-fn app_clients(settings: &Settings) -> anyhow::Result<AppClients> {
-    let missing = missing_credentials(&settings.realtimekit);
-    if !missing.is_empty() {
-        anyhow::bail!("this needs the RealtimeKit API: set {}", missing.join(", "));
-    }
-    AppClients::from_settings(&settings.realtimekit, reqwest::Client::new())
-}
-
-/// The client of the app `--app` names, or of the only app.
-fn app_client<'c>(clients: &'c AppClients, app_id: Option<&str>) -> anyhow::Result<(&'c App, &'c RealtimeKitClient)> {
-    clients.for_app(app_id).map_err(|why| {
-        let apps: Vec<&str> = clients.apps().iter().map(|a| a.app_id.as_str()).collect();
-        match why {
-            NoClient::WhichApp(_) | NoClient::NotConfigured(_) => {
-                anyhow::anyhow!("{why}: pass --app with one of {}", apps.join(", "))
-            }
-            other => anyhow::anyhow!(other),
-        }
-    })
-}
-
-async fn webhooks(cli: &Cli, command: &WebhooksCommand) -> anyhow::Result<ExitCode> {
-    let settings = cli.settings(Logging::Command)?;
-    let clients = app_clients(&settings)?;
-    let (WebhooksCommand::List { app } | WebhooksCommand::Register { app } | WebhooksCommand::Delete { app, .. }) =
-        command;
-    let (app, client) = app_client(&clients, app.app_id.as_deref())?;
-    match command {
-        WebhooksCommand::List { .. } => {
-            let ours = settings.webhook_url();
-            let mut table = output::Table::new(&["", "ID", "NAME", "STATE", "EVENTS", "URL"]);
-            for webhook in client.list_webhooks().await.map_err(explain)? {
-                let mine = Some(&webhook.url) == ours.as_ref() || webhook.name == settings.registration.name;
-                table.row(vec![
-                    if mine { "*" } else { "" }.to_owned(),
-                    webhook.id,
-                    webhook.name,
-                    if webhook.enabled { "enabled" } else { "disabled" }.to_owned(),
-                    webhook.events.join(","),
-                    webhook.url,
-                ]);
-            }
-            table.print("no webhooks");
-        }
-        WebhooksCommand::Register { .. } => {
-            let desired = DesiredWebhook::from_settings(&settings).map_err(|reason| anyhow::anyhow!(reason))?;
-            let pool = database::existing_pool(&settings.database).await?;
-            let (webhook, action) = registration::register_once(&pool, &app.app_id, client, &desired)
-                .await
-                .map_err(|e| match e {
-                    RegistrationError::Api(api) => explain(api),
-                    other => other.into(),
-                })?;
-            out!("{} webhook {} -> {}", action.as_str(), webhook.id, webhook.url);
-        }
-        WebhooksCommand::Delete { id, .. } => {
-            client.delete_webhook(id).await.map_err(explain)?;
-            out!("deleted webhook {id}");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// An API failure as an operator needs to read it: the permission for an auth failure, Cloudflare's message (or the
-/// transport error with its causes) otherwise.
-fn explain(error: ApiError) -> anyhow::Error {
-    anyhow::anyhow!(error.describe())
 }
 
 async fn healthcheck(url: &str) -> anyhow::Result<ExitCode> {

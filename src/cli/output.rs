@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use clap::Args;
 use serde::Serialize;
 
 /// `println!` for command output. When the reader has gone (`rtk-sessions config check | head`), the command ends
@@ -97,4 +98,68 @@ pub(super) fn or_dash(value: Option<&str>) -> String {
 
 pub(super) fn instant(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// How a list is printed and which page.
+#[derive(Debug, Args)]
+pub struct ListOptions {
+    /// Page size, 1 to 500 [default: 50]
+    #[arg(long)]
+    pub limit: Option<String>,
+    /// Where to start: the cursor printed after the previous page
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// One JSON object per line (the API's objects) instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A record's fields, a line each.
+pub(super) fn fields(record: &impl Serialize) -> anyhow::Result<()> {
+    let value = serde_json::to_value(record)?;
+    for (key, value) in value.as_object().into_iter().flatten() {
+        let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+        out!("{key:<19} {text}");
+    }
+    Ok(())
+}
+
+/// An API error as the command's user reads it: a message that opens with one of the command's `parameters`
+/// (`has_recording must be true or false`) names the flag typed instead (`--has-recording must be true or false`).
+/// `app_id` is `--app`, as in every command.
+pub(super) fn in_flags(error: crate::http::error::ApiError, parameters: &[&str]) -> anyhow::Error {
+    let message = error.to_string();
+    let Some(parameter) = parameters.iter().find(|p| {
+        message
+            .strip_prefix(**p)
+            .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with(':'))
+    }) else {
+        return error.into();
+    };
+    let flag = match *parameter {
+        "app_id" => "--app".to_owned(),
+        other => format!("--{}", other.replace('_', "-")),
+    };
+    anyhow::anyhow!("{flag}{}", &message[parameter.len()..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::error::ApiError;
+
+    #[test]
+    fn api_parameters_read_as_the_flags_typed() {
+        let error = |message: &str| ApiError::bad_request("invalid_parameter", message.to_owned());
+        let parameters = ["has_recording", "app_id", "limit"];
+        let said = |message: &str| in_flags(error(message), &parameters).to_string();
+        assert_eq!(
+            said("has_recording must be true or false"),
+            "--has-recording must be true or false"
+        );
+        assert_eq!(said("app_id: not configured"), "--app: not configured");
+        assert_eq!(said("limit must be a whole number"), "--limit must be a whole number");
+        assert_eq!(said("limits are reached"), "limits are reached");
+        assert_eq!(said("the database is unavailable"), "the database is unavailable");
+    }
 }

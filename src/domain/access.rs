@@ -161,6 +161,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_configured_tokens_are_accepted_and_known_by_name() {
+        let tokens = ApiTokens::new(&[
+            ApiToken::from_value("a", Scope::Read, "alpha"),
+            ApiToken::from_value("b", Scope::Operate, "beta"),
+        ]);
+        assert_eq!(tokens.identify("alpha").map(|t| t.name.as_str()), Some("a"));
+        assert_eq!(tokens.identify("beta").map(|t| t.scope), Some(Scope::Operate));
+        assert!(tokens.identify("alph").is_none());
+        assert!(tokens.identify("").is_none());
+        assert!(ApiTokens::new(&[]).identify("").is_none());
+    }
+
+    #[test]
     fn operate_allows_what_read_allows_and_not_the_reverse() {
         assert!(Scope::Operate.allows(Scope::Read));
         assert!(Scope::Operate.allows(Scope::Operate));

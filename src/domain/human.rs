@@ -67,7 +67,9 @@ mod tests {
 
     #[test]
     fn times_read_as_how_long_ago() {
-        let now = DateTime::parse_from_rfc3339("2026-12-05T10:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-12-05T10:00:00Z")
+            .expect("a time")
+            .with_timezone(&Utc);
         let at = |secs: i64| now - chrono::Duration::seconds(secs);
         assert_eq!(ago(now, now), "just now");
         assert_eq!(ago(at(45), now), "45 s ago");

@@ -8,9 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::state::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::params;
+use super::state::AppState;
 use crate::domain::artifact::ArtifactKind;
 use crate::domain::recording::ArtifactFile;
 use crate::store::artifacts::{self, ArchivedCopy, ArtifactKey};

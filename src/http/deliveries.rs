@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use super::state::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::params::{self, ListFailures, Page};
+use super::state::AppState;
 use crate::domain::Apps;
 use crate::store::deliveries::{self, DeliveryFilter, DeliverySummary, Outcome, Replayed, StoredBody, StoredDelivery};
 use crate::store::followup_jobs::JobSpecs;
@@ -126,7 +126,12 @@ pub async fn get_one(
             StoredBody::Json(text) => text.into_bytes(),
             StoredBody::Bytes(bytes) => bytes,
         };
-        return Ok((super::error::UNTRUSTED_CONTENT, [(header::CONTENT_TYPE, content_type)], bytes).into_response());
+        return Ok((
+            super::error::UNTRUSTED_CONTENT,
+            [(header::CONTENT_TYPE, content_type)],
+            bytes,
+        )
+            .into_response());
     }
     Ok(Json(DeliveryDetail::from(delivery)).into_response())
 }

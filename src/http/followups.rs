@@ -6,9 +6,9 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use super::state::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::params::{self, ListFailures, Page};
+use super::state::AppState;
 use crate::store::cursor::JobCursor;
 use crate::store::followup_jobs::{self, Job, JobFilter, JobStatus};
 

@@ -5,17 +5,16 @@
 //! carries only `ok`/`failing` and a stable reason code per check. Error texts, Cloudflare's messages and URLs (which
 //! name the account and app) go to the log, and to callers presenting an API token.
 
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Serialize;
 
-use super::state::AppState;
 use super::auth::bearer_token;
 use super::database_probe::NOT_MIGRATED;
 use super::error::ErrorBody;
+use super::state::AppState;
 use crate::observability;
 use crate::realtimekit::registration::{RegistrationState, RegistrationStatus};
 
@@ -140,7 +139,6 @@ pub struct Health {
     status: &'static str,
 }
 
-
 #[utoipa::path(get, path = "/healthz", tag = "health", security(()),
     responses((status = 200, description = "The process is alive", body = Health)))]
 pub async fn healthz() -> Json<Health> {
@@ -192,7 +190,6 @@ pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> (Statu
         }),
     )
 }
-
 
 /// The Prometheus exposition: every metric of docs/OPERATIONS.md.
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "health",

@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::state::AppState;
 use super::error::{ApiError, ErrorBody};
+use super::state::AppState;
 use crate::realtimekit::client::NoClient;
 use crate::realtimekit::end_meeting::{EndedMeeting, end_meeting};
 

@@ -88,6 +88,38 @@ pub fn id_filter(name: &str, value: Option<String>) -> Result<Option<String>, Ap
     }
 }
 
+/// The most words a title search takes, and the longest search.
+pub const MAX_TITLE_WORDS: usize = 8;
+pub const MAX_TITLE_BYTES: usize = 200;
+
+/// A title search: its words (split on white space), each to be found in the title whatever its case. Absent or
+/// blank: no words.
+pub fn title_words(name: &str, value: Option<String>) -> Result<Vec<String>, ApiError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    if value.contains('\0') {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("{name} must not contain NUL characters"),
+        ));
+    }
+    if value.len() > MAX_TITLE_BYTES {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("{name} is longer than {MAX_TITLE_BYTES} bytes"),
+        ));
+    }
+    let words: Vec<String> = value.split_whitespace().map(str::to_owned).collect();
+    if words.len() > MAX_TITLE_WORDS {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("{name} has more than {MAX_TITLE_WORDS} words"),
+        ));
+    }
+    Ok(words)
+}
+
 /// An id from the path: no NUL, at most [`MAX_ID_BYTES`] bytes.
 pub fn path_id(name: &str, value: &str) -> Result<(), ApiError> {
     check_id(name, value)

@@ -8,10 +8,10 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use super::state::AppState;
 use super::error::ApiError;
 use super::error::ErrorBody;
 use super::params::{self, ListFailures, Page};
+use super::state::AppState;
 use crate::domain::live_session::SessionStatus;
 use crate::followups::{Report, render_report_html};
 use crate::store::artifacts::{self, SessionArtifacts};
@@ -43,6 +43,9 @@ pub struct ListParams {
     pub(crate) app_id: Option<String>,
     /// Only sessions that ended for this reason, e.g. `HOST_ENDED_MEETING`.
     pub(crate) reason: Option<String>,
+    /// Only sessions whose meeting title contains each of these words (separated by spaces), whatever their case:
+    /// `board review` finds "Q3 Board Review". At most 8 words and 200 bytes.
+    pub(crate) title: Option<String>,
     /// Sessions that ended at or after this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
     pub(crate) ended_after: Option<String>,
@@ -97,7 +100,7 @@ pub async fn list(
     let Query(params) = params.map_err(|rejection| {
         ApiError::invalid_query(
             &rejection,
-            "status, stale, meeting_id, organization_id, app_id, reason, ended_after, ended_before, has_recording, \
+            "status, stale, meeting_id, organization_id, app_id, reason, title, ended_after, ended_before, has_recording, \
              has_transcript, has_summary, has_chat, limit, cursor",
         )
     })?;
@@ -135,6 +138,7 @@ pub(crate) async fn live_page(db: &PgPool, params: ListParams) -> Result<Page<Li
         organization_id: params::id_filter("organization_id", params.organization_id)?,
         app_id: params::id_filter("app_id", params.app_id)?,
         stale: params::flag("stale", params.stale)?,
+        title_words: params::title_words("title", params.title)?,
     };
     let page = live_sessions::list(db, &filter, cursor.as_ref(), limit).await?;
     Ok(Page {
@@ -164,6 +168,7 @@ pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<Se
         has_transcript: params::flag("has_transcript", params.has_transcript)?,
         has_summary: params::flag("has_summary", params.has_summary)?,
         has_chat: params::flag("has_chat", params.has_chat)?,
+        title_words: params::title_words("title", params.title)?,
     };
     let page = sessions::list(db, &filter, cursor.as_ref(), limit).await?;
     Ok(Page {

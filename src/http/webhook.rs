@@ -14,8 +14,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use tracing::Span;
 
-use super::state::AppState;
 use super::error::{ApiError, ErrorBody};
+use super::state::AppState;
 use crate::domain::{DeliveryBody, DeliveryId, Reading, WebhookId, read_delivery};
 use crate::observability;
 use crate::realtimekit::public_key::VerifyError;

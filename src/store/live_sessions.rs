@@ -50,6 +50,8 @@ pub struct LiveFilter {
     pub app_id: Option<String>,
     /// `true`: only stale sessions; `false`: only those not stale.
     pub stale: Option<bool>,
+    /// Sessions whose meeting title contains every one of these words, whatever their case.
+    pub title_words: Vec<String>,
 }
 
 pub struct LivePage {
@@ -79,6 +81,11 @@ pub async fn list(
         Some(false) => query.push(" AND l.stale_since IS NULL"),
         None => &mut query,
     };
+    for word in &filter.title_words {
+        query
+            .push(" AND l.meeting_title ILIKE ")
+            .push_bind(super::sessions::contains(word));
+    }
     if let Some(cursor) = cursor {
         query
             .push(" AND (l.started_at, l.session_id) < (")

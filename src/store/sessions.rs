@@ -49,6 +49,8 @@ pub struct ListFilter {
     pub has_transcript: Option<bool>,
     pub has_summary: Option<bool>,
     pub has_chat: Option<bool>,
+    /// Sessions whose meeting title contains every one of these words, whatever their case.
+    pub title_words: Vec<String>,
 }
 
 pub struct Page {
@@ -170,6 +172,9 @@ fn list_query<'a>(
             None => &mut query,
         };
     }
+    for word in &filter.title_words {
+        query.push(" AND meeting_title ILIKE ").push_bind(contains(word));
+    }
     if let Some(after) = filter.ended_after {
         query.push(" AND ended_at >= ").push_bind(after);
     }
@@ -189,6 +194,20 @@ fn list_query<'a>(
         .push(" ORDER BY ended_at DESC, session_id DESC LIMIT ")
         .push_bind(i64::from(limit) + 1);
     query
+}
+
+/// The `ILIKE` pattern of text containing `word`: its own `%`, `_` and `\\` match themselves.
+pub(crate) fn contains(word: &str) -> String {
+    let mut pattern = String::with_capacity(word.len() + 2);
+    pattern.push('%');
+    for c in word.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// The plan Postgres runs for a listing, with its actual timings (for the query benchmark).

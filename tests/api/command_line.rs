@@ -71,7 +71,7 @@ async fn read_only_commands_never_create_a_database_and_say_what_to_run() {
 }
 
 #[tokio::test]
-async fn the_command_line_checks_and_words_are_the_apis() {
+async fn the_command_line_checks_are_the_apis_and_name_the_flags_typed() {
     let database = fresh_database();
     let (ok, _, stderr) = text(&run(command(&database).arg("migrate")));
     assert!(ok, "{stderr}");
@@ -88,7 +88,7 @@ async fn the_command_line_checks_and_words_are_the_apis() {
         ),
         (
             &["followups", "list", "--limit", "0"],
-            "limit must be a whole number from 1 to 500",
+            "--limit must be a whole number from 1 to 500",
         ),
         (
             &["deliveries", "list", "--outcome", "fine"],
@@ -96,11 +96,11 @@ async fn the_command_line_checks_and_words_are_the_apis() {
         ),
         (
             &["sessions", "list", "--ended-after", "yesterday"],
-            "ended_after must be an RFC 3339 timestamp",
+            "--ended-after must be an RFC 3339 timestamp",
         ),
         (
             &["sessions", "list", "--cursor", "nonsense"],
-            "cursor is not one this API returned",
+            "--cursor is not one this API returned",
         ),
     ];
     for (args, says) in cases {
@@ -180,9 +180,31 @@ async fn sessions_are_listed_in_a_table_or_as_json_lines_and_shown_one_by_one() 
     assert!(ok, "{stderr}");
     let mut lines = stdout.lines();
     let header: Vec<&str> = lines.next().expect("a header").split_whitespace().collect();
-    assert_eq!(header, ["ENDED", "SESSION", "MEETING", "DURATION", "REASON", "SOURCE"]);
+    assert_eq!(
+        header,
+        ["ENDED", "SESSION", "TITLE", "MEETING", "DURATION", "REASON", "SOURCE"]
+    );
     let row = lines.next().expect("a row");
-    assert!(row.contains(&session_id) && row.contains("delivery"), "{row}");
+    assert!(
+        row.contains(&session_id) && row.contains("Weekly sync") && row.contains("30 min") && row.contains("delivery"),
+        "the title, and the duration as people say it: {row}"
+    );
+    let (ok, stdout, _) = cli(&["sessions", "list", "--title", "WEEKLY"]);
+    assert!(
+        ok && stdout.contains(&session_id),
+        "found by a word of its title: {stdout}"
+    );
+    let (ok, stdout, _) = cli(&["sessions", "list", "--title", "weekly retro"]);
+    assert!(
+        ok && stdout.trim() == "no sessions",
+        "every word must be found: {stdout}"
+    );
+    // A flag's value the API refuses is named by the flag typed, not by the API's parameter.
+    let (ok, _, stderr) = cli(&["sessions", "list", "--has-recording", "maybe"]);
+    assert!(
+        !ok && stderr.contains("--has-recording must be true or false"),
+        "{stderr}"
+    );
 
     let (ok, stdout, _) = cli(&["sessions", "list", "--json"]);
     assert!(ok);
@@ -360,12 +382,20 @@ async fn completions_are_printed_and_keygen_keeps_existing_keys_unless_forced() 
     let public = |dir: &Path| std::fs::read_to_string(dir.join("rtk-dev-public.pem")).expect("a public key");
     assert!(keygen(false).0);
     let first = public(&keys);
-    let (ok, _, stderr) = keygen(false);
+    // Run again: the pair is kept, and the line to pin it is printed again.
+    let (ok, stdout, stderr) = keygen(false);
     assert!(
-        !ok && stderr.contains("already exists") && stderr.contains("--force"),
-        "{stderr}"
+        ok && stdout.contains("already there") && stdout.contains("RTK_SESSIONS__REALTIMEKIT__PUBLIC_KEY_FILE="),
+        "{stdout}{stderr}"
     );
     assert_eq!(public(&keys), first, "the existing key is kept");
+    // Half a pair is not one: it is kept, and the command says what to do.
+    std::fs::remove_file(keys.join("rtk-dev-public.pem")).expect("removed");
+    let (ok, _, stderr) = keygen(false);
+    assert!(
+        !ok && stderr.contains("without its other half") && stderr.contains("--force"),
+        "{stderr}"
+    );
     assert!(keygen(true).0);
     assert_ne!(public(&keys), first, "--force writes a new pair");
 }

@@ -373,8 +373,21 @@ async fn operators_list_show_and_replay_deliveries_from_the_command_line() {
     );
     let shown = tokio::task::block_in_place(|| cli(&["deliveries", "show", &delivery.delivery_id, "--raw"]));
     assert_eq!(shown, body, "--raw writes the exact bytes");
-    let replayed = tokio::task::block_in_place(|| cli(&["deliveries", "replay", &delivery.delivery_id]));
-    let replayed: serde_json::Value = serde_json::from_slice(&replayed).expect("json");
+    let shown = tokio::task::block_in_place(|| cli(&["deliveries", "show", &delivery.delivery_id]));
+    let shown = String::from_utf8_lossy(&shown).to_string();
+    assert!(
+        shown.contains("outcome             unprocessable") && shown.ends_with("\n\n\u{1} not json at all\n"),
+        "its fields, then its body: {shown}"
+    );
+    // Still unprocessable after the replay: the command says so and fails, so a script notices.
+    let replayed = tokio::task::block_in_place(|| {
+        command(&service.database)
+            .args(["deliveries", "replay", &delivery.delivery_id, "--json"])
+            .output()
+            .expect("runs")
+    });
+    assert_eq!(replayed.status.code(), Some(1));
+    let replayed: serde_json::Value = serde_json::from_slice(&replayed.stdout).expect("json");
     assert_eq!(replayed["outcome"], "unprocessable");
     let empty = tokio::task::block_in_place(|| cli(&["deliveries", "list", "--outcome", "stored"]));
     assert_eq!(String::from_utf8_lossy(&empty).trim(), "no deliveries");

@@ -135,6 +135,56 @@ async fn each_filter_selects_exactly_its_sessions_newest_ended_first() {
 }
 
 #[tokio::test]
+async fn sessions_are_found_by_the_words_of_their_title_whatever_their_case() {
+    let app = spawn_app().await;
+    let t0 = DateTime::parse_from_rfc3339("2026-06-03T10:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc);
+    let titles = [
+        ("s1", "Q3 Board Review"),
+        ("s2", "board games night"),
+        ("s3", "Weekly sync: 100% done_list"),
+        ("s4", "Review of the Q3 plan"),
+    ];
+    for (hours, (session, title)) in (1..).zip(titles) {
+        let body = json!({
+            "event": "meeting.ended",
+            "meeting": {
+                "id": format!("m-{session}"), "sessionId": session, "title": title, "status": "LIVE",
+                "startedAt": (t0 + Duration::hours(hours) - Duration::minutes(5)).to_rfc3339(),
+                "endedAt": (t0 + Duration::hours(hours)).to_rfc3339(),
+                "organizedBy": {"id": "o1", "name": "Org"}
+            },
+            "reason": "HOST_ENDED_MEETING"
+        });
+        let response = app.deliver(&app.signed(serde_json::to_vec(&body).expect("json"))).await;
+        assert_eq!(response.status(), 200);
+    }
+    let cases = [
+        ("?title=board", vec!["s2", "s1"]),
+        ("?title=BOARD%20review", vec!["s1"]),
+        ("?title=review%20q3", vec!["s4", "s1"]),
+        ("?title=%20%20q3%20%20", vec!["s4", "s1"]),
+        // The search's own % and _ are characters to find, not wildcards.
+        ("?title=100%25", vec!["s3"]),
+        ("?title=%25", vec!["s3"]),
+        ("?title=e_l", vec!["s3"]),
+        ("?title=d_l", vec![]),
+        ("?title=retro", vec![]),
+        ("?title=", vec!["s4", "s3", "s2", "s1"]),
+        ("?title=board&meeting_id=m-s2", vec!["s2"]),
+    ];
+    for (query, expected) in cases {
+        let (status, page) = status_and_json(app.get_sessions(query).await).await;
+        assert_eq!(status, 200, "{query}");
+        assert_eq!(ids(&page), expected, "{query}");
+    }
+    let (status, error) = status_and_json(app.get_sessions("?title=a%20b%20c%20d%20e%20f%20g%20h%20i").await).await;
+    assert_eq!(status, 400);
+    assert_eq!(error["error"]["message"], "title has more than 8 words");
+}
+
+#[tokio::test]
 async fn bad_queries_get_a_400_that_says_what_is_wrong() {
     let app = spawn_app().await;
     let cases = [

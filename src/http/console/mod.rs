@@ -31,7 +31,6 @@ use self::views::{Section, page};
 use super::AppState;
 use crate::domain::human;
 
-
 /// The largest form the console accepts (a pasted token, a filter, a CSRF token).
 const FORM_LIMIT_BYTES: usize = 16 * 1024;
 

@@ -205,7 +205,11 @@ pub struct SignInFirst {
 impl IntoResponse for SignInFirst {
     fn into_response(self) -> Response {
         match self.next {
-            Some(next) => Redirect::to(&format!("{}?next={}", super::paths::SIGN_IN, super::paths::query_value(&next))),
+            Some(next) => Redirect::to(&format!(
+                "{}?next={}",
+                super::paths::SIGN_IN,
+                super::paths::query_value(&next)
+            )),
             None => Redirect::to(super::paths::SIGN_IN),
         }
         .into_response()

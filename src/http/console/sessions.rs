@@ -52,7 +52,8 @@ pub async fn list(
     let apps = state.realtimekit.apps();
     let body = html! {
         form.filters method="get" action="/console/sessions" {
-            label { "Meeting id" input type="search" name="meeting_id" value=(value("meeting_id")) autofocus; }
+            label { "Title" input type="search" name="title" value=(value("title")) placeholder="words of the meeting's title" autofocus; }
+            label { "Meeting id" input type="search" name="meeting_id" value=(value("meeting_id")); }
             @if apps.is_empty() {
                 label { "App id" input type="search" name="app_id" value=(value("app_id")); }
             } @else {
@@ -105,6 +106,7 @@ pub async fn list(
 fn filters(params: &ListParams) -> Vec<(&'static str, String)> {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     vec![
+        ("title", text(&params.title)),
         ("meeting_id", text(&params.meeting_id)),
         ("organization_id", text(&params.organization_id)),
         ("app_id", text(&params.app_id)),

@@ -7,9 +7,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use maud::{DOCTYPE, Markup, html};
 
 use super::super::error::ApiError;
-use crate::domain::human;
-use super::session::ConsoleSession;
 use super::paths::{ASSETS, ROOT, SIGN_OUT, SIGN_OUT_EVERYWHERE};
+use super::session::ConsoleSession;
+use crate::domain::human;
 
 /// Which part of the console a page belongs to, for the navigation bar.
 #[derive(Clone, Copy, PartialEq, Eq)]
