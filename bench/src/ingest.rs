@@ -1,0 +1,342 @@
+//! `ingest`: the reference ceiling, the service over HTTP, and its own SQL driven directly, at each concurrency.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use rtk_sessions::{DeliveryBody, DeliveryId, classify};
+use rtk_sessions::{FollowupKind, JobSpec, JobSpecs, Trigger};
+use rtk_sessions::{PublicKey, WebhookSigner, decode_signature_header};
+use rtk_sessions::{VerifiedDelivery, record_deliveries, record_delivery};
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::Cli;
+use crate::deliveries::{LoadResult, Mix, Signed, body, drive, expected_attendance, ms, presign, recorded_attendance};
+use crate::service::{CpuMark, database_url, recreate_database, rss_mib, signer, start_service};
+
+pub(crate) async fn pgbench(
+    cli: &Cli,
+    database: &str,
+    script: &Path,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let url = reqwest::Url::parse(&cli.postgres)?;
+    let output = Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-h", url.host_str().unwrap_or("127.0.0.1")])
+        .args(["-p", &url.port().unwrap_or(5432).to_string(), "-U", url.username()])
+        .args(["-c", &clients.to_string(), "-j", &clients.min(2).to_string()])
+        .args(["-T", &duration.as_secs().to_string(), "-f"])
+        .arg(script)
+        .arg(database)
+        .output()
+        .context("running pgbench (Debian package postgresql-contrib or postgresql-client)")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|tps| tps.parse().ok())
+        .with_context(|| {
+            format!(
+                "pgbench printed no tps: {text}{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+}
+
+/// The service's own SQL, driven directly at `concurrency` (no HTTP, no signature): per delivery, or in batches.
+pub(crate) async fn direct_sql(
+    pool: &PgPool,
+    concurrency: usize,
+    duration: Duration,
+    batch: usize,
+) -> anyhow::Result<f64> {
+    let webhook = JobSpec {
+        name: "webhook".into(),
+        kind: FollowupKind::Webhook,
+        trigger: Trigger::SessionEnded,
+        apps: None,
+        min_duration_secs: 0,
+    };
+    let jobs = Arc::new(JobSpecs::new(vec![webhook], 12));
+    let done = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (pool, jobs, done) = (pool.clone(), jobs.clone(), done.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let deliveries: Vec<VerifiedDelivery> = (0..batch)
+                        .map(|i| {
+                            let bytes = Bytes::from(body(i));
+                            let json: Value = serde_json::from_slice(&bytes).expect("json");
+                            VerifiedDelivery {
+                                delivery_id: DeliveryId::from_header_or_body(
+                                    Some(&uuid::Uuid::new_v4().to_string()),
+                                    &bytes,
+                                ),
+                                webhook_id: None,
+                                app_id: None,
+                                classified: classify(Some(&json)),
+                                body: DeliveryBody::new(bytes),
+                            }
+                        })
+                        .collect();
+                    let result = if batch == 1 {
+                        record_delivery(&pool, &deliveries[0], &jobs, 1000).await.map(drop)
+                    } else {
+                        record_deliveries(&pool, &deliveries, &jobs).await.map(drop)
+                    };
+                    if result.is_ok() {
+                        done.fetch_add(batch, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await?;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The service's tables a measurement writes, emptied between measurements.
+pub(crate) const TABLES: &str = "deliveries, sessions, followup_jobs, followup_attempts, attendance, artifacts, \
+     livestream_updates, unattributed_recordings, live_sessions";
+
+pub(crate) async fn truncate(pool: &PgPool, tables: &str) -> anyhow::Result<()> {
+    sqlx::query(&format!("TRUNCATE {tables}")).execute(pool).await?;
+    sqlx::query("CHECKPOINT").execute(pool).await?;
+    Ok(())
+}
+
+pub(crate) async fn ingest(
+    cli: &Cli,
+    levels: &[usize],
+    duration: Duration,
+    count: usize,
+    reference_dir: &Path,
+    service_env: &[String],
+    mix: Mix,
+) -> anyhow::Result<()> {
+    let schema = reference_dir.join("reference-schema.sql");
+    let ceiling = reference_dir.join("reference-ceiling.sql");
+    if !ceiling.is_file() {
+        bail!(
+            "no reference workload at {} (pass --reference-dir)",
+            reference_dir.display()
+        );
+    }
+    recreate_database(cli, "rtk_bench_reference").await?;
+    let reference = PgPool::connect(&database_url(cli, "rtk_bench_reference")).await?;
+    sqlx::raw_sql(&std::fs::read_to_string(&schema)?)
+        .execute(&reference)
+        .await?;
+
+    let signer = signer(cli)?;
+    println!(
+        "pre-signing {count} deliveries of the {mix:?} mix (meeting.ended ~{} bytes)...",
+        body(0).len()
+    );
+    let signing = Instant::now();
+    let signed = Arc::new(presign(&signer, count, mix));
+    println!("signed in {:.1}s", signing.elapsed().as_secs_f64());
+    let verify_us = verify_cost(&signer);
+
+    let service = start_service(cli, "rtk_bench", service_env).await?;
+    let db = PgPool::connect(&service.database_url).await?;
+    let idle = rss_mib(service.pid()).0;
+    println!(
+        "service: pid {}, {}, idle RSS {idle:.1} MiB; {}s per measurement\n",
+        service.pid(),
+        service_env.join(" "),
+        duration.as_secs()
+    );
+    println!(
+        "{:>5} | {:>9} {:>9} {:>6} | {:>8} {:>8} {:>8} {:>8} | {:>6} | {:>9} {:>9} | {:>8} | verified",
+        "conns",
+        "ceiling/s",
+        "service/s",
+        "ratio",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "non2xx",
+        "sql 1/s",
+        "sql B/s",
+        "peak MiB"
+    );
+    let mut max_rate: f64 = 0.0;
+    let mut cpu_lines = Vec::new();
+    for &c in levels {
+        truncate(&reference, "jobs, webhook_events").await?;
+        let ceiling_tps = pgbench(cli, "rtk_bench_reference", &ceiling, c, duration).await?;
+
+        truncate(&db, TABLES).await?;
+        let cpu = CpuMark::now(service.pid());
+        let load = drive(&service.url, &signed, c, duration, service.pid()).await;
+        let split = cpu.per_delivery(service.pid(), load.acked.len());
+        let acked_ids: Vec<&str> = load.acked.iter().map(|&i| signed[i].delivery_id.as_str()).collect();
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE delivery_id = ANY($1)")
+            .bind(&acked_ids)
+            .fetch_one(&db)
+            .await?;
+        let mut verified = stored as usize == acked_ids.len();
+        if mix == Mix::Realistic {
+            let (expected, recorded) = (expected_attendance(&load.acked), recorded_attendance(&db).await?);
+            if expected != recorded {
+                println!("attendance is not exact: expected {expected:?}, recorded {recorded:?}");
+                verified = false;
+            }
+        }
+
+        truncate(&db, TABLES).await?;
+        let sql_single = direct_sql(&db, c.min(16), duration, 1).await?;
+        truncate(&db, TABLES).await?;
+        let sql_batched = direct_sql(&db, c.min(2), duration, 32.min(c.max(1))).await?;
+
+        let h = &load.latency;
+        max_rate = max_rate.max(load.rate());
+        println!(
+            "{:>5} | {:>9.0} {:>9.0} {:>5.2}x | {:>8.2} {:>8.2} {:>8.2} {:>8.2} | {:>6} | {:>9.0} {:>9.0} | {:>8.1} | {}",
+            c,
+            ceiling_tps,
+            load.rate(),
+            load.rate() / ceiling_tps,
+            ms(h.value_at_quantile(0.50)),
+            ms(h.value_at_quantile(0.90)),
+            ms(h.value_at_quantile(0.99)),
+            ms(h.max()),
+            load.non_2xx + load.errors,
+            sql_single,
+            sql_batched,
+            load.peak_rss_mib,
+            if verified {
+                let exact = if mix == Mix::Realistic {
+                    ", attendance exact"
+                } else {
+                    ""
+                };
+                format!("all {} acked deliveries stored{exact}", acked_ids.len())
+            } else {
+                format!("LOST: {} acked, {stored} stored", acked_ids.len())
+            }
+        );
+        cpu_lines.push(format!(
+            "{c:>5} | service {:>6.1} us | postgres {:>6.1} us | load generator {:>6.1} us",
+            split.service, split.postgres, split.load
+        ));
+        if !verified {
+            bail!("a benchmark that loses data has no result");
+        }
+    }
+    println!("\nCPU per acknowledged delivery over HTTP (2 cores = 2,000,000 us per second):");
+    for line in cpu_lines {
+        println!("{line}");
+    }
+    let (_, hwm) = rss_mib(service.pid());
+    println!("\npeak RSS of the service over the whole run (VmHWM): {hwm:.1} MiB; idle before the load: {idle:.1} MiB");
+    println!(
+        "RSA-2048 verification: {verify_us:.1} us each; at the highest rate measured ({max_rate:.0}/s) that is {:.1}% of \
+         this machine's {} cores",
+        max_rate * verify_us / 1e6 / std::thread::available_parallelism().map_or(2.0, |n| n.get() as f64) * 100.0,
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    );
+
+    // Half the highest rate, paced, for the p99 target.
+    if let Some(&top) = levels.iter().max() {
+        truncate(&db, TABLES).await?;
+        let paced = paced(&service.url, &signed, (max_rate / 2.0) as u64, top, duration).await;
+        println!(
+            "at half the highest rate ({:.0}/s offered, {:.0}/s acked): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, non-2xx {}",
+            max_rate / 2.0,
+            paced.rate(),
+            ms(paced.latency.value_at_quantile(0.5)),
+            ms(paced.latency.value_at_quantile(0.99)),
+            ms(paced.latency.max()),
+            paced.non_2xx + paced.errors
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn verify_cost(signer: &WebhookSigner) -> f64 {
+    let key = PublicKey::from_pem(&signer.public_key_pem().expect("pem")).expect("key");
+    let body = body(0);
+    let signature = decode_signature_header(signer.sign(&body).as_bytes()).expect("base64");
+    let started = Instant::now();
+    for _ in 0..5000 {
+        assert!(key.verifies(&body, &signature));
+    }
+    started.elapsed().as_secs_f64() * 1e6 / 5000.0
+}
+
+/// Offers `rate` deliveries per second (open loop: a request is sent on schedule whatever the answers).
+pub(crate) async fn paced(
+    url: &str,
+    deliveries: &Arc<Vec<Signed>>,
+    rate: u64,
+    max_in_flight: usize,
+    duration: Duration,
+) -> LoadResult {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(max_in_flight)
+        .build()
+        .expect("client");
+    let url = format!("{url}/webhooks/realtimekit");
+    let started = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut i = 0;
+    while started.elapsed() < duration && i < deliveries.len() {
+        ticker.tick().await;
+        let (http, url, deliveries) = (http.clone(), url.clone(), deliveries.clone());
+        let index = i;
+        tasks.spawn(async move {
+            let delivery = &deliveries[index];
+            let sent = Instant::now();
+            let response = http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("rtk-signature", &delivery.signature)
+                .header("rtk-uuid", &delivery.delivery_id)
+                .body(delivery.body.clone())
+                .send()
+                .await;
+            let ok = matches!(&response, Ok(r) if r.status().is_success());
+            (index, ok, response.is_err(), sent.elapsed())
+        });
+        i += 1;
+    }
+    let mut result = LoadResult {
+        acked: Vec::new(),
+        non_2xx: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram"),
+        peak_rss_mib: 0.0,
+    };
+    while let Some(done) = tasks.join_next().await {
+        let (index, ok, error, latency) = done.expect("request task");
+        if ok {
+            result.acked.push(index);
+            result.latency.saturating_record(latency.as_micros() as u64);
+        } else if error {
+            result.errors += 1;
+        } else {
+            result.non_2xx += 1;
+        }
+    }
+    result.elapsed = started.elapsed();
+    result
+}
