@@ -21,7 +21,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use crate::config::IngestSettings;
 use crate::store;
 use crate::store::deliveries::{self, Outcome, VerifiedDelivery};
-use crate::store::followup_jobs::JobSpecs;
+use crate::store::job_specs::JobSpecs;
 
 /// Why a delivery was not recorded; always worth a retry by the sender.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -38,7 +38,8 @@ pub use reconcile::{LiveCheckReport, SweepReport, check_live_sessions, sweep as 
 pub use retention::sweep_deliveries;
 pub use startup::Application;
 pub use store::deliveries::{Outcome, VerifiedDelivery, record as record_delivery, record_batch as record_deliveries};
-pub use store::followup_jobs::{FollowupKind, JobSlots, JobSpec, JobSpecs, claim as claim_jobs, fail as fail_job};
+pub use store::followup_jobs::{FollowupKind, JobSlots, claim as claim_jobs, fail as fail_job};
+pub use store::job_specs::{JobSpec, JobSpecs};
 pub use store::live_sessions::forget_ended as forget_ended_live_sessions;
 pub use store::sessions::{Cursor, ListFilter, explain_list as explain_session_list};
 pub use telemetry::{Logging, init as init_telemetry};

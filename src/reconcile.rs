@@ -24,7 +24,7 @@ use crate::domain::EndedSession;
 use crate::domain::lenient;
 use crate::realtimekit::client::{AppClients, RealtimeKitClient, SessionDetails, SessionQuery};
 use crate::store::database::DatabaseReadiness;
-use crate::store::followup_jobs::JobSpecs;
+use crate::store::job_specs::JobSpecs;
 use crate::store::{artifact_checks, artifacts, live_sessions, sessions};
 
 /// The advisory lock key that keeps sweeps from overlapping across replicas ("rtk" + 2).

@@ -22,7 +22,8 @@ use crate::followups::message::event_source;
 use crate::followups::occurrence::Loaded;
 use crate::followups::{FollowupContext, FollowupError, JobInfo, Registry, completion, occurrence};
 use crate::realtimekit::client::AppClients;
-use crate::store::followup_jobs::{self, ClaimedJob, FollowupKind, JobSlots, JobSpecs};
+use crate::store::followup_jobs::{self, ClaimedJob, FollowupKind, JobSlots};
+use crate::store::job_specs::JobSpecs;
 
 pub const NOTIFY_CHANNEL: &str = "rtk_followup_jobs";
 

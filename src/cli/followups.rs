@@ -9,7 +9,8 @@ use super::output::{ListOptions, Table, in_flags, instant, json_lines, next_page
 use crate::config::Settings;
 use crate::followups::Registry;
 use crate::http;
-use crate::store::followup_jobs::{Job, JobSpecs};
+use crate::store::followup_jobs::Job;
+use crate::store::job_specs::JobSpecs;
 
 #[derive(Debug, Subcommand)]
 pub enum FollowupsCommand {

@@ -5,12 +5,12 @@
 //! duration in seconds); [`Settings::validate`] checks what spans keys. The rest of the service only ever sees
 //! usable values, and an invalid one stops the start with a message naming its key and where it came from.
 
+mod followups;
 mod load;
 #[cfg(test)]
 mod tests;
 mod values;
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::str::FromStr;
@@ -21,10 +21,10 @@ use figment::providers::{Format, Toml};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgConnectOptions;
 
+pub use self::followups::FollowupSettings;
 pub use self::load::ConfigFile;
 use self::values::{api_tokens, empty_is_none, positive_secs, secs, strings_from_list_or_csv};
-use crate::domain::job::FollowupKind;
-use crate::domain::{ApiToken, App, Apps, REALTIMEKIT_EVENTS, Secret, Trigger};
+use crate::domain::{ApiToken, App, Apps, REALTIMEKIT_EVENTS, Secret};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -357,69 +357,6 @@ pub struct WorkerSettings {
 impl WorkerSettings {
     pub fn completion_timeout(&self) -> Duration {
         Duration::from_secs(u64::from(self.completion_timeout_hours.get()) * 3600)
-    }
-}
-
-/// One `[[followups]]` entry: `kind`, optional `name` and `enabled`, and the kind's own options.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct FollowupSettings {
-    pub kind: FollowupKind,
-    /// Tells two follow-ups of one kind apart in the API and the logs; defaults to the kind.
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default = "enabled_by_default")]
-    pub enabled: bool,
-    /// What makes it run, each occurrence once: `session.ended` (the default), `session.started`,
-    /// `participant.joined`, `participant.left`, `artifact.archived`, `session.completed`.
-    #[serde(default = "on_session_ended")]
-    pub on: Vec<Trigger>,
-    /// Only for the sessions of these apps (their ids, as in `[[realtimekit.apps]]`); empty: every app's.
-    #[serde(default)]
-    pub apps: Vec<String>,
-    /// Only for sessions that lasted at least this long (for the triggers that come after the end).
-    #[serde(default)]
-    pub min_duration_secs: Option<u32>,
-    /// The kind's own options (`url`, `secret`, ...), checked by the follow-up itself.
-    #[serde(flatten)]
-    pub options: serde_json::Map<String, serde_json::Value>,
-}
-
-impl FollowupSettings {
-    /// An enabled entry of `kind` with these options, running on `session.ended` for every app: what an entry with
-    /// only `kind` and its options says.
-    pub fn new(kind: FollowupKind, options: serde_json::Map<String, serde_json::Value>) -> Self {
-        Self {
-            kind,
-            name: None,
-            enabled: true,
-            on: on_session_ended(),
-            apps: Vec::new(),
-            min_duration_secs: None,
-            options,
-        }
-    }
-}
-
-fn enabled_by_default() -> bool {
-    true
-}
-
-fn on_session_ended() -> Vec<Trigger> {
-    vec![Trigger::SessionEnded]
-}
-
-impl fmt::Debug for FollowupSettings {
-    /// Options may hold secrets: only their names are shown.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FollowupSettings")
-            .field("kind", &self.kind)
-            .field("name", &self.name)
-            .field("enabled", &self.enabled)
-            .field("on", &self.on)
-            .field("apps", &self.apps)
-            .field("min_duration_secs", &self.min_duration_secs)
-            .field("options", &self.options.keys().collect::<Vec<_>>())
-            .finish()
     }
 }
 

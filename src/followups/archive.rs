@@ -13,7 +13,8 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Followup, FollowupContext, FollowupError, Occurrence, download, options};
+use super::download;
+use super::followup::{Followup, FollowupContext, FollowupError, Occurrence, options};
 use crate::archive::{self, ArchiveStore, CopyError};
 use crate::config::ArchiveSettings;
 use crate::domain::artifact::ArtifactKind;

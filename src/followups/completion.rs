@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{FollowupError, reading};
+use super::followup::{FollowupError, reading};
 use crate::domain::artifact::{ArtifactKind, ArtifactState};
 use crate::realtimekit::client::AppClients;
 use crate::store::artifacts::{self, Artifact, SessionArtifacts};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Followup, FollowupContext, FollowupError, Occurrence, options};
+use super::followup::{Followup, FollowupContext, FollowupError, Occurrence, options};
 use crate::domain::job::FollowupKind;
 use crate::realtimekit::client::MeetingStatus;
 

@@ -1,38 +1,11 @@
-//! What a follow-up is run for (one occurrence of a trigger) and the one message every kind sends of it: the same
+//! The one message every kind sends of an occurrence: the same
 //! JSON body, the same id on every attempt, and CloudEvents 1.0 attributes for the kinds that carry headers.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use super::{FollowupError, JobInfo};
+use super::followup::{FollowupError, JobInfo, Occurrence};
 use crate::domain::Trigger;
-use crate::store::sessions::Session;
-
-/// One occurrence of a trigger, as a follow-up sees it.
-#[derive(Debug, Clone)]
-pub struct Occurrence {
-    pub trigger: Trigger,
-    pub session_id: String,
-    /// The ended session, for the triggers that come after the end.
-    pub ended: Option<Session>,
-    /// The message's `data`: the session for `session.ended` (as it always was), else the session's fields with
-    /// what the trigger is about (`participant`, `artifact`, ...).
-    pub data: Value,
-    /// When it happened (when its job was queued): the same on every attempt.
-    pub occurred_at: DateTime<Utc>,
-}
-
-impl Occurrence {
-    /// The ended session, for the kinds that act on one (a report, disabling the meeting).
-    pub fn ended_session(&self) -> Result<&Session, FollowupError> {
-        self.ended.as_ref().ok_or_else(|| {
-            FollowupError::Permanent(anyhow::anyhow!(
-                "{} is not about an ended session (this kind runs on session.ended or session.completed)",
-                self.trigger
-            ))
-        })
-    }
-}
 
 /// The CloudEvents spec version the attributes follow.
 pub const CLOUDEVENTS_SPEC_VERSION: &str = "1.0";

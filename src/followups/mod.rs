@@ -10,10 +10,12 @@ mod archive;
 pub mod completion;
 mod disable_meeting;
 mod download;
+mod followup;
 pub mod message;
 mod nats;
 pub mod occurrence;
 mod rabbitmq;
+mod receivers;
 mod redis_streams;
 mod report;
 mod slack;
@@ -23,100 +25,16 @@ mod webhook;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use sqlx::PgPool;
 
-pub use message::{Message, Occurrence};
+pub use followup::{Followup, FollowupContext, FollowupError, JobInfo};
+pub use receivers::outbound_client;
 pub use report::{Report, render_report_html};
 
 use crate::config::{FollowupSettings, Settings};
 use crate::domain::Trigger;
 use crate::domain::job::FollowupKind;
-use crate::realtimekit::client::{AppClients, RealtimeKitClient};
-use crate::store::followup_jobs::{JobSpec, JobSpecs};
-use crate::store::sessions::Session;
-
-/// What a follow-up run can end in besides success. Each keeps its cause with its whole chain; the text shown
-/// (in `last_error`, the logs, the API) is that chain, `: `-separated.
-#[derive(Debug, thiserror::Error)]
-pub enum FollowupError {
-    /// Worth another attempt later (the receiver is down, the API does not know the session yet).
-    #[error("{0:#}")]
-    Retryable(anyhow::Error),
-    /// Another attempt would fail the same way (the receiver refused the request for good).
-    #[error("{0:#}")]
-    Permanent(anyhow::Error),
-}
-
-impl FollowupContext {
-    /// The API client of the session's app; a session of an app this deployment cannot call fails for good (its
-    /// app's credentials are a configuration change away, then a retry).
-    pub fn realtimekit_for(&self, session: &Session) -> Result<&RealtimeKitClient, FollowupError> {
-        self.realtimekit
-            .for_app(session.app_id.as_deref())
-            .map(|(_, client)| client)
-            .map_err(|why| FollowupError::Permanent(anyhow::Error::new(why)))
-    }
-}
-
-impl FollowupError {
-    /// A fault worth another attempt: `error`, with what was being done.
-    pub(crate) fn retry(error: impl std::error::Error + Send + Sync + 'static, doing: String) -> Self {
-        Self::Retryable(anyhow::Error::new(error).context(doing))
-    }
-
-    /// The cause of either kind, for callers that add what they were doing.
-    fn context(self, what: String) -> Self {
-        match self {
-            Self::Retryable(cause) => Self::Retryable(cause.context(what)),
-            Self::Permanent(cause) => Self::Permanent(cause.context(what)),
-        }
-    }
-}
-
-/// What a follow-up gets besides the session.
-pub struct FollowupContext {
-    pub http: reqwest::Client,
-    pub db: PgPool,
-    /// The RealtimeKit API of each configured app: a follow-up calls it for the session's own app, with that app's
-    /// credentials.
-    pub realtimekit: Arc<AppClients>,
-    pub job: JobInfo,
-    /// The CloudEvents `source` of the messages (see [`message::event_source`]).
-    pub event_source: Arc<str>,
-    /// The follow-ups and their triggers, for the occurrences a run gives rise to (a file archived).
-    pub jobs: Arc<JobSpecs>,
-}
-
-/// The job being run.
-#[derive(Debug, Clone)]
-pub struct JobInfo {
-    pub id: i64,
-    /// 1 for the first attempt.
-    pub attempt: i32,
-    /// Unique across installations and database rebuilds, the same on every attempt.
-    pub message_id: uuid::Uuid,
-}
-
-#[async_trait::async_trait]
-pub trait Followup: Send + Sync {
-    /// The configured name (unique among the follow-ups).
-    fn name(&self) -> &str;
-
-    /// The kind, as in `[[followups]] kind = ...`.
-    fn kind(&self) -> FollowupKind;
-
-    /// Where it sends, for operators: a URL's scheme and host (and port), never a path or a credential.
-    fn target(&self) -> String;
-
-    async fn run(&self, occurrence: &Occurrence, context: &FollowupContext) -> Result<(), FollowupError>;
-
-    /// How long one attempt may take, when not `worker.attempt_timeout_secs` (copying a large recording).
-    fn attempt_timeout(&self) -> Option<std::time::Duration> {
-        None
-    }
-}
+use crate::store::job_specs::{JobSpec, JobSpecs};
 
 /// Builds a follow-up of `kind` named `name` from its options, or says what is wrong with them. A new kind is one
 /// variant of [`FollowupKind`] and one arm here.
@@ -317,92 +235,6 @@ fn describe(index: usize, entry: &FollowupSettings) -> String {
         Some(name) => format!("followups[{index}] ({name:?}, kind \"{}\")", entry.kind),
         None => format!("followups[{index}] (kind \"{}\")", entry.kind),
     }
-}
-
-/// A database error while reading `what`: worth another attempt.
-pub(crate) fn reading(what: &'static str) -> impl FnOnce(sqlx::Error) -> FollowupError {
-    move |error| FollowupError::retry(error, format!("reading {what}"))
-}
-
-/// Reads a kind's options, refusing unknown ones, with serde's message on failure.
-pub(crate) fn options<T: DeserializeOwned>(options: &Map<String, Value>) -> Result<T, String> {
-    serde_json::from_value(Value::Object(options.clone())).map_err(|e| e.to_string())
-}
-
-/// The most of a receiver's answer that is read; the rest is never downloaded.
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
-
-/// The HTTP client for follow-ups that call receivers: redirects are not followed (a receiver cannot send our
-/// signed payload elsewhere), and connecting is bounded.
-pub fn outbound_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(concat!("rtk-sessions/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .build()
-        .unwrap_or_default()
-}
-
-/// POSTs a request to a receiver and classifies its answer. Errors name the receiver by scheme and host only:
-/// its URL may carry a secret (Slack's does), and errors reach `last_error`, logs and the API.
-pub(crate) async fn post_to_receiver(
-    url: &reqwest::Url,
-    request: reqwest::RequestBuilder,
-) -> Result<(), FollowupError> {
-    let receiver = redacted(url);
-    let response = request.send().await.map_err(|error| {
-        FollowupError::Retryable(anyhow::Error::new(error.without_url()).context(format!("POST to {receiver}")))
-    })?;
-    let status = response.status();
-    let answer = read_capped(response, MAX_ANSWER_BYTES).await;
-    classify_http_status(status, &answer).map_err(|error| error.context(receiver))
-}
-
-/// `https://host` (with a port when not the default): what may be said of a receiver's URL.
-pub(crate) fn redacted(url: &reqwest::Url) -> String {
-    match (url.host_str(), url.port()) {
-        (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
-        (Some(host), None) => format!("{}://{host}", url.scheme()),
-        _ => format!("{}://?", url.scheme()),
-    }
-}
-
-/// At most `limit` bytes of an answer, as text; a receiver cannot make us read (or hold) more.
-async fn read_capped(mut response: reqwest::Response, limit: usize) -> String {
-    let mut body = Vec::new();
-    while body.len() < limit {
-        match response.chunk().await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]),
-            Ok(None) | Err(_) => break,
-        }
-    }
-    String::from_utf8_lossy(&body).into_owned()
-}
-
-/// Classifies an HTTP answer from a receiver: 2xx done; 4xx other than 408/429 permanent; the rest retry.
-pub(crate) fn classify_http_status(status: reqwest::StatusCode, body: &str) -> Result<(), FollowupError> {
-    if status.is_success() {
-        return Ok(());
-    }
-    let snippet: String = body.chars().take(300).collect();
-    let message = anyhow::anyhow!("the receiver answered {status}: {snippet}");
-    if status.is_client_error()
-        && status != reqwest::StatusCode::REQUEST_TIMEOUT
-        && status != reqwest::StatusCode::TOO_MANY_REQUESTS
-    {
-        Err(FollowupError::Permanent(message))
-    } else {
-        Err(FollowupError::Retryable(message))
-    }
-}
-
-/// Validates a receiver URL option.
-pub(crate) fn http_url(url: &str) -> Result<reqwest::Url, String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("url {url:?} is not a URL ({e})"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!("url {url:?} must be http:// or https://"));
-    }
-    Ok(parsed)
 }
 
 #[cfg(test)]

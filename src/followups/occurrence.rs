@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use super::completion::{Check, Verdict};
-use super::message::{Occurrence, session_with};
-use super::{FollowupError, reading};
+use super::followup::{FollowupError, Occurrence, reading};
+use super::message::session_with;
 use crate::domain::Trigger;
 use crate::store::followup_jobs::ClaimedJob;
 use crate::store::{artifacts, attendance, live_sessions, sessions};

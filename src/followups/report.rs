@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Followup, FollowupContext, FollowupError, Occurrence, options};
+use super::followup::{Followup, FollowupContext, FollowupError, Occurrence, options};
 use crate::archive::ArchiveStore;
 use crate::config::Settings;
 use crate::domain::artifact::ArtifactKind;

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::followup::{Followup, FollowupContext, FollowupError, Occurrence, options};
+use super::receivers::{http_url, post_to_receiver, redacted};
 use super::report::Report;
-use super::{Followup, FollowupContext, FollowupError, Occurrence, http_url, options, post_to_receiver, redacted};
 use crate::domain::job::FollowupKind;
 use crate::domain::{Secret, Trigger};
 use crate::store::sessions::Session;

@@ -16,7 +16,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
-use super::{Followup, FollowupContext, FollowupError, Message, Occurrence, options, redacted};
+use super::followup::{Followup, FollowupContext, FollowupError, Occurrence, options};
+use super::message::Message;
+use super::receivers::redacted;
 use crate::domain::Secret;
 use crate::domain::job::FollowupKind;
 

@@ -12,9 +12,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use super::{
-    Followup, FollowupContext, FollowupError, Message, Occurrence, http_url, options, post_to_receiver, redacted,
-};
+use super::followup::{Followup, FollowupContext, FollowupError, Occurrence, options};
+use super::message::Message;
+use super::receivers::{http_url, post_to_receiver, redacted};
 use crate::domain::Secret;
 use crate::domain::job::FollowupKind;
 

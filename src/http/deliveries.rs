@@ -14,7 +14,7 @@ use super::params::{self, ListFailures, Page};
 use super::state::AppState;
 use crate::domain::Apps;
 use crate::store::deliveries::{self, DeliveryFilter, DeliverySummary, Outcome, Replayed, StoredBody, StoredDelivery};
-use crate::store::followup_jobs::JobSpecs;
+use crate::store::job_specs::JobSpecs;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use crate::domain::artifact::Announcement;
 use crate::domain::{Classified, classify};
 use crate::store::artifacts;
-use crate::store::followup_jobs::JobSpecs;
+use crate::store::job_specs::JobSpecs;
 
 /// Sessions with artifacts announced at least `quiet_for` ago whose session is not recorded (its `meeting.ended`
 /// never came), with the app that announced them: reconciliation asks that app's API for them.

@@ -9,7 +9,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 pub use super::cursor::Cursor;
 use crate::domain::{EndedSession, SessionSource};
-use crate::store::followup_jobs::{self, JobSpecs};
+use crate::store::job_specs::{self, JobSpecs};
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 /// A recorded session: what RealtimeKit said of it, and how and when it reached us. What the store returns and
@@ -69,10 +69,10 @@ pub struct Page {
 pub(crate) static NEW_SESSION_WITH_JOBS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "{listeners}, {new_session}",
-        listeners = followup_jobs::listeners("$15"),
+        listeners = job_specs::listeners("$15"),
         new_session = NEW_SESSION.replace(
             "{LISTENING}",
-            &followup_jobs::listening(followup_jobs::AT_THE_END, "s.app_id", "s.duration_seconds")
+            &job_specs::listening(job_specs::AT_THE_END, "s.app_id", "s.duration_seconds")
         )
     )
 });

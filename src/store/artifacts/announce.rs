@@ -6,7 +6,8 @@ use sqlx::{PgConnection, PgPool};
 use crate::domain::artifact::{Announcement, ArtifactKind, ArtifactState, RECORDING_ERRORED, RECORDING_UPLOADED};
 use crate::domain::job::FollowupKind;
 use crate::domain::recording::{ArtifactFile, RecordingType};
-use crate::store::followup_jobs::{JobSpecs, RUN_AGAIN};
+use crate::store::followup_jobs::RUN_AGAIN;
+use crate::store::job_specs::JobSpecs;
 
 /// The session's advisory lock, taken exclusively by whoever writes one of its artifacts (see the module doc).
 async fn lock_session(connection: &mut PgConnection, session_id: &str) -> Result<(), sqlx::Error> {

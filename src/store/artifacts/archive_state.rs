@@ -6,7 +6,7 @@ use sqlx::PgPool;
 
 use crate::domain::artifact::{ArtifactKind, download_path};
 use crate::domain::recording::ArtifactFile;
-use crate::store::followup_jobs::{self, JobSpecs};
+use crate::store::job_specs::{self, JobSpecs};
 
 /// Identifies one artifact file.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -107,8 +107,8 @@ pub async fn mark_archived(
          SELECT s.session_id, l.name, l.kind, l.trigger, $10, $11
          FROM archived a JOIN sessions s ON s.session_id = a.session_id JOIN listeners l ON {listening}
          ON CONFLICT DO NOTHING",
-        listeners = followup_jobs::listeners("$9"),
-        listening = followup_jobs::listening("'artifact.archived'", "s.organization_id", "s.duration_seconds"),
+        listeners = job_specs::listeners("$9"),
+        listening = job_specs::listening("'artifact.archived'", "s.organization_id", "s.duration_seconds"),
     );
     sqlx::query(&statement)
         .bind(&key.session_id)

@@ -9,7 +9,7 @@ use super::outcome::{MeetingColumns, Outcome, VerifiedDelivery};
 use crate::domain::livestream::LivestreamUpdate;
 use crate::domain::participant::ParticipantUpdate;
 use crate::domain::{Classified, EndedSession, WebhookId};
-use crate::store::followup_jobs::{self, JobSpecs};
+use crate::store::job_specs::{self, JobSpecs};
 
 /// The group-commit statement (see [`record_batch`]), in parts: the attendance part and the part of the other
 /// events with rows of their own (starts, livestream updates) are in the statement of a batch that has such
@@ -147,12 +147,12 @@ fn batch_statement(attendance: bool, own_rows: bool) -> String {
         columns.push_str(", stream_id, stream_status, playback_url");
     }
     let mut statement = BATCH_HEAD
-        .replace("{LISTENERS}", &followup_jobs::listeners("$18"))
+        .replace("{LISTENERS}", &job_specs::listeners("$18"))
         .replace("{ARRAYS}", &arrays)
         .replace("{COLUMNS}", &columns)
         .replace(
             "{SESSION_ENDED}",
-            &followup_jobs::listening(followup_jobs::AT_THE_END, "s.app_id", "s.duration_seconds"),
+            &job_specs::listening(job_specs::AT_THE_END, "s.app_id", "s.duration_seconds"),
         );
     if attendance {
         let trigger = "CASE f.event WHEN 'meeting.participantJoined' THEN 'participant.joined' \
@@ -160,7 +160,7 @@ fn batch_statement(attendance: bool, own_rows: bool) -> String {
         statement.push_str(
             &ATTENDED
                 .replace("{MERGE_ATTENDANCE}", MERGE_ATTENDANCE)
-                .replace("{PARTICIPANT}", &followup_jobs::listening(trigger, "f.app_id", "NULL")),
+                .replace("{PARTICIPANT}", &job_specs::listening(trigger, "f.app_id", "NULL")),
         );
     }
     if own_rows {
@@ -168,7 +168,7 @@ fn batch_statement(attendance: bool, own_rows: bool) -> String {
         statement.push_str(INSERT_DELIVERIES);
         statement.push_str(&STARTED_AND_STREAMED.replace(
             "{SESSION_STARTED}",
-            &followup_jobs::listening("'session.started'", "f.app_id", "NULL"),
+            &job_specs::listening("'session.started'", "f.app_id", "NULL"),
         ));
     } else {
         statement.push_str("        )");

@@ -6,7 +6,7 @@ use super::batch::record_batch;
 use super::outcome::{Outcome, VerifiedDelivery};
 use crate::domain::artifact::Announcement;
 use crate::domain::{Classified, EndedSession, WebhookId};
-use crate::store::followup_jobs::JobSpecs;
+use crate::store::job_specs::JobSpecs;
 use crate::store::sessions::{NEW_SESSION_WITH_JOBS, bind_session_with_jobs};
 use crate::store::{artifact_checks, artifacts};
 

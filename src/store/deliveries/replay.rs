@@ -10,7 +10,7 @@ use crate::domain::artifact::Announcement;
 use crate::domain::live_session::MEETING_STARTED;
 use crate::domain::livestream::LIVESTREAMING_STATUS_UPDATE;
 use crate::domain::{Apps, Classified, Reading, read_delivery};
-use crate::store::followup_jobs::{self, JobSpecs};
+use crate::store::job_specs::{self, JobSpecs};
 use crate::store::sessions::{NEW_SESSION_WITH_JOBS, bind_session_with_jobs};
 use crate::store::{artifact_checks, artifacts};
 
@@ -133,8 +133,8 @@ pub async fn replay(
                                        event = $8, session_id = $2, error = NULL, replayed_at = now(), app_id = $9
                  WHERE delivery_id = $1
                  RETURNING status, error",
-                listeners = followup_jobs::listeners("$10"),
-                listening = followup_jobs::listening(
+                listeners = job_specs::listeners("$10"),
+                listening = job_specs::listening(
                     "CASE $8 WHEN 'meeting.participantJoined' THEN 'participant.joined' ELSE 'participant.left' END",
                     "$9",
                     "NULL"
@@ -172,8 +172,8 @@ pub async fn replay(
                                        event = $10, session_id = $2, error = NULL, replayed_at = now(), app_id = $11
                  WHERE delivery_id = $1
                  RETURNING status, error",
-                listeners = followup_jobs::listeners("$12"),
-                listening = followup_jobs::listening("'session.started'", "$11", "NULL"),
+                listeners = job_specs::listeners("$12"),
+                listening = job_specs::listening("'session.started'", "$11", "NULL"),
             );
             sqlx::query_as(&statement)
                 .bind(delivery_id)
