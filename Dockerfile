@@ -13,8 +13,8 @@ FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
-# Also the default archive folder (archive.url), copied below owned by the user the service runs as: the runtime
-# has no shell to make it.
+# Also the image's archive folder (archive.url, set below), copied below owned by the user the service runs as: the
+# runtime has no shell to make it.
 RUN cargo build --release --locked --bin rtk-sessions \
     && mkdir -p /rootfs/var/lib/rtk-sessions/archive
 
@@ -24,11 +24,12 @@ WORKDIR /app
 COPY --from=builder /app/target/release/rtk-sessions /usr/local/bin/rtk-sessions
 COPY config.toml /app/config.toml
 COPY --from=builder --chown=65532:65532 /rootfs/var/lib/rtk-sessions /var/lib/rtk-sessions
-# Archived recordings, transcripts, summaries and chats when archive.url is the default file:// folder: mount a
-# volume here (or set archive.url to s3://...).
+# Archived recordings, transcripts, summaries and chats, in the image's archive folder: mount a volume here (or set
+# archive.url to s3://...).
 VOLUME /var/lib/rtk-sessions
 USER 65532:65532
-ENV RTK_SESSIONS__LOG__FORMAT=json
+ENV RTK_SESSIONS__LOG__FORMAT=json \
+    RTK_SESSIONS__ARCHIVE__URL=file:///var/lib/rtk-sessions/archive
 EXPOSE 8080
 # Liveness, not readiness: a database outage must not mark every replica unhealthy (and get it restarted). Load
 # balancers use /readyz; see docs/OPERATIONS.md.

@@ -31,7 +31,26 @@ pub struct ArchiveStore {
     keeps_attributes: bool,
     /// The URL without credentials, for messages.
     shown: String,
+    /// What the last write to the store said (shared by every clone).
+    writability: Arc<std::sync::RwLock<Writability>>,
 }
+
+/// Whether the store takes writes, as the last write to it (the check at start and every 5 minutes, or a copy)
+/// found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Writability {
+    /// Nothing written yet.
+    Unchecked,
+    Writable,
+    /// The last write failed, with the store's error.
+    Unwritable {
+        error: String,
+        since: DateTime<Utc>,
+    },
+}
+
+/// The name of the object the writability check writes (and writes over) at the store's root.
+const WRITE_CHECK_OBJECT: &str = ".rtk-sessions-write-check";
 
 /// What a streamed copy wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +76,7 @@ impl ArchiveStore {
     /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT` for R2 or MinIO).
     pub fn open(url: &url::Url) -> Result<Self, String> {
         let shown = shown(url);
+        let writability = Arc::new(std::sync::RwLock::new(Writability::Unchecked));
         let prefix = Path::from(url.path().trim_matches('/'));
         let (store, keeps_attributes): (Arc<dyn ObjectStore>, bool) = match url.scheme() {
             "file" => {
@@ -70,6 +90,7 @@ impl ArchiveStore {
                     store: Arc::new(PrefixStore::new(root, folder)),
                     keeps_attributes: false,
                     shown,
+                    writability,
                 });
             }
             "s3" | "s3a" => {
@@ -101,7 +122,41 @@ impl ArchiveStore {
             store,
             keeps_attributes,
             shown,
+            writability,
         })
+    }
+
+    /// Whether the store takes writes, as last seen.
+    pub fn writability(&self) -> Writability {
+        self.writability.read().map_or(Writability::Unchecked, |w| w.clone())
+    }
+
+    /// Writes a small object to see whether the store takes writes now.
+    pub async fn check_writable(&self) -> Result<(), object_store::Error> {
+        self.put(WRITE_CHECK_OBJECT, "text/plain", b"ok\n".to_vec()).await
+    }
+
+    /// Remembers what a write to the store said. An error is kept in one line: the store's own message, whose
+    /// causes `object_store` already writes into it.
+    fn note_write<T>(&self, result: &Result<T, object_store::Error>) {
+        self.note_write_error(result.as_ref().err());
+    }
+
+    fn note_write_error(&self, error: Option<&object_store::Error>) {
+        let now = match error {
+            None => Writability::Writable,
+            Some(error) => Writability::Unwritable {
+                error: error.to_string(),
+                since: match self.writability() {
+                    Writability::Unwritable { since, .. } => since,
+                    _ => Utc::now(),
+                },
+            },
+        };
+        crate::observability::archive_writable(now == Writability::Writable);
+        if let Ok(mut writability) = self.writability.write() {
+            *writability = now;
+        }
     }
 
     /// The store's URL without credentials.
@@ -125,7 +180,9 @@ impl ArchiveStore {
         let upload = self
             .store
             .put_multipart_opts(&Path::from(key), self.options(content_type))
-            .await?;
+            .await;
+        self.note_write(&upload);
+        let upload = upload?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
         let mut hasher = Sha256::new();
         let mut read: u64 = 0;
@@ -151,10 +208,15 @@ impl ArchiveStore {
             writer.put(chunk);
         };
         if let Some(failure) = failure {
+            if let CopyError::Store(error) = &failure {
+                self.note_write_error(Some(error));
+            }
             let _ = writer.abort().await;
             return Err(failure);
         }
-        writer.finish().await?;
+        let finished = writer.finish().await;
+        self.note_write(&finished);
+        finished?;
         Ok(Written {
             bytes: read,
             sha256: hex::encode(hasher.finalize()),
@@ -167,10 +229,13 @@ impl ArchiveStore {
             attributes: self.attributes(content_type),
             ..Default::default()
         };
-        self.store
+        let written = self
+            .store
             .put_opts(&Path::from(key), PutPayload::from(bytes), options)
             .await
-            .map(drop)
+            .map(drop);
+        self.note_write(&written);
+        written
     }
 
     /// The object's size and its bytes, as a stream.

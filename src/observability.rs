@@ -42,6 +42,7 @@ pub const ARTIFACTS_LOST: &str = "rtk_artifacts_lost_total";
 pub const ARTIFACTS_SOONEST_EXPIRY: &str = "rtk_artifacts_unarchived_soonest_expiry_seconds";
 pub const CLOUDFLARE_REQUESTS: &str = "rtk_cloudflare_requests_total";
 pub const CLOUDFLARE_BUDGET_WAIT: &str = "rtk_cloudflare_budget_wait_seconds";
+pub const ARCHIVE_WRITABLE: &str = "rtk_archive_writable";
 
 /// The process-wide recorder (installed once; every application in the process shares it).
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -161,10 +162,69 @@ fn describe() {
         Unit::Seconds,
         "Time each Cloudflare call waited for budget under realtimekit.limits (a 429's retry-after included)."
     );
+    describe_gauge!(
+        ARCHIVE_WRITABLE,
+        "1 while the archive store takes writes (its check at start and every 5 minutes, and every copy), 0 once \
+         one failed; absent without an archive."
+    );
     describe_counter!(
         HTTP_CONNECTIONS_CLOSED,
         "Connections the server closed for want of a request, by reason (header_timeout, idle_timeout)."
     );
+}
+
+/// Every series whose labels are known at start, at zero (or left as it is, when it already counts): a dashboard
+/// or an alert over `rate()` or `increase()` then sees 0 from the first scrape, not "no data" until the first event.
+/// `apps` are the configured apps' ids (none: deliveries count under `app=""`); `kinds` the enabled follow-ups'.
+pub fn series_from_start(apps: &[String], kinds: &[FollowupKind]) {
+    let unconfigured = [String::new()];
+    let apps = if apps.is_empty() { &unconfigured[..] } else { apps };
+    for app in apps {
+        for outcome in ["stored", "duplicate", "ignored", "unprocessable", "foreign"] {
+            counter!(DELIVERIES, "outcome" => outcome, "app" => app.clone()).increment(0);
+        }
+    }
+    for reason in [
+        "missing_signature",
+        "malformed_signature",
+        "invalid_signature",
+        "key_unavailable",
+        "key_refetch_pending",
+        "payload_too_large",
+        "unreadable_body",
+        "body_timeout",
+        "storage_unavailable",
+        "overloaded",
+        "timeout",
+    ] {
+        counter!(DELIVERIES_REJECTED, "reason" => reason).increment(0);
+    }
+    for result in ["changed", "unchanged", "failed"] {
+        counter!(KEY_REFETCHES, "result" => result).increment(0);
+    }
+    for kind in kinds {
+        for outcome in ["succeeded", "retry", "dead", "postponed"] {
+            counter!(FOLLOWUP_ATTEMPTS, "kind" => kind.as_str(), "outcome" => outcome).increment(0);
+        }
+    }
+    for result in ["done", "skipped", "failed"] {
+        counter!(RECONCILIATION_SWEEPS, "result" => result).increment(0);
+    }
+    for reason in ["header_timeout", "idle_timeout"] {
+        counter!(HTTP_CONNECTIONS_CLOSED, "reason" => reason).increment(0);
+    }
+    for kind in ArtifactKind::ALL {
+        counter!(ARTIFACTS_ARCHIVED_BYTES, "kind" => kind.as_str()).increment(0);
+        counter!(ARTIFACTS_LOST, "kind" => kind.as_str()).increment(0);
+    }
+    for counter in [SIGNATURE_FAILURES, READINESS_DATABASE_CHECKS, RETENTION_DELETED] {
+        counter!(counter).increment(0);
+    }
+    gauge!(HTTP_CONNECTIONS).increment(0.0);
+}
+
+pub fn archive_writable(writable: bool) {
+    gauge!(ARCHIVE_WRITABLE).set(if writable { 1.0 } else { 0.0 });
 }
 
 /// Times every request under its route template. Labels come from fixed sets whatever a client sends: the matched

@@ -17,6 +17,7 @@ use crate::archive::ArchiveStore;
 use crate::background::{self, Attempt, Backoff};
 use crate::config::Settings;
 use crate::domain::access::ApiTokens;
+use crate::domain::artifact::ArtifactState;
 use crate::followups::Registry;
 use crate::http::console::session::ConsoleAuth;
 use crate::http::database_probe::DatabaseProbe;
@@ -88,6 +89,9 @@ impl Application {
         ));
         let registry = Registry::from_settings(&settings).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         let followup_jobs = registry.job_specs(settings.worker.max_attempts);
+        let apps: Vec<String> = settings.realtimekit.apps().iter().map(|a| a.app_id.clone()).collect();
+        let kinds: Vec<_> = registry.configured().iter().map(|f| f.kind).collect();
+        observability::series_from_start(&apps, &kinds);
         if settings.worker.enabled && !registry.is_empty() {
             let worker = Arc::new(Worker::new(
                 db.clone(),
@@ -130,8 +134,14 @@ impl Application {
 
         let archive = (settings.archive.url.as_ref().map(ArchiveStore::open).transpose())
             .map_err(|e| anyhow::anyhow!("invalid configuration: archive.url: {e}"))?;
-        if let Some(store) = archive.clone() {
-            tasks.spawn(check_archive_store(store));
+        match archive.clone() {
+            Some(store) => {
+                tasks.spawn(check_archive_store(store, shutdown.clone()));
+            }
+            None => tracing::warn!(
+                "archive.url is empty: recordings, transcripts, summaries and chats are not archived, and \
+                 RealtimeKit deletes them after 7 days"
+            ),
         }
         if settings.archive.allow_private_sources {
             tracing::warn!(
@@ -157,6 +167,8 @@ impl Application {
             ingest,
             archive,
             followups: registry.configured(),
+            webhook_url: settings.webhook_url(),
+            silence: settings.alerts.silence(),
             console: ConsoleAuth::new(
                 settings.console.session_ttl,
                 settings
@@ -304,21 +316,29 @@ async fn prepare_database_until_done(
     .await;
 }
 
-/// Writes a small object to the archive store once at start, so that a store that cannot be written (a folder
-/// without permission, wrong credentials) is said at once rather than at the first artifact. Serving goes on either
-/// way: deliveries are never refused for the archive's sake, and archive jobs retry until the store works.
-async fn check_archive_store(store: ArchiveStore) {
-    let check = store
-        .put(".rtk-sessions-write-check", "text/plain", b"ok\n".to_vec())
-        .await;
-    match check {
-        Ok(()) => tracing::info!(store = store.shown(), "archiving artifacts to the store"),
-        Err(error) => tracing::error!(
-            store = store.shown(),
-            error = %error,
-            "the archive store cannot be written: artifacts are not archived until it can (set archive.url, or \
-             its credentials; archive jobs retry meanwhile)"
-        ),
+/// Writes a small object to the archive store at start and every 5 minutes, so that a store that cannot be
+/// written (a folder without permission, wrong credentials) is said at once, on `/readyz` and the console, rather
+/// than at the first artifact, and its repair is seen without a restart. Serving goes on either way: deliveries
+/// are never refused for the archive's sake, and archive jobs retry until the store works.
+async fn check_archive_store(store: ArchiveStore, shutdown: CancellationToken) {
+    let mut was_writable = None;
+    loop {
+        let writable = store.check_writable().await;
+        match (&writable, was_writable) {
+            (Ok(()), None) => tracing::info!(store = store.shown(), "archiving artifacts to the store"),
+            (Ok(()), Some(false)) => tracing::info!(store = store.shown(), "the archive store can be written again"),
+            (Err(error), None | Some(true)) => tracing::error!(
+                store = store.shown(),
+                error = %error,
+                "the archive store cannot be written: artifacts are not archived until it can (set archive.url, or \
+                 its credentials; archive jobs retry meanwhile)"
+            ),
+            _ => {}
+        }
+        was_writable = Some(writable.is_ok());
+        if !background::sleep(&shutdown, Duration::from_secs(300)).await {
+            return;
+        }
     }
 }
 
@@ -357,6 +377,12 @@ async fn sample_gauges(pool: sqlx::PgPool, interval: Duration, shutdown: Cancell
         let max = pool.options().get_max_connections();
         observability::pool_connections(u32::try_from(pool.num_idle()).unwrap_or(u32::MAX), pool.size(), max);
         if let Ok(rows) = followup_jobs::counts_by_state(pool).await {
+            // A state no job is in reads 0, not "no data".
+            for status in ["due", "waiting", "running", "dead"] {
+                if !rows.iter().any(|(s, _)| s == status) {
+                    observability::followup_jobs(status.to_owned(), 0);
+                }
+            }
             for (status, count) in rows {
                 observability::followup_jobs(status, count);
             }
@@ -365,7 +391,8 @@ async fn sample_gauges(pool: sqlx::PgPool, interval: Duration, shutdown: Cancell
             observability::followup_oldest_due_age(age);
         }
         if let Ok(rows) = artifacts::counts_by_state(pool).await {
-            for (state, count) in rows {
+            for state in ArtifactState::ALL {
+                let count = rows.iter().find(|(s, _)| *s == state).map_or(0, |(_, count)| *count);
                 observability::artifacts(state, count);
             }
         }

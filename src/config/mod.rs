@@ -7,6 +7,7 @@
 
 mod followups;
 mod load;
+mod log;
 #[cfg(test)]
 mod tests;
 mod values;
@@ -23,7 +24,9 @@ use sqlx::postgres::PgConnectOptions;
 
 pub use self::followups::FollowupSettings;
 pub use self::load::ConfigFile;
-use self::values::{api_tokens, empty_is_none, positive_secs, secs, strings_from_list_or_csv};
+use self::log::check_log_filter;
+pub use self::log::{LogFormat, LogSettings};
+use self::values::{api_tokens, archive_location, empty_is_none, positive_secs, secs, strings_from_list_or_csv};
 use crate::domain::{ApiToken, App, Apps, REALTIMEKIT_EVENTS, Secret};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -34,6 +37,7 @@ pub struct Settings {
     pub realtimekit: RealtimeKitSettings,
     pub api: ApiSettings,
     pub console: ConsoleSettings,
+    pub alerts: AlertsSettings,
     pub registration: RegistrationSettings,
     pub reconcile: ReconcileSettings,
     pub ingest: IngestSettings,
@@ -246,6 +250,23 @@ pub struct ConsoleSettings {
     pub session_ttl: Duration,
 }
 
+/// What the console warns of by itself (the same conditions as deploy/prometheus/alerts.yml, for a deployment
+/// that has no alerting yet).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSettings {
+    /// The console's overview warns when no delivery came for this many hours after deliveries came in the week
+    /// before; 0: never.
+    pub silence_hours: u32,
+}
+
+impl AlertsSettings {
+    /// How long without a delivery is silence worth a warning; `None`: never.
+    pub fn silence(&self) -> Option<Duration> {
+        (self.silence_hours > 0).then(|| Duration::from_secs(u64::from(self.silence_hours) * 3600))
+    }
+}
+
 /// Keeping the Cloudflare side's webhook in line with this service: created, corrected or moved at start.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -291,9 +312,9 @@ pub struct RetentionSettings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArchiveSettings {
-    /// `file:///folder`, `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`; empty: no archive
-    /// (and no archive follow-up).
-    #[serde(with = "empty_is_none")]
+    /// `file:///folder`, `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`, or a folder path
+    /// (relative to the working directory: `archive`, the default); empty: no archive (and no archive follow-up).
+    #[serde(with = "archive_location")]
     pub url: Option<url::Url>,
     /// The largest object copied when RealtimeKit did not announce a size (an announced size is checked exactly).
     pub max_object_bytes: NonZeroU64,
@@ -358,22 +379,6 @@ impl WorkerSettings {
     pub fn completion_timeout(&self) -> Duration {
         Duration::from_secs(u64::from(self.completion_timeout_hours.get()) * 3600)
     }
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Pretty,
-    Json,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSettings {
-    pub format: LogFormat,
-    /// A `tracing` filter such as `info` or `rtk_sessions=debug,info`; `RUST_LOG` wins when set.
-    pub level: String,
 }
 
 impl Settings {
@@ -476,21 +481,4 @@ impl Settings {
         let base = self.server.public_url.as_ref()?.as_str().trim_end_matches('/');
         Some(format!("{base}{}", crate::domain::WEBHOOK_PATH))
     }
-}
-
-/// A `tracing` filter whose every directive sets a level: `info`, or `target=level`, comma-separated. A bare word
-/// is a target with no level, which would silence everything else, warnings included.
-fn check_log_filter(filter: &str) -> Result<(), String> {
-    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
-    for directive in filter.split(',').map(str::trim) {
-        let (target, level) = directive.rsplit_once('=').unwrap_or(("", directive));
-        let target_ok = !directive.contains('=') || !(target.is_empty() || target.contains(char::is_whitespace));
-        if !target_ok || !LEVELS.contains(&level.trim().to_ascii_lowercase().as_str()) {
-            return Err(format!(
-                "{directive:?} sets no level: write a level ({}) or target=level, comma-separated",
-                LEVELS.join(", ")
-            ));
-        }
-    }
-    Ok(())
 }

@@ -42,6 +42,39 @@ pub(super) mod positive_secs {
 }
 
 /// A key where `""` means "not set" and anything else must parse as `T` (an address, a URL).
+/// An archive location: a URL (`file:///folder`, `s3://bucket/prefix`...), or a folder path (`archive`,
+/// `/srv/archive`), a relative one taken from the working directory; empty: none.
+pub(super) mod archive_location {
+    use super::*;
+
+    pub use super::empty_is_none::serialize;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<url::Url>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        match url::Url::parse(text) {
+            Ok(url) => Ok(Some(url)),
+            Err(url::ParseError::RelativeUrlWithoutBase) => {
+                let folder = std::path::Path::new(text);
+                let folder = if folder.is_absolute() {
+                    folder.to_path_buf()
+                } else {
+                    std::env::current_dir()
+                        .map_err(|error| D::Error::custom(format!("{text:?}: the working directory: {error}")))?
+                        .join(folder)
+                };
+                url::Url::from_directory_path(&folder)
+                    .map(Some)
+                    .map_err(|()| D::Error::custom(format!("{text:?} is not a folder path")))
+            }
+            Err(error) => Err(D::Error::custom(format!("{text:?}: {error}"))),
+        }
+    }
+}
+
 pub(super) mod empty_is_none {
     use super::*;
 

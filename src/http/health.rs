@@ -15,6 +15,7 @@ use super::auth::bearer_token;
 use super::database_probe::NOT_MIGRATED;
 use super::error::ErrorBody;
 use super::state::AppState;
+use crate::archive::{ArchiveStore, Writability};
 use crate::observability;
 use crate::realtimekit::registration::{RegistrationState, RegistrationStatus};
 
@@ -32,6 +33,41 @@ pub struct Checks {
     verification_key: Check,
     /// Informational: the webhook registration never makes the service unready.
     registration: RegistrationCheck,
+    /// Informational: an archive that cannot be written never makes the service unready (deliveries are still
+    /// recorded, and archive jobs retry), but the files wait, and RealtimeKit deletes them after 7 days.
+    archive: ArchiveCheck,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ArchiveCheck {
+    /// `ok` (the last write to the store worked), `unwritable`, `unchecked` (nothing written yet) or `off`
+    /// (`archive.url` is empty).
+    state: &'static str,
+    /// The store's error, and since when writes fail; only for callers presenting an API token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+impl ArchiveCheck {
+    fn new(archive: Option<&ArchiveStore>, authenticated: bool) -> Self {
+        let (state, detail) = match archive.map(ArchiveStore::writability) {
+            None => ("off", None),
+            Some(Writability::Unchecked) => ("unchecked", None),
+            Some(Writability::Writable) => ("ok", None),
+            Some(Writability::Unwritable { error, since }) => (
+                "unwritable",
+                Some(format!(
+                    "{} cannot be written since {}: {error}",
+                    archive.map_or("", ArchiveStore::shown),
+                    since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )),
+            ),
+        };
+        Self {
+            state,
+            detail: detail.filter(|_| authenticated),
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -186,6 +222,7 @@ pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> (Statu
                 database,
                 verification_key,
                 registration: RegistrationCheck::new(&state.registration, authenticated),
+                archive: ArchiveCheck::new(state.archive.as_ref(), authenticated),
             },
         }),
     )

@@ -55,6 +55,10 @@ pub struct AppContext {
     pub archive: Option<ArchiveStore>,
     /// The console's sign-in sessions.
     pub console: console::session::ConsoleAuth,
+    /// Where RealtimeKit should deliver (`server.public_url` + the webhook path), when the public URL is set.
+    pub webhook_url: Option<String>,
+    /// No delivery for this long (after some came) is worth a warning on the console (`alerts.silence_hours`).
+    pub silence: Option<Duration>,
     /// The enabled follow-ups, with their triggers and targets, for the console.
     pub followups: Vec<crate::followups::Configured>,
 }

@@ -10,6 +10,7 @@ mod cloudflare_fake;
 mod command_line;
 mod console;
 mod console_browser;
+mod console_overview;
 mod console_sessions;
 mod deliveries_api;
 mod downloads;

@@ -5,6 +5,7 @@
 //! Every page answers without JavaScript; the one script (`local-time.js`) only shows times in the browser's time
 //! zone. Every answer carries a strict Content-Security-Policy, refuses framing and is never cached.
 
+mod chart;
 mod deliveries;
 mod followups;
 mod meetings;

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::Html;
-use chrono::{SecondsFormat, Utc};
+use chrono::{DurationRound, SecondsFormat, Utc};
 use maud::{Markup, html};
 
+use super::chart;
 use super::paths;
 use super::session::ConsoleSession;
 use super::views::{self, PageError, Section, badge, page};
+use crate::archive::Writability;
 use crate::domain::artifact::AT_RISK_HOURS;
 use crate::domain::human;
 use crate::http::AppState;
@@ -22,14 +24,19 @@ use crate::store::{artifacts, followup_jobs};
 
 /// Artifacts whose source expires within this are "at risk".
 const AT_RISK_WITHIN: Duration = Duration::from_secs(AT_RISK_HOURS as u64 * 3600);
+/// Far enough back to mean "ever" for the last delivery (an index seek whatever the span).
+const EVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// The most artifacts at risk the list shows.
 const AT_RISK_ROWS: i64 = 200;
 
 pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Result<Html<String>, PageError> {
-    let since = Utc::now() - chrono::Duration::hours(24);
-    // Six small queries at once, each on an index of its own.
-    let (outcomes, foreign_apps, queue, oldest_due, at_risk, artifact_states) = tokio::try_join!(
-        deliveries::counts_since(&state.db, since),
+    let now = Utc::now();
+    // The chart's first hour starts 23 hours before the current one.
+    let since = now.duration_trunc(chrono::Duration::hours(1)).unwrap_or(now) - chrono::Duration::hours(23);
+    // Seven small queries at once, each on an index of its own.
+    let (hourly, last_delivery, foreign_apps, queue, oldest_due, at_risk, artifact_states) = tokio::try_join!(
+        deliveries::hourly_counts_since(&state.db, since),
+        deliveries::last_received(&state.db, None, EVER),
         deliveries::foreign_apps_since(&state.db, since),
         followup_jobs::counts_by_state(&state.db),
         followup_jobs::oldest_due_age_secs(&state.db),
@@ -37,6 +44,9 @@ pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Res
         artifacts::counts_by_state(&state.db),
     )
     .map_err(|e| PageError::new(e, &session))?;
+    let outcomes: Vec<(Outcome, i64)> = (Outcome::ALL.iter())
+        .map(|o| (*o, hourly.iter().filter(|(_, x, _)| x == o).map(|(_, _, n)| n).sum()))
+        .collect();
     let registration = state.registration.get();
     let key = state.keys.status();
 
@@ -94,15 +104,58 @@ pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Res
     if !key.loaded {
         attention.push(html! { "No verification key is loaded: deliveries are answered 503 until one is." });
     }
+    match state.archive.as_ref().map(|a| (a, a.writability())) {
+        Some((store, Writability::Unwritable { error, since })) => attention.push(html! {
+            "The archive " code { (store.shown()) } " cannot be written since " (views::time(since)) ": " (error)
+            ". Files wait (archive jobs retry), and RealtimeKit deletes them 7 days after the meeting."
+        }),
+        None => attention.push(html! {
+            "No archive is configured (" code { "archive.url" } " is empty): recordings, transcripts, summaries and \
+            chats are not copied, and RealtimeKit deletes them 7 days after the meeting."
+        }),
+        Some(_) => {}
+    }
+    // Silence: deliveries came before, and none for `alerts.silence_hours`. The receiver's checks are all green
+    // when RealtimeKit stops sending (a webhook deleted or disabled, a proxy in the way).
+    if let (Some(silence), Some(last)) = (state.silence, last_delivery)
+        && now - last > chrono::Duration::from_std(silence).unwrap_or(chrono::TimeDelta::MAX)
+        && now - last < chrono::Duration::days(7)
+    {
+        attention.push(html! {
+            "No delivery for " (human::duration((now - last).num_seconds() as f64)) " (the last " (views::time(last))
+            "). Is the webhook still registered and enabled? "
+            code { "rtk-sessions webhooks list" } " shows it; " a href="/readyz" { "/readyz" } " says how the \
+            registration went."
+        });
+    }
 
     let body = html! {
         section.attention {
-            @if attention.is_empty() {
+            @if last_delivery.is_none() {
+                h2 { "No delivery received yet" }
+                p {
+                    "RealtimeKit should POST its webhooks to "
+                    @match &state.webhook_url {
+                        Some(url) => { code { (url) } },
+                        None => { "this service's " code { "/webhooks/realtimekit" } " (set " code { "server.public_url" } " to register it by itself)" },
+                    }
+                    ". To see one arrive, sign a test delivery: " code { "rtk-sessions dev keygen" } ", then "
+                    code { "rtk-sessions dev send" } " (README: \"Try it\")."
+                }
+                @if !attention.is_empty() { ul { @for item in &attention { li { (item) } } } }
+            } @else if attention.is_empty() {
                 p.ok { "Nothing needs attention." }
             } @else {
                 h2 { "Needs attention" }
                 ul { @for item in &attention { li { (item) } } }
             }
+        }
+        @if let Some(last) = last_delivery {
+            p.hint { "Last delivery received " (views::time(last)) "." }
+        }
+        section.card.wide {
+            h2 { "Deliveries by hour, last 24 h" }
+            (chart::deliveries_by_hour(&hourly, now))
         }
         div.cards {
             section.card {
@@ -132,8 +185,10 @@ pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Res
                         dt { (badge(artifact_state.as_str())) } dd { (count) }
                     }
                 }
-                @if state.archive.is_none() {
-                    p.hint { "No archive store is configured (archive.url)." }
+                @match state.archive.as_ref().map(|a| (a.shown(), a.writability())) {
+                    None => p.hint { "No archive store is configured (archive.url)." },
+                    Some((shown, Writability::Unwritable { .. })) => p.hint { (badge("unwritable")) " " code { (shown) } },
+                    Some((shown, _)) => p.hint { "Store: " code { (shown) } },
                 }
             }
             section.card {

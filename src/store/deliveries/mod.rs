@@ -11,7 +11,7 @@ mod replay;
 pub use batch::record_batch;
 pub use outcome::{Outcome, VerifiedDelivery};
 pub use read::{
-    DeliveryFilter, DeliverySummary, StoredBody, StoredDelivery, counts_since, foreign_apps_since, get, kept_as,
+    DeliveryFilter, DeliverySummary, StoredBody, StoredDelivery, foreign_apps_since, get, hourly_counts_since, kept_as,
     last_received, list,
 };
 pub use record::record;

@@ -1,0 +1,162 @@
+//! The console's overview as an operator meets it: a fresh install says what to do, then the last delivery and a
+//! chart of the day; an archive that cannot be written, or none, and silence after deliveries are said there (and
+//! the archive on `/readyz`); every documented metric with known labels exists from the start.
+
+use crate::console::ConsoleClient;
+use crate::helpers::{API_TOKEN, READ_TOKEN, spawn_app_with};
+
+fn meeting_ended(session_id: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "event": "meeting.ended",
+        "meeting": {
+            "id": "m-overview", "sessionId": session_id, "title": "Overview check", "status": "LIVE",
+            "startedAt": "2026-06-03T10:00:00Z", "endedAt": "2026-06-03T10:30:00Z",
+            "organizedBy": {"id": "o1", "name": "Org"}
+        },
+        "reason": "HOST_ENDED_MEETING"
+    }))
+    .expect("json")
+}
+
+#[tokio::test]
+async fn a_fresh_install_says_where_deliveries_go_then_the_overview_shows_the_last_one_and_the_day() {
+    let app = spawn_app_with(|settings| {
+        settings.server.public_url = Some("https://sessions.example.com/".parse().expect("a url"));
+    })
+    .await;
+    let mut console = ConsoleClient::new(&app.address);
+    console.sign_in(READ_TOKEN).await;
+    let fresh = console.get("/console").await;
+    assert_eq!(fresh.status, 200);
+    assert!(
+        fresh.body.contains("No delivery received yet")
+            && fresh.body.contains("https://sessions.example.com/webhooks/realtimekit")
+            && fresh.body.contains("rtk-sessions dev send")
+            && !fresh.body.contains("Nothing needs attention"),
+        "{}",
+        fresh.body
+    );
+
+    assert_eq!(
+        app.deliver(&app.signed(meeting_ended("s-overview"))).await.status(),
+        200
+    );
+    let overview = console.get("/console").await;
+    assert!(!overview.body.contains("No delivery received yet"), "{}", overview.body);
+    assert!(overview.body.contains("Last delivery received"), "{}", overview.body);
+    assert!(
+        overview.body.contains("just now") || overview.body.contains(" s ago"),
+        "{}",
+        overview.body
+    );
+    assert!(
+        overview.body.contains("<svg class=\"chart\"") && overview.body.contains("1 deliveries in the last 24 hours"),
+        "the chart, server-drawn: {}",
+        overview.body
+    );
+    assert!(
+        overview.body.contains("UTC: 1 stored"),
+        "the bar of the hour: {}",
+        overview.body
+    );
+
+    // Silence: the last delivery came 7 hours ago (alerts.silence_hours is 6).
+    sqlx::query("UPDATE deliveries SET received_at = now() - interval '7 hours'")
+        .execute(&app.db)
+        .await
+        .expect("moved back");
+    let silent = console.get("/console").await;
+    assert!(
+        silent.body.contains("No delivery for 7 h") && silent.body.contains("rtk-sessions webhooks list"),
+        "{}",
+        silent.body
+    );
+}
+
+#[tokio::test]
+async fn an_archive_that_cannot_be_written_is_said_on_readyz_and_the_overview_and_serving_goes_on() {
+    // A folder below a regular file can be made by nobody, root included.
+    let blocker = std::env::temp_dir().join(format!("rtk-not-a-folder-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&blocker, b"a file").expect("written");
+    let url = url::Url::from_directory_path(blocker.join("archive")).expect("a url");
+    let app = spawn_app_with(|settings| settings.archive.url = Some(url)).await;
+    let readiness = app.wait_until(|r| r["checks"]["archive"]["state"] != "unchecked").await;
+    assert_eq!(
+        readiness["status"], "ready",
+        "an archive never makes the service unready: {readiness}"
+    );
+    assert_eq!(readiness["checks"]["archive"]["state"], "unwritable", "{readiness}");
+    let detail = readiness["checks"]["archive"]["detail"]
+        .as_str()
+        .expect("said to a token holder");
+    assert!(detail.contains("cannot be written since"), "{detail}");
+    let public: serde_json::Value = app
+        .http
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(public["checks"]["archive"]["state"], "unwritable");
+    assert!(
+        public["checks"]["archive"]["detail"].is_null(),
+        "no detail without a token: {public}"
+    );
+
+    let mut console = ConsoleClient::new(&app.address);
+    console.sign_in(READ_TOKEN).await;
+    let overview = console.get("/console").await;
+    assert!(overview.body.contains("cannot be written since"), "{}", overview.body);
+    assert_eq!(
+        app.deliver(&app.signed(meeting_ended("s-unwritable"))).await.status(),
+        200
+    );
+    std::fs::remove_file(&blocker).ok();
+}
+
+#[tokio::test]
+async fn no_archive_at_all_is_a_warning_and_metrics_exist_before_anything_happens() {
+    let app = spawn_app_with(|settings| settings.archive.url = None).await;
+    let readiness = app.wait_until(|r| r["checks"]["archive"]["state"] == "off").await;
+    assert_eq!(readiness["status"], "ready");
+    let mut console = ConsoleClient::new(&app.address);
+    console.sign_in(READ_TOKEN).await;
+    let overview = console.get("/console").await;
+    assert!(
+        overview.body.contains("No archive is configured") && overview.body.contains("7 days"),
+        "{}",
+        overview.body
+    );
+
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("text");
+    for series in [
+        "rtk_deliveries_rejected_total{reason=\"missing_signature\"}",
+        "rtk_deliveries_rejected_total{reason=\"storage_unavailable\"}",
+        "rtk_deliveries_total{outcome=\"unprocessable\",app=\"\"}",
+        "rtk_signature_verification_failures_total",
+        "rtk_reconciliation_sweeps_total{result=\"failed\"}",
+        "rtk_artifacts_lost_total{kind=\"recording\"}",
+        "rtk_public_key_refetches_total{result=\"failed\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} exists from the start:\n{metrics}");
+    }
+}
+
+#[test]
+fn a_default_archive_folder_is_under_the_working_directory() {
+    let defaults = rtk_sessions::Settings::default();
+    let url = defaults.archive.url.expect("an archive by default");
+    let folder = url.to_file_path().expect("a folder");
+    assert_eq!(folder, std::env::current_dir().expect("a directory").join("archive"));
+}
