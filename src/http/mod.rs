@@ -26,6 +26,8 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -63,14 +65,27 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route(WEBHOOK_PATH, post(webhook::receive))
         .layer(DefaultBodyLimit::disable());
 
-    let shed_state = state.clone();
-    Router::new()
+    // JSON and HTML go compressed to a client that asks (gzip or br); files already compressed (recordings) and
+    // bodies kept byte for byte do not. The receiver's short answers are left as they are.
+    let compressed = Router::new()
         .merge(operator_api)
         .merge(console::routes(state.clone()))
+        .route("/openapi.json", get(openapi::serve))
+        .layer(
+            CompressionLayer::new().compress_when(
+                DefaultPredicate::new()
+                    .and(NotForContentType::const_new("video/"))
+                    .and(NotForContentType::const_new("audio/"))
+                    .and(NotForContentType::const_new("application/octet-stream")),
+            ),
+        );
+
+    let shed_state = state.clone();
+    Router::new()
+        .merge(compressed)
         .merge(receiver)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Every route needs the token unless it is one of the few public ones: a new route cannot forget it.

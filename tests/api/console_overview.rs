@@ -3,7 +3,7 @@
 //! the archive on `/readyz`); every documented metric with known labels exists from the start.
 
 use crate::console::ConsoleClient;
-use crate::helpers::{API_TOKEN, READ_TOKEN, spawn_app_with};
+use crate::helpers::{API_TOKEN, READ_TOKEN, spawn_app, spawn_app_with};
 
 fn meeting_ended(session_id: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
@@ -159,4 +159,57 @@ fn a_default_archive_folder_is_under_the_working_directory() {
     let url = defaults.archive.url.expect("an archive by default");
     let folder = url.to_file_path().expect("a folder");
     assert_eq!(folder, std::env::current_dir().expect("a directory").join("archive"));
+}
+
+#[tokio::test]
+async fn answers_are_compressed_for_clients_that_ask_and_assets_are_cached_by_version() {
+    let app = spawn_app().await;
+    let asked = |path: &str, encoding: &str| {
+        app.http
+            .get(format!("{}{path}", app.address))
+            .bearer_auth(API_TOKEN)
+            .header("accept-encoding", encoding)
+            .send()
+    };
+    for encoding in ["gzip", "br"] {
+        let answer = asked("/openapi.json", encoding).await.expect("answers");
+        assert_eq!(answer.headers()["content-encoding"], encoding);
+        // An answer of a few bytes is not worth it.
+        let answer = asked("/sessions", encoding).await.expect("answers");
+        assert_eq!(answer.status(), 200);
+        assert!(answer.headers().get("content-encoding").is_none());
+    }
+    let plain = asked("/openapi.json", "identity").await.expect("answers");
+    assert!(plain.headers().get("content-encoding").is_none());
+
+    let mut console = ConsoleClient::new(&app.address);
+    console.sign_in(READ_TOKEN).await;
+    let page = console.get("/console").await;
+    assert_eq!(page.headers["cache-control"], "no-store", "pages are never cached");
+    let start = page
+        .body
+        .find("/console/assets/console.css?v=")
+        .expect("a versioned stylesheet link");
+    let href = page.body[start..].split('"').next().expect("the link").to_owned();
+    let stylesheet = app
+        .http
+        .get(format!("{}{href}", app.address))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(stylesheet.status(), 200);
+    assert_eq!(stylesheet.headers()["cache-control"], "public, max-age=86400");
+    let etag = stylesheet.headers()["etag"].to_str().expect("an etag").to_owned();
+    assert!(
+        href.ends_with(etag.trim_matches('"')),
+        "the link names the version: {href} {etag}"
+    );
+    let again = app
+        .http
+        .get(format!("{}{href}", app.address))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(again.status(), 304);
 }

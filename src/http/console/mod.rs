@@ -3,8 +3,10 @@
 //! an action of a `read` session is refused like the API refuses it.
 //!
 //! Every page answers without JavaScript; the one script (`local-time.js`) only shows times in the browser's time
-//! zone. Every answer carries a strict Content-Security-Policy, refuses framing and is never cached.
+//! zone. Every answer carries a strict Content-Security-Policy and refuses framing; pages are never cached, the
+//! assets are (see [`assets`]).
 
+mod assets;
 mod chart;
 mod deliveries;
 mod followups;
@@ -65,9 +67,18 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/console/meetings/end", get(meetings::form).post(meetings::end))
         .route("/", get(|| async { Redirect::to(ROOT) }))
         .route("/favicon.ico", get(|| async { Redirect::permanent(FAVICON) }))
-        .route("/console/assets/favicon.svg", get(favicon))
-        .route("/console/assets/console.css", get(stylesheet))
-        .route("/console/assets/local-time.js", get(local_time_script))
+        .route(
+            "/console/assets/favicon.svg",
+            get(|h: HeaderMap| async move { assets::FAVICON.serve(&h) }),
+        )
+        .route(
+            "/console/assets/console.css",
+            get(|h: HeaderMap| async move { assets::STYLESHEET.serve(&h) }),
+        )
+        .route(
+            "/console/assets/local-time.js",
+            get(|h: HeaderMap| async move { assets::LOCAL_TIME.serve(&h) }),
+        )
         .layer(DefaultBodyLimit::max(FORM_LIMIT_BYTES))
         .layer(from_fn_with_state(state.clone(), require_session))
         .layer(from_fn_with_state(state, security_headers))
@@ -102,6 +113,10 @@ async fn security_headers(State(state): State<AppState>, request: Request, next:
             HeaderValue::from_static("max-age=31536000"),
         );
     }
+    // Pages are never cached (they show what is true now); the assets say how long they keep.
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     let mut set = |name: HeaderName, value: &'static str| {
         headers.insert(name, HeaderValue::from_static(value));
     };
@@ -112,30 +127,9 @@ async fn security_headers(State(state): State<AppState>, request: Request, next:
     );
     set(header::X_FRAME_OPTIONS, "DENY");
     set(header::REFERRER_POLICY, "same-origin");
-    set(header::CACHE_CONTROL, "no-store");
+
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     response
-}
-
-async fn favicon() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "image/svg+xml")],
-        include_str!("assets/favicon.svg"),
-    )
-}
-
-async fn stylesheet() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("assets/console.css"),
-    )
-}
-
-async fn local_time_script() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("assets/local-time.js"),
-    )
 }
 
 #[derive(Deserialize, Default)]

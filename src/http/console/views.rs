@@ -7,7 +7,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use maud::{DOCTYPE, Markup, html};
 
 use super::super::error::ApiError;
-use super::paths::{ASSETS, ROOT, SIGN_OUT, SIGN_OUT_EVERYWHERE};
+use super::assets;
+use super::paths::{ROOT, SIGN_OUT, SIGN_OUT_EVERYWHERE};
 use super::session::ConsoleSession;
 use crate::domain::human;
 
@@ -38,9 +39,9 @@ pub fn page(title: &str, session: Option<&ConsoleSession>, section: Section, bod
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     meta name="referrer" content="same-origin";
                     title { (title) " · rtk-sessions" }
-                    link rel="stylesheet" href={ (ASSETS) "/console.css" };
-                    link rel="icon" type="image/svg+xml" href={ (ASSETS) "/favicon.svg" };
-                    script src={ (ASSETS) "/local-time.js" } defer {}
+                    link rel="stylesheet" href=(assets::STYLESHEET.href());
+                    link rel="icon" type="image/svg+xml" href=(assets::FAVICON.href());
+                    script src=(assets::LOCAL_TIME.href()) defer {}
                 }
                 body {
                     header {
