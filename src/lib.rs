@@ -37,6 +37,7 @@ pub use realtimekit::signature::{PublicKey, WebhookSigner, decode_signature_head
 pub use reconcile::{LiveCheckReport, SweepReport, check_live_sessions, sweep as reconcile_sweep};
 pub use retention::sweep_deliveries;
 pub use startup::Application;
+pub use store::artifacts::mark_expired_lost as mark_expired_artifacts_lost;
 pub use store::deliveries::{Outcome, VerifiedDelivery, record as record_delivery, record_batch as record_deliveries};
 pub use store::followup_jobs::{FollowupKind, JobSlots, claim as claim_jobs, fail as fail_job};
 pub use store::job_specs::{JobSpec, JobSpecs};

@@ -2,7 +2,8 @@
 //! never holds long locks. `unprocessable` deliveries wait for an operator and are kept for good, unless
 //! `retention.unprocessable_days` says otherwise; `foreign` deliveries (of an app that is not configured) are kept
 //! `retention.foreign_days`, long enough to add the app and replay them. Sessions (and their follow-up jobs and
-//! reports) are never removed; the live row of a session that has ended is.
+//! reports) are never removed; the live row of a session that has ended is. The same hourly sweep marks lost the
+//! files RealtimeKit deleted before they could be archived.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::background;
 use crate::config::RetentionSettings;
 use crate::store::database::DatabaseReadiness;
-use crate::store::{live_sessions, meeting_promises};
+use crate::store::{artifacts, live_sessions, meeting_promises};
 
 const CHUNK: i64 = 10_000;
 
@@ -64,6 +65,22 @@ pub async fn run_hourly(
         // Cached meeting settings are read again after an hour: a day-old entry is never used.
         if let Err(error) = meeting_promises::forget_older_than(pool, Duration::from_secs(24 * 3600)).await {
             tracing::warn!(%error, "removing old cached meeting settings failed; the next sweep retries");
+        }
+        // Files RealtimeKit has deleted are lost, not failed: nothing retries them, and the at-risk list is for
+        // the files that can still be saved.
+        match artifacts::mark_expired_lost(pool).await {
+            Ok(kinds) => {
+                for kind in &kinds {
+                    crate::observability::artifact_lost(*kind);
+                }
+                if !kinds.is_empty() {
+                    tracing::warn!(
+                        files = kinds.len(),
+                        "files RealtimeKit deleted before they were archived are lost"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(%error, "marking expired files lost failed; the next sweep retries"),
         }
         if keeps_all {
             return;

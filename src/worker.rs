@@ -22,10 +22,15 @@ use crate::followups::message::event_source;
 use crate::followups::occurrence::Loaded;
 use crate::followups::{FollowupContext, FollowupError, JobInfo, Registry, completion, occurrence};
 use crate::realtimekit::client::AppClients;
+use crate::store::artifacts;
 use crate::store::followup_jobs::{self, ClaimedJob, FollowupKind, JobSlots};
 use crate::store::job_specs::JobSpecs;
 
 pub const NOTIFY_CHANNEL: &str = "rtk_followup_jobs";
+
+/// How long before its files expire an archive job stops retrying past `worker.max_attempts` (the files are then
+/// listed as at risk, with a Retry).
+const ARCHIVE_GIVE_UP_BEFORE_EXPIRY: Duration = Duration::from_secs(3600);
 
 /// How one attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +109,28 @@ impl Worker {
         }
     }
 
+    /// An archive job keeps retrying past `worker.max_attempts` while its session's files can still be saved: until
+    /// [`ARCHIVE_GIVE_UP_BEFORE_EXPIRY`] before the soonest of them expires. A store down for a day costs no file.
+    async fn files_can_still_be_saved(&self, job: &ClaimedJob) -> bool {
+        if job.kind != FollowupKind::Archive {
+            return false;
+        }
+        match artifacts::soonest_unarchived_expiry(&self.pool, &job.session_id).await {
+            Ok(Some(expiry)) => {
+                let next_try = Utc::now()
+                    + chrono::Duration::from_std(self.settings.backoff_max + ARCHIVE_GIVE_UP_BEFORE_EXPIRY)
+                        .unwrap_or(chrono::Duration::MAX);
+                expiry > next_try
+            }
+            Ok(None) => false,
+            Err(error) => {
+                // Not knowing is no reason to give up: the next attempt asks again.
+                tracing::warn!(%error, "reading when the session's files expire failed");
+                true
+            }
+        }
+    }
+
     /// Runs one claimed job and records how it ended.
     pub async fn attempt(&self, job: ClaimedJob) -> AttemptOutcome {
         let span = tracing::info_span!(
@@ -118,6 +145,8 @@ impl Worker {
 
     async fn attempt_and_record(&self, job: ClaimedJob) -> AttemptOutcome {
         let result = self.run(&job).await;
+        let retries_left = job.attempts < job.max_attempts
+            || (matches!(result, Err(FollowupError::Retryable(_))) && self.files_can_still_be_saved(&job).await);
         let (outcome, recorded) = match result {
             Ok(Ran::Postponed(until)) => (
                 AttemptOutcome::Postponed,
@@ -130,7 +159,7 @@ impl Worker {
                     followup_jobs::succeed(&self.pool, &job).await,
                 )
             }
-            Err(error @ FollowupError::Retryable(_)) if job.attempts < job.max_attempts => {
+            Err(error @ FollowupError::Retryable(_)) if retries_left => {
                 let delay = backoff(&self.settings, job.attempts);
                 tracing::warn!(%error, retry_in_secs = delay.as_secs(), "follow-up failed; it will be retried");
                 let retry_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);

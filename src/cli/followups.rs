@@ -16,7 +16,7 @@ use crate::store::job_specs::JobSpecs;
 pub enum FollowupsCommand {
     /// List follow-up jobs, newest first
     List {
-        /// queued, running, succeeded or dead
+        /// dead, failing (queued after a failed attempt), due (queued and due now), queued, running or succeeded
         #[arg(long)]
         status: Option<String>,
         #[arg(long)]

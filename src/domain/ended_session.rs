@@ -16,6 +16,20 @@ use super::participant::{PARTICIPANT_JOINED, PARTICIPANT_LEFT, ParticipantUpdate
 
 pub const MEETING_ENDED: &str = "meeting.ended";
 
+/// The end reasons RealtimeKit documents, with how people say them. Others can appear: they are kept and shown
+/// as sent.
+pub const END_REASONS: [(&str, &str); 2] = [
+    ("HOST_ENDED_MEETING", "the host ended it"),
+    ("ALL_PARTICIPANTS_LEFT", "everyone left"),
+];
+
+/// A reason as people say it, or as sent when it is not one of [`END_REASONS`].
+pub fn end_reason_in_words(reason: &str) -> &str {
+    (END_REASONS.iter())
+        .find(|(sent, _)| *sent == reason)
+        .map_or(reason, |(_, words)| words)
+}
+
 /// A session that RealtimeKit reported as ended: what a `meeting.ended` delivery (or the Sessions API, for a
 /// reconciled one) says of it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]

@@ -113,11 +113,6 @@ impl JobStatus {
             Self::Dead => "dead",
         }
     }
-
-    /// The status a text names; an unknown one is an error, never a guess.
-    pub fn parse(text: &str) -> Result<Self, UnknownValue> {
-        Self::try_from(text.to_owned())
-    }
 }
 
 impl std::fmt::Display for JobStatus {
@@ -131,6 +126,52 @@ impl TryFrom<String> for JobStatus {
 
     fn try_from(text: String) -> Result<Self, UnknownValue> {
         UnknownValue::or_variant(&Self::ALL, Self::as_str, "follow-up job status", text)
+    }
+}
+
+/// What a list of follow-up jobs can be narrowed to, the same words in the API (`status=`), the console and the
+/// CLI (`--status`): a status, or one of the two kinds of queued job an operator looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobListStatus {
+    Queued,
+    /// Queued after a failed attempt, waiting for its next try.
+    Failing,
+    /// Queued and due now.
+    Due,
+    Running,
+    Succeeded,
+    Dead,
+}
+
+impl JobListStatus {
+    pub const ALL: [Self; 6] = [
+        Self::Dead,
+        Self::Failing,
+        Self::Due,
+        Self::Queued,
+        Self::Running,
+        Self::Succeeded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Failing => "failing",
+            Self::Due => "due",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, UnknownValue> {
+        UnknownValue::or_variant(&Self::ALL, Self::as_str, "follow-up job status", text.to_owned())
+    }
+
+    /// Whether the jobs it lists can be retried (brought back, or made due now).
+    pub fn retryable(self) -> bool {
+        matches!(self, Self::Dead | Self::Failing | Self::Due | Self::Queued)
     }
 }
 
@@ -170,10 +211,14 @@ mod tests {
     #[test]
     fn statuses_round_trip_and_unknown_ones_are_refused() {
         for status in JobStatus::ALL {
-            assert_eq!(JobStatus::parse(status.as_str()).ok(), Some(status));
+            assert_eq!(JobStatus::try_from(status.as_str().to_owned()).ok(), Some(status));
+        }
+        for status in JobListStatus::ALL {
+            assert_eq!(JobListStatus::parse(status.as_str()).ok(), Some(status));
         }
         for unknown in ["", "DEAD", "bogus"] {
-            assert!(JobStatus::parse(unknown).is_err(), "{unknown}");
+            assert!(JobStatus::try_from(unknown.to_owned()).is_err(), "{unknown}");
+            assert!(JobListStatus::parse(unknown).is_err(), "{unknown}");
             assert!(FollowupKind::try_from(unknown.to_owned()).is_err(), "{unknown}");
         }
         for kind in FollowupKind::ALL {

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use super::followup::{Followup, FollowupContext, FollowupError, Occurrence, options};
 use super::receivers::{http_url, post_to_receiver, redacted};
 use super::report::Report;
+use crate::domain::ended_session::end_reason_in_words;
 use crate::domain::job::FollowupKind;
 use crate::domain::{Secret, Trigger};
 use crate::store::sessions::Session;
@@ -65,11 +66,7 @@ pub fn message(session: &Session, report: Option<&Report>) -> String {
         text.push_str(&format!(" after {}", human_duration(seconds)));
     }
     if let Some(reason) = &session.ended.reason {
-        let reason = match reason.as_str() {
-            "HOST_ENDED_MEETING" => "the host ended it",
-            "ALL_PARTICIPANTS_LEFT" => "everyone left",
-            other => other,
-        };
+        let reason = end_reason_in_words(reason);
         text.push_str(&format!(" ({})", plain(reason)));
     }
     text.push('.');

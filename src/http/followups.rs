@@ -10,14 +10,16 @@ use super::error::{ApiError, ErrorBody};
 use super::params::{self, ListFailures, Page};
 use super::state::AppState;
 use crate::store::cursor::JobCursor;
-use crate::store::followup_jobs::{self, Job, JobFilter, JobStatus};
+use crate::store::followup_jobs::{self, Job, JobListStatus};
+use crate::store::followup_lists::{self, JobFilter};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// `queued`, `running`, `succeeded` or `dead`.
-    #[param(value_type = Option<JobStatus>)]
+    /// `dead`, `failing` (queued after a failed attempt), `due` (queued and due now), `queued`, `running` or
+    /// `succeeded`: the same words as the console and the CLI.
+    #[param(value_type = Option<JobListStatus>)]
     pub(crate) status: Option<String>,
     /// Only this session's jobs.
     pub(crate) session_id: Option<String>,
@@ -44,7 +46,7 @@ pub async fn list(
 
 /// A page of follow-up jobs for these parameters, checked as the API checks them (the CLI lists through it too).
 pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<Job>, ApiError> {
-    let status = params::state("invalid_status", "status", params.status, JobStatus::parse)?;
+    let status = params::state("invalid_status", "status", params.status, JobListStatus::parse)?;
     let limit = params::limit(params.limit.as_deref())?;
     let after_id = params::job_cursor(params.cursor.as_deref())?;
     let filter = JobFilter {
@@ -52,7 +54,7 @@ pub(crate) async fn list_page(db: &PgPool, params: ListParams) -> Result<Page<Jo
         session_id: params::id_filter("session_id", params.session_id)?,
         ..JobFilter::default()
     };
-    let (data, next) = followup_jobs::list(db, &filter, after_id, limit).await?;
+    let (data, next) = followup_lists::list(db, &filter, after_id, limit).await?;
     Ok(Page {
         data,
         next_cursor: next.map(JobCursor::encode),

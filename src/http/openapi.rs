@@ -44,7 +44,7 @@ use crate::domain::Scope;
         health::metrics,
         serve,
     ),
-    components(schemas(crate::domain::job::JobStatus)),
+    components(schemas(crate::domain::job::JobStatus, crate::domain::job::JobListStatus)),
     modifiers(&BearerToken, &OperationScopes),
     security(("bearer" = [])),
     tags(

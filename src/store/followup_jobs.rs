@@ -7,11 +7,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::domain::Trigger;
-pub use crate::domain::job::{AttemptOutcome, FollowupKind, JobStatus};
+pub use crate::domain::job::{AttemptOutcome, FollowupKind, JobListStatus, JobStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Job {
@@ -38,7 +38,7 @@ pub struct Job {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, session_id, followup, kind, trigger, subject, status, attempts, max_attempts, run_at, last_error, created_at, updated_at, finished_at";
+pub(crate) const COLUMNS: &str = "id, session_id, followup, kind, trigger, subject, status, attempts, max_attempts, run_at, last_error, created_at, updated_at, finished_at";
 
 /// A job claimed by a worker.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -352,6 +352,16 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<Option<Job>, sqlx::Error> {
         .await
 }
 
+/// The archive jobs of these sessions (the at-risk list's, one query for the page).
+pub async fn archive_jobs_of(pool: &PgPool, session_ids: &[&str]) -> Result<Vec<Job>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM followup_jobs WHERE session_id = ANY($1) AND kind = 'archive' ORDER BY id"
+    ))
+    .bind(session_ids)
+    .fetch_all(pool)
+    .await
+}
+
 pub async fn for_session(pool: &PgPool, session_id: &str) -> Result<Vec<Job>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM followup_jobs WHERE session_id = $1 ORDER BY id"
@@ -359,84 +369,6 @@ pub async fn for_session(pool: &PgPool, session_id: &str) -> Result<Vec<Job>, sq
     .bind(session_id)
     .fetch_all(pool)
     .await
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct JobFilter {
-    pub status: Option<JobStatus>,
-    pub session_id: Option<String>,
-    /// Only the jobs of this follow-up (its configured name).
-    pub followup: Option<String>,
-    /// Only queued jobs whose last attempt failed: waiting for their next try.
-    pub failing: bool,
-    /// Only queued jobs that are due now.
-    pub due: bool,
-}
-
-impl JobFilter {
-    fn push_conditions(&self, query: &mut QueryBuilder<'_, Postgres>) {
-        if let Some(status) = &self.status {
-            query.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some(session_id) = &self.session_id {
-            query.push(" AND session_id = ").push_bind(session_id.clone());
-        }
-        if let Some(followup) = &self.followup {
-            query.push(" AND followup = ").push_bind(followup.clone());
-        }
-        if self.failing {
-            // The `followup_jobs_failing_idx` predicate.
-            query.push(" AND status = 'queued' AND last_error IS NOT NULL");
-        }
-        if self.due {
-            query.push(" AND status = 'queued' AND run_at <= now()");
-        }
-    }
-}
-
-/// A page of jobs, newest first; `after_id` is the last id of the previous page.
-pub async fn list(
-    pool: &PgPool,
-    filter: &JobFilter,
-    after_id: Option<i64>,
-    limit: u16,
-) -> Result<(Vec<Job>, Option<i64>), sqlx::Error> {
-    let mut query: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("SELECT {COLUMNS} FROM followup_jobs WHERE TRUE"));
-    filter.push_conditions(&mut query);
-    if let Some(after) = after_id {
-        query.push(" AND id < ").push_bind(after);
-    }
-    query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(limit) + 1);
-    let mut jobs: Vec<Job> = query.build_query_as().fetch_all(pool).await?;
-    let next = if jobs.len() > usize::from(limit) {
-        jobs.truncate(usize::from(limit));
-        jobs.last().map(|j| j.id)
-    } else {
-        None
-    };
-    Ok((jobs, next))
-}
-
-/// Retries every dead or waiting job matching `filter`, newest first, at most `max` of them (a running job is
-/// left to its worker); the number retried. One statement: a job is retried once however often this is pressed.
-pub async fn retry_matching(pool: &PgPool, filter: &JobFilter, max: i64) -> Result<u64, sqlx::Error> {
-    let mut query: QueryBuilder<Postgres> =
-        QueryBuilder::new("WITH picked AS (SELECT id FROM followup_jobs WHERE status IN ('dead', 'queued')");
-    filter.push_conditions(&mut query);
-    query.push(" ORDER BY id DESC LIMIT ").push_bind(max).push(
-        " FOR UPDATE SKIP LOCKED)
-         UPDATE followup_jobs j SET status = 'queued', run_at = now(), finished_at = NULL, updated_at = now(),
-                attempts = CASE WHEN j.status = 'dead' THEN 0 ELSE j.attempts END
-         FROM picked WHERE j.id = picked.id",
-    );
-    let retried = query.build().execute(pool).await?.rows_affected();
-    if retried > 0 {
-        sqlx::query("SELECT pg_notify('rtk_followup_jobs', '')")
-            .execute(pool)
-            .await?;
-    }
-    Ok(retried)
 }
 
 /// How many jobs are in each state, for the queue gauges and the console: `due`, `waiting` (backing off),

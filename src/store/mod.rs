@@ -10,6 +10,7 @@ pub mod cursor;
 pub mod database;
 pub mod deliveries;
 pub mod followup_jobs;
+pub mod followup_lists;
 pub mod job_specs;
 pub mod live_sessions;
 pub mod livestreams;

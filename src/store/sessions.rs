@@ -241,3 +241,38 @@ pub async fn list(
     };
     Ok(Page { sessions, next_cursor })
 }
+
+/// The meeting titles of these sessions, for lists that show jobs or deliveries by session (one query a page).
+pub async fn titles(pool: &PgPool, session_ids: &[&str]) -> Result<Vec<(String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as("SELECT session_id, meeting_title FROM sessions WHERE session_id = ANY($1)")
+        .bind(session_ids)
+        .fetch_all(pool)
+        .await
+}
+
+/// What a list row says about a session besides its record: whether it has a recording, whether a file of it could
+/// not be archived (failed or lost), and how many of its follow-ups are dead or failing.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionTroubles {
+    pub session_id: String,
+    pub has_recording: bool,
+    pub archive_failed: bool,
+    pub followups_failing: i64,
+}
+
+/// [`SessionTroubles`] of a page of sessions, in one query (each a probe of the artifacts' and the jobs' session
+/// indexes).
+pub async fn troubles(pool: &PgPool, session_ids: &[&str]) -> Result<Vec<SessionTroubles>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.session_id, s.has_recording,
+                EXISTS (SELECT 1 FROM artifacts a
+                        WHERE a.session_id = s.session_id AND a.state IN ('failed', 'lost')) AS archive_failed,
+                (SELECT count(*) FROM followup_jobs j
+                 WHERE j.session_id = s.session_id
+                   AND (j.status = 'dead' OR (j.status = 'queued' AND j.last_error IS NOT NULL))) AS followups_failing
+         FROM sessions s WHERE s.session_id = ANY($1)",
+    )
+    .bind(session_ids)
+    .fetch_all(pool)
+    .await
+}

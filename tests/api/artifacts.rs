@@ -544,3 +544,71 @@ async fn unusable_artifact_events_are_kept_and_the_at_risk_list_shows_what_expir
     let within_an_hour = rtk(&app, &["artifacts", "list", "--at-risk", "--within-hours", "1"]);
     assert_eq!(String::from_utf8_lossy(&within_an_hour.stdout).trim(), "no artifacts");
 }
+
+#[tokio::test]
+async fn an_archive_job_retries_while_its_files_can_be_saved_and_a_deleted_file_is_marked_lost() {
+    let fake = FakeCloudflare::start().await;
+    let app = spawn_app_with(|settings| {
+        fake.configure(settings);
+        settings.worker.enabled = false;
+        settings.worker.max_attempts = std::num::NonZero::new(2).expect("above 0");
+    })
+    .await;
+    let url = fake.add_file("outage.mp4", bytes_of(3000, 6));
+    deliver(&app, ended("s-outage", "m-6", "2026-06-03T10:30:00.000Z")).await;
+    deliver(&app, recording("s-outage", "rec-o", "UPLOADED", Some(&url), 3000)).await;
+    sqlx::query("UPDATE artifacts SET expires_at = now() + interval '6 days'")
+        .execute(&app.db)
+        .await
+        .expect("update");
+
+    // RealtimeKit's store is down for longer than worker.max_attempts: the job keeps retrying, the file is days
+    // from expiring.
+    fake.make_unavailable("outage.mp4", true);
+    for _ in 0..4 {
+        app.make_jobs_due().await;
+        app.run_pending_jobs().await;
+    }
+    let (_, _, status, attempts, _) = app.jobs().await.remove(0);
+    assert_eq!((status.as_str(), attempts), ("queued", 4), "past max_attempts (2)");
+
+    // An hour before the file expires it stops, and the at-risk page says the job is dead, with a Retry.
+    sqlx::query("UPDATE artifacts SET expires_at = now() + interval '30 minutes'")
+        .execute(&app.db)
+        .await
+        .expect("update");
+    app.make_jobs_due().await;
+    app.run_pending_jobs().await;
+    assert_eq!(app.jobs().await[0].2, "dead");
+    let mut console = crate::console::ConsoleClient::new(&app.address);
+    console.sign_in(crate::helpers::API_TOKEN).await;
+    let page = console.get("/console/artifacts").await.body;
+    assert!(page.contains("rec-o") && page.contains("badge dead"), "{page}");
+    assert!(page.contains("/retry"), "{page}");
+
+    // Once RealtimeKit's 7 days are over the file is lost, not failed, and leaves the at-risk list.
+    sqlx::query("UPDATE artifacts SET expires_at = now() - interval '1 day', announced_at = now() - interval '8 days'")
+        .execute(&app.db)
+        .await
+        .expect("update");
+    let lost = rtk_sessions::mark_expired_artifacts_lost(&app.db).await.expect("sweep");
+    assert_eq!(lost.len(), 1);
+    let record = session(&app, "s-outage").await;
+    let file = &record["artifacts"]["recordings"][0]["files"][0];
+    assert_eq!(file["state"], "lost", "{record}");
+    assert!(
+        file["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("RealtimeKit deleted it")),
+        "{file}"
+    );
+    let page = console.get("/console/artifacts").await.body;
+    assert!(page.contains("No artifact is at risk."), "{page}");
+    assert!(
+        rtk_sessions::mark_expired_artifacts_lost(&app.db)
+            .await
+            .expect("sweep")
+            .is_empty(),
+        "marked once"
+    );
+}

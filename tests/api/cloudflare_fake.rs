@@ -121,6 +121,8 @@ pub struct FakeFile {
     pub bytes: Vec<u8>,
     pub version: u32,
     pub gone: bool,
+    /// The store answers 503 for it (an outage on RealtimeKit's side).
+    pub unavailable: bool,
     pub downloads: u32,
 }
 
@@ -259,6 +261,7 @@ impl FakeCloudflare {
                     bytes,
                     version: 1,
                     gone: false,
+                    unavailable: false,
                     downloads: 0,
                 },
             );
@@ -274,6 +277,11 @@ impl FakeCloudflare {
     /// RealtimeKit deletes the file (its 7 days are over).
     pub fn delete(&self, name: &str) {
         self.with(|s| s.files.get_mut(name).expect("a file").gone = true);
+    }
+
+    /// The store answers 503 for the file until it is made available again.
+    pub fn make_unavailable(&self, name: &str, unavailable: bool) {
+        self.with(|s| s.files.get_mut(name).expect("a file").unavailable = unavailable);
     }
 
     pub fn downloads(&self, name: &str) -> u32 {
@@ -378,6 +386,8 @@ fn serve_file(state: &mut State, request: &Request) -> ResponseTemplate {
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
     match state.files.get_mut(&name) {
+        Some(file) if file.unavailable => ResponseTemplate::new(503)
+            .set_body_string("<Error><Code>ServiceUnavailable</Code><Message>Please try again.</Message></Error>"),
         Some(file) if !file.gone && file.version == version => {
             file.downloads += 1;
             ResponseTemplate::new(200)

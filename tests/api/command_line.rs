@@ -80,7 +80,7 @@ async fn the_command_line_checks_are_the_apis_and_name_the_flags_typed() {
     let cases: [(&[&str], &str); 6] = [
         (
             &["followups", "list", "--status", "bogus"],
-            "is not a follow-up job status (one of queued",
+            "is not a follow-up job status (one of dead, failing, due",
         ),
         (
             &["followups", "list", "--status", "DEAD"],

@@ -400,7 +400,7 @@ async fn a_read_session_sees_no_action_and_is_refused_one() {
     for action in ["Retry", "End this meeting", "/console/meetings/end", "Replay"] {
         assert!(!page.body.contains(action), "a read session sees no {action:?}");
     }
-    let dead = console.get("/console/followups?state=dead").await;
+    let dead = console.get("/console/followups?status=dead").await;
     assert!(dead.body.contains("HTTP 500") && !dead.body.contains("Retry"));
 
     let csrf = page.csrf();
@@ -426,14 +426,30 @@ async fn retry_all_brings_back_every_dead_job_matching_the_filter() {
     }
     let mut console = ConsoleClient::new(&app.address);
     console.sign_in(API_TOKEN).await;
-    let list = console.get("/console/followups?state=dead").await;
+    let list = console.get("/console/followups?status=dead").await;
     assert!(list.body.contains("Retry all matching"));
+    // Identical errors are counted once; every row names its job and its session.
+    assert!(
+        list.body
+            .contains("3 ×</strong> <span class=\"error-text\">HTTP 500 from the receiver"),
+        "{}",
+        list.body
+    );
+    // The button asks first, saying how many; nothing is retried by asking.
+    let confirm = console.get("/console/followups/retry?status=dead").await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(
+        confirm.body.contains("Retry <strong>3</strong> dead follow-ups"),
+        "{}",
+        confirm.body
+    );
+    assert_eq!(app.jobs().await[0].2, "dead");
     let done = console
         .post(
             "/console/followups/retry",
             &[
-                ("csrf", &list.csrf()),
-                ("state", "dead"),
+                ("csrf", &confirm.csrf()),
+                ("status", "dead"),
                 ("followup", ""),
                 ("session_id", ""),
             ],
@@ -456,26 +472,41 @@ async fn every_list_page_takes_the_api_filters_and_refuses_a_bad_one_in_words() 
     console.sign_in(READ_TOKEN).await;
     let sessions = console.get("/console/sessions?limit=2").await;
     assert_eq!(sessions.status, 200);
-    assert!(sessions.body.contains("Next page"), "keyset pages");
-    let next = sessions
-        .body
-        .split("href=\"/console/sessions?")
-        .nth(1)
-        .expect("a next link");
-    let next = next.split('"').next().unwrap_or_default().replace("&amp;", "&");
-    let second = console.get(&format!("/console/sessions?{next}")).await;
+    let link = |body: &str, rel: &str| -> String {
+        let before = body
+            .split(&format!("\" rel=\"{rel}\""))
+            .next()
+            .filter(|b| b.len() < body.len())
+            .unwrap_or_else(|| panic!("a {rel} link: {body}"));
+        before
+            .rsplit("href=\"")
+            .next()
+            .unwrap_or_default()
+            .replace("&amp;", "&")
+    };
+    let next = link(&sessions.body, "next");
+    assert!(
+        next.starts_with("/console/sessions?limit=2&cursor="),
+        "keyset pages: {next}"
+    );
+    let second = console.get(&next).await;
     assert_eq!(second.status, 200);
-    assert!(!second.body.contains("Next page"));
+    assert!(!second.body.contains("rel=\"next\""), "{}", second.body);
+    assert!(second.body.contains("« First"), "{}", second.body);
+    // Previous leads back to the first page, its filters kept.
+    let previous = console.get(&link(&second.body, "prev")).await;
+    assert_eq!(previous.status, 200);
+    assert_eq!(link(&previous.body, "next"), next);
     let bad = console.get("/console/sessions?ended_after=yesterday").await;
     assert!(bad.body.contains("ended_after"), "{}", bad.body);
     for page in [
         "/console/deliveries?outcome=any",
-        "/console/followups?state=failing",
+        "/console/followups?status=failing",
         "/console/artifacts",
     ] {
         assert_eq!(console.get(page).await.status, 200, "{page}");
     }
-    let unknown = console.get("/console/followups?state=everything").await;
+    let unknown = console.get("/console/followups?status=everything").await;
     assert_eq!(unknown.status, 400);
 }
 
@@ -491,7 +522,7 @@ async fn no_page_holds_a_token() {
         "/console".to_owned(),
         "/console/sessions".to_owned(),
         format!("/console/sessions/{session_id}"),
-        "/console/followups?state=dead".to_owned(),
+        "/console/followups?status=dead".to_owned(),
         "/console/deliveries?outcome=any".to_owned(),
         "/console/meetings/end".to_owned(),
     ] {
@@ -651,13 +682,13 @@ async fn tokens_hash_makes_a_working_entry_and_the_log_names_tokens_never_their_
 async fn signing_in_from_a_link_comes_back_to_the_page_and_never_leaves_the_console() {
     let app = spawn_app().await;
     let mut console = ConsoleClient::new(&app.address);
-    let asked = console.get("/console/followups?state=dead").await;
+    let asked = console.get("/console/followups?status=dead").await;
     let sign_in = asked.location().expect("sent to sign in").to_owned();
-    assert_eq!(sign_in, "/console/sign-in?next=%2Fconsole%2Ffollowups%3Fstate%3Ddead");
+    assert_eq!(sign_in, "/console/sign-in?next=%2Fconsole%2Ffollowups%3Fstatus%3Ddead");
     let form = console.get(&sign_in).await;
     assert!(
         form.body
-            .contains("name=\"next\" value=\"/console/followups?state=dead\""),
+            .contains("name=\"next\" value=\"/console/followups?status=dead\""),
         "{}",
         form.body
     );
@@ -668,11 +699,11 @@ async fn signing_in_from_a_link_comes_back_to_the_page_and_never_leaves_the_cons
             &[
                 ("token", READ_TOKEN),
                 ("csrf", &csrf),
-                ("next", "/console/followups?state=dead"),
+                ("next", "/console/followups?status=dead"),
             ],
         )
         .await;
-    assert_eq!(signed_in.location(), Some("/console/followups?state=dead"));
+    assert_eq!(signed_in.location(), Some("/console/followups?status=dead"));
 
     for elsewhere in [
         "https://evil.example/",

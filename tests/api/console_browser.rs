@@ -309,18 +309,53 @@ async fn an_operator_finds_a_session_retries_replays_ends_a_meeting_and_signs_ou
     );
     browser.screenshot("overview").await;
 
-    // Follow-ups: the dead ones, with their last error.
-    browser.click("a[href='/console/followups?state=dead']").await;
+    // Follow-ups: the dead ones, with their last error. Retrying them all asks first, saying how many.
+    browser.click("a[href='/console/followups?status=dead']").await;
     browser.wait_for_text("Retry all matching").await;
     browser.screenshot("followups").await;
+    browser.click("a[href^='/console/followups/retry']").await;
+    browser.wait_for_text("Retry <strong>4</strong> dead follow-ups").await;
+    browser.screenshot("retry-all").await;
+    browser.click("form.card a").await;
+    browser.wait_for_path("/console/followups?status=dead").await;
+    let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM followup_jobs WHERE status = 'dead'")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(dead, 4, "asking retried nothing");
+
+    // Find the session by words of its title, in any case.
+    browser.click("nav a[href='/console/sessions']").await;
+    browser.type_into("input[name=title]", "WEEKLY plan").await;
+    browser.click("form.filters button[type=submit]").await;
+    for _ in 0..100 {
+        if browser.path().await.contains("title=WEEKLY+plan") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.count("tbody tr").await, 1, "one session titled Weekly planning");
+    assert!(browser.source().await.contains("Weekly planning"));
 
     // Find the session by its meeting id, and open it.
-    browser.click("nav a[href='/console/sessions']").await;
+    browser.click("a[href='/console/sessions']").await;
     browser.type_into("input[name=meeting_id]", "m-browser").await;
     browser.click("form.filters button[type=submit]").await;
-    browser.wait_for_path("/console/sessions?meeting_id=m-browser&app_id=&reason=&ended_after=&ended_before=&has_recording=&has_transcript=&has_summary=&has_chat=").await;
+    let found = "/console/sessions?title=&meeting_id=m-browser&app_id=&reason=&ended_after=&ended_before=&has_recording=&has_transcript=&has_summary=&has_chat=";
+    browser.wait_for_path(found).await;
     assert_eq!(browser.count("tbody tr").await, 1, "one session of that meeting");
+    let row = browser.source().await;
+    assert!(
+        row.contains("badge recorded") && row.contains("1 follow-up failing"),
+        "the row says what needs doing: {row}"
+    );
     browser.screenshot("sessions").await;
+    // The filters survive navigation: away to the deliveries and back through the navigation.
+    browser.click("nav a[href='/console/deliveries']").await;
+    browser.wait_for_text("Received after").await;
+    browser.click("nav a[href^='/console/sessions']").await;
+    browser.wait_for_path(found).await;
+    assert_eq!(browser.count("tbody tr").await, 1, "the same search");
     browser.click("a[href='/console/sessions/s-browser']").await;
     let page = browser.wait_for_text("Participant report").await;
     for expected in [
@@ -450,7 +485,7 @@ async fn a_read_session_sees_no_action_and_a_forged_form_without_its_csrf_token_
     assert_eq!(browser.count("form[action$='/retry']").await, 0);
     assert_eq!(browser.count("a[href^='/console/meetings/end']").await, 0);
     browser
-        .goto(&format!("{}/console/followups?state=dead", app.address))
+        .goto(&format!("{}/console/followups?status=dead", app.address))
         .await;
     assert_eq!(browser.count("form[action$='/retry']").await, 0);
     browser
@@ -461,4 +496,91 @@ async fn a_read_session_sees_no_action_and_a_forged_form_without_its_csrf_token_
     browser.goto(&format!("{}/console/meetings/end", app.address)).await;
     browser.wait_for_text("needs scope operate").await;
     browser.close().await;
+}
+
+#[tokio::test]
+async fn a_fresh_install_says_what_to_do_and_not_that_nothing_needs_attention() {
+    let app = spawn_app_with(|s| s.worker.enabled = false).await;
+    let browser = Browser::open().await;
+    browser.sign_in(&app, API_TOKEN).await;
+    let overview = browser.source().await;
+    assert!(overview.contains("No delivery received yet"), "{overview}");
+    assert!(overview.contains("/webhooks/realtimekit") && overview.contains("rtk-sessions dev send"));
+    assert!(!overview.contains("Nothing needs attention"), "{overview}");
+    browser.screenshot("overview-fresh").await;
+    browser.close().await;
+}
+
+/// axe-core (`AXE_CORE_JS`, or `target/axe/node_modules/axe-core/axe.min.js` where `.ci/run` installs it).
+fn axe_source() -> String {
+    let path = std::env::var_os("AXE_CORE_JS").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/axe/node_modules/axe-core/axe.min.js")
+    });
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; the accessibility test needs axe-core: npm install --prefix target/axe axe-core@4.14.1",
+            path.display()
+        )
+    })
+}
+
+/// Every rule axe-core runs by default (WCAG 2 A and AA, and its best practices) on the page shown: the
+/// violations, each as `rule (impact): the elements`.
+async fn axe_violations(browser: &Browser, axe: &str) -> Vec<String> {
+    browser.client().execute(axe, vec![]).await.expect("axe-core loads");
+    let found = browser
+        .client()
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document).then(r => done(r.violations.map(v =>
+                 v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
+               .catch(e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await
+        .expect("axe-core runs");
+    serde_json::from_value(found).expect("a list of violations")
+}
+
+#[tokio::test]
+async fn every_console_page_passes_axe_core_at_desktop_and_phone_width() {
+    let axe = axe_source();
+    let fake = FakeCloudflare::start().await;
+    let receiver = failing_receiver().await;
+    let app = console_app(&fake, &receiver).await;
+    seed(&app, &fake).await;
+    let browser = Browser::open().await;
+    let mut violations = Vec::new();
+    for (width, height) in [(1280, 1000), (390, 844)] {
+        browser.client().set_window_size(width, height).await.expect("resize");
+        browser.goto(&format!("{}/console/sign-in", app.address)).await;
+        for found in axe_violations(&browser, &axe).await {
+            violations.push(format!("{width}px /console/sign-in: {found}"));
+        }
+        browser.sign_in(&app, API_TOKEN).await;
+        for page in [
+            "/console",
+            "/console/sessions",
+            "/console/sessions?title=weekly",
+            "/console/sessions/s-browser",
+            "/console/followups?status=dead",
+            "/console/followups/retry?status=dead",
+            "/console/deliveries",
+            "/console/deliveries?outcome=any",
+            "/console/deliveries/old-refused-1",
+            "/console/artifacts",
+            "/console/meetings/end",
+            "/console/no-such-page",
+        ] {
+            browser.goto(&format!("{}{page}", app.address)).await;
+            for found in axe_violations(&browser, &axe).await {
+                violations.push(format!("{width}px {page}: {found}"));
+            }
+        }
+        browser.goto(&format!("{}/console", app.address)).await;
+        browser.click("form.who button").await;
+        browser.wait_for_path("/console/sign-in").await;
+    }
+    browser.close().await;
+    assert!(violations.is_empty(), "axe-core:\n{}", violations.join("\n"));
 }

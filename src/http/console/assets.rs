@@ -1,4 +1,4 @@
-//! The console's three files (style, icon, the local-time script), built into the binary. Pages link each with its
+//! The console's three files (style, icon, script), built into the binary. Pages link each with its
 //! content's hash (`?v=`), so a browser keeps it for a day and still fetches a new release's at once; an `ETag`
 //! answers a revalidation with 304.
 
@@ -34,7 +34,7 @@ macro_rules! asset {
 
 pub static STYLESHEET: Asset = asset!("console.css", "text/css; charset=utf-8");
 pub static FAVICON: Asset = asset!("favicon.svg", "image/svg+xml");
-pub static LOCAL_TIME: Asset = asset!("local-time.js", "text/javascript; charset=utf-8");
+pub static SCRIPT: Asset = asset!("console.js", "text/javascript; charset=utf-8");
 
 /// How long a browser keeps an asset without asking again.
 const CACHE_CONTROL: &str = "public, max-age=86400";

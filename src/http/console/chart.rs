@@ -31,13 +31,13 @@ pub fn deliveries_by_hour(counts: &[(DateTime<Utc>, Outcome, i64)], now: DateTim
     let width = HOURS * BAR_WIDTH;
     let stamp = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Secs, true);
     html! {
-        svg.chart viewBox={ "0 0 " (width) " " (PLOT_HEIGHT + 16) } role="img"
+        svg.chart viewBox={ "0 0 " (width) " " (PLOT_HEIGHT + 16) } role="group"
             aria-label={ (all) " deliveries in the last 24 hours, at most " (highest) " in one hour" } {
             line.axis x1="0" y1=(PLOT_HEIGHT) x2=(width) y2=(PLOT_HEIGHT) {}
             @for (i, hour) in hours.iter().enumerate() {
                 @let x = i as i64 * BAR_WIDTH;
                 @let label = bar_label(*hour, |o| count(*hour, o));
-                a href={ "/console/deliveries?received_after=" (stamp(*hour)) "&received_before=" (stamp(*hour + Duration::hours(1))) } {
+                a href={ "/console/deliveries?received_after=" (stamp(*hour)) "&received_before=" (stamp(*hour + Duration::hours(1))) } aria-label=(label) {
                     title { (label) }
                     // The whole column is the link's target, even where the bar is short.
                     rect.hit x=(x) y="0" width=(BAR_WIDTH) height=(PLOT_HEIGHT) {}

@@ -1,12 +1,12 @@
 //! Deliveries: unprocessable ones first (with their reason), any outcome on demand; one delivery with its exact
 //! body; Replay (classify it again, after a fix) for `operate`.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, Query, RawQuery, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
+use super::pager::{self, Paged};
 use super::paths;
 use super::session::ConsoleSession;
 use super::views::{self, PageError, Section, action_button, badge, notice, page, time};
@@ -33,14 +33,16 @@ pub struct PageParams {
 pub async fn list(
     State(state): State<AppState>,
     session: ConsoleSession,
-    params: Result<Query<PageParams>, QueryRejection>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Html<String>, PageError> {
-    let Query(params) = params.map_err(|r| {
+    let Paged { mut params, trail } = Paged::<PageParams>::from_query(raw.as_deref()).map_err(|r| {
         PageError::new(
             ApiError::invalid_query(&r, "outcome, session_id, received_after, received_before, cursor"),
             &session,
         )
     })?;
+    params.received_after = views::date_from_form(params.received_after.take());
+    params.received_before = views::date_from_form(params.received_before.take());
     // Unprocessable by default: the ones that need a person. `any` lists every outcome.
     let outcome = match params.outcome.as_deref().map(str::trim) {
         None | Some("") => Outcome::Unprocessable.as_str().to_owned(),
@@ -58,7 +60,7 @@ pub async fn list(
         received_after: params.received_after,
         received_before: params.received_before,
         limit: None,
-        cursor: params.cursor,
+        cursor: params.cursor.clone(),
     };
     let result = api_deliveries::list_page(&state.db, query).await;
     let value = |name: &str| kept.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| v.as_str());
@@ -71,15 +73,15 @@ pub async fn list(
                 }
             }
             label { "Session id" input type="search" name="session_id" value=(value("session_id")); }
-            label { "Received after" input type="text" name="received_after" value=(value("received_after")) placeholder="RFC 3339"; }
-            label { "Received before" input type="text" name="received_before" value=(value("received_before")) placeholder="RFC 3339"; }
+            (views::date_filter("received_after", "Received after", value("received_after")))
+            (views::date_filter("received_before", "Received before", value("received_before")))
             button type="submit" { "Show" }
         }
         @match &result {
             Err(error) => p.error role="alert" { (error.to_string()) },
             Ok(page) if page.data.is_empty() => p.ok { "No delivery matches." },
             Ok(page) => {
-                div.scroll { table {
+                div.scroll tabindex="0" { table {
                     thead { tr { th { "Received" } th { "Event" } th { "Outcome" } th { "App" } th { "Reason" } th { "Session" } th { "Size" } } }
                     tbody {
                         @for d in &page.data {
@@ -95,7 +97,7 @@ pub async fn list(
                         }
                     }
                 } }
-                (views::next_page("/console/deliveries", &kept, page.next_cursor.as_deref()))
+                (pager::links("/console/deliveries", &kept, params.cursor.as_deref(), &trail, page.next_cursor.as_deref()))
             }
         }
     };
@@ -144,10 +146,10 @@ pub async fn show(
         @match shown {
             Some((text, false)) => pre.body { (text) },
             Some((text, true)) => {
-                p.hint { "The first " (human::size(BODY_SHOWN_BYTES as i64)) " of it; the whole body: GET /deliveries/{id}?raw=true." }
+                p.hint { "The first " (human::size(BODY_SHOWN_BYTES as i64)) " of it; the whole body: " code { "rtk-sessions deliveries show " (d.delivery_id) " --raw" } "." }
                 pre.body { (text) }
             },
-            None => p.hint { "Not UTF-8 text: GET /deliveries/{id}?raw=true gives the bytes." },
+            None => p.hint { "Not UTF-8 text: " code { "rtk-sessions deliveries show " (d.delivery_id) " --raw" } " writes the bytes." },
         }
     };
     Ok(page("Delivery", Some(&session), Section::Deliveries, body))

@@ -2,113 +2,108 @@
 //! and also those due or running; Retry one, or every one matching the filter.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, Query, RawQuery, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::jobs::job_row;
+use super::pager::{self, Paged};
 use super::paths;
 use super::session::ConsoleSession;
-use super::sessions::job_row;
 use super::views::{self, PageError, Section, notice, page};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::followups::retry_job;
 use crate::http::params;
 use crate::store::cursor::JobCursor;
-use crate::store::followup_jobs::{self, JobFilter, JobStatus};
+use crate::store::followup_jobs::JobListStatus;
+use crate::store::followup_lists::{self, JobFilter};
+use crate::store::sessions;
 
 /// The most jobs one press of "Retry all" brings back.
 pub const RETRY_ALL_MAX: i64 = 1000;
-
-/// Which jobs the page lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum View {
-    #[default]
-    Dead,
-    Failing,
-    Due,
-    Running,
-    Succeeded,
-}
-
-impl View {
-    const ALL: [Self; 5] = [Self::Dead, Self::Failing, Self::Due, Self::Running, Self::Succeeded];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Dead => "dead",
-            Self::Failing => "failing",
-            Self::Due => "due",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-        }
-    }
-
-    fn parse(text: Option<&str>) -> Result<Self, ApiError> {
-        match text.map(str::trim).filter(|t| !t.is_empty()) {
-            None => Ok(Self::default()),
-            Some(text) => Self::ALL.into_iter().find(|v| v.as_str() == text).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_parameter",
-                    "state is one of dead, failing, due, running, succeeded",
-                )
-            }),
-        }
-    }
-
-    fn filter(self, followup: Option<String>, session_id: Option<String>) -> JobFilter {
-        let mut filter = JobFilter {
-            followup,
-            session_id,
-            ..JobFilter::default()
-        };
-        match self {
-            Self::Dead => filter.status = Some(JobStatus::Dead),
-            Self::Failing => filter.failing = true,
-            Self::Due => filter.due = true,
-            Self::Running => filter.status = Some(JobStatus::Running),
-            Self::Succeeded => filter.status = Some(JobStatus::Succeeded),
-        }
-        filter
-    }
-
-    fn retryable(self) -> bool {
-        matches!(self, Self::Dead | Self::Failing | Self::Due)
-    }
-}
+/// The most groups of identical errors the list shows above its rows.
+const ERROR_GROUPS: i64 = 5;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
-    state: Option<String>,
+    /// `state` is the name older links used.
+    #[serde(alias = "state")]
+    status: Option<String>,
     followup: Option<String>,
     session_id: Option<String>,
     cursor: Option<String>,
     notice: Option<String>,
 }
 
+/// The filter a list or a retry names: dead follow-ups unless it says otherwise.
+struct Matching {
+    status: JobListStatus,
+    followup: Option<String>,
+    session_id: Option<String>,
+}
+
+impl Matching {
+    fn read(status: Option<String>, followup: Option<String>, session_id: Option<String>) -> Result<Self, ApiError> {
+        let status = params::state("invalid_status", "status", status, JobListStatus::parse)?;
+        Ok(Self {
+            status: status.unwrap_or(JobListStatus::Dead),
+            followup: params::id_filter("followup", followup)?,
+            session_id: params::id_filter("session_id", session_id)?,
+        })
+    }
+
+    fn filter(&self) -> JobFilter {
+        JobFilter {
+            status: Some(self.status),
+            followup: self.followup.clone(),
+            session_id: self.session_id.clone(),
+        }
+    }
+
+    fn query(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("status", self.status.as_str().to_owned()),
+            ("followup", self.followup.clone().unwrap_or_default()),
+            ("session_id", self.session_id.clone().unwrap_or_default()),
+        ]
+    }
+
+    fn hidden_fields(&self) -> Markup {
+        html! { @for (name, value) in self.query() { input type="hidden" name=(name) value=(value); } }
+    }
+}
+
 pub async fn list(
     State(state): State<AppState>,
     session: ConsoleSession,
-    params: Result<Query<ListParams>, QueryRejection>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Html<String>, PageError> {
     let fail = |e: ApiError| PageError::new(e, &session);
-    let Query(params) = params.map_err(|r| fail(ApiError::invalid_query(&r, "state, followup, session_id, cursor")))?;
-    let view = View::parse(params.state.as_deref()).map_err(fail)?;
-    let followup = params::id_filter("followup", params.followup.clone()).map_err(fail)?;
-    let session_id = params::id_filter("session_id", params.session_id.clone()).map_err(fail)?;
+    let Paged { params, trail } = Paged::<ListParams>::from_query(raw.as_deref())
+        .map_err(|r| fail(ApiError::invalid_query(&r, "status, followup, session_id, cursor")))?;
+    let matching = Matching::read(params.status, params.followup, params.session_id).map_err(fail)?;
     let after_id = params::job_cursor(params.cursor.as_deref()).map_err(fail)?;
-    let filter = view.filter(followup.clone(), session_id.clone());
-    let (jobs, next) = followup_jobs::list(&state.db, &filter, after_id, params::DEFAULT_LIMIT)
+    let filter = matching.filter();
+    let (jobs, next) = followup_lists::list(&state.db, &filter, after_id, params::DEFAULT_LIMIT)
         .await
         .map_err(|e| fail(e.into()))?;
+    let errors = followup_lists::error_groups(&state.db, &filter, ERROR_GROUPS)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let ids: Vec<&str> = jobs.iter().map(|job| job.session_id.as_str()).collect();
+    let titles = sessions::titles(&state.db, &ids).await.map_err(|e| fail(e.into()))?;
+    let title_of = |id: &str| {
+        titles
+            .iter()
+            .find(|(s, _)| s == id)
+            .and_then(|(_, title)| title.as_deref())
+    };
     let names = state.ingest.jobs().names();
-    let kept = vec![
-        ("state", view.as_str().to_owned()),
-        ("followup", followup.clone().unwrap_or_default()),
-        ("session_id", session_id.clone().unwrap_or_default()),
-    ];
+    let kept = matching.query();
+    let status = matching.status;
     let body = html! {
         (notice(params.notice.as_deref()))
         details {
@@ -116,7 +111,7 @@ pub async fn list(
             @if state.followups.is_empty() {
                 p { "None: this deployment runs no follow-up." }
             } @else {
-                div.scroll { table {
+                div.scroll tabindex="0" { table {
                     thead { tr { th { "Name" } th { "Kind" } th { "Runs on" } th { "Target" } } }
                     tbody {
                         @for f in &state.followups {
@@ -132,50 +127,110 @@ pub async fn list(
             }
         }
         form.filters method="get" action="/console/followups" {
-            label { "State"
-                select name="state" {
-                    @for v in View::ALL { option value=(v.as_str()) selected[v == view] { (v.as_str()) } }
+            label { "Status"
+                select name="status" {
+                    @for s in JobListStatus::ALL { option value=(s.as_str()) selected[s == status] { (s.as_str()) } }
                 }
             }
             label { "Follow-up"
                 select name="followup" {
                     option value="" { "any" }
-                    @for name in &names { option value=(name) selected[followup.as_deref() == Some(name.as_str())] { (name) } }
+                    @for name in &names { option value=(name) selected[matching.followup.as_deref() == Some(name.as_str())] { (name) } }
                 }
             }
-            label { "Session id" input type="search" name="session_id" value=(session_id.as_deref().unwrap_or("")); }
+            label { "Session id" input type="search" name="session_id" value=(matching.session_id.as_deref().unwrap_or("")); }
             button type="submit" { "Show" }
+            a href="/console/followups" { "Clear" }
         }
         @if jobs.is_empty() {
-            p.ok { "No " (view.as_str()) " follow-up matches." }
+            p.ok { "No " (status.as_str()) " follow-up matches." }
         } @else {
-            @if view.retryable() && session.can_operate() {
-                form.inline method="post" action="/console/followups/retry" {
-                    (views::csrf_field(&session))
-                    input type="hidden" name="state" value=(view.as_str());
-                    input type="hidden" name="followup" value=(followup.as_deref().unwrap_or(""));
-                    input type="hidden" name="session_id" value=(session_id.as_deref().unwrap_or(""));
-                    button type="submit" { "Retry all matching (up to " (RETRY_ALL_MAX) ")" }
+            @if !errors.is_empty() {
+                section.errors {
+                    h2 { "Their errors" }
+                    ul {
+                        @for (error, count) in &errors {
+                            li { strong { (count) " ×" } " " span.error-text { (error) } }
+                        }
+                    }
                 }
             }
-            div.scroll { table {
-                thead { tr { th { "Session" } th { "Follow-up" } th { "Status" } th { "Attempts" } th { "Next run / finished" } th { "Last error" } th { "" } } }
+            @if status.retryable() && session.can_operate() {
+                p { a.button href={ "/console/followups/retry?" (query_string(&kept)) } { "Retry all matching…" } }
+            }
+            div.scroll tabindex="0" { table {
+                thead { tr {
+                    th { "Session" } th { "Job" } th { "Follow-up" } th { "Status" } th { "Attempts" }
+                    th { "Next run / finished" } th { "Last error" } th { span.visually-hidden { "Action" } }
+                } }
                 tbody {
-                    @for job in &jobs { (job_row(&session, job, true)) }
+                    @for job in &jobs { (job_row(&session, job, Some(title_of(&job.session_id)))) }
                 }
             } }
-            (views::next_page("/console/followups", &kept, next.map(JobCursor::encode).as_deref()))
+            (pager::links("/console/followups", &kept, params.cursor.as_deref(), &trail, next.map(JobCursor::encode).as_deref()))
         }
     };
     Ok(page("Follow-ups", Some(&session), Section::Followups, body))
+}
+
+fn query_string(pairs: &[(&str, String)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().filter(|(_, value)| !value.is_empty()))
+        .finish()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmParams {
+    #[serde(alias = "state")]
+    status: Option<String>,
+    followup: Option<String>,
+    session_id: Option<String>,
+}
+
+/// Before "Retry all matching": how many it brings back, and a button that does it (a GET changes nothing).
+pub async fn confirm_retry_matching(
+    State(state): State<AppState>,
+    session: ConsoleSession,
+    params: Result<Query<ConfirmParams>, QueryRejection>,
+) -> Result<Html<String>, PageError> {
+    let fail = |e: ApiError| PageError::new(e, &session);
+    let Query(params) = params.map_err(|r| fail(ApiError::invalid_query(&r, "status, followup, session_id")))?;
+    session.check_operate().map_err(fail)?;
+    let matching = Matching::read(params.status, params.followup, params.session_id).map_err(fail)?;
+    let count = followup_lists::count_retryable(&state.db, &matching.filter(), RETRY_ALL_MAX)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let back = format!("/console/followups?{}", query_string(&matching.query()));
+    let body = html! {
+        @if count == 0 {
+            p.ok { "No " (matching.status.as_str()) " follow-up matches any more." }
+            p { a href=(back) { "Back to the list" } }
+        } @else {
+            form.card method="post" action="/console/followups/retry" {
+                (views::csrf_field(&session))
+                (matching.hidden_fields())
+                p {
+                    "Retry " strong { (count) @if count == RETRY_ALL_MAX { " (the most one press retries)" } }
+                    " " (matching.status.as_str()) " follow-up" @if count != 1 { "s" }
+                    @if let Some(name) = &matching.followup { " of " code { (name) } }
+                    @if let Some(id) = &matching.session_id { " of session " code { (id) } }
+                    "? Each runs again now."
+                }
+                button type="submit" { "Retry " (count) }
+                " " a href=(back) { "Cancel" }
+            }
+        }
+    };
+    Ok(page("Retry follow-ups", Some(&session), Section::Followups, body))
 }
 
 #[derive(Deserialize)]
 pub struct RetryForm {
     #[serde(default)]
     csrf: String,
-    #[serde(default)]
-    state: Option<String>,
+    #[serde(default, alias = "state")]
+    status: Option<String>,
     #[serde(default)]
     followup: Option<String>,
     #[serde(default)]
@@ -211,26 +266,26 @@ pub async fn retry_matching(
     let fail = |e: ApiError| PageError::new(e, &session);
     session.check_csrf(&form.csrf).map_err(fail)?;
     session.check_operate().map_err(fail)?;
-    let view = View::parse(form.state.as_deref()).map_err(fail)?;
-    if !view.retryable() {
+    let matching = Matching::read(form.status, form.followup, form.session_id).map_err(fail)?;
+    if !matching.status.retryable() {
         return Err(fail(ApiError::bad_request(
             "invalid_parameter",
-            "only dead, failing or due follow-ups can be retried",
+            "only dead, failing, due or queued follow-ups can be retried",
         )));
     }
-    let followup = params::id_filter("followup", form.followup).map_err(fail)?;
-    let session_id = params::id_filter("session_id", form.session_id).map_err(fail)?;
-    let filter = view.filter(followup.clone(), session_id.clone());
-    let retried = followup_jobs::retry_matching(&state.db, &filter, RETRY_ALL_MAX)
+    let retried = followup_lists::retry_matching(&state.db, &matching.filter(), RETRY_ALL_MAX)
         .await
         .map_err(|e| fail(e.into()))?;
-    tracing::info!(token = %session.caller.token_name, retried, state = view.as_str(), "console: retried follow-ups");
+    let status = matching.status.as_str();
+    tracing::info!(token = %session.caller.token_name, retried, status, "console: retried follow-ups");
     let text = views::Notice::JobsRetried(u32::try_from(retried).unwrap_or(u32::MAX)).code();
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("state", View::Failing.as_str())
-        .append_pair("followup", followup.as_deref().unwrap_or(""))
-        .append_pair("session_id", session_id.as_deref().unwrap_or(""))
-        .append_pair("notice", &text)
-        .finish();
+    // Back to the same follow-ups, now queued (due, until their attempt).
+    let mut back = Matching {
+        status: JobListStatus::Queued,
+        ..matching
+    }
+    .query();
+    back.push(("notice", text));
+    let query = query_string(&back);
     Ok(Redirect::to(&format!("/console/followups?{query}")).into_response())
 }

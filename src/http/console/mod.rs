@@ -2,18 +2,21 @@
 //! API, for people. Signed in with a token once (see [`session`]); a `read` session sees no buttons that act, and
 //! an action of a `read` session is refused like the API refuses it.
 //!
-//! Every page answers without JavaScript; the one script (`local-time.js`) only shows times in the browser's time
-//! zone. Every answer carries a strict Content-Security-Policy and refuses framing; pages are never cached, the
+//! Every page answers without JavaScript; the one script (`console.js`) shows times and takes dates in the
+//! browser's time zone, and leads the navigation back to each list's last filters. Every answer carries a strict Content-Security-Policy and refuses framing; pages are never cached, the
 //! assets are (see [`assets`]).
 
 mod assets;
 mod chart;
 mod deliveries;
 mod followups;
+mod jobs;
 mod meetings;
 mod overview;
+mod pager;
 mod paths;
 pub mod session;
+mod session_page;
 mod sessions;
 mod throttle;
 mod views;
@@ -30,8 +33,9 @@ use serde::Deserialize;
 pub use self::paths::{ASSETS, BROWSER_ENTRIES, PREFIX, ROOT, SIGN_IN};
 use self::paths::{FAVICON, SIGN_OUT, SIGN_OUT_EVERYWHERE};
 use self::session::{ConsoleSession, SignOut};
-use self::views::{Section, page};
+use self::views::{PageError, Section, page};
 use super::AppState;
+use super::error::ApiError;
 use crate::domain::human;
 
 /// The largest form the console accepts (a pasted token, a filter, a CSRF token).
@@ -44,27 +48,37 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(SIGN_OUT, post(sign_out))
         .route(SIGN_OUT_EVERYWHERE, post(sign_out_everywhere))
         .route("/console/sessions", get(sessions::list))
-        .route("/console/sessions/{session_id}", get(sessions::show))
+        .route("/console/sessions/{session_id}", get(session_page::show))
         .route(
             "/console/sessions/{session_id}/artifacts/{kind}",
-            get(sessions::download),
+            get(session_page::download),
         )
         .route(
             "/console/sessions/{session_id}/artifacts/recordings/{recording_id}",
-            get(sessions::download_recording),
+            get(session_page::download_recording),
         )
         .route(
             "/console/sessions/{session_id}/artifacts/recordings/{recording_id}/files/{name}",
-            get(sessions::download_recording_file),
+            get(session_page::download_recording_file),
         )
         .route("/console/followups", get(followups::list))
-        .route("/console/followups/retry", post(followups::retry_matching))
+        .route(
+            "/console/followups/retry",
+            get(followups::confirm_retry_matching).post(followups::retry_matching),
+        )
         .route("/console/followups/{id}/retry", post(followups::retry_one))
         .route("/console/deliveries", get(deliveries::list))
         .route("/console/deliveries/{delivery_id}", get(deliveries::show))
         .route("/console/deliveries/{delivery_id}/replay", post(deliveries::replay))
         .route("/console/artifacts", get(overview::artifacts_at_risk))
         .route("/console/meetings/end", get(meetings::form).post(meetings::end))
+        // A console path that is no page is a console page that says so (with the navigation), not the API's JSON.
+        .route(
+            "/console/{*unknown}",
+            get(|session: ConsoleSession| async move {
+                PageError::new(ApiError::not_found("no such console page"), &session)
+            }),
+        )
         .route("/", get(|| async { Redirect::to(ROOT) }))
         .route("/favicon.ico", get(|| async { Redirect::permanent(FAVICON) }))
         .route(
@@ -76,8 +90,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(|h: HeaderMap| async move { assets::STYLESHEET.serve(&h) }),
         )
         .route(
-            "/console/assets/local-time.js",
-            get(|h: HeaderMap| async move { assets::LOCAL_TIME.serve(&h) }),
+            "/console/assets/console.js",
+            get(|h: HeaderMap| async move { assets::SCRIPT.serve(&h) }),
         )
         .layer(DefaultBodyLimit::max(FORM_LIMIT_BYTES))
         .layer(from_fn_with_state(state.clone(), require_session))

@@ -13,13 +13,14 @@ use maud::{Markup, html};
 use super::chart;
 use super::paths;
 use super::session::ConsoleSession;
-use super::views::{self, PageError, Section, badge, page};
+use super::views::{self, PageError, Section, action_button, badge, page};
 use crate::archive::Writability;
 use crate::domain::artifact::AT_RISK_HOURS;
 use crate::domain::human;
 use crate::http::AppState;
 use crate::realtimekit::registration::RegistrationState;
 use crate::store::deliveries::{self, Outcome};
+use crate::store::followup_jobs::JobStatus;
 use crate::store::{artifacts, followup_jobs};
 
 /// Artifacts whose source expires within this are "at risk".
@@ -63,7 +64,7 @@ pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Res
 
     let mut attention: Vec<Markup> = Vec::new();
     if queue_count("dead") > 0 {
-        attention.push(html! { a href="/console/followups?state=dead" { (count_of(queue_count("dead"), "dead follow-up", "dead follow-ups")) } " waiting for a retry." });
+        attention.push(html! { a href="/console/followups?status=dead" { (count_of(queue_count("dead"), "dead follow-up", "dead follow-ups")) } " waiting for a retry." });
     }
     if outcome_count(Outcome::Unprocessable) > 0 {
         attention.push(html! {
@@ -170,10 +171,10 @@ pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Res
             section.card {
                 h2 { "Follow-up queue" }
                 dl.numbers {
-                    dt { "due" } dd { a href="/console/followups?state=due" { (queue_count("due")) } }
-                    dt { "running" } dd { a href="/console/followups?state=running" { (queue_count("running")) } }
-                    dt { "waiting to retry" } dd { a href="/console/followups?state=failing" { (queue_count("waiting")) } }
-                    dt { "dead" } dd { a href="/console/followups?state=dead" { (queue_count("dead")) } }
+                    dt { "due" } dd { a href="/console/followups?status=due" { (queue_count("due")) } }
+                    dt { "running" } dd { a href="/console/followups?status=running" { (queue_count("running")) } }
+                    dt { "waiting to retry" } dd { a href="/console/followups?status=failing" { (queue_count("waiting")) } }
+                    dt { "dead" } dd { a href="/console/followups?status=dead" { (queue_count("dead")) } }
                     dt { "oldest due" } dd { @if queue_count("due") > 0 { (human::duration(oldest_due)) } @else { "–" } }
                 }
             }
@@ -229,14 +230,19 @@ pub async fn artifacts_at_risk(
     let rows = artifacts::unarchived(&state.db, Some(AT_RISK_WITHIN), AT_RISK_ROWS)
         .await
         .map_err(|e| PageError::new(e, &session))?;
+    let sessions: Vec<&str> = rows.iter().map(|a| a.session_id.as_str()).collect();
+    let jobs = followup_jobs::archive_jobs_of(&state.db, &sessions)
+        .await
+        .map_err(|e| PageError::new(e, &session))?;
+    let job_of = |session_id: &str| jobs.iter().rev().find(|j| j.session_id == session_id);
     let now = Utc::now();
     let body = html! {
         p.hint { "Not archived yet and deleted by RealtimeKit within 48 hours, soonest first (at most " (AT_RISK_ROWS) ")." }
         @if rows.is_empty() {
             p.ok { "No artifact is at risk." }
         } @else {
-            div.scroll { table {
-                thead { tr { th { "Session" } th { "Artifact" } th { "State" } th { "Expires" } th { "Last error" } } }
+            div.scroll tabindex="0" { table {
+                thead { tr { th { "Session" } th { "Artifact" } th { "State" } th { "Expires" } th { "Archive job" } th { "Last error" } } }
                 tbody {
                     @for artifact in &rows {
                         tr {
@@ -248,9 +254,17 @@ pub async fn artifacts_at_risk(
                             }
                             td { (badge(artifact.state.as_str())) }
                             td {
+                                @if artifact.expires_at.is_some_and(|at| at < now) { "expired " }
                                 (views::maybe_time(artifact.expires_at))
-                                @if let Some(at) = artifact.expires_at {
-                                    " (" (human::duration((at - now).num_seconds() as f64)) ")"
+                            }
+                            td {
+                                @match job_of(&artifact.session_id) {
+                                    Some(job) if job.status == JobStatus::Dead => {
+                                        (badge("dead")) " "
+                                        (action_button(&session, &format!("/console/followups/{}/retry", job.id), "Retry"))
+                                    }
+                                    Some(job) => { (badge(job.status.as_str())) " attempt " (job.attempts) }
+                                    None => { "–" }
                                 }
                             }
                             td.error-text { (artifact.error.as_deref().unwrap_or("")) }

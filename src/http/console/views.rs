@@ -1,5 +1,5 @@
 //! The console's page frame and the small pieces every page shows the same way: times (UTC in the page, the
-//! browser's time zone once `local-time.js` runs, UTC on hover), durations and sizes in human units, outcome and
+//! browser's time zone once `console.js` runs, UTC on hover), durations and sizes in human units, outcome and
 //! state badges, and the hidden CSRF field.
 
 use axum::response::{Html, IntoResponse, Response};
@@ -11,6 +11,7 @@ use super::assets;
 use super::paths::{ROOT, SIGN_OUT, SIGN_OUT_EVERYWHERE};
 use super::session::ConsoleSession;
 use crate::domain::human;
+use crate::http::AppState;
 
 /// Which part of the console a page belongs to, for the navigation bar.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -41,7 +42,7 @@ pub fn page(title: &str, session: Option<&ConsoleSession>, section: Section, bod
                     title { (title) " · rtk-sessions" }
                     link rel="stylesheet" href=(assets::STYLESHEET.href());
                     link rel="icon" type="image/svg+xml" href=(assets::FAVICON.href());
-                    script src=(assets::LOCAL_TIME.href()) defer {}
+                    script src=(assets::SCRIPT.href()) defer {}
                 }
                 body {
                     header {
@@ -192,7 +193,7 @@ fn utc(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// A time to the second and how long ago it was: UTC in the page and on hover; `local-time.js` shows it in the
+/// A time to the second and how long ago it was: UTC in the page and on hover; `console.js` shows it in the
 /// browser's time zone.
 pub fn time(at: DateTime<Utc>) -> Markup {
     html! {
@@ -213,15 +214,60 @@ pub fn badge(word: &str) -> Markup {
     html! { span class={ "badge " (word) } { (word) } }
 }
 
-/// A link to the next page of a list, keeping its filters.
-pub fn next_page(base: &str, query: &[(&str, String)], cursor: Option<&str>) -> Markup {
-    let Some(cursor) = cursor else {
-        return html! {};
-    };
-    let mut href = url::form_urlencoded::Serializer::new(String::new());
-    for (name, value) in query.iter().filter(|(_, value)| !value.is_empty()) {
-        href.append_pair(name, value);
+/// An app as the console names it: its configured name, or its id (a dash for a session that names none).
+pub fn app_label(state: &AppState, app_id: Option<&str>) -> String {
+    match app_id {
+        Some(app_id) => state
+            .realtimekit
+            .apps()
+            .get(app_id)
+            .map_or(app_id, |app| app.label())
+            .to_owned(),
+        None => "–".to_owned(),
     }
-    href.append_pair("cursor", cursor);
-    html! { p.pager { a href={ (base) "?" (href.finish()) } rel="next" { "Next page →" } } }
+}
+
+/// A date filter: typed in the browser's time zone when `console.js` runs (it sends RFC 3339), in UTC without it.
+/// `value` is the filter as the URL holds it.
+pub fn date_filter(name: &str, label: &str, value: &str) -> Markup {
+    let shown = DateTime::parse_from_rfc3339(value)
+        .map(|at| at.with_timezone(&Utc).format("%Y-%m-%dT%H:%M:%S").to_string())
+        .unwrap_or_else(|_| value.to_owned());
+    html! {
+        label { (label) " " span.zone { "(UTC)" }
+            input type="datetime-local" step="1" name=(name) value=(shown) data-utc=(value);
+        }
+    }
+}
+
+/// A date filter as a form sends it: RFC 3339 as it is; a time without a zone (the form's own, without the
+/// script) is UTC, as the page says.
+pub fn date_from_form(value: Option<String>) -> Option<String> {
+    let value = value?;
+    let trimmed = value.trim();
+    for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(trimmed, format) {
+            return Some(naive.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true));
+        }
+    }
+    Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_date_filter_without_a_zone_is_utc() {
+        assert_eq!(
+            date_from_form(Some("2026-12-05T09:30".into())).as_deref(),
+            Some("2026-12-05T09:30:00Z")
+        );
+        assert_eq!(
+            date_from_form(Some("2026-12-05T09:30:15+01:00".into())).as_deref(),
+            Some("2026-12-05T09:30:15+01:00")
+        );
+        let field = date_filter("ended_after", "Ended after", "2026-12-05T09:30:15+01:00").into_string();
+        assert!(field.contains(r#"value="2026-12-05T08:30:15""#), "{field}");
+    }
 }

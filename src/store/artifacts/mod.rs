@@ -253,6 +253,38 @@ pub async fn unarchived(pool: &PgPool, within: Option<Duration>, limit: i64) -> 
     .map(|rows: Vec<Artifact>| rows.into_iter().map(Artifact::named).collect())
 }
 
+/// Marks lost the files not archived whose source has expired and that were announced more than RealtimeKit's
+/// 7 days of retention ago: RealtimeKit has deleted them, and no retry can bring them back. (A download URL can
+/// expire sooner and be fetched again; the file cannot outlive the 7 days.) Returns the kinds marked, one each.
+pub async fn mark_expired_lost(pool: &PgPool) -> Result<Vec<ArtifactKind>, sqlx::Error> {
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "UPDATE artifacts SET state = 'lost', updated_at = now(),
+                error = 'RealtimeKit deleted it (its 7 days ended ' || to_char(expires_at AT TIME ZONE 'UTC',
+                        'YYYY-MM-DD HH24:MI \"UTC\"') || ') before it could be archived'
+                        || coalesce('; the last attempt: ' || error, '')
+         WHERE state IN ('announced', 'archiving', 'failed') AND expires_at < now()
+           AND announced_at < now() - interval '7 days'
+         RETURNING kind",
+    )
+    .fetch_all(pool)
+    .await?;
+    kinds
+        .into_iter()
+        .map(|kind| ArtifactKind::try_from(kind).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .collect()
+}
+
+/// The soonest expiry of a session's files not archived yet: how long its archive job may keep retrying.
+pub async fn soonest_unarchived_expiry(pool: &PgPool, session_id: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT min(expires_at) FROM artifacts
+         WHERE session_id = $1 AND state IN ('announced', 'archiving', 'failed')",
+    )
+    .bind(session_id)
+    .fetch_one(pool)
+    .await
+}
+
 /// How many artifacts are not archived yet and expire within `within` (or have expired): the ones at risk.
 pub async fn at_risk_count(pool: &PgPool, within: Duration) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
