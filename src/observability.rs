@@ -183,7 +183,16 @@ pub fn series_from_start(apps: &[String], kinds: &[FollowupKind]) {
         for outcome in ["stored", "duplicate", "ignored", "unprocessable", "foreign"] {
             counter!(DELIVERIES, "outcome" => outcome, "app" => app.clone()).increment(0);
         }
+        counter!(WEBHOOK_APP_MISMATCHES, "app" => app.clone()).increment(0);
+        if !app.is_empty() {
+            for result in ["recorded", "already_known", "unusable"] {
+                counter!(RECONCILED_SESSIONS, "app" => app.clone(), "result" => result).increment(0);
+            }
+        }
     }
+    // A histogram is listed (count 0) once it is registered.
+    let _ = histogram!(INGEST_BATCH_SIZE);
+    let _ = histogram!(CLOUDFLARE_BUDGET_WAIT);
     for reason in [
         "missing_signature",
         "malformed_signature",
@@ -221,6 +230,15 @@ pub fn series_from_start(apps: &[String], kinds: &[FollowupKind]) {
         counter!(counter).increment(0);
     }
     gauge!(HTTP_CONNECTIONS).increment(0.0);
+    // The gauges read from the database, until the first sample replaces them (the database may still be migrating).
+    for status in ["due", "waiting", "running", "dead"] {
+        gauge!(FOLLOWUP_JOBS, "status" => status).increment(0.0);
+    }
+    for state in ArtifactState::ALL {
+        gauge!(ARTIFACTS, "state" => state.as_str()).increment(0.0);
+    }
+    gauge!(FOLLOWUP_OLDEST_DUE_AGE).increment(0.0);
+    gauge!(ARTIFACTS_SOONEST_EXPIRY).set(f64::NAN);
 }
 
 pub fn archive_writable(writable: bool) {

@@ -213,3 +213,84 @@ async fn answers_are_compressed_for_clients_that_ask_and_assets_are_cached_by_ve
         .expect("answers");
     assert_eq!(again.status(), 304);
 }
+
+/// The metric names a text mentions (`rtk_…`), a histogram's series folded into its name.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for (start, _) in text.match_indices("rtk_") {
+        let name: String = text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        let name = ["_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .map_or(name.clone(), str::to_owned);
+        // Names that are not metrics: the service's own crate and environment prefixes.
+        if name.len() > "rtk_".len() && !name.starts_with("rtk_sessions") && !name.starts_with("rtk_test") {
+            names.insert(name);
+        }
+    }
+    names
+}
+
+#[tokio::test]
+async fn every_metric_the_alerts_and_the_dashboard_read_is_documented_and_exists_from_the_start() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).expect(path);
+    let operations = read("docs/OPERATIONS.md");
+    let table = operations
+        .split("| metric | type |")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("the metrics table of docs/OPERATIONS.md");
+    let documented = metric_names(table);
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/rtk-sessions.json")).expect("the dashboard is JSON");
+    assert!(
+        dashboard["panels"].as_array().is_some_and(|p| p.len() > 10),
+        "{dashboard}"
+    );
+    for (file, text) in [
+        ("deploy/prometheus/alerts.yml", read("deploy/prometheus/alerts.yml")),
+        (
+            "deploy/grafana/rtk-sessions.json",
+            read("deploy/grafana/rtk-sessions.json"),
+        ),
+    ] {
+        let undocumented: Vec<_> = metric_names(&text).difference(&documented).cloned().collect();
+        assert!(
+            undocumented.is_empty(),
+            "{file} reads metrics docs/OPERATIONS.md does not list: {undocumented:?}"
+        );
+    }
+
+    // Series whose labels only exist once they happen: the Cloudflare endpoints and the statuses they answer; and
+    // the reconciliation of each configured app (this one configures none).
+    let labelled_when_they_happen = ["rtk_cloudflare_requests_total", "rtk_reconciliation_sessions_total"];
+    let app = spawn_app().await;
+    app.wait_until(|r| r["checks"]["archive"]["state"] == "ok").await;
+    let mut missing = Vec::new();
+    for _ in 0..20 {
+        let metrics = app
+            .http
+            .get(format!("{}/metrics", app.address))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .expect("answers")
+            .text()
+            .await
+            .expect("text");
+        let exposed = metric_names(&metrics);
+        missing = (documented.difference(&exposed))
+            .filter(|name| !labelled_when_they_happen.contains(&name.as_str()))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("documented, not exposed before anything happens: {missing:?}");
+}
