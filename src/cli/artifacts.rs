@@ -36,7 +36,7 @@ pub async fn artifacts(db: &PgPool, command: &ArtifactsCommand) -> anyhow::Resul
         json,
     } = command;
     let within = at_risk.then(|| std::time::Duration::from_secs(u64::from(*within_hours) * 3600));
-    let unarchived = store::artifacts::unarchived(db, within, i64::from(*limit)).await?;
+    let unarchived = store::artifacts::unarchived(db, within, None, i64::from(*limit)).await?;
     if *json {
         json_lines(&unarchived)?;
     } else {

@@ -585,6 +585,10 @@ async fn an_archive_job_retries_while_its_files_can_be_saved_and_a_deleted_file_
     let page = console.get("/console/artifacts").await.body;
     assert!(page.contains("rec-o") && page.contains("badge dead"), "{page}");
     assert!(page.contains("/retry"), "{page}");
+    // The overview's count of failed files leads to them.
+    let failed = console.get("/console/artifacts?state=failed").await;
+    assert!(failed.status == 200 && failed.body.contains("rec-o"), "{}", failed.body);
+    assert_eq!(console.get("/console/artifacts?state=archived").await.status, 400);
 
     // Once RealtimeKit's 7 days are over the file is lost, not failed, and leaves the at-risk list.
     sqlx::query("UPDATE artifacts SET expires_at = now() - interval '1 day', announced_at = now() - interval '8 days'")

@@ -569,6 +569,7 @@ async fn every_console_page_passes_axe_core_at_desktop_and_phone_width() {
             "/console/deliveries?outcome=any",
             "/console/deliveries/old-refused-1",
             "/console/artifacts",
+            "/console/artifacts?state=failed",
             "/console/meetings/end",
             "/console/no-such-page",
         ] {

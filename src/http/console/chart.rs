@@ -10,6 +10,8 @@ use crate::store::deliveries::Outcome;
 const HOURS: i64 = 24;
 const BAR_WIDTH: i64 = 20;
 const PLOT_HEIGHT: i64 = 100;
+/// Room above the plot for the peak's label.
+const MARGIN_TOP: i64 = 14;
 
 /// One bar per hour (the oldest left, the current hour right), its outcomes stacked in `Outcome::ALL` order; each
 /// bar links to that hour's deliveries.
@@ -31,7 +33,7 @@ pub fn deliveries_by_hour(counts: &[(DateTime<Utc>, Outcome, i64)], now: DateTim
     let width = HOURS * BAR_WIDTH;
     let stamp = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Secs, true);
     html! {
-        svg.chart viewBox={ "0 0 " (width) " " (PLOT_HEIGHT + 16) } role="group"
+        svg.chart viewBox={ "0 -" (MARGIN_TOP) " " (width) " " (MARGIN_TOP + PLOT_HEIGHT + 16) } role="group"
             aria-label={ (all) " deliveries in the last 24 hours, at most " (highest) " in one hour" } {
             line.axis x1="0" y1=(PLOT_HEIGHT) x2=(width) y2=(PLOT_HEIGHT) {}
             @for (i, hour) in hours.iter().enumerate() {
@@ -55,7 +57,8 @@ pub fn deliveries_by_hour(counts: &[(DateTime<Utc>, Outcome, i64)], now: DateTim
                     text x=(x) y={ (PLOT_HEIGHT + 13) } { (hour.format("%H:%M")) }
                 }
             }
-            text.peak x={ (width - 2) } y="10" text-anchor="end" { "max " (highest) "/h" }
+            // Above the plot, so that no bar hides it.
+            text.peak x={ (width - 2) } y="-4" text-anchor="end" { "max " (highest) "/h" }
         }
     }
 }

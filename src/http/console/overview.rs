@@ -5,19 +5,23 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::response::Html;
 use chrono::{DurationRound, SecondsFormat, Utc};
 use maud::{Markup, html};
+use serde::Deserialize;
 
 use super::chart;
 use super::paths;
 use super::session::ConsoleSession;
 use super::views::{self, PageError, Section, action_button, badge, page};
 use crate::archive::Writability;
-use crate::domain::artifact::AT_RISK_HOURS;
+use crate::domain::artifact::{AT_RISK_HOURS, ArtifactState};
 use crate::domain::human;
 use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::params;
 use crate::realtimekit::registration::RegistrationState;
 use crate::store::deliveries::{self, Outcome};
 use crate::store::followup_jobs::JobStatus;
@@ -183,7 +187,11 @@ pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Res
                 dl.numbers {
                     dt { "at risk (48 h)" } dd { a href="/console/artifacts" { (at_risk) } }
                     @for (artifact_state, count) in &artifact_states {
-                        dt { (badge(artifact_state.as_str())) } dd { (count) }
+                        dt { (badge(artifact_state.as_str())) }
+                        dd {
+                            @if matches!(artifact_state, ArtifactState::Archived | ArtifactState::Lost) { (count) }
+                            @else { a href={ "/console/artifacts?state=" (artifact_state.as_str()) } { (count) } }
+                        }
                     }
                 }
                 @match state.archive.as_ref().map(|a| (a.shown(), a.writability())) {
@@ -222,12 +230,36 @@ fn count_of(count: i64, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 
-/// Artifacts not archived that expire within 48 hours (or have expired), soonest first.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactParams {
+    state: Option<String>,
+}
+
+/// Artifacts not archived that expire within 48 hours (or have expired), soonest first; or, with `state`, every
+/// one not archived in that state (announced, archiving or failed).
 pub async fn artifacts_at_risk(
     State(state): State<AppState>,
     session: ConsoleSession,
+    params: Result<Query<ArtifactParams>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
-    let rows = artifacts::unarchived(&state.db, Some(AT_RISK_WITHIN), AT_RISK_ROWS)
+    let fail = |e: ApiError| PageError::new(e, &session);
+    let Query(params) = params.map_err(|r| fail(ApiError::invalid_query(&r, "state")))?;
+    let only = match params::state("invalid_state", "state", params.state, |text| {
+        ArtifactState::try_from(text.to_owned())
+    })
+    .map_err(fail)?
+    {
+        Some(ArtifactState::Archived | ArtifactState::Lost) => {
+            return Err(fail(ApiError::bad_request(
+                "invalid_state",
+                "state: this page lists files not archived yet: announced, archiving or failed",
+            )));
+        }
+        only => only,
+    };
+    let within = only.is_none().then_some(AT_RISK_WITHIN);
+    let rows = artifacts::unarchived(&state.db, within, only, AT_RISK_ROWS)
         .await
         .map_err(|e| PageError::new(e, &session))?;
     let sessions: Vec<&str> = rows.iter().map(|a| a.session_id.as_str()).collect();
@@ -237,9 +269,12 @@ pub async fn artifacts_at_risk(
     let job_of = |session_id: &str| jobs.iter().rev().find(|j| j.session_id == session_id);
     let now = Utc::now();
     let body = html! {
-        p.hint { "Not archived yet and deleted by RealtimeKit within 48 hours, soonest first (at most " (AT_RISK_ROWS) ")." }
+        @match only {
+            None => p.hint { "Not archived yet and deleted by RealtimeKit within 48 hours, soonest first (at most " (AT_RISK_ROWS) ")." },
+            Some(only) => p.hint { "Not archived yet and " (badge(only.as_str())) ", soonest expiry first (at most " (AT_RISK_ROWS) "). " a href="/console/artifacts" { "Those at risk" } },
+        }
         @if rows.is_empty() {
-            p.ok { "No artifact is at risk." }
+            p.ok { @if only.is_some() { "No artifact is in that state." } @else { "No artifact is at risk." } }
         } @else {
             div.scroll tabindex="0" { table {
                 thead { tr { th { "Session" } th { "Artifact" } th { "State" } th { "Expires" } th { "Archive job" } th { "Last error" } } }
@@ -274,7 +309,11 @@ pub async fn artifacts_at_risk(
             } }
         }
     };
-    Ok(page("Artifacts at risk", Some(&session), Section::Artifacts, body))
+    let title = match only {
+        None => "Artifacts at risk".to_owned(),
+        Some(only) => format!("Artifacts {}", only.as_str()),
+    };
+    Ok(page(&title, Some(&session), Section::Artifacts, body))
 }
 
 fn time_text(at: chrono::DateTime<Utc>) -> String {

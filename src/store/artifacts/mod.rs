@@ -237,17 +237,25 @@ pub async fn archived_for_session(pool: &PgPool, session_id: &str) -> Result<Vec
         .collect())
 }
 
-/// Artifacts not archived yet (announced, archiving or failed), soonest expiry first, at most `limit`; with
-/// `within`, only those whose source expires within it (or has expired): the ones at risk.
-pub async fn unarchived(pool: &PgPool, within: Option<Duration>, limit: i64) -> Result<Vec<Artifact>, sqlx::Error> {
+/// Artifacts not archived yet (announced, archiving or failed; or only those in `state`), soonest expiry first, at
+/// most `limit`; with `within`, only those whose source expires within it (or has expired): the ones at risk.
+/// Every form reads the `artifacts_unarchived_idx` partial index.
+pub async fn unarchived(
+    pool: &PgPool,
+    within: Option<Duration>,
+    state: Option<ArtifactState>,
+    limit: i64,
+) -> Result<Vec<Artifact>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {READER_COLUMNS} FROM artifacts
          WHERE state IN ('announced', 'archiving', 'failed')
            AND ($1::float8 IS NULL OR expires_at < now() + make_interval(secs => $1))
+           AND ($3::text IS NULL OR state = $3)
          ORDER BY expires_at NULLS LAST, session_id LIMIT $2"
     ))
     .bind(within.map(|w| w.as_secs_f64()))
     .bind(limit)
+    .bind(state.map(ArtifactState::as_str))
     .fetch_all(pool)
     .await
     .map(|rows: Vec<Artifact>| rows.into_iter().map(Artifact::named).collect())
