@@ -22,6 +22,21 @@ fn load(env: &[(&str, &str)]) -> anyhow::Result<Settings> {
     Settings::load_with_env(&ConfigFile::Named(PathBuf::from("config.toml")), env)
 }
 
+/// Every key of a value, as dotted paths (an array is a leaf).
+fn keys(value: &serde_json::Value, prefix: &str, into: &mut std::collections::BTreeSet<String>) {
+    if let Some(map) = value.as_object() {
+        for (key, inner) in map {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            keys(inner, &path, into);
+            into.insert(path);
+        }
+    }
+}
+
 #[test]
 fn config_toml_lists_every_key_with_its_default() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml");
@@ -31,7 +46,19 @@ fn config_toml_lists_every_key_with_its_default() {
     if let Some(sections) = defaults.as_object_mut() {
         sections.remove("followups");
     }
-    assert_eq!(file, defaults, "config.toml and Settings::default() disagree");
+    let (mut listed, mut known) = (Default::default(), Default::default());
+    keys(&file, "", &mut listed);
+    keys(&defaults, "", &mut known);
+    assert_eq!(listed, known, "config.toml lists the keys Settings has");
+    // The values as read: a relative archive folder is the same folder written as a file:// URL.
+    let read: Settings = Figment::from(Toml::file(path))
+        .extract()
+        .expect("config.toml is settings");
+    let mut read = serde_json::to_value(read).expect("the settings serialise");
+    if let Some(sections) = read.as_object_mut() {
+        sections.remove("followups");
+    }
+    assert_eq!(read, defaults, "config.toml and Settings::default() disagree");
 }
 
 #[test]
