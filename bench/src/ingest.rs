@@ -16,9 +16,10 @@ use rtk_sessions::{VerifiedDelivery, record_deliveries, record_delivery};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::Cli;
 use crate::deliveries::{LoadResult, Mix, Signed, body, drive, expected_attendance, ms, presign, recorded_attendance};
+use crate::seed;
 use crate::service::{CpuMark, database_url, recreate_database, rss_mib, signer, start_service};
+use crate::{Cli, TOKEN};
 
 pub(crate) async fn pgbench(
     cli: &Cli,
@@ -117,15 +118,30 @@ pub(crate) async fn truncate(pool: &PgPool, tables: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
-pub(crate) async fn ingest(
-    cli: &Cli,
-    levels: &[usize],
-    duration: Duration,
-    count: usize,
-    reference_dir: &Path,
-    service_env: &[String],
-    mix: Mix,
-) -> anyhow::Result<()> {
+/// What one `rtk-bench ingest` measures.
+pub(crate) struct IngestRun<'a> {
+    pub(crate) levels: &'a [usize],
+    pub(crate) duration: Duration,
+    /// Pre-signed deliveries.
+    pub(crate) count: usize,
+    pub(crate) reference_dir: &'a Path,
+    pub(crate) service_env: &'a [String],
+    pub(crate) mix: Mix,
+    /// Deliveries of history seeded before measuring (see [`seed::history`]).
+    pub(crate) seed_rows: i64,
+}
+
+pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> {
+    let IngestRun {
+        levels,
+        duration,
+        count,
+        reference_dir,
+        service_env,
+        mix,
+        seed_rows,
+    } = run;
+    let seeded = seed_rows > 0;
     let schema = reference_dir.join("reference-schema.sql");
     let ceiling = reference_dir.join("reference-ceiling.sql");
     if !ceiling.is_file() {
@@ -152,6 +168,9 @@ pub(crate) async fn ingest(
 
     let service = start_service(cli, "rtk_bench", service_env).await?;
     let db = PgPool::connect(&service.database_url).await?;
+    if seeded {
+        seed::history(&db, seed_rows).await?;
+    }
     let idle = rss_mib(service.pid()).0;
     println!(
         "service: pid {}, {}, idle RSS {idle:.1} MiB; {}s per measurement\n",
@@ -180,7 +199,7 @@ pub(crate) async fn ingest(
         truncate(&reference, "jobs, webhook_events").await?;
         let ceiling_tps = pgbench(cli, "rtk_bench_reference", &ceiling, c, duration).await?;
 
-        truncate(&db, TABLES).await?;
+        seed::reset(&db, seeded).await?;
         let cpu = CpuMark::now(service.pid());
         let load = drive(&service.url, &signed, c, duration, service.pid()).await;
         let split = cpu.per_delivery(service.pid(), load.acked.len());
@@ -198,9 +217,9 @@ pub(crate) async fn ingest(
             }
         }
 
-        truncate(&db, TABLES).await?;
+        seed::reset(&db, seeded).await?;
         let sql_single = direct_sql(&db, c.min(16), duration, 1).await?;
-        truncate(&db, TABLES).await?;
+        seed::reset(&db, seeded).await?;
         let sql_batched = direct_sql(&db, c.min(2), duration, 32.min(c.max(1))).await?;
 
         let h = &load.latency;
@@ -253,7 +272,7 @@ pub(crate) async fn ingest(
 
     // Half the highest rate, paced, for the p99 target.
     if let Some(&top) = levels.iter().max() {
-        truncate(&db, TABLES).await?;
+        seed::reset(&db, seeded).await?;
         let paced = paced(&service.url, &signed, (max_rate / 2.0) as u64, top, duration).await;
         println!(
             "at half the highest rate ({:.0}/s offered, {:.0}/s acked): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, non-2xx {}",
@@ -263,6 +282,38 @@ pub(crate) async fn ingest(
             ms(paced.latency.value_at_quantile(0.99)),
             ms(paced.latency.max()),
             paced.non_2xx + paced.errors
+        );
+    }
+    first_pages(&service.url, &db, seed_rows).await
+}
+
+/// The first page of `/deliveries` and of `/sessions` (newest first, 50 rows), 300 times each over HTTP, with the
+/// history seeded and the last measurement's rows in place.
+async fn first_pages(url: &str, db: &PgPool, seed_rows: i64) -> anyhow::Result<()> {
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries")
+        .fetch_one(db)
+        .await?;
+    println!(
+        "
+first pages with {rows} deliveries present ({seed_rows} seeded), 300 requests each:"
+    );
+    let http = reqwest::Client::new();
+    for path in ["/deliveries?limit=50", "/sessions?limit=50"] {
+        let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+        for _ in 0..300 {
+            let sent = Instant::now();
+            let response = http.get(format!("{url}{path}")).bearer_auth(TOKEN).send().await?;
+            if !response.status().is_success() {
+                bail!("{path}: {}", response.status());
+            }
+            response.bytes().await?;
+            latency.saturating_record(sent.elapsed().as_micros() as u64);
+        }
+        println!(
+            "{path:<24} p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(latency.value_at_quantile(0.5)),
+            ms(latency.value_at_quantile(0.99)),
+            ms(latency.max())
         );
     }
     Ok(())

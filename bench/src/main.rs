@@ -3,7 +3,8 @@
 //! `ingest`: for each concurrency, in one run: the reference ceiling (pgbench on bench/reference), the service over
 //! HTTP with real RSA signatures (pre-signed before the clock starts), and the service's own SQL driven directly;
 //! ratios, latency percentiles (HDR histogram), non-2xx counts, peak RSS, and a check that every acknowledged
-//! delivery is in the database.
+//! delivery is in the database; with `--seed-rows N`, against N deliveries of history, then the first pages of
+//! `/deliveries` and `/sessions` at that size.
 //! `queries`: seeds 1,000,000 sessions with generate_series, then times `GET /sessions` pages and filters and
 //! prints the plan of each.
 //! `archive`: archives one recording of `--size-mib` (1 GiB by default) streamed by a local server, and prints the
@@ -16,6 +17,7 @@ mod archive;
 mod deliveries;
 mod ingest;
 mod queries;
+mod seed;
 mod service;
 mod soak;
 
@@ -26,7 +28,7 @@ use clap::{Parser, Subcommand};
 
 use crate::archive::archive;
 use crate::deliveries::Mix;
-use crate::ingest::ingest;
+use crate::ingest::{IngestRun, ingest};
 use crate::queries::queries;
 use crate::soak::soak;
 
@@ -71,6 +73,10 @@ enum BenchCommand {
         /// leaving), 10% `meeting.ended`, 10% the other events
         #[arg(long, value_enum, default_value_t = Mix::Ended)]
         mix: Mix,
+        /// Deliveries of history already present, seeded with generate_series (a session per 20, a follow-up job
+        /// per session) and kept between measurements: 0, 10000000, 50000000
+        #[arg(long, default_value_t = 0)]
+        seed_rows: i64,
     },
     /// /sessions latency at a million rows, with each query's plan
     Queries {
@@ -113,19 +119,20 @@ async fn main() -> anyhow::Result<()> {
             batch_max,
             service_env,
             mix,
+            seed_rows,
         } => {
             let mut env = service_env.clone();
             env.push(format!("RTK_SESSIONS__INGEST__BATCH_MAX={batch_max}"));
-            ingest(
-                &cli,
-                concurrency,
-                Duration::from_secs(*duration),
-                *deliveries,
+            let run = IngestRun {
+                levels: concurrency,
+                duration: Duration::from_secs(*duration),
+                count: *deliveries,
                 reference_dir,
-                &env,
-                *mix,
-            )
-            .await
+                service_env: &env,
+                mix: *mix,
+                seed_rows: *seed_rows,
+            };
+            ingest(&cli, run).await
         }
         BenchCommand::Queries { rows, iterations } => queries(&cli, *rows, *iterations).await,
         BenchCommand::Archive { size_mib } => archive(&cli, *size_mib).await,

@@ -6,9 +6,10 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use rtk_sessions::{Cursor, ListFilter, explain_session_list};
 use serde_json::Value;
-use sqlx::{Executor, PgPool};
+use sqlx::PgPool;
 
 use crate::deliveries::ms;
+use crate::seed;
 use crate::service::{Service, rss_mib, signer, start_service};
 use crate::{Cli, TOKEN};
 
@@ -18,30 +19,7 @@ pub(crate) async fn queries(cli: &Cli, rows: i64, iterations: usize) -> anyhow::
     let db = PgPool::connect(&service.database_url).await?;
     println!("seeding {rows} sessions...");
     let seeding = Instant::now();
-    // The artifact flags are seeded directly (1 session in 10 has a recording, 1 in 100 a transcript, 1 in 1,000 a
-    // summary), so the trigger that sets them from announced artifacts is off while seeding.
-    let mut seed = db.begin().await?;
-    seed.execute("ALTER TABLE sessions DISABLE TRIGGER sessions_artifact_flags")
-        .await?;
-    sqlx::query(
-        "INSERT INTO sessions (session_id, meeting_id, meeting_title, organization_id, organization_name, reason,
-                               started_at, ended_at, duration_seconds, received_at, delivery_id, webhook_id,
-                               has_recording, has_transcript, has_summary)
-         SELECT md5(i::text), 'meeting-' || (i % 20000), (ARRAY['Board review', 'Weekly engineering sync', 'Customer onboarding', 'All hands', 'Design critique',
-                       'Sales pipeline', 'Support standup', 'Hiring panel'])[1 + i % 8] || ' #' || (i % 20000), 'org-' || (i % 100), 'Org',
-                (ARRAY['HOST_ENDED_MEETING', 'ALL_PARTICIPANTS_LEFT', 'HOST_ENDED_MEETING'])[1 + i % 3],
-                ts - interval '30 minutes', ts, 1800, ts, 'seed-' || i, 'bench',
-                i % 10 = 0, i % 100 = 0, i % 1000 = 0
-         FROM generate_series(1, $1) AS i,
-              LATERAL (SELECT timestamptz '2026-01-01' + (i * interval '30 seconds')) AS t(ts)",
-    )
-    .bind(rows)
-    .execute(&mut *seed)
-    .await?;
-    seed.execute("ALTER TABLE sessions ENABLE TRIGGER sessions_artifact_flags")
-        .await?;
-    seed.commit().await?;
-    sqlx::query("VACUUM ANALYZE sessions").execute(&db).await?;
+    seed::sessions(&db, rows).await?;
     println!("seeded in {:.1}s\n", seeding.elapsed().as_secs_f64());
 
     // A cursor 10,000 rows deep, found by walking the pages as a client would.

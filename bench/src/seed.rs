@@ -1,0 +1,125 @@
+//! History seeded with `generate_series` before a measurement, so that ingest and the lists are timed against
+//! tables of a realistic size, not empty ones: sessions (titles of eight kinds, the artifact flags of a real
+//! mix), and deliveries of the realistic mix with a session per twenty, follow-up jobs per session. Seeded rows
+//! are told apart from measured ones, so that a measurement can be undone without losing the seed.
+
+use std::time::Instant;
+
+use sqlx::{Executor, PgPool};
+
+use crate::ingest::{TABLES, truncate};
+
+/// Seeded deliveries' ids start with it; seeded sessions are from the webhook `bench-seed`, seeded jobs are of
+/// the follow-up `seed`.
+const SEEDED_DELIVERY: &str = "seed-";
+
+/// `rows` ended sessions, `md5(i)` for i in 1..=rows, one every 30 seconds from 2026-01-01: 1 in 10 with a
+/// recording, 1 in 100 with a transcript, 1 in 1,000 with a summary.
+pub(crate) async fn sessions(db: &PgPool, rows: i64) -> anyhow::Result<()> {
+    // The artifact flags are seeded directly, so the trigger that sets them from announced artifacts is off.
+    let mut seed = db.begin().await?;
+    seed.execute("ALTER TABLE sessions DISABLE TRIGGER sessions_artifact_flags")
+        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (session_id, meeting_id, meeting_title, organization_id, organization_name, reason,
+                               started_at, ended_at, duration_seconds, received_at, delivery_id, webhook_id,
+                               has_recording, has_transcript, has_summary)
+         SELECT md5(i::text), 'meeting-' || (i % 20000), (ARRAY['Board review', 'Weekly engineering sync', 'Customer onboarding', 'All hands', 'Design critique',
+                       'Sales pipeline', 'Support standup', 'Hiring panel'])[1 + i % 8] || ' #' || (i % 20000), 'org-' || (i % 100), 'Org',
+                (ARRAY['HOST_ENDED_MEETING', 'ALL_PARTICIPANTS_LEFT', 'HOST_ENDED_MEETING'])[1 + i % 3],
+                ts - interval '30 minutes', ts, 1800, ts, 'seed-' || i, 'bench-seed',
+                i % 10 = 0, i % 100 = 0, i % 1000 = 0
+         FROM generate_series(1, $1) AS i,
+              LATERAL (SELECT timestamptz '2026-01-01' + (i * interval '30 seconds')) AS t(ts)",
+    )
+    .bind(rows)
+    .execute(&mut *seed)
+    .await?;
+    seed.execute("ALTER TABLE sessions ENABLE TRIGGER sessions_artifact_flags")
+        .await?;
+    seed.commit().await?;
+    sqlx::query("VACUUM ANALYZE sessions").execute(db).await?;
+    Ok(())
+}
+
+/// `rows` deliveries of the realistic mix (8 in 10 participant events, 1 `meeting.ended`, 1 of the others; each
+/// body distinct, with its SHA-256 as ingest keeps it), a session per 20 deliveries and a follow-up job per
+/// session, received over the year before the measurement. Done in chunks of a million, each committed.
+pub(crate) async fn history(db: &PgPool, rows: i64) -> anyhow::Result<()> {
+    let started = Instant::now();
+    println!(
+        "seeding {rows} deliveries, {} sessions and their follow-up jobs...",
+        rows / 20
+    );
+    const CHUNK: i64 = 1_000_000;
+    let mut from = 1;
+    while from <= rows {
+        let to = (from + CHUNK - 1).min(rows);
+        sqlx::query(
+            "INSERT INTO deliveries (delivery_id, event, status, session_id, received_at, raw_body, body_sha256)
+             SELECT 'seed-' || i, event, 'stored', md5((i / 20)::text), now() - interval '365 days' * (1 - i::float8 / $3),
+                    body, sha256(body)
+             FROM generate_series($1::bigint, $2::bigint) AS i,
+                  LATERAL (SELECT CASE WHEN i % 10 < 4 THEN 'meeting.participantJoined'
+                                       WHEN i % 10 < 8 THEN 'meeting.participantLeft'
+                                       WHEN i % 10 = 8 THEN 'meeting.ended'
+                                       ELSE 'recording.statusUpdate' END) AS e(event),
+                  LATERAL (SELECT convert_to('{\"event\":\"' || event || '\",\"seed\":' || i || ',\"meeting\":{\"sessionId\":\"'
+                                             || md5((i / 20)::text) || '\"},\"pad\":\"' || repeat('x', 600) || '\"}', 'UTF8')) AS b(body)",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(rows as f64)
+        .execute(db)
+        .await?;
+        from = to + 1;
+    }
+    sessions(db, rows / 20).await?;
+    sqlx::query(
+        "INSERT INTO followup_jobs (session_id, followup, kind, status, attempts, max_attempts, run_at, finished_at)
+         SELECT md5(i::text), 'seed', 'webhook', 'succeeded', 1, 8, now(), now()
+         FROM generate_series(1, $1) AS i",
+    )
+    .bind(rows / 20)
+    .execute(db)
+    .await?;
+    for table in ["deliveries", "followup_jobs"] {
+        sqlx::query(&format!("VACUUM ANALYZE {table}")).execute(db).await?;
+    }
+    let size: String = sqlx::query_scalar("SELECT pg_size_pretty(pg_total_relation_size('deliveries'))")
+        .fetch_one(db)
+        .await?;
+    println!(
+        "seeded in {:.1}s; deliveries with their indexes: {size}\n",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Undoes a measurement: every row it wrote goes, the seed stays (then a vacuum, so that the next measurement
+/// meets no dead rows). Without a seed, the tables are emptied.
+pub(crate) async fn reset(db: &PgPool, seeded: bool) -> anyhow::Result<()> {
+    if !seeded {
+        return truncate(db, TABLES).await;
+    }
+    let others: Vec<&str> = (TABLES.split(','))
+        .map(str::trim)
+        .filter(|t| !["deliveries", "sessions", "followup_jobs"].contains(t))
+        .collect();
+    truncate(db, &others.join(", ")).await?;
+    sqlx::query(&format!(
+        "DELETE FROM deliveries WHERE delivery_id NOT LIKE '{SEEDED_DELIVERY}%'"
+    ))
+    .execute(db)
+    .await?;
+    sqlx::query("DELETE FROM sessions WHERE webhook_id IS DISTINCT FROM 'bench-seed'")
+        .execute(db)
+        .await?;
+    sqlx::query("DELETE FROM followup_jobs WHERE followup <> 'seed'")
+        .execute(db)
+        .await?;
+    for table in ["deliveries", "sessions", "followup_jobs"] {
+        sqlx::query(&format!("VACUUM {table}")).execute(db).await?;
+    }
+    Ok(())
+}
