@@ -149,6 +149,18 @@ pub(crate) struct LoadResult {
 }
 
 impl LoadResult {
+    /// Nothing acknowledged yet; latencies up to a minute, to three significant digits.
+    pub(crate) fn empty() -> Self {
+        Self {
+            acked: Vec::new(),
+            non_2xx: 0,
+            errors: 0,
+            elapsed: Duration::ZERO,
+            latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram"),
+            peak_rss_mib: 0.0,
+        }
+    }
+
     pub(crate) fn rate(&self) -> f64 {
         self.acked.len() as f64 / self.elapsed.as_secs_f64()
     }
@@ -202,14 +214,7 @@ pub(crate) async fn drive(
             })
         })
         .collect();
-    let mut result = LoadResult {
-        acked: Vec::new(),
-        non_2xx: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram"),
-        peak_rss_mib: 0.0,
-    };
+    let mut result = LoadResult::empty();
     for task in tasks {
         let (acked, non_2xx, errors, latency) = task.await.expect("load task");
         result.acked.extend(acked);

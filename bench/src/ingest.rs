@@ -369,14 +369,7 @@ pub(crate) async fn paced(
         });
         i += 1;
     }
-    let mut result = LoadResult {
-        acked: Vec::new(),
-        non_2xx: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram"),
-        peak_rss_mib: 0.0,
-    };
+    let mut result = LoadResult::empty();
     while let Some(done) = tasks.join_next().await {
         let (index, ok, error, latency) = done.expect("request task");
         if ok {

@@ -130,16 +130,7 @@ async fn no_archive_at_all_is_a_warning_and_metrics_exist_before_anything_happen
         overview.body
     );
 
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.address))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(&app).await;
     for series in [
         "rtk_deliveries_rejected_total{reason=\"missing_signature\"}",
         "rtk_deliveries_rejected_total{reason=\"storage_unavailable\"}",
@@ -214,6 +205,12 @@ async fn answers_are_compressed_for_clients_that_ask_and_assets_are_cached_by_ve
     assert_eq!(again.status(), 304);
 }
 
+async fn metrics_text(app: &crate::helpers::TestApp) -> String {
+    let response = app.get_authorized("/metrics").await;
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("text")
+}
+
 /// The metric names a text mentions (`rtk_…`), a histogram's series folded into its name.
 fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
     let mut names = std::collections::BTreeSet::new();
@@ -272,16 +269,7 @@ async fn every_metric_the_alerts_and_the_dashboard_read_is_documented_and_exists
     app.wait_until(|r| r["checks"]["archive"]["state"] == "ok").await;
     let mut missing = Vec::new();
     for _ in 0..20 {
-        let metrics = app
-            .http
-            .get(format!("{}/metrics", app.address))
-            .bearer_auth(API_TOKEN)
-            .send()
-            .await
-            .expect("answers")
-            .text()
-            .await
-            .expect("text");
+        let metrics = metrics_text(&app).await;
         let exposed = metric_names(&metrics);
         missing = (documented.difference(&exposed))
             .filter(|name| !labelled_when_they_happen.contains(&name.as_str()))
