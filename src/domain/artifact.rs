@@ -102,6 +102,11 @@ impl ArtifactState {
             Self::Lost => "lost",
         }
     }
+
+    /// Not archived yet and not lost: a copy can still be made (the states the `artifacts_unarchived_idx` holds).
+    pub fn awaits_archive(self) -> bool {
+        matches!(self, Self::Announced | Self::Archiving | Self::Failed)
+    }
 }
 
 impl TryFrom<String> for ArtifactState {

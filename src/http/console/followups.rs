@@ -156,7 +156,7 @@ pub async fn list(
                 }
             }
             @if status.retryable() && session.can_operate() {
-                p { a.button href={ "/console/followups/retry?" (query_string(&kept)) } { "Retry all matching…" } }
+                p { a.button href=(paths::list_href("/console/followups/retry", &kept)) { "Retry all matching…" } }
             }
             div.scroll tabindex="0" { table {
                 thead { tr {
@@ -171,12 +171,6 @@ pub async fn list(
         }
     };
     Ok(page("Follow-ups", Some(&session), Section::Followups, body))
-}
-
-fn query_string(pairs: &[(&str, String)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs.iter().filter(|(_, value)| !value.is_empty()))
-        .finish()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,7 +195,7 @@ pub async fn confirm_retry_matching(
     let count = followup_lists::count_retryable(&state.db, &matching.filter(), RETRY_ALL_MAX)
         .await
         .map_err(|e| fail(e.into()))?;
-    let back = format!("/console/followups?{}", query_string(&matching.query()));
+    let back = paths::list_href("/console/followups", &matching.query());
     let body = html! {
         @if count == 0 {
             p.ok { "No " (matching.status.as_str()) " follow-up matches any more." }
@@ -286,6 +280,5 @@ pub async fn retry_matching(
     }
     .query();
     back.push(("notice", text));
-    let query = query_string(&back);
-    Ok(Redirect::to(&format!("/console/followups?{query}")).into_response())
+    Ok(Redirect::to(&paths::list_href("/console/followups", &back)).into_response())
 }

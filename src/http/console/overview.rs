@@ -59,11 +59,11 @@ pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Res
     let outcome_count = |o: Outcome| outcomes.iter().find(|(x, _)| *x == o).map_or(0, |(_, n)| *n);
     let since_text = since.to_rfc3339_opts(SecondsFormat::Secs, true);
     let deliveries_link = |o: Outcome| {
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("outcome", o.as_str())
-            .append_pair("received_after", &since_text)
-            .finish();
-        format!("/console/deliveries?{query}")
+        let filters = [
+            ("outcome", o.as_str().to_owned()),
+            ("received_after", since_text.clone()),
+        ];
+        paths::list_href("/console/deliveries", &filters)
     };
 
     let mut attention: Vec<Markup> = Vec::new();
@@ -189,8 +189,8 @@ pub async fn show(State(state): State<AppState>, session: ConsoleSession) -> Res
                     @for (artifact_state, count) in &artifact_states {
                         dt { (badge(artifact_state.as_str())) }
                         dd {
-                            @if matches!(artifact_state, ArtifactState::Archived | ArtifactState::Lost) { (count) }
-                            @else { a href={ "/console/artifacts?state=" (artifact_state.as_str()) } { (count) } }
+                            @if artifact_state.awaits_archive() { a href={ "/console/artifacts?state=" (artifact_state.as_str()) } { (count) } }
+                            @else { (count) }
                         }
                     }
                 }
@@ -250,7 +250,7 @@ pub async fn artifacts_at_risk(
     })
     .map_err(fail)?
     {
-        Some(ArtifactState::Archived | ArtifactState::Lost) => {
+        Some(only) if !only.awaits_archive() => {
             return Err(fail(ApiError::bad_request(
                 "invalid_state",
                 "state: this page lists files not archived yet: announced, archiving or failed",

@@ -17,6 +17,18 @@ pub fn query_value(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
+/// A list page with its filters (those left empty are left out).
+pub fn list_href(base: &str, filters: &[(&str, String)]) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(filters.iter().filter(|(_, value)| !value.is_empty()))
+        .finish();
+    if query.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{query}")
+    }
+}
+
 /// The console page of a session.
 pub fn session_href(session_id: &str) -> String {
     format!("{ROOT}/sessions/{}", path_segment(session_id))

@@ -11,7 +11,6 @@ use super::jobs::{attempt_rows, job_row};
 use super::paths;
 use super::session::ConsoleSession;
 use super::views::{self, PageError, Section, action_button, app_label, badge, maybe_time, page, time};
-use crate::domain::artifact::ArtifactState;
 use crate::domain::human;
 use crate::http::AppState;
 use crate::http::artifacts;
@@ -277,15 +276,12 @@ fn livestreams_section(livestreams: &[Livestream]) -> Markup {
 /// One file: its state and, while it is not archived, how long RealtimeKit keeps it and whether its archive job
 /// gave up (with a Retry).
 fn artifact_row(session: &ConsoleSession, session_id: &str, artifact: &Artifact, archive_job: Option<&Job>) -> Markup {
-    let unsaved = matches!(
-        artifact.state,
-        ArtifactState::Announced | ArtifactState::Archiving | ArtifactState::Failed
-    );
+    let unsaved = artifact.state.awaits_archive();
     let dead_job = archive_job.filter(|job| unsaved && job.status == JobStatus::Dead);
-    let deleted_in = artifact
-        .expires_at
-        .filter(|at| unsaved && *at > Utc::now())
-        .map(|at| human::duration((at - Utc::now()).num_seconds() as f64));
+    let now = Utc::now();
+    let deleted_in = (artifact.expires_at)
+        .filter(|at| unsaved && *at > now)
+        .map(|at| human::duration((at - now).num_seconds() as f64));
     let download = format!(
         "{}/artifacts/{}",
         paths::session_href(session_id),
