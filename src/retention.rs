@@ -1,5 +1,6 @@
-//! The retention sweep: removes delivery rows older than `retention.deliveries_days`, hourly, in chunks so that it
-//! never holds long locks. `unprocessable` deliveries wait for an operator and are kept for good, unless
+//! The retention sweep: removes deliveries older than `retention.deliveries_days`, hourly, by dropping the day
+//! partitions past it (and deleting, in chunks, from the history partition of the days before partitioning). It
+//! also makes the partitions of the days ahead. `unprocessable` deliveries wait for an operator and are kept for good, unless
 //! `retention.unprocessable_days` says otherwise; `foreign` deliveries (of an app that is not configured) are kept
 //! `retention.foreign_days`, long enough to add the app and replay them. Sessions (and their follow-up jobs and
 //! reports) are never removed; the live row of a session that has ended is. The same hourly sweep marks lost the
@@ -13,23 +14,45 @@ use tokio_util::sync::CancellationToken;
 use crate::background;
 use crate::config::RetentionSettings;
 use crate::store::database::DatabaseReadiness;
-use crate::store::{artifacts, live_sessions, meeting_promises};
+use crate::store::{artifacts, delivery_partitions, live_sessions, meeting_promises};
 
 const CHUNK: i64 = 10_000;
 
-/// Removes the delivery rows older than their retention (0 days: kept); returns how many.
-pub async fn sweep_deliveries(pool: &PgPool, retention: &RetentionSettings) -> Result<u64, sqlx::Error> {
+/// What a retention sweep removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Day partitions dropped whole.
+    pub partitions_dropped: i32,
+    /// Rows deleted one by one: from the history partition (received before the day partitions), and the
+    /// unprocessable and foreign deliveries past their own retention.
+    pub rows_deleted: u64,
+}
+
+/// Removes the deliveries older than their retention (0 days: kept). The days past `retention.deliveries_days` are
+/// dropped whole, their unprocessable and foreign deliveries kept as their own retention says (see
+/// `delivery_partitions::drop_past`); only the history partition and those few kept rows are deleted row by row.
+pub async fn sweep_deliveries(pool: &PgPool, retention: &RetentionSettings) -> Result<Swept, sqlx::Error> {
+    let mut swept = Swept::default();
+    if retention.deliveries_days > 0 {
+        swept.partitions_dropped = delivery_partitions::drop_past(
+            pool,
+            retention.deliveries_days,
+            retention.unprocessable_days,
+            retention.foreign_days,
+        )
+        .await?;
+    }
     let days = |days: u32| (days > 0).then(|| i32::try_from(days).unwrap_or(i32::MAX));
-    let mut removed = 0;
     loop {
+        // A row is named by its partition and place (ctid alone is only unique within a partition).
         let deleted = sqlx::query(
-            "DELETE FROM deliveries WHERE ctid = ANY (ARRAY(
-                 SELECT ctid FROM deliveries
-                 WHERE (status NOT IN ('unprocessable', 'foreign')
+            "DELETE FROM deliveries WHERE (tableoid, ctid) IN (
+                 SELECT tableoid, ctid FROM deliveries
+                 WHERE (tableoid = 'deliveries_history'::regclass AND status NOT IN ('unprocessable', 'foreign')
                         AND received_at < now() - make_interval(days => $1::int4))
                     OR (status = 'unprocessable' AND received_at < now() - make_interval(days => $2::int4))
                     OR (status = 'foreign' AND received_at < now() - make_interval(days => $4::int4))
-                 LIMIT $3))",
+                 LIMIT $3)",
         )
         // NULL (kept for good) makes its comparison NULL, so no row of that kind matches.
         .bind(days(retention.deliveries_days))
@@ -39,9 +62,9 @@ pub async fn sweep_deliveries(pool: &PgPool, retention: &RetentionSettings) -> R
         .execute(pool)
         .await?
         .rows_affected();
-        removed += deleted;
+        swept.rows_deleted += deleted;
         if deleted < CHUNK as u64 {
-            return Ok(removed);
+            return Ok(swept);
         }
     }
 }
@@ -58,6 +81,17 @@ pub async fn run_hourly(
     }
     let (pool, retention) = (&pool, &retention);
     background::every(&shutdown, Duration::from_secs(3600), || async move {
+        // Deliveries of a day without its partition would be refused (and retried by RealtimeKit): days are made
+        // ahead, whatever the retention.
+        match delivery_partitions::make_ahead(pool).await {
+            Ok(0) => {}
+            Ok(made) => tracing::info!(made, "made the delivery partitions of the days ahead"),
+            Err(error) => tracing::error!(
+                %error,
+                days_ahead = delivery_partitions::DAYS_AHEAD,
+                "making the delivery partitions of the days ahead failed; the next hourly run retries"
+            ),
+        }
         // Sessions that ended no longer need their live row (readers skip it already).
         if let Err(error) = live_sessions::forget_ended(pool).await {
             tracing::warn!(%error, "removing the live rows of ended sessions failed; the next sweep retries");
@@ -86,13 +120,14 @@ pub async fn run_hourly(
             return;
         }
         match sweep_deliveries(pool, retention).await {
-            Ok(0) => {}
-            Ok(removed) => {
-                crate::observability::retention_deleted(removed);
+            Ok(swept) if swept == Swept::default() => {}
+            Ok(swept) => {
+                crate::observability::retention_deleted(swept.rows_deleted);
                 tracing::info!(
-                    removed,
+                    rows_deleted = swept.rows_deleted,
+                    day_partitions_dropped = swept.partitions_dropped,
                     days = retention.deliveries_days,
-                    "removed delivery rows past retention"
+                    "removed deliveries past retention"
                 );
             }
             Err(error) => tracing::warn!(%error, "the retention sweep failed; the next one retries"),

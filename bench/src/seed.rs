@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use sqlx::{Executor, PgPool};
+use sqlx::PgPool;
 
 use crate::ingest::{TABLES, truncate};
 
@@ -16,10 +16,7 @@ const SEEDED_DELIVERY: &str = "seed-";
 /// `rows` ended sessions, `md5(i)` for i in 1..=rows, one every 30 seconds from 2026-01-01: 1 in 10 with a
 /// recording, 1 in 100 with a transcript, 1 in 1,000 with a summary.
 pub(crate) async fn sessions(db: &PgPool, rows: i64) -> anyhow::Result<()> {
-    // The artifact flags are seeded directly, so the trigger that sets them from announced artifacts is off.
     let mut seed = db.begin().await?;
-    seed.execute("ALTER TABLE sessions DISABLE TRIGGER sessions_artifact_flags")
-        .await?;
     sqlx::query(
         "INSERT INTO sessions (session_id, meeting_id, meeting_title, organization_id, organization_name, reason,
                                started_at, ended_at, duration_seconds, received_at, delivery_id, webhook_id,
@@ -35,8 +32,6 @@ pub(crate) async fn sessions(db: &PgPool, rows: i64) -> anyhow::Result<()> {
     .bind(rows)
     .execute(&mut *seed)
     .await?;
-    seed.execute("ALTER TABLE sessions ENABLE TRIGGER sessions_artifact_flags")
-        .await?;
     seed.commit().await?;
     sqlx::query("VACUUM ANALYZE sessions").execute(db).await?;
     Ok(())
@@ -44,13 +39,17 @@ pub(crate) async fn sessions(db: &PgPool, rows: i64) -> anyhow::Result<()> {
 
 /// `rows` deliveries of the realistic mix (8 in 10 participant events, 1 `meeting.ended`, 1 of the others; each
 /// body distinct, with its SHA-256 as ingest keeps it), a session per 20 deliveries and a follow-up job per
-/// session, received over the year before the measurement. Done in chunks of a million, each committed.
+/// session, received over the year before the measurement, in the day partitions of that year. Done in chunks of a
+/// million, each committed.
 pub(crate) async fn history(db: &PgPool, rows: i64) -> anyhow::Result<()> {
     let started = Instant::now();
     println!(
         "seeding {rows} deliveries, {} sessions and their follow-up jobs...",
         rows / 20
     );
+    // A year of the partitioned layout: a partition per day, the history before them empty.
+    rtk_sessions::delivery_partitions::start_history_at(db, 366).await?;
+    rtk_sessions::delivery_partitions::make(db, chrono::Duration::days(-366), chrono::Duration::days(3)).await?;
     const CHUNK: i64 = 1_000_000;
     let mut from = 1;
     while from <= rows {

@@ -9,6 +9,7 @@ pub mod console_sessions;
 pub mod cursor;
 pub mod database;
 pub mod deliveries;
+pub mod delivery_partitions;
 pub mod followup_jobs;
 pub mod followup_lists;
 pub mod job_specs;

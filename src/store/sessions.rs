@@ -60,8 +60,8 @@ pub struct Page {
 
 /// The one way a session is recorded: with its follow-up jobs in the same statement, or not at all (the
 /// transactional outbox). Two CTEs: `new_session` (the session id, when this statement recorded it) and `new_jobs`.
-/// The archive follow-up is only for a session with artifacts: announced before it, they set its flags (see the
-/// `artifacts` migration); announced after it, they queue its archive themselves (`artifacts::announce`).
+/// The archive follow-up is only for a session with artifacts: announced before it, they set its flags (read by
+/// `session_artifact_flags`, see its migration); announced after it, they queue its archive themselves (`artifacts::announce`).
 /// Parameters, bound by [`bind_session_with_jobs`]: the eleven session fields ($1 to $11), the delivery id ($12),
 /// the webhook id ($13), the source ($14) and the follow-ups ($15, [`JobSpecs`], and $16, their attempts). A
 /// statement that uses it numbers its own parameters from $17. (Group commit writes many sessions at once in
@@ -81,8 +81,10 @@ const NEW_SESSION: &str = "
     new_session AS (
         INSERT INTO sessions (session_id, meeting_id, meeting_title, room_name, organization_id, organization_name,
                               reason, meeting_created_at, started_at, ended_at, duration_seconds, delivery_id,
-                              webhook_id, source)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                              webhook_id, source, has_recording, has_transcript, has_summary, has_chat)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, coalesce(a.has_recording, false),
+               coalesce(a.has_transcript, false), coalesce(a.has_summary, false), coalesce(a.has_chat, false)
+        FROM (SELECT 1) one LEFT JOIN session_artifact_flags(ARRAY[$1::text]) a ON true
         ON CONFLICT (session_id) DO NOTHING
         RETURNING session_id, organization_id AS app_id, duration_seconds,
                   has_recording OR has_transcript OR has_summary OR has_chat AS has_artifacts

@@ -23,6 +23,7 @@ mod live;
 mod openapi;
 mod outgoing;
 mod pagination;
+mod partitions;
 mod production;
 mod public_internet;
 mod readiness;

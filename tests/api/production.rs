@@ -190,7 +190,7 @@ async fn the_retention_sweep_removes_old_deliveries_but_never_sessions() {
         .await
         .expect("sweep");
 
-    assert_eq!(removed, 2, "unprocessable deliveries wait for an operator");
+    assert_eq!(removed.rows_deleted, 2, "unprocessable deliveries wait for an operator");
     assert_eq!(app.count("deliveries").await, 2);
     assert_eq!(app.count("sessions").await, 3);
     assert_eq!(
@@ -202,7 +202,7 @@ async fn the_retention_sweep_removes_old_deliveries_but_never_sessions() {
     let removed = rtk_sessions::sweep_deliveries(&app.db, &retention)
         .await
         .expect("sweep");
-    assert_eq!(removed, 1, "retention.unprocessable_days removes them too");
+    assert_eq!(removed.rows_deleted, 1, "retention.unprocessable_days removes them too");
     assert_eq!(app.delivery_status(&unusable.delivery_id).await, None);
 }
 

@@ -24,24 +24,35 @@ const BATCH_HEAD: &str = r#"
                                      session_id, meeting_id, meeting_title, room_name, organization_id,
                                      organization_name, reason, meeting_created_at, started_at, ended_at,
                                      duration_seconds, body_sha256, app_id{COLUMNS}, ord)
+        ), seen AS MATERIALIZED (
+            -- Deliveries received the day before, which today's partition and its unique keys do not hold.
+            SELECT * FROM deliveries_seen_recently($1, $20)
         ), first_of_id AS (
-            -- The first of each delivery id. One recorded before finds its session recorded and its row there.
-            SELECT DISTINCT ON (delivery_id) * FROM input
+            -- The first of each delivery id. One recorded before finds its session recorded and its row there; one
+            -- recorded the day before is left out here.
+            SELECT DISTINCT ON (delivery_id) * FROM input i
+            WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.delivery_id = i.delivery_id OR s.body_sha256 = i.body_sha256)
             ORDER BY delivery_id, ord
         ), fresh AS (
             -- And the first of each body: the same bytes under another rtk-uuid are a duplicate.
             SELECT DISTINCT ON (body_sha256) * FROM first_of_id
             ORDER BY body_sha256, ord
+        ), flags AS MATERIALIZED (
+            -- Once per statement: the sessions' locks, then the flags of those with artifacts announced before.
+            SELECT * FROM session_artifact_flags(ARRAY(SELECT session_id FROM fresh WHERE kind = 'session'))
         ), new_sessions AS (
             -- The first delivery of each session stores it, unless it was recorded before.
             INSERT INTO sessions (session_id, meeting_id, meeting_title, room_name, organization_id,
                                   organization_name, reason, meeting_created_at, started_at, ended_at,
-                                  duration_seconds, delivery_id, webhook_id)
-            SELECT DISTINCT ON (session_id) session_id, meeting_id, meeting_title, room_name, organization_id,
-                   organization_name, reason, meeting_created_at, started_at, ended_at, duration_seconds,
-                   delivery_id, webhook_id
-            FROM fresh WHERE kind = 'session'
-            ORDER BY session_id, ord
+                                  duration_seconds, delivery_id, webhook_id, has_recording, has_transcript,
+                                  has_summary, has_chat)
+            SELECT DISTINCT ON (f.session_id) f.session_id, f.meeting_id, f.meeting_title, f.room_name,
+                   f.organization_id, f.organization_name, f.reason, f.meeting_created_at, f.started_at, f.ended_at,
+                   f.duration_seconds, f.delivery_id, f.webhook_id, coalesce(a.has_recording, false),
+                   coalesce(a.has_transcript, false), coalesce(a.has_summary, false), coalesce(a.has_chat, false)
+            FROM fresh f LEFT JOIN flags a ON a.session_id = f.session_id
+            WHERE f.kind = 'session'
+            ORDER BY f.session_id, f.ord
             ON CONFLICT (session_id) DO NOTHING
             RETURNING session_id, delivery_id, organization_id AS app_id, duration_seconds,
                       has_recording OR has_transcript OR has_summary OR has_chat AS has_artifacts

@@ -10,6 +10,14 @@ use crate::store::job_specs::JobSpecs;
 use crate::store::sessions::{NEW_SESSION_WITH_JOBS, bind_session_with_jobs};
 use crate::store::{artifact_checks, artifacts};
 
+/// The condition on every insert of one delivery: not received the day before (today's partition has unique keys
+/// for the rest; the batch statement filters the same way with `deliveries_seen_recently`).
+fn not_seen_recently(delivery_id: &str, body_sha256: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM deliveries_seen_recently(ARRAY[{delivery_id}::text], ARRAY[{body_sha256}::bytea]))"
+    )
+}
+
 /// Records one delivery in its own transaction. At most `foreign_kept` foreign deliveries are kept.
 pub async fn record(
     pool: &PgPool,
@@ -35,30 +43,30 @@ pub async fn record(
 /// through us); past that, it is answered and counted but not kept. Retention removes foreign rows after
 /// `retention.foreign_days`, which makes room again. The count reads the partial index, at most `kept_max` entries.
 async fn record_foreign(pool: &PgPool, delivery: &VerifiedDelivery, kept_max: u32) -> Result<Outcome, sqlx::Error> {
-    let (has_room, inserted): (bool, bool) = sqlx::query_as(
-        r#"
-        WITH room AS (
+    let statement = format!(
+        "WITH room AS (
             SELECT count(*) < $8 AS has_room
             FROM (SELECT 1 FROM deliveries WHERE status = 'foreign' LIMIT $8) AS kept
         ), inserted AS (
             INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, raw_body, body_sha256, app_id)
-            SELECT $1, $2, $3, 'foreign', $4, $5, $6, $7 FROM room WHERE has_room
+            SELECT $1, $2, $3, 'foreign', $4, $5, $6, $7 FROM room WHERE has_room AND {not_seen}
             ON CONFLICT DO NOTHING
             RETURNING 1
         )
-        SELECT (SELECT has_room FROM room), EXISTS (SELECT 1 FROM inserted)
-        "#,
-    )
-    .bind(delivery.delivery_id.as_str())
-    .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
-    .bind(delivery.event())
-    .bind(delivery.error())
-    .bind(delivery.body.bytes())
-    .bind(delivery.body_sha256())
-    .bind(delivery.app_id.as_deref())
-    .bind(i64::from(kept_max))
-    .fetch_one(pool)
-    .await?;
+        SELECT (SELECT has_room FROM room), EXISTS (SELECT 1 FROM inserted)",
+        not_seen = not_seen_recently("$1", "$6")
+    );
+    let (has_room, inserted): (bool, bool) = sqlx::query_as(&statement)
+        .bind(delivery.delivery_id.as_str())
+        .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+        .bind(delivery.event())
+        .bind(delivery.error())
+        .bind(delivery.body.bytes())
+        .bind(delivery.body_sha256())
+        .bind(delivery.app_id.as_deref())
+        .bind(i64::from(kept_max))
+        .fetch_one(pool)
+        .await?;
     match (has_room, inserted) {
         (true, false) => Ok(Outcome::Duplicate),
         (true, true) => Ok(Outcome::Foreign),
@@ -99,23 +107,25 @@ async fn record_announcement(
     };
     artifacts::announce(pool, announcement, jobs, async |transaction, changed| {
         let status = if changed { Outcome::Stored } else { Outcome::Duplicate };
-        let inserted: Option<String> = sqlx::query_scalar(
+        let statement = format!(
             "INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256,
                                      app_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE {}
              ON CONFLICT DO NOTHING
              RETURNING status",
-        )
-        .bind(delivery.delivery_id.as_str())
-        .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
-        .bind(delivery.event())
-        .bind(status.as_str())
-        .bind(&announcement.session_id)
-        .bind(delivery.body.bytes())
-        .bind(delivery.body_sha256())
-        .bind(delivery.app_id.as_deref())
-        .fetch_optional(transaction)
-        .await?;
+            not_seen_recently("$1", "$7")
+        );
+        let inserted: Option<String> = sqlx::query_scalar(&statement)
+            .bind(delivery.delivery_id.as_str())
+            .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+            .bind(delivery.event())
+            .bind(status.as_str())
+            .bind(&announcement.session_id)
+            .bind(delivery.body.bytes())
+            .bind(delivery.body_sha256())
+            .bind(delivery.app_id.as_deref())
+            .fetch_optional(transaction)
+            .await?;
         inserted.map_or(Ok(Outcome::Duplicate), |status| Outcome::from_column(&status))
     })
     .await
@@ -147,11 +157,12 @@ async fn record_stored_with(
     let statement = format!(
         "WITH delivery AS (
              INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256, app_id)
-             VALUES ($1, $2, $3, 'stored', $4, $5, $6, $7)
+             SELECT $1, $2, $3, 'stored', $4, $5, $6, $7 WHERE {not_seen}
              ON CONFLICT DO NOTHING
              RETURNING delivery_id
          ), also AS ({also} ON CONFLICT DO NOTHING)
-         SELECT EXISTS (SELECT 1 FROM delivery)"
+         SELECT EXISTS (SELECT 1 FROM delivery)",
+        not_seen = not_seen_recently("$1", "$6")
     );
     let mut query = sqlx::query_scalar(&statement)
         .bind(delivery.delivery_id.as_str())
@@ -181,12 +192,14 @@ async fn record_ended_session(
     let statement = format!(
         "WITH {}
          INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256, app_id)
-         VALUES ($12, $13, 'meeting.ended',
-                 CASE WHEN EXISTS (SELECT 1 FROM new_session) THEN 'stored' ELSE 'duplicate' END,
-                 $1, $17, $18, $19)
+         SELECT $12, $13, 'meeting.ended',
+                CASE WHEN EXISTS (SELECT 1 FROM new_session) THEN 'stored' ELSE 'duplicate' END,
+                $1, $17, $18, $19
+         WHERE {}
          ON CONFLICT DO NOTHING
          RETURNING status",
-        *NEW_SESSION_WITH_JOBS
+        *NEW_SESSION_WITH_JOBS,
+        not_seen_recently("$12", "$18")
     );
     let webhook_id = delivery.webhook_id.as_ref().map(WebhookId::as_str);
     let query = sqlx::query_scalar(&statement);
@@ -201,24 +214,24 @@ async fn record_ended_session(
 }
 
 async fn record_other(pool: &PgPool, delivery: &VerifiedDelivery) -> Result<Outcome, sqlx::Error> {
-    let inserted = sqlx::query(
-        r#"
-        INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, raw_body, body_sha256, app_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-        ON CONFLICT DO NOTHING
-        "#,
-    )
-    .bind(delivery.delivery_id.as_str())
-    .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
-    .bind(delivery.event())
-    .bind(delivery.kind())
-    .bind(delivery.error())
-    .bind(delivery.body.bytes())
-    .bind(delivery.body_sha256())
-    .bind(delivery.app_id.as_deref())
-    .execute(pool)
-    .await?
-    .rows_affected();
+    let statement = format!(
+        "INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, raw_body, body_sha256, app_id)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE {}
+         ON CONFLICT DO NOTHING",
+        not_seen_recently("$1", "$7")
+    );
+    let inserted = sqlx::query(&statement)
+        .bind(delivery.delivery_id.as_str())
+        .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+        .bind(delivery.event())
+        .bind(delivery.kind())
+        .bind(delivery.error())
+        .bind(delivery.body.bytes())
+        .bind(delivery.body_sha256())
+        .bind(delivery.app_id.as_deref())
+        .execute(pool)
+        .await?
+        .rows_affected();
     Ok(if inserted == 1 {
         Outcome::from_column(delivery.kind())?
     } else {

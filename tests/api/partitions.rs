@@ -1,0 +1,240 @@
+//! Deliveries in day partitions: dedupe across the day boundary, retention that drops whole days while deliveries
+//! keep arriving, and the move of a database of the previous layout while its release keeps writing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rtk_sessions::delivery_partitions;
+use sqlx::{Connection, Executor, PgConnection};
+
+use crate::helpers::{drop_database, server_url, spawn_app, status_and_json};
+
+/// Moves a delivery's row to the end of yesterday (UTC): the previous partition, where today's unique keys do not
+/// reach.
+async fn received_yesterday(db: &sqlx::PgPool, delivery_id: &str) {
+    sqlx::query(
+        "UPDATE deliveries SET received_at = date_trunc('day', now(), 'UTC') - interval '1 second'
+         WHERE delivery_id = $1",
+    )
+    .bind(delivery_id)
+    .execute(db)
+    .await
+    .expect("move the row to yesterday");
+}
+
+#[tokio::test]
+async fn a_retry_or_a_copy_of_yesterdays_delivery_is_a_duplicate_today() {
+    let app = spawn_app().await;
+    let ended = app.meeting_ended();
+    let session_id = "session-across-midnight";
+    let joined = app.signed(crate::events::participant(
+        session_id,
+        "peer-1",
+        "Ann",
+        "2026-06-03T10:00:00.000Z",
+        None,
+    ));
+    for delivery in [&ended, &joined] {
+        assert_eq!(app.deliver(delivery).await.status(), 200);
+        received_yesterday(&app.db, &delivery.delivery_id).await;
+    }
+
+    for delivery in [&ended, &joined] {
+        // The same delivery again (its rtk-uuid), and the same bytes under a fresh rtk-uuid.
+        let copy = app.signed(delivery.body.clone());
+        for again in [delivery, &copy] {
+            let (status, ack) = status_and_json(app.deliver(again).await).await;
+            assert_eq!((status, ack["outcome"].as_str()), (200, Some("duplicate")), "{ack}");
+        }
+    }
+    assert_eq!(app.count("deliveries").await, 2, "nothing recorded twice");
+    assert_eq!(app.count("sessions").await, 1);
+    let today: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE received_at >= date_trunc('day', now(), 'UTC')")
+            .fetch_one(&app.db)
+            .await
+            .expect("count");
+    assert_eq!(today, 0);
+}
+
+#[tokio::test]
+async fn retention_drops_past_days_whole_while_deliveries_keep_arriving_and_keeps_what_waits_for_an_operator() {
+    let app = spawn_app().await;
+    delivery_partitions::start_history_at(&app.db, 10)
+        .await
+        .expect("start the day partitions ten days ago");
+    let made = delivery_partitions::make(&app.db, chrono::Duration::days(-10), chrono::Duration::days(3))
+        .await
+        .expect("make the past days");
+    assert!(made >= 10, "{made}");
+    // Nine to four days ago: stored deliveries, one unprocessable and one foreign each day.
+    sqlx::query(
+        "INSERT INTO deliveries (delivery_id, event, status, raw_body, body_sha256, received_at)
+         SELECT 'old-' || day || '-' || n, 'meeting.participantJoined',
+                CASE n WHEN 0 THEN 'unprocessable' WHEN 1 THEN 'foreign' ELSE 'stored' END,
+                '\\x7b7d', sha256(('old-' || day || '-' || n)::bytea),
+                date_trunc('day', now(), 'UTC') - make_interval(days => day) + interval '1 hour'
+         FROM generate_series(4, 9) AS day, generate_series(0, 99) AS n",
+    )
+    .execute(&app.db)
+    .await
+    .expect("seed past days");
+
+    let arriving = Arc::new(AtomicBool::new(true));
+    let deliveries = {
+        let (arriving, http, url) = (arriving.clone(), reqwest::Client::new(), app.webhook_url());
+        tokio::spawn(async move {
+            let mut answered = Vec::new();
+            while arriving.load(Ordering::Relaxed) || answered.len() < 50 {
+                let delivery = rtk_sessions::SignedDelivery::new(
+                    crate::helpers::realtimekit_signer(),
+                    rtk_sessions::sample_body("meeting.ended"),
+                );
+                let status = delivery.request(&http, &url).send().await.expect("answer").status();
+                answered.push((delivery.delivery_id, status.as_u16()));
+            }
+            answered
+        })
+    };
+    let mut retention = app.settings.retention.clone();
+    (
+        retention.deliveries_days,
+        retention.unprocessable_days,
+        retention.foreign_days,
+    ) = (5, 0, 0);
+    let swept = rtk_sessions::sweep_deliveries(&app.db, &retention)
+        .await
+        .expect("sweep");
+    arriving.store(false, Ordering::Relaxed);
+    let answered = deliveries.await.expect("deliveries");
+
+    assert_eq!(
+        swept.partitions_dropped, 5,
+        "the days that ended more than 5 days ago: {swept:?}"
+    );
+    assert_eq!(swept.rows_deleted, 0, "no row deleted one by one");
+    assert!(answered.iter().all(|(_, status)| *status == 200), "{answered:?}");
+    let ids: Vec<String> = answered.into_iter().map(|(id, _)| id).collect();
+    let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE delivery_id = ANY($1)")
+        .bind(&ids)
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(recorded, ids.len() as i64, "every acknowledged delivery is there");
+    let left: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, count(*) FROM deliveries WHERE delivery_id LIKE 'old-%' GROUP BY status ORDER BY status",
+    )
+    .fetch_all(&app.db)
+    .await
+    .expect("what is left");
+    assert_eq!(
+        left,
+        [
+            ("foreign".into(), 6),
+            ("stored".into(), 2 * 98),
+            ("unprocessable".into(), 6)
+        ],
+        "the days that ended within 5 days are kept whole; of the days dropped, what waits for an operator"
+    );
+    let days_left: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'deliveries'::regclass ORDER BY 1 LIMIT 2",
+    )
+    .fetch_all(&app.db)
+    .await
+    .expect("partitions");
+    let five_days_ago: String =
+        sqlx::query_scalar("SELECT 'deliveries_' || to_char(now() AT TIME ZONE 'UTC' - interval '5 days', 'YYYYMMDD')")
+            .fetch_one(&app.db)
+            .await
+            .expect("name");
+    assert_eq!(days_left[0], five_days_ago, "{days_left:?}");
+}
+
+/// The landed release's statement for one delivery, as it keeps running while the new one migrates.
+const PREVIOUS_RELEASE_INSERT: &str =
+    "INSERT INTO deliveries (delivery_id, webhook_id, event, status, raw_body, body_sha256, app_id)
+     VALUES ($1, 'webhook', 'meeting.participantJoined', 'stored', '\\x7b7d', sha256($1::bytea), NULL)
+     ON CONFLICT DO NOTHING";
+
+#[tokio::test]
+async fn a_database_of_the_previous_layout_moves_to_day_partitions_while_the_previous_release_keeps_writing() {
+    let name = format!("rtk_test_{}", uuid::Uuid::new_v4().simple());
+    let mut server = PgConnection::connect(server_url().as_str()).await.expect("server");
+    server
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create");
+    let mut url = server_url();
+    url.set_path(&format!("/{name}"));
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(url.as_str())
+        .await
+        .expect("pool");
+    let layout_before = rtk_sessions::MIGRATOR
+        .iter()
+        .position(|m| m.description.contains("session flags per statement"))
+        .expect("the first migration after the landed release");
+    let previous = sqlx::migrate::Migrator {
+        migrations: rtk_sessions::MIGRATOR.migrations[..layout_before].to_vec().into(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    previous.run(&db).await.expect("the previous release's migrations");
+    sqlx::query("INSERT INTO deliveries (delivery_id, status, raw_body, body_sha256, received_at)
+                 SELECT 'history-' || i, 'stored', '\\x7b7d', sha256(('history-' || i)::bytea), now() - i * interval '1 minute'
+                 FROM generate_series(1, 20000) AS i")
+        .execute(&db)
+        .await
+        .expect("history");
+
+    let migrating = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let (db, migrating) = (db.clone(), migrating.clone());
+        tokio::spawn(async move {
+            let mut written = 0;
+            let mut failures = Vec::new();
+            while migrating.load(Ordering::Relaxed) || written < 200 {
+                // A new delivery, and a retry of the one before it: recorded once.
+                for id in [format!("during-{written}"), format!("during-{}", written.max(1) - 1)] {
+                    if let Err(error) = sqlx::query(PREVIOUS_RELEASE_INSERT).bind(&id).execute(&db).await {
+                        failures.push(error.to_string());
+                    }
+                }
+                written += 1;
+            }
+            (written, failures)
+        })
+    };
+    rtk_sessions::MIGRATOR.run(&db).await.expect("the new migrations");
+    migrating.store(false, Ordering::Relaxed);
+    let (written, failures) = writer.await.expect("writer");
+
+    assert!(failures.is_empty(), "{failures:?}");
+    let during: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE delivery_id LIKE 'during-%'")
+        .fetch_one(&db)
+        .await
+        .expect("count");
+    assert_eq!(during, written, "every delivery once");
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deliveries_history WHERE delivery_id LIKE 'history-%'")
+            .fetch_one(&db)
+            .await
+            .expect("count"),
+        20000
+    );
+    let partitioned: bool = sqlx::query_scalar("SELECT relkind = 'p' FROM pg_class WHERE oid = 'deliveries'::regclass")
+        .fetch_one(&db)
+        .await
+        .expect("relkind");
+    assert!(partitioned);
+    // The cutover is two days ahead, so the release still running writes into the history until then; the days
+    // after it are made ahead.
+    let days: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = 'deliveries'::regclass")
+        .fetch_one(&db)
+        .await
+        .expect("partitions");
+    assert!(days >= 2, "the history and the days ahead: {days}");
+    db.close().await;
+    drop_database(&name);
+}
