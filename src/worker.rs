@@ -284,7 +284,6 @@ impl Worker {
                 }
                 next_reclaim = tokio::time::Instant::now() + poll;
             }
-            let mut claimed_all_free_slots = false;
             for (class, slots) in &slots {
                 let free = slots.available_permits();
                 if free == 0 {
@@ -292,7 +291,6 @@ impl Worker {
                 }
                 match followup_jobs::claim(&self.pool, *class, free as i64, self.lease_secs()).await {
                     Ok(jobs) => {
-                        claimed_all_free_slots |= jobs.len() == free;
                         for job in jobs {
                             let permit = slots.clone().try_acquire_owned().expect("a slot per claimed job");
                             running
@@ -311,14 +309,8 @@ impl Worker {
                     Err(error) => tracing::warn!(%error, "could not claim follow-up jobs; trying again shortly"),
                 }
             }
-            if claimed_all_free_slots {
-                // More may be due: claim again as soon as a slot frees up.
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    _ = tasks.join_next() => {}
-                }
-                continue;
-            }
+            // A slot freeing up, a notification or the poll brings the next claims: whatever class filled its
+            // slots, the others are claimed as soon as their jobs are due.
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(poll) => {}
