@@ -1,10 +1,10 @@
-//! The retention sweep: removes deliveries older than `retention.deliveries_days`, hourly, by dropping the day
-//! partitions past it (and deleting, in chunks, from the history partition of the days before partitioning). It
-//! also makes the partitions of the days ahead. `unprocessable` deliveries wait for an operator and are kept for good, unless
-//! `retention.unprocessable_days` says otherwise; `foreign` deliveries (of an app that is not configured) are kept
-//! `retention.foreign_days`, long enough to add the app and replay them. Sessions (and their follow-up jobs and
-//! reports) are never removed; the live row of a session that has ended is. The same hourly sweep marks lost the
-//! files RealtimeKit deleted before they could be archived.
+//! The retention sweep: removes deliveries older than `retention.deliveries_days`, hourly, by dropping the month
+//! partitions past it (and deleting, in chunks, from the history partition of the time before partitioning). It also
+//! makes the partitions of the months ahead. `unprocessable` deliveries wait for an operator and are kept for good,
+//! unless `retention.unprocessable_days` says otherwise; `foreign` deliveries (of an app that is not configured) are
+//! kept `retention.foreign_days`, long enough to add the app and replay them. Sessions (and their follow-up jobs and
+//! reports) are never removed; the live row of a session that has ended is. The same hourly sweep marks lost the files
+//! RealtimeKit deleted before they could be archived.
 
 use std::time::Duration;
 
@@ -21,16 +21,17 @@ const CHUNK: i64 = 10_000;
 /// What a retention sweep removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
-    /// Day partitions dropped whole.
+    /// Month partitions dropped whole.
     pub partitions_dropped: i32,
-    /// Rows deleted one by one: from the history partition (received before the day partitions), and the
+    /// Rows deleted one by one: from the history partition (received before the month partitions), and the
     /// unprocessable and foreign deliveries past their own retention.
     pub rows_deleted: u64,
 }
 
-/// Removes the deliveries older than their retention (0 days: kept). The days past `retention.deliveries_days` are
-/// dropped whole, their unprocessable and foreign deliveries kept as their own retention says (see
-/// `delivery_partitions::drop_past`); only the history partition and those few kept rows are deleted row by row.
+/// Removes the deliveries older than their retention (0 days: kept). The months that ended more than
+/// `retention.deliveries_days` ago are dropped whole, their unprocessable and foreign deliveries kept as their own
+/// retention says (see `delivery_partitions::drop_past`); only the history partition and those few kept rows are
+/// deleted row by row.
 pub async fn sweep_deliveries(pool: &PgPool, retention: &RetentionSettings) -> Result<Swept, sqlx::Error> {
     let mut swept = Swept::default();
     if retention.deliveries_days > 0 {
@@ -81,15 +82,15 @@ pub async fn run_hourly(
     }
     let (pool, retention) = (&pool, &retention);
     background::every(&shutdown, Duration::from_secs(3600), || async move {
-        // Deliveries of a day without its partition would be refused (and retried by RealtimeKit): days are made
-        // ahead, whatever the retention.
+        // Deliveries of a month without its partition would be refused (and retried by RealtimeKit): months are
+        // made ahead, whatever the retention.
         match delivery_partitions::make_ahead(pool).await {
             Ok(0) => {}
-            Ok(made) => tracing::info!(made, "made the delivery partitions of the days ahead"),
+            Ok(made) => tracing::info!(made, "made the delivery partitions of the months ahead"),
             Err(error) => tracing::error!(
                 %error,
                 days_ahead = delivery_partitions::DAYS_AHEAD,
-                "making the delivery partitions of the days ahead failed; the next hourly run retries"
+                "making the delivery partitions of the months ahead failed; the next hourly run retries"
             ),
         }
         // Sessions that ended no longer need their live row (readers skip it already).
@@ -125,7 +126,7 @@ pub async fn run_hourly(
                 crate::observability::retention_deleted(swept.rows_deleted);
                 tracing::info!(
                     rows_deleted = swept.rows_deleted,
-                    day_partitions_dropped = swept.partitions_dropped,
+                    month_partitions_dropped = swept.partitions_dropped,
                     days = retention.deliveries_days,
                     "removed deliveries past retention"
                 );

@@ -39,7 +39,7 @@ pub(crate) async fn sessions(db: &PgPool, rows: i64) -> anyhow::Result<()> {
 
 /// `rows` deliveries of the realistic mix (8 in 10 participant events, 1 `meeting.ended`, 1 of the others; each
 /// body distinct, with its SHA-256 as ingest keeps it), a session per 20 deliveries and a follow-up job per
-/// session, received over the year before the measurement, in the day partitions of that year. Done in chunks of a
+/// session, received over the year before the measurement, in the month partitions of that year. Done in chunks of a
 /// million, each committed.
 pub(crate) async fn history(db: &PgPool, rows: i64) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -47,9 +47,8 @@ pub(crate) async fn history(db: &PgPool, rows: i64) -> anyhow::Result<()> {
         "seeding {rows} deliveries, {} sessions and their follow-up jobs...",
         rows / 20
     );
-    // A year of the partitioned layout: a partition per day, the history before them empty.
-    rtk_sessions::delivery_partitions::start_history_at(db, 366).await?;
-    rtk_sessions::delivery_partitions::make(db, chrono::Duration::days(-366), chrono::Duration::days(3)).await?;
+    // A year of the partitioned layout: a partition per month, the history before them empty.
+    rtk_sessions::delivery_partitions::start_history_at(db, chrono::Utc::now() - chrono::Duration::days(366)).await?;
     const CHUNK: i64 = 1_000_000;
     let mut from = 1;
     while from <= rows {
@@ -85,9 +84,11 @@ pub(crate) async fn history(db: &PgPool, rows: i64) -> anyhow::Result<()> {
     for table in ["deliveries", "followup_jobs"] {
         sqlx::query(&format!("VACUUM ANALYZE {table}")).execute(db).await?;
     }
-    let size: String = sqlx::query_scalar("SELECT pg_size_pretty(pg_total_relation_size('deliveries'))")
-        .fetch_one(db)
-        .await?;
+    let size: String = sqlx::query_scalar(
+        "SELECT pg_size_pretty(sum(pg_total_relation_size(relid))) FROM pg_partition_tree('deliveries')",
+    )
+    .fetch_one(db)
+    .await?;
     println!(
         "seeded in {:.1}s; deliveries with their indexes: {size}\n",
         started.elapsed().as_secs_f64()

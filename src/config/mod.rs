@@ -299,7 +299,8 @@ pub struct ReconcileSettings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionSettings {
-    /// Delivery rows older than this many days are removed by an hourly sweep; 0 keeps them for good.
+    /// Each month's deliveries are dropped whole this many days after the month ends, by an hourly sweep; 0 keeps
+    /// them for good.
     pub deliveries_days: u32,
     /// The same for `unprocessable` deliveries, which wait for an operator to look at them or replay them; 0 (the
     /// default) keeps them for good.

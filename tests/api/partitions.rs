@@ -1,32 +1,35 @@
-//! Deliveries in day partitions: dedupe across the day boundary, retention that drops whole days while deliveries
-//! keep arriving, and the move of a database of the previous layout while its release keeps writing.
+//! Deliveries in month partitions: dedupe across a partition boundary, retention that drops whole months while
+//! deliveries keep arriving, and the move of a database of the previous layout while its release keeps writing.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use chrono::{Duration, Utc};
 use rtk_sessions::delivery_partitions;
 use sqlx::{Connection, Executor, PgConnection};
 
 use crate::helpers::{drop_database, server_url, spawn_app, status_and_json};
 
-/// Moves a delivery's row to the end of yesterday (UTC): the previous partition, where today's unique keys do not
-/// reach.
-async fn received_yesterday(db: &sqlx::PgPool, delivery_id: &str) {
-    sqlx::query(
-        "UPDATE deliveries SET received_at = date_trunc('day', now(), 'UTC') - interval '1 second'
-         WHERE delivery_id = $1",
-    )
-    .bind(delivery_id)
-    .execute(db)
-    .await
-    .expect("move the row to yesterday");
-}
-
 #[tokio::test]
-async fn a_retry_or_a_copy_of_yesterdays_delivery_is_a_duplicate_today() {
+async fn a_retry_or_a_copy_of_a_delivery_in_the_partition_before_is_a_duplicate() {
     let app = spawn_app().await;
+    // A partition boundary ten minutes ago, as at the start of a month: what came before is in the partition
+    // before, where the unique keys of the one being written do not reach.
+    let boundary = Utc::now() - Duration::minutes(10);
+    delivery_partitions::start_history_at(&app.db, boundary)
+        .await
+        .expect("a boundary ten minutes ago");
+    let starts_there = format!(
+        "CREATE OR REPLACE FUNCTION deliveries_current_partition_start() RETURNS timestamptz
+             LANGUAGE sql STABLE AS $$ SELECT '{}'::timestamptz $$",
+        boundary.to_rfc3339()
+    );
+    sqlx::query(&starts_there)
+        .execute(&app.db)
+        .await
+        .expect("the partition being written starts there");
     let ended = app.meeting_ended();
-    let session_id = "session-across-midnight";
+    let session_id = "session-across-the-boundary";
     let joined = app.signed(crate::events::participant(
         session_id,
         "peer-1",
@@ -36,8 +39,17 @@ async fn a_retry_or_a_copy_of_yesterdays_delivery_is_a_duplicate_today() {
     ));
     for delivery in [&ended, &joined] {
         assert_eq!(app.deliver(delivery).await.status(), 200);
-        received_yesterday(&app.db, &delivery.delivery_id).await;
+        sqlx::query("UPDATE deliveries SET received_at = now() - interval '20 minutes' WHERE delivery_id = $1")
+            .bind(&delivery.delivery_id)
+            .execute(&app.db)
+            .await
+            .expect("move the row before the boundary");
     }
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries_history")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(before, 2, "both rows are in the partition before");
 
     for delivery in [&ended, &joined] {
         // The same delivery again (its rtk-uuid), and the same bytes under a fresh rtk-uuid.
@@ -49,36 +61,41 @@ async fn a_retry_or_a_copy_of_yesterdays_delivery_is_a_duplicate_today() {
     }
     assert_eq!(app.count("deliveries").await, 2, "nothing recorded twice");
     assert_eq!(app.count("sessions").await, 1);
-    let today: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE received_at >= date_trunc('day', now(), 'UTC')")
-            .fetch_one(&app.db)
-            .await
-            .expect("count");
-    assert_eq!(today, 0);
 }
 
 #[tokio::test]
-async fn retention_drops_past_days_whole_while_deliveries_keep_arriving_and_keeps_what_waits_for_an_operator() {
+async fn retention_drops_past_months_whole_while_deliveries_keep_arriving_and_keeps_what_waits_for_an_operator() {
     let app = spawn_app().await;
-    delivery_partitions::start_history_at(&app.db, 10)
+    let ten_months_ago: chrono::DateTime<Utc> =
+        sqlx::query_scalar("SELECT date_trunc('month', now(), 'UTC') - interval '10 months'")
+            .fetch_one(&app.db)
+            .await
+            .expect("a month start");
+    delivery_partitions::start_history_at(&app.db, ten_months_ago)
         .await
-        .expect("start the day partitions ten days ago");
-    let made = delivery_partitions::make(&app.db, chrono::Duration::days(-10), chrono::Duration::days(3))
-        .await
-        .expect("make the past days");
-    assert!(made >= 10, "{made}");
-    // Nine to four days ago: stored deliveries, one unprocessable and one foreign each day.
+        .expect("month partitions from ten months ago");
+    // Nine to one months ago: stored deliveries, one unprocessable and one foreign each month.
     sqlx::query(
         "INSERT INTO deliveries (delivery_id, event, status, raw_body, body_sha256, received_at)
-         SELECT 'old-' || day || '-' || n, 'meeting.participantJoined',
+         SELECT 'old-' || month || '-' || n, 'meeting.participantJoined',
                 CASE n WHEN 0 THEN 'unprocessable' WHEN 1 THEN 'foreign' ELSE 'stored' END,
-                '\\x7b7d', sha256(('old-' || day || '-' || n)::bytea),
-                date_trunc('day', now(), 'UTC') - make_interval(days => day) + interval '1 hour'
-         FROM generate_series(4, 9) AS day, generate_series(0, 99) AS n",
+                '\\x7b7d', sha256(('old-' || month || '-' || n)::bytea),
+                date_trunc('month', now(), 'UTC') - make_interval(months => month) + interval '1 hour'
+         FROM generate_series(1, 9) AS month, generate_series(0, 99) AS n",
     )
     .execute(&app.db)
     .await
-    .expect("seed past days");
+    .expect("seed past months");
+    // 100 days: the months that ended before then are dropped, how many depends on today's date.
+    let (to_drop, kept_months): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE ends <= now() - interval '100 days'),
+                count(*) FILTER (WHERE ends > now() - interval '100 days')
+         FROM generate_series(1, 9) AS month,
+              LATERAL (SELECT date_trunc('month', now(), 'UTC') - make_interval(months => month - 1)) AS e(ends)",
+    )
+    .fetch_one(&app.db)
+    .await
+    .expect("expected");
 
     let arriving = Arc::new(AtomicBool::new(true));
     let deliveries = {
@@ -101,16 +118,18 @@ async fn retention_drops_past_days_whole_while_deliveries_keep_arriving_and_keep
         retention.deliveries_days,
         retention.unprocessable_days,
         retention.foreign_days,
-    ) = (5, 0, 0);
+    ) = (100, 0, 0);
     let swept = rtk_sessions::sweep_deliveries(&app.db, &retention)
         .await
         .expect("sweep");
     arriving.store(false, Ordering::Relaxed);
     let answered = deliveries.await.expect("deliveries");
 
+    // The partial first one (from ten months ago) and the months that ended more than 100 days ago.
     assert_eq!(
-        swept.partitions_dropped, 5,
-        "the days that ended more than 5 days ago: {swept:?}"
+        i64::from(swept.partitions_dropped),
+        to_drop + 1,
+        "the months that ended more than 100 days ago: {swept:?}"
     );
     assert_eq!(swept.rows_deleted, 0, "no row deleted one by one");
     assert!(answered.iter().all(|(_, status)| *status == 200), "{answered:?}");
@@ -130,25 +149,27 @@ async fn retention_drops_past_days_whole_while_deliveries_keep_arriving_and_keep
     assert_eq!(
         left,
         [
-            ("foreign".into(), 6),
-            ("stored".into(), 2 * 98),
-            ("unprocessable".into(), 6)
+            ("foreign".into(), 9),
+            ("stored".into(), kept_months * 98),
+            ("unprocessable".into(), 9)
         ],
-        "the days that ended within 5 days are kept whole; of the days dropped, what waits for an operator"
+        "the months that ended within 100 days are kept whole; of the months dropped, what waits for an operator"
     );
-    let days_left: Vec<String> = sqlx::query_scalar(
+    let oldest_left: String = sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-         WHERE i.inhparent = 'deliveries'::regclass ORDER BY 1 LIMIT 2",
+         WHERE i.inhparent = 'deliveries'::regclass AND c.relname <> 'deliveries_history' ORDER BY 1 LIMIT 1",
     )
-    .fetch_all(&app.db)
+    .fetch_one(&app.db)
     .await
     .expect("partitions");
-    let five_days_ago: String =
-        sqlx::query_scalar("SELECT 'deliveries_' || to_char(now() AT TIME ZONE 'UTC' - interval '5 days', 'YYYYMMDD')")
-            .fetch_one(&app.db)
-            .await
-            .expect("name");
-    assert_eq!(days_left[0], five_days_ago, "{days_left:?}");
+    let expected: String = sqlx::query_scalar(
+        "SELECT 'deliveries_' || to_char(date_trunc('month', now(), 'UTC') - make_interval(months => $1::int4), 'YYYYMM')",
+    )
+    .bind(kept_months as i32)
+    .fetch_one(&app.db)
+    .await
+    .expect("name");
+    assert_eq!(oldest_left, expected);
 }
 
 /// The landed release's statement for one delivery, as it keeps running while the new one migrates.
@@ -158,7 +179,7 @@ const PREVIOUS_RELEASE_INSERT: &str =
      ON CONFLICT DO NOTHING";
 
 #[tokio::test]
-async fn a_database_of_the_previous_layout_moves_to_day_partitions_while_the_previous_release_keeps_writing() {
+async fn a_database_of_the_previous_layout_moves_to_month_partitions_while_the_previous_release_keeps_writing() {
     let name = format!("rtk_test_{}", uuid::Uuid::new_v4().simple());
     let mut server = PgConnection::connect(server_url().as_str()).await.expect("server");
     server
@@ -228,13 +249,20 @@ async fn a_database_of_the_previous_layout_moves_to_day_partitions_while_the_pre
         .await
         .expect("relkind");
     assert!(partitioned);
-    // The cutover is two days ahead, so the release still running writes into the history until then; the days
-    // after it are made ahead.
-    let days: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = 'deliveries'::regclass")
-        .fetch_one(&db)
-        .await
-        .expect("partitions");
-    assert!(days >= 2, "the history and the days ahead: {days}");
+    // The cutover is the start of a month at least two days ahead, so the release still running writes into the
+    // history until then; the months from it on are made as they come near.
+    let (cutover_is_a_month_start, hours_ahead): (bool, f64) = sqlx::query_as(
+        "SELECT ends = date_trunc('month', ends, 'UTC'), (extract(epoch FROM ends - now()) / 3600)::float8
+         FROM (SELECT substring(pg_get_expr(relpartbound, oid) FROM 'TO \\(''([^'']+)''\\)')::timestamptz AS ends
+               FROM pg_class WHERE oid = 'deliveries_history'::regclass) AS history",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("the history's end");
+    assert!(
+        cutover_is_a_month_start && hours_ahead >= 47.9,
+        "{hours_ahead} hours ahead"
+    );
     db.close().await;
     drop_database(&name);
 }

@@ -25,7 +25,8 @@ const BATCH_HEAD: &str = r#"
                                      organization_name, reason, meeting_created_at, started_at, ended_at,
                                      duration_seconds, body_sha256, app_id{COLUMNS}, ord)
         ), seen AS MATERIALIZED (
-            -- Deliveries received the day before, which today's partition and its unique keys do not hold.
+            -- Deliveries received in the last 24 hours, the partition before this one's included (its unique keys
+            -- see only their own month).
             SELECT * FROM deliveries_seen_recently($1, $20)
         ), first_of_id AS (
             -- The first of each delivery id. One recorded before finds its session recorded and its row there; one

@@ -10,8 +10,9 @@ use crate::store::job_specs::JobSpecs;
 use crate::store::sessions::{NEW_SESSION_WITH_JOBS, bind_session_with_jobs};
 use crate::store::{artifact_checks, artifacts};
 
-/// The condition on every insert of one delivery: not received the day before (today's partition has unique keys
-/// for the rest; the batch statement filters the same way with `deliveries_seen_recently`).
+/// The condition on every insert of one delivery: not received in the last 24 hours, whatever the partition (a
+/// month's partition has unique keys for the rest; the batch statement filters the same way with
+/// `deliveries_seen_recently`).
 fn not_seen_recently(delivery_id: &str, body_sha256: &str) -> String {
     format!(
         "NOT EXISTS (SELECT 1 FROM deliveries_seen_recently(ARRAY[{delivery_id}::text], ARRAY[{body_sha256}::bytea]))"
