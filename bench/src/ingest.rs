@@ -205,8 +205,8 @@ pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> 
         let load = drive(&service.url, &signed, c, duration, service.pid()).await;
         let split = cpu.per_delivery(service.pid(), load.acked.len());
         let acked_ids: Vec<&str> = load.acked.iter().map(|&i| signed[i].delivery_id.as_str()).collect();
-        // Bounded by the time of the measurement: only today's partitions are read (a year of them, each given
-        // the whole array, is a plan too big to hand to parallel workers).
+        // Bounded by the time of the measurement: only this month's partition is read (a year of them, each given
+        // the whole array, made a plan too big to hand to parallel workers).
         let stored: i64 =
             sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE delivery_id = ANY($1) AND received_at >= $2")
                 .bind(&acked_ids)

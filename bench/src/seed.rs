@@ -39,8 +39,8 @@ pub(crate) async fn sessions(db: &PgPool, rows: i64) -> anyhow::Result<()> {
 
 /// `rows` deliveries of the realistic mix (8 in 10 participant events, 1 `meeting.ended`, 1 of the others; each
 /// body distinct, with its SHA-256 as ingest keeps it), a session per 20 deliveries and a follow-up job per
-/// session, received over the year before the measurement, in the month partitions of that year. Done in chunks of a
-/// million, each committed.
+/// session, received over the year before the measurement, in the month partitions of that year. Done in chunks of
+/// a million, each committed.
 pub(crate) async fn history(db: &PgPool, rows: i64) -> anyhow::Result<()> {
     let started = Instant::now();
     println!(
