@@ -61,7 +61,8 @@ pub struct Page {
 /// The one way a session is recorded: with its follow-up jobs in the same statement, or not at all (the
 /// transactional outbox). Two CTEs: `new_session` (the session id, when this statement recorded it) and `new_jobs`.
 /// The archive follow-up is only for a session with artifacts: announced before it, they set its flags (read by
-/// `session_artifact_flags`, see its migration); announced after it, they queue its archive themselves (`artifacts::announce`).
+/// `session_artifact_flags`, see its migration); announced after it, they queue its archive themselves
+/// (`artifacts::announce`).
 /// Parameters, bound by [`bind_session_with_jobs`]: the eleven session fields ($1 to $11), the delivery id ($12),
 /// the webhook id ($13), the source ($14) and the follow-ups ($15, [`JobSpecs`], and $16, their attempts). A
 /// statement that uses it numbers its own parameters from $17. (Group commit writes many sessions at once in

@@ -3,8 +3,9 @@
 //! audio file and each track file (see the `recording_files` migration).
 //!
 //! An announcement is written with the session's advisory lock held exclusively; a session's insert takes it shared
-//! (`session_artifact_flags`, called once by each statement that records sessions). So whichever of an artifact and its session arrives second sees the first: the
-//! session starts with its artifact flags set, or the artifact sets them and queues the session's archive.
+//! (`session_artifact_flags`, called once by each statement that records sessions). So whichever of an artifact and
+//! its session arrives second sees the first: the session starts with its artifact flags set, or the artifact sets
+//! them and queues the session's archive.
 
 use std::time::Duration;
 

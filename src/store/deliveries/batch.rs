@@ -30,7 +30,7 @@ const BATCH_HEAD: &str = r#"
             SELECT * FROM deliveries_seen_recently($1, $20)
         ), first_of_id AS (
             -- The first of each delivery id. One recorded before finds its session recorded and its row there; one
-            -- recorded the day before is left out here.
+            -- recorded in the partition before is left out here.
             SELECT DISTINCT ON (delivery_id) * FROM input i
             WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.delivery_id = i.delivery_id OR s.body_sha256 = i.body_sha256)
             ORDER BY delivery_id, ord

@@ -1,5 +1,7 @@
 //! Recording one delivery in its own transaction, by what it is.
 
+use std::sync::LazyLock;
+
 use sqlx::PgPool;
 
 use super::batch::record_batch;
@@ -10,14 +12,69 @@ use crate::store::job_specs::JobSpecs;
 use crate::store::sessions::{NEW_SESSION_WITH_JOBS, bind_session_with_jobs};
 use crate::store::{artifact_checks, artifacts};
 
-/// The condition on every insert of one delivery: not received in the last 24 hours, whatever the partition (a
-/// month's partition has unique keys for the rest; the batch statement filters the same way with
-/// `deliveries_seen_recently`).
+/// The condition on every insert of one delivery: not received in the partition before within the last 24 hours
+/// (the partition being written has unique keys for the rest; the batch statement filters the same way with
+/// `deliveries_seen_recently`). Written into each statement once, when it is first used.
 fn not_seen_recently(delivery_id: &str, body_sha256: &str) -> String {
     format!(
         "NOT EXISTS (SELECT 1 FROM deliveries_seen_recently(ARRAY[{delivery_id}::text], ARRAY[{body_sha256}::bytea]))"
     )
 }
+
+/// [`record_foreign`]'s statement.
+static FOREIGN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH room AS (
+            SELECT count(*) < $8 AS has_room
+            FROM (SELECT 1 FROM deliveries WHERE status = 'foreign' LIMIT $8) AS kept
+        ), inserted AS (
+            INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, raw_body, body_sha256, app_id)
+            SELECT $1, $2, $3, 'foreign', $4, $5, $6, $7 FROM room WHERE has_room AND {not_seen}
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+        )
+        SELECT (SELECT has_room FROM room), EXISTS (SELECT 1 FROM inserted)",
+        not_seen = not_seen_recently("$1", "$6")
+    )
+});
+
+/// [`record_announcement`]'s statement for the delivery row.
+static ANNOUNCEMENT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256,
+                                 app_id)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE {}
+         ON CONFLICT DO NOTHING
+         RETURNING status",
+        not_seen_recently("$1", "$7")
+    )
+});
+
+/// [`record_ended_session`]'s statement.
+static ENDED_SESSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {}
+         INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256, app_id)
+         SELECT $12, $13, 'meeting.ended',
+                CASE WHEN EXISTS (SELECT 1 FROM new_session) THEN 'stored' ELSE 'duplicate' END,
+                $1, $17, $18, $19
+         WHERE {}
+         ON CONFLICT DO NOTHING
+         RETURNING status",
+        *NEW_SESSION_WITH_JOBS,
+        not_seen_recently("$12", "$18")
+    )
+});
+
+/// [`record_other`]'s statement.
+static OTHER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, raw_body, body_sha256, app_id)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE {}
+         ON CONFLICT DO NOTHING",
+        not_seen_recently("$1", "$7")
+    )
+});
 
 /// Records one delivery in its own transaction. At most `foreign_kept` foreign deliveries are kept.
 pub async fn record(
@@ -44,20 +101,7 @@ pub async fn record(
 /// through us); past that, it is answered and counted but not kept. Retention removes foreign rows after
 /// `retention.foreign_days`, which makes room again. The count reads the partial index, at most `kept_max` entries.
 async fn record_foreign(pool: &PgPool, delivery: &VerifiedDelivery, kept_max: u32) -> Result<Outcome, sqlx::Error> {
-    let statement = format!(
-        "WITH room AS (
-            SELECT count(*) < $8 AS has_room
-            FROM (SELECT 1 FROM deliveries WHERE status = 'foreign' LIMIT $8) AS kept
-        ), inserted AS (
-            INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, raw_body, body_sha256, app_id)
-            SELECT $1, $2, $3, 'foreign', $4, $5, $6, $7 FROM room WHERE has_room AND {not_seen}
-            ON CONFLICT DO NOTHING
-            RETURNING 1
-        )
-        SELECT (SELECT has_room FROM room), EXISTS (SELECT 1 FROM inserted)",
-        not_seen = not_seen_recently("$1", "$6")
-    );
-    let (has_room, inserted): (bool, bool) = sqlx::query_as(&statement)
+    let (has_room, inserted): (bool, bool) = sqlx::query_as(&FOREIGN)
         .bind(delivery.delivery_id.as_str())
         .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
         .bind(delivery.event())
@@ -108,15 +152,7 @@ async fn record_announcement(
     };
     artifacts::announce(pool, announcement, jobs, async |transaction, changed| {
         let status = if changed { Outcome::Stored } else { Outcome::Duplicate };
-        let statement = format!(
-            "INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256,
-                                     app_id)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE {}
-             ON CONFLICT DO NOTHING
-             RETURNING status",
-            not_seen_recently("$1", "$7")
-        );
-        let inserted: Option<String> = sqlx::query_scalar(&statement)
+        let inserted: Option<String> = sqlx::query_scalar(&ANNOUNCEMENT)
             .bind(delivery.delivery_id.as_str())
             .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
             .bind(delivery.event())
@@ -190,20 +226,8 @@ async fn record_ended_session(
     session: &EndedSession,
     jobs: &JobSpecs,
 ) -> Result<Outcome, sqlx::Error> {
-    let statement = format!(
-        "WITH {}
-         INSERT INTO deliveries (delivery_id, webhook_id, event, status, session_id, raw_body, body_sha256, app_id)
-         SELECT $12, $13, 'meeting.ended',
-                CASE WHEN EXISTS (SELECT 1 FROM new_session) THEN 'stored' ELSE 'duplicate' END,
-                $1, $17, $18, $19
-         WHERE {}
-         ON CONFLICT DO NOTHING
-         RETURNING status",
-        *NEW_SESSION_WITH_JOBS,
-        not_seen_recently("$12", "$18")
-    );
     let webhook_id = delivery.webhook_id.as_ref().map(WebhookId::as_str);
-    let query = sqlx::query_scalar(&statement);
+    let query = sqlx::query_scalar(&ENDED_SESSION);
     let status: Option<String> =
         bind_session_with_jobs(query, session, Some((delivery.delivery_id.as_str(), webhook_id)), jobs)
             .bind(delivery.body.bytes())
@@ -215,13 +239,7 @@ async fn record_ended_session(
 }
 
 async fn record_other(pool: &PgPool, delivery: &VerifiedDelivery) -> Result<Outcome, sqlx::Error> {
-    let statement = format!(
-        "INSERT INTO deliveries (delivery_id, webhook_id, event, status, error, raw_body, body_sha256, app_id)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE {}
-         ON CONFLICT DO NOTHING",
-        not_seen_recently("$1", "$7")
-    );
-    let inserted = sqlx::query(&statement)
+    let inserted = sqlx::query(&OTHER)
         .bind(delivery.delivery_id.as_str())
         .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
         .bind(delivery.event())
