@@ -4,7 +4,10 @@
 //! Group commit: requests queue their delivery with a reply channel; a few writer tasks each take whatever is
 //! queued (up to `ingest.batch_max`, waiting at most `ingest.batch_window_micros` for more) and record it with one
 //! statement. Under load, the queue fills while a batch is being written, so batches grow with the load and a lone
-//! request never waits for company.
+//! request never waits for company. A writer whose batch is not full keeps gathering while another writer's batch
+//! is in the database: a second batch written at once only when the first one filled up, not two half-empty ones.
+//! Most of a batch's cost in the database is per statement (plan start-up, commit, flush), so a batch of 32 costs
+//! far less per delivery than two of 16.
 //!
 //! One delivery never fails the others: when a batch fails for anything but an outage, its deliveries are recorded
 //! one by one. A delivery the database refuses on its own (a value a constraint refuses, say) is recorded as
@@ -13,10 +16,11 @@
 //! the delivery was recorded.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use crate::config::IngestSettings;
 use crate::store;
@@ -60,11 +64,13 @@ impl Ingest {
         }
         let (sender, receiver) = mpsc::channel(settings.queue_capacity.get());
         let receiver = Arc::new(Mutex::new(receiver));
+        let in_flight = Arc::new(BatchesInFlight::default());
         for _ in 0..settings.writers.get() {
             tokio::spawn(write_batches(
                 pool.clone(),
                 jobs.clone(),
                 receiver.clone(),
+                in_flight.clone(),
                 settings.batch_max.get(),
                 Duration::from_micros(settings.batch_window_micros),
                 foreign_kept,
@@ -99,22 +105,72 @@ impl Ingest {
     }
 }
 
+/// How many writers have a batch in the database, and a signal each time one of them is done.
+#[derive(Default)]
+struct BatchesInFlight {
+    count: AtomicUsize,
+    finished: Notify,
+}
+
+impl BatchesInFlight {
+    /// Counts a batch in until the guard is dropped (the batch answered, or its task gone).
+    fn enter(&self) -> InFlight<'_> {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        InFlight(self)
+    }
+}
+
+struct InFlight<'a>(&'a BatchesInFlight);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::SeqCst);
+        self.0.finished.notify_waiters();
+    }
+}
+
+/// Adds to `batch` what arrives while another writer's batch is in the database, until `batch` is full or that
+/// batch is done: the database is busy anyway, and one bigger batch afterwards costs less than a small one now.
+async fn gather_while_busy(
+    receiver: &mut mpsc::Receiver<Pending>,
+    batch: &mut Vec<Pending>,
+    batch_max: usize,
+    in_flight: &BatchesInFlight,
+) {
+    while batch.len() < batch_max {
+        // Listening before looking at the count: a batch that finishes in between still wakes us.
+        let finished = in_flight.finished.notified();
+        tokio::pin!(finished);
+        finished.as_mut().enable();
+        if in_flight.count.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let room = batch_max - batch.len();
+        tokio::select! {
+            received = receiver.recv_many(batch, room) => if received == 0 { return },
+            () = &mut finished => return,
+        }
+    }
+}
+
 async fn write_batches(
     pool: PgPool,
     jobs: Arc<JobSpecs>,
     receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
+    in_flight: Arc<BatchesInFlight>,
     batch_max: usize,
     window: Duration,
     foreign_kept: u32,
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(batch_max);
     loop {
-        {
+        let _in_flight = {
             // One writer gathers at a time; the others are writing their batch meanwhile.
             let mut receiver = receiver.lock().await;
             if receiver.recv_many(&mut batch, batch_max).await == 0 {
                 return; // Every sender is gone: the service has stopped.
             }
+            gather_while_busy(&mut receiver, &mut batch, batch_max, &in_flight).await;
             if batch.len() < batch_max && !window.is_zero() {
                 let deadline = tokio::time::Instant::now() + window;
                 while batch.len() < batch_max {
@@ -126,7 +182,9 @@ async fn write_batches(
                     }
                 }
             }
-        }
+            // Counted before the next writer may look.
+            in_flight.enter()
+        };
         let (deliveries, replies): (Vec<VerifiedDelivery>, Vec<_>) =
             batch.drain(..).map(|pending| (pending.delivery, pending.reply)).unzip();
         crate::observability::ingest_batch(deliveries.len());

@@ -273,3 +273,62 @@ async fn when_the_database_fails_mid_batch_the_whole_batch_gets_a_retryable_503_
     assert_eq!(app.count("sessions").await, 31);
     assert_eq!(app.count("deliveries").await, 31);
 }
+
+#[tokio::test]
+async fn while_one_batch_waits_in_the_database_the_next_one_gathers_what_arrives_instead_of_writing_it_in_bits() {
+    let app = spawn_app_with(|s| {
+        s.ingest.batch_max = std::num::NonZero::new(64).expect("above 0");
+        s.ingest.batch_window_micros = 0;
+        s.ingest.writers = std::num::NonZero::new(2).expect("above 0");
+    })
+    .await;
+    let send = |delivery: SignedDelivery| {
+        let request = delivery.request(&app.http, &app.webhook_url());
+        tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
+    };
+    // A batch held in the database: its session's lock is taken (as an artifact's writer takes it).
+    let mut holder = app.db.begin().await.expect("begin");
+    sqlx::query("SELECT pg_advisory_xact_lock(4242, hashtext('held'))")
+        .execute(&mut *holder)
+        .await
+        .expect("lock");
+    let held = send(app.signed(serde_json::to_vec(&ended("held")).expect("json")));
+    for _ in 0..200 {
+        let waiting: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                .fetch_one(&app.db)
+                .await
+                .expect("locks");
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // Ten more arrive meanwhile: the other writer gathers them while that batch is in the database, and a batch
+    // written beside it would have answered them within milliseconds.
+    let others: Vec<SignedDelivery> = (0..10).map(|_| app.meeting_ended()).collect();
+    let ids: Vec<String> = others.iter().map(|d| d.delivery_id.clone()).collect();
+    let answers: Vec<_> = others.into_iter().map(send).collect();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(
+        answers.iter().all(|answer| !answer.is_finished()),
+        "nothing is written beside a batch that is not full"
+    );
+
+    holder.commit().await.expect("release");
+    assert_eq!(held.await.expect("task").expect("answer"), 200);
+    for answer in answers {
+        assert_eq!(answer.await.expect("task").expect("answer"), 200);
+    }
+    let transactions: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT xmin::text) FROM deliveries WHERE delivery_id = ANY($1)")
+            .bind(&ids)
+            .fetch_one(&app.db)
+            .await
+            .expect("count");
+    assert_eq!(
+        transactions, 1,
+        "the ten are written in one batch, once the first is done"
+    );
+}
