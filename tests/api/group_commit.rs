@@ -293,17 +293,22 @@ async fn while_one_batch_waits_in_the_database_the_next_one_gathers_what_arrives
         .await
         .expect("lock");
     let held = send(app.signed(serde_json::to_vec(&ended("held")).expect("json")));
-    for _ in 0..200 {
-        let waiting: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
-                .fetch_one(&app.db)
-                .await
-                .expect("locks");
-        if waiting > 0 {
+    // Waiting in this test's database (pg_locks shows every database of the server).
+    let mut batch_waits = false;
+    for _ in 0..500 {
+        batch_waits = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                              AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+        )
+        .fetch_one(&app.db)
+        .await
+        .expect("locks");
+        if batch_waits {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    assert!(batch_waits, "the first batch waits for its session's lock");
 
     // Ten more arrive meanwhile: the other writer gathers them while that batch is in the database, and a batch
     // written beside it would have answered them within milliseconds.
