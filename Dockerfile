@@ -11,6 +11,8 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
+# The C flags of the dependencies (the allocator's), before they are built.
+COPY .cargo .cargo
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 # Also the image's archive folder (archive.url, set below), copied below owned by the user the service runs as: the

@@ -99,7 +99,8 @@ pub(crate) async fn archive(cli: &Cli, size_mib: u64) -> anyhow::Result<()> {
             .await?
             .json()
             .await?;
-        let artifact = &record["artifacts"]["recordings"][0];
+        // A recording's state is its files' (a composite recording has one).
+        let artifact = &record["artifacts"]["recordings"][0]["files"][0];
         match artifact["state"].as_str() {
             Some("archived") => break artifact.clone(),
             Some("failed" | "lost") => bail!("the archive failed: {artifact}"),
