@@ -90,8 +90,8 @@ impl Ingest {
     }
 
     pub async fn record(&self, delivery: VerifiedDelivery) -> Result<Outcome, IngestError> {
-        // Artifact announcements take a lock of their session, and foreign deliveries are counted against their
-        // bound: each has its own transaction.
+        // A recording event that names no session looks its session up first, and a foreign delivery is counted
+        // against its bound: each has its own transaction.
         let alone = delivery.is_recorded_alone();
         let Some(queue) = self.queue.as_ref().filter(|_| !alone) else {
             return record_one(&self.pool, delivery, &self.jobs, self.foreign_kept).await;

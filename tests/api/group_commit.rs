@@ -50,7 +50,18 @@ fn mixed_batch() -> Vec<(VerifiedDelivery, Outcome)> {
         (verified("j", livestream("v")), Outcome::Stored),
         (verified("j", livestream("v")), Outcome::Duplicate),
         (verified("k", livestream("v")), Outcome::Duplicate),
+        // Artifact announcements: of a session recorded in the same batch, its retry, and of one recorded before.
+        (verified("l", transcript("w")), Outcome::Stored),
+        (verified("l", transcript("w")), Outcome::Duplicate),
+        (verified("m", transcript("y")), Outcome::Stored),
     ]
+}
+
+fn transcript(session: &str) -> Value {
+    let mut body: Value = serde_json::from_slice(&sample_body("meeting.transcript")).expect("json");
+    body["meeting"]["sessionId"] = json!(session);
+    body["transcriptDownloadUrl"] = json!(format!("https://transcripts.example.com/{session}.csv"));
+    body
 }
 
 fn started(session: &str) -> Value {
@@ -130,6 +141,8 @@ async fn one_batch_gives_each_delivery_the_outcome_it_would_get_on_its_own() {
                 ("h", "stored"),
                 ("i", "stored"),
                 ("j", "stored"),
+                ("l", "stored"),
+                ("m", "stored"),
                 ("old", "stored")
             ],
             "b and e repeat bytes already recorded (under a and earlier): answered, not kept twice"
@@ -154,7 +167,68 @@ async fn one_batch_gives_each_delivery_the_outcome_it_would_get_on_its_own() {
             4,
             "one job per new session, none for duplicates"
         );
+        let with_transcript: Vec<String> =
+            sqlx::query_scalar("SELECT session_id FROM sessions WHERE has_transcript ORDER BY session_id")
+                .fetch_all(&app.db)
+                .await
+                .expect("flags");
+        assert_eq!(
+            with_transcript,
+            ["w", "y"],
+            "each announced session is flagged, whichever came first"
+        );
+        assert_eq!(app.count("artifacts").await, 2, "one transcript each");
     }
+}
+
+#[tokio::test]
+async fn sessions_and_their_artifacts_arriving_together_in_concurrent_batches_are_all_recorded_and_flagged() {
+    let app = spawn_app_with(|s| {
+        s.ingest.batch_max = std::num::NonZero::new(8).expect("above 0");
+        s.ingest.batch_window_micros = 2000;
+    })
+    .await;
+    // 30 sessions, each with its end, a transcript and a summary, all at once: the batches mix sessions and
+    // announcements of each other's sessions, and take their locks in one order.
+    let mut burst = Vec::new();
+    for n in 0..30 {
+        let session = format!("together-{n:02}");
+        let mut summary: Value = serde_json::from_slice(&sample_body("meeting.summary")).expect("json");
+        summary["meeting"]["sessionId"] = json!(session);
+        summary["summaryDownloadUrl"] = json!(format!("https://summaries.example.com/{session}.txt"));
+        let mut end: Value = serde_json::from_slice(&sample_body("meeting.ended")).expect("json");
+        end["meeting"]["sessionId"] = json!(session);
+        for body in [transcript(&session), summary, end] {
+            let bytes = serde_json::to_vec(&body).expect("json");
+            burst.push(SignedDelivery::new(realtimekit_signer(), bytes));
+        }
+    }
+
+    let answers = join_all(
+        burst
+            .iter()
+            .map(|d| async { status_and_json(app.deliver(d).await).await }),
+    )
+    .await;
+
+    assert!(
+        answers
+            .iter()
+            .all(|(status, ack)| *status == 200 && ack["outcome"] == "stored"),
+        "{answers:?}"
+    );
+    let flagged: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sessions WHERE has_transcript AND has_summary AND session_id LIKE 'together-%'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .expect("flags");
+    assert_eq!(
+        flagged, 30,
+        "every session has both its artifacts, whichever was written first"
+    );
+    assert_eq!(app.count("artifacts").await, 60);
+    assert_eq!(app.count("deliveries").await, 90);
 }
 
 #[tokio::test]

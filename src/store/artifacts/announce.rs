@@ -18,6 +18,32 @@ async fn lock_session(connection: &mut PgConnection, session_id: &str) -> Result
         .map(drop)
 }
 
+/// The advisory locks of many sessions at once, within `connection`'s transaction: exclusively those of
+/// `announced` (their artifacts are written next), shared those of `recorded` (their rows are inserted next, as
+/// `session_artifact_flags` does). All of them in the order of the session ids, the order that function takes its
+/// own in, so that two transactions taking several never wait on each other in a circle. A session in both lists
+/// is locked exclusively.
+pub async fn lock_sessions(
+    connection: &mut PgConnection,
+    announced: &[&str],
+    recorded: &[&str],
+) -> Result<(), sqlx::Error> {
+    let exclusive = announced.iter().map(|_| true).chain(recorded.iter().map(|_| false));
+    let ids: Vec<&str> = announced.iter().chain(recorded).copied().collect();
+    // The locks are taken by the outer query, over rows the subquery has sorted.
+    sqlx::query(
+        "SELECT CASE WHEN exclusive THEN pg_advisory_xact_lock(4242, hashtext(id))::text
+                     ELSE pg_advisory_xact_lock_shared(4242, hashtext(id))::text END
+         FROM (SELECT id, bool_or(exclusive) AS exclusive FROM unnest($1::text[], $2::bool[]) AS u(id, exclusive)
+               GROUP BY id ORDER BY id) AS wanted",
+    )
+    .bind(ids)
+    .bind(exclusive.collect::<Vec<bool>>())
+    .execute(connection)
+    .await
+    .map(drop)
+}
+
 /// The files an announcement names, as columns; for a recording that names none, its one row without a source.
 struct FileColumns<'a> {
     keys: Vec<&'a str>,
@@ -46,12 +72,13 @@ impl<'a> FileColumns<'a> {
     }
 }
 
-/// Records what an announcement says, within `connection`'s transaction, which must hold the session's lock.
+/// Records what an announcement says, within `connection`'s transaction, which must hold the session's lock
+/// exclusively (see [`lock_sessions`]).
 /// Each file named is added or updated; the recording's status reaches its other files; a later status replaces an
 /// earlier one, never the reverse; an archived or lost file is not changed; a repeat that says nothing new changes
 /// nothing. When it changed something and the session is recorded, the session's flags are set and its archive
 /// follow-up (in `jobs`, when configured) is queued to run (again). Returns whether anything changed.
-async fn apply(
+pub async fn apply(
     connection: &mut PgConnection,
     announcement: &Announcement,
     jobs: &JobSpecs,

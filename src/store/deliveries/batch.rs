@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 
 use super::outcome::{MeetingColumns, Outcome, VerifiedDelivery};
 use crate::domain::livestream::LivestreamUpdate;
 use crate::domain::participant::ParticipantUpdate;
 use crate::domain::{Classified, EndedSession, WebhookId};
+use crate::store::artifacts;
 use crate::store::job_specs::{self, JobSpecs};
 
 /// The group-commit statement (see [`record_batch`]), in parts: the attendance part and the part of the other
@@ -199,27 +200,66 @@ static BATCH_STATEMENTS: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock:
     ]
 });
 
-/// Records many deliveries in one statement, and so one transaction (group commit), with the same outcome for
-/// each as `record` would give it on its own. Within the batch, the first of several deliveries with one
-/// `delivery_id` is the one recorded (the others are retries: `duplicate`), and the first delivery of a session
-/// stores it (the others are `duplicate`). Participant events merge into their session's attendance (see
-/// `attendance`), several of one peer first merged among themselves. Rows are written in key order, so concurrent
-/// batches of several replicas take their locks in the same order and do not deadlock.
-pub async fn record_batch<'d>(
+/// Records many deliveries in one transaction (group commit), with the same outcome for each as `record` would give
+/// it on its own. Within the batch, the first of several deliveries with one `delivery_id` is the one recorded (the
+/// others are retries: `duplicate`), and the first delivery of a session stores it (the others are `duplicate`).
+/// Participant events merge into their session's attendance (see `attendance`), several of one peer first merged
+/// among themselves. Rows are written in key order, so concurrent batches of several replicas take their locks in
+/// the same order and do not deadlock.
+///
+/// Artifact announcements take their session's lock exclusively, so a batch with some takes every session's lock it
+/// needs first, in one order (see `artifacts::lock_sessions`), applies each announcement, then runs the statement,
+/// which writes their delivery rows with the others' (`stored` for one that changed something) and sees what they
+/// wrote (a session and its artifact in one batch start out flagged), and commits once.
+pub async fn record_batch(
     pool: &PgPool,
-    deliveries: &'d [VerifiedDelivery],
+    deliveries: &[VerifiedDelivery],
     jobs: &JobSpecs,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
-    let column = |f: &dyn Fn(&VerifiedDelivery) -> Option<&str>| deliveries.iter().map(f).collect::<Vec<_>>();
+    let all: Vec<&VerifiedDelivery> = deliveries.iter().collect();
+    let announced_sessions: Vec<&str> = (deliveries.iter())
+        .filter_map(|d| d.batched_announcement().map(|a| a.session_id.as_str()))
+        .collect();
+    if announced_sessions.is_empty() {
+        return record_in_statement(pool, &all, &[], jobs).await;
+    }
+    let mut transaction = pool.begin().await?;
+    let recorded_sessions: Vec<&str> = (deliveries.iter())
+        .filter_map(|d| d.session().map(|s| s.session_id.as_str()))
+        .collect();
+    artifacts::lock_sessions(&mut transaction, &announced_sessions, &recorded_sessions).await?;
+    let mut applied = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        applied.push(match delivery.batched_announcement() {
+            Some(announcement) => Some(artifacts::apply(&mut transaction, announcement, jobs).await?),
+            None => None,
+        });
+    }
+    let outcomes = record_in_statement(&mut *transaction, &all, &applied, jobs).await?;
+    transaction.commit().await?;
+    Ok(outcomes)
+}
+
+/// The one statement that records `deliveries`. `applied` says, for each announcement applied before it, whether
+/// it changed anything (the other deliveries' entries are `None`; an empty `applied` means none was).
+async fn record_in_statement<'d>(
+    executor: impl PgExecutor<'_>,
+    deliveries: &[&'d VerifiedDelivery],
+    applied: &[Option<bool>],
+    jobs: &JobSpecs,
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    let column = |f: &dyn Fn(&VerifiedDelivery) -> Option<&str>| deliveries.iter().copied().map(f).collect::<Vec<_>>();
     let meeting_text = |f: &dyn Fn(&MeetingColumns<'d>) -> Option<&'d str>| {
         deliveries
             .iter()
+            .copied()
             .map(|d| d.meeting().as_ref().and_then(f))
             .collect::<Vec<_>>()
     };
     let meeting_time = |f: &dyn Fn(&MeetingColumns<'d>) -> Option<DateTime<Utc>>| {
         deliveries
             .iter()
+            .copied()
             .map(|d| d.meeting().as_ref().and_then(f))
             .collect::<Vec<_>>()
     };
@@ -227,22 +267,25 @@ pub async fn record_batch<'d>(
         deliveries.iter().map(|d| d.session().and_then(f)).collect::<Vec<_>>()
     };
     let raw_bodies: Vec<&[u8]> = deliveries.iter().map(|d| d.body.bytes()).collect();
-    let digests: Vec<&[u8]> = deliveries.iter().map(VerifiedDelivery::body_sha256).collect();
+    let digests: Vec<&[u8]> = deliveries.iter().map(|d| d.body_sha256()).collect();
     let participant_text = |f: &dyn Fn(&ParticipantUpdate) -> Option<&str>| {
         deliveries
             .iter()
+            .copied()
             .map(|d| d.participant().and_then(f))
             .collect::<Vec<_>>()
     };
     let participant_time = |f: &dyn Fn(&ParticipantUpdate) -> Option<DateTime<Utc>>| {
         deliveries
             .iter()
+            .copied()
             .map(|d| d.participant().and_then(f))
             .collect::<Vec<_>>()
     };
     let livestream_text = |f: &dyn Fn(&LivestreamUpdate) -> Option<&str>| {
         deliveries
             .iter()
+            .copied()
             .map(|d| d.livestream().and_then(f))
             .collect::<Vec<_>>()
     };
@@ -252,6 +295,14 @@ pub async fn record_batch<'d>(
         .map(|d| d.session().and_then(|s| s.duration_seconds))
         .collect();
 
+    // An applied announcement's row is written with the status it earned, in place of its kind.
+    let kinds: Vec<&str> = (deliveries.iter().enumerate())
+        .map(|(i, d)| match applied.get(i).copied().flatten() {
+            Some(true) => Outcome::Stored.as_str(),
+            Some(false) => Outcome::Duplicate.as_str(),
+            None => d.kind(),
+        })
+        .collect();
     let attendance = deliveries.iter().any(|d| d.participant().is_some());
     let own_rows =
         (deliveries.iter()).any(|d| matches!(d.classified, Classified::Started(_) | Classified::Livestream(_)));
@@ -260,7 +311,7 @@ pub async fn record_batch<'d>(
         .bind(column(&|d| Some(d.delivery_id.as_str())))
         .bind(column(&|d| d.webhook_id.as_ref().map(WebhookId::as_str)))
         .bind(column(&|d| d.event()))
-        .bind(column(&|d| Some(d.kind())))
+        .bind(kinds)
         .bind(column(&|d| d.error()))
         .bind(raw_bodies)
         .bind(column(&|d| {
@@ -298,7 +349,7 @@ pub async fn record_batch<'d>(
     } else {
         query
     };
-    let rows: Vec<(String, String)> = query.fetch_all(pool).await?;
+    let rows: Vec<(String, String)> = query.fetch_all(executor).await?;
 
     // Each recorded delivery id answers its first request; every other request is a duplicate.
     let mut recorded: HashMap<&str, Outcome> = rows

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::artifact::Announcement;
 use crate::domain::livestream::LivestreamUpdate;
 use crate::domain::names::UnknownValue;
 use crate::domain::participant::ParticipantUpdate;
@@ -125,7 +126,8 @@ impl VerifiedDelivery {
     }
 
     /// `session`, `artifact`, `ignored`, `unprocessable` or `foreign`: the batch statement's name for what the
-    /// delivery is. (Artifact announcements and foreign deliveries are not batched: see `Ingest::record`.)
+    /// delivery is. (An announcement a batch applied is written with the status it earned instead, see
+    /// `record_batch`; foreign deliveries are not batched, see `Ingest::record`.)
     pub(super) fn kind(&self) -> &'static str {
         match &self.classified {
             Classified::Started(_) => "started",
@@ -139,10 +141,22 @@ impl VerifiedDelivery {
         }
     }
 
-    /// Recorded apart from group commit: an artifact announcement takes its session's lock, and a foreign delivery
-    /// is counted against its bound.
+    /// Recorded apart from group commit: a recording event that names no session looks its session up first (and
+    /// may have none), and a foreign delivery is counted against its bound.
     pub fn is_recorded_alone(&self) -> bool {
-        matches!(self.classified, Classified::Artifact(_) | Classified::Foreign { .. })
+        match &self.classified {
+            Classified::Artifact(announcement) => announcement.needs_session(),
+            Classified::Foreign { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The announcement a batch applies before its statement, under its session's lock (see `record_batch`).
+    pub(super) fn batched_announcement(&self) -> Option<&Announcement> {
+        match &self.classified {
+            Classified::Artifact(announcement) if !announcement.needs_session() => Some(announcement),
+            _ => None,
+        }
     }
 
     pub(super) fn event(&self) -> Option<&str> {
