@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 
 use super::batch::record_batch;
 use super::outcome::{Outcome, VerifiedDelivery};
@@ -151,32 +151,21 @@ async fn record_announcement(
         announcement
     };
     artifacts::announce(pool, announcement, jobs, async |transaction, changed| {
-        record_announcement_row(transaction, delivery, announcement, changed).await
+        let status = if changed { Outcome::Stored } else { Outcome::Duplicate };
+        let inserted: Option<String> = sqlx::query_scalar(&ANNOUNCEMENT)
+            .bind(delivery.delivery_id.as_str())
+            .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
+            .bind(delivery.event())
+            .bind(status.as_str())
+            .bind(&announcement.session_id)
+            .bind(delivery.body.bytes())
+            .bind(delivery.body_sha256())
+            .bind(delivery.app_id.as_deref())
+            .fetch_optional(transaction)
+            .await?;
+        inserted.map_or(Ok(Outcome::Duplicate), |status| Outcome::from_column(&status))
     })
     .await
-}
-
-/// The delivery row of an announcement just applied: whether it told us something new (`stored`) or nothing
-/// (`duplicate`); a retry of a delivery recorded before is a duplicate too.
-async fn record_announcement_row(
-    connection: &mut PgConnection,
-    delivery: &VerifiedDelivery,
-    announcement: &Announcement,
-    changed: bool,
-) -> Result<Outcome, sqlx::Error> {
-    let status = if changed { Outcome::Stored } else { Outcome::Duplicate };
-    let inserted: Option<String> = sqlx::query_scalar(&ANNOUNCEMENT)
-        .bind(delivery.delivery_id.as_str())
-        .bind(delivery.webhook_id.as_ref().map(WebhookId::as_str))
-        .bind(delivery.event())
-        .bind(status.as_str())
-        .bind(&announcement.session_id)
-        .bind(delivery.body.bytes())
-        .bind(delivery.body_sha256())
-        .bind(delivery.app_id.as_deref())
-        .fetch_optional(connection)
-        .await?;
-    inserted.map_or(Ok(Outcome::Duplicate), |status| Outcome::from_column(&status))
 }
 
 /// A recording event that names no session, of a recording not known here: kept as `stored` without a session,
