@@ -57,11 +57,16 @@ fn mixed_batch() -> Vec<(VerifiedDelivery, Outcome)> {
     ]
 }
 
-fn transcript(session: &str) -> Value {
-    let mut body: Value = serde_json::from_slice(&sample_body("meeting.transcript")).expect("json");
+/// An artifact announcement of `session`, `event` naming its file's URL in `url_field`.
+fn announcement(event: &str, url_field: &str, session: &str) -> Value {
+    let mut body: Value = serde_json::from_slice(&sample_body(event)).expect("json");
     body["meeting"]["sessionId"] = json!(session);
-    body["transcriptDownloadUrl"] = json!(format!("https://transcripts.example.com/{session}.csv"));
+    body[url_field] = json!(format!("https://files.example.com/{session}/{event}"));
     body
+}
+
+fn transcript(session: &str) -> Value {
+    announcement("meeting.transcript", "transcriptDownloadUrl", session)
 }
 
 fn started(session: &str) -> Value {
@@ -193,12 +198,8 @@ async fn sessions_and_their_artifacts_arriving_together_in_concurrent_batches_ar
     let mut burst = Vec::new();
     for n in 0..30 {
         let session = format!("together-{n:02}");
-        let mut summary: Value = serde_json::from_slice(&sample_body("meeting.summary")).expect("json");
-        summary["meeting"]["sessionId"] = json!(session);
-        summary["summaryDownloadUrl"] = json!(format!("https://summaries.example.com/{session}.txt"));
-        let mut end: Value = serde_json::from_slice(&sample_body("meeting.ended")).expect("json");
-        end["meeting"]["sessionId"] = json!(session);
-        for body in [transcript(&session), summary, end] {
+        let summary = announcement("meeting.summary", "summaryDownloadUrl", &session);
+        for body in [transcript(&session), summary, ended(&session)] {
             let bytes = serde_json::to_vec(&body).expect("json");
             burst.push(SignedDelivery::new(realtimekit_signer(), bytes));
         }
