@@ -2,10 +2,8 @@
 //! configured one, so neither its content nor its length leaks through timing. What a token may do is its scope:
 //! `read` for every `GET`, `operate` for everything (see [`scope_needed`]).
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::Response;
 
 use super::error::ApiError;
 use super::state::AppState;
@@ -49,14 +47,12 @@ pub fn is_console_path(path: &str) -> bool {
         || super::console::BROWSER_ENTRIES.contains(&path)
 }
 
-pub async fn require_bearer(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+/// Admits a request to its route: at once on a public route; otherwise with a valid bearer token whose scope covers
+/// the method, which the request then carries as its [`Caller`] (see `front_door`).
+pub fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> {
     let path = request.uri().path();
     if PUBLIC_PATHS.contains(&path) || is_console_path(path) {
-        return Ok(next.run(request).await);
+        return Ok(());
     }
     if state.api_tokens.is_empty() {
         return Err(ApiError::unauthorized_bearer(
@@ -81,7 +77,7 @@ pub async fn require_bearer(
         check_scope(&caller, request.method())?;
     }
     request.extensions_mut().insert(caller);
-    Ok(next.run(request).await)
+    Ok(())
 }
 
 /// A `403` when the caller's scope does not cover the method.
