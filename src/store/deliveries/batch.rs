@@ -55,7 +55,7 @@ const BATCH_HEAD: &str = r#"
             FROM fresh f LEFT JOIN flags a ON a.session_id = f.session_id
             WHERE f.kind = 'session'
             ORDER BY f.session_id, f.ord
-            ON CONFLICT (session_id) DO NOTHING
+            {SESSION_CONFLICT}
             RETURNING session_id, delivery_id, organization_id AS app_id, duration_seconds,
                       has_recording OR has_transcript OR has_summary OR has_chat AS has_artifacts
         ), new_jobs AS (
@@ -79,7 +79,7 @@ const INSERT_DELIVERIES: &str = r#"
                f.session_id, f.error, f.raw_body, f.body_sha256, f.app_id
         FROM fresh f LEFT JOIN new_sessions s ON s.delivery_id = f.delivery_id
         ORDER BY f.delivery_id
-        ON CONFLICT DO NOTHING
+        {DELIVERY_CONFLICT}
         RETURNING delivery_id, status
 "#;
 
@@ -142,9 +142,20 @@ pub(super) const MERGE_ATTENDANCE: &str = "ON CONFLICT (session_id, peer_id) DO 
                 joined_at = least(a.joined_at, EXCLUDED.joined_at),
                 left_at = greatest(a.left_at, EXCLUDED.left_at)";
 
+/// Whether a batch's statement expects a delivery or session to be recorded already (see [`record_batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conflicts {
+    /// The first try: plain inserts, which check each unique key once, as they insert; a delivery or session
+    /// recorded already (by another batch, a replica, an earlier try) fails the whole statement.
+    Unexpected,
+    /// The second: `ON CONFLICT DO NOTHING` skips what is recorded already, at the price of checking each unique key
+    /// a second time before inserting.
+    Expected,
+}
+
 /// The statement for a batch with (or without) participant events, and with (or without) starts or livestream
 /// updates; the optional arrays are numbered from $22 in that order.
-fn batch_statement(attendance: bool, own_rows: bool) -> String {
+fn batch_statement(attendance: bool, own_rows: bool, conflicts: Conflicts) -> String {
     let (mut arrays, mut columns, mut next) = (String::new(), String::new(), 22);
     if attendance {
         arrays.push_str(", $22::text[], $23::text[], $24::text[], $25::timestamptz[], $26::timestamptz[]");
@@ -159,7 +170,12 @@ fn batch_statement(attendance: bool, own_rows: bool) -> String {
         ));
         columns.push_str(", stream_id, stream_status, playback_url");
     }
+    let (session_conflict, delivery_conflict) = match conflicts {
+        Conflicts::Unexpected => ("", ""),
+        Conflicts::Expected => ("ON CONFLICT (session_id) DO NOTHING", "ON CONFLICT DO NOTHING"),
+    };
     let mut statement = BATCH_HEAD
+        .replace("{SESSION_CONFLICT}", session_conflict)
         .replace("{LISTENERS}", &job_specs::listeners("$18"))
         .replace("{ARRAYS}", &arrays)
         .replace("{COLUMNS}", &columns)
@@ -178,26 +194,29 @@ fn batch_statement(attendance: bool, own_rows: bool) -> String {
     }
     if own_rows {
         statement.push_str("        ), recorded AS (");
-        statement.push_str(INSERT_DELIVERIES);
+        statement.push_str(&INSERT_DELIVERIES.replace("{DELIVERY_CONFLICT}", delivery_conflict));
         statement.push_str(&STARTED_AND_STREAMED.replace(
             "{SESSION_STARTED}",
             &job_specs::listening("'session.started'", "f.app_id", "NULL"),
         ));
     } else {
         statement.push_str("        )");
-        statement.push_str(INSERT_DELIVERIES);
+        statement.push_str(&INSERT_DELIVERIES.replace("{DELIVERY_CONFLICT}", delivery_conflict));
     }
     statement
 }
 
-/// The four statements, by `attendance as usize * 2 + own_rows as usize`.
-static BATCH_STATEMENTS: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock::new(|| {
-    [
-        batch_statement(false, false),
-        batch_statement(false, true),
-        batch_statement(true, false),
-        batch_statement(true, true),
-    ]
+/// The eight statements, by `conflicts_expected as usize * 4 + attendance as usize * 2 + own_rows as usize`.
+static BATCH_STATEMENTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    let mut statements = Vec::with_capacity(8);
+    for conflicts in [Conflicts::Unexpected, Conflicts::Expected] {
+        for attendance in [false, true] {
+            for own_rows in [false, true] {
+                statements.push(batch_statement(attendance, own_rows, conflicts));
+            }
+        }
+    }
+    statements
 });
 
 /// Records many deliveries in one transaction (group commit), with the same outcome for each as `record` would give
@@ -211,17 +230,39 @@ static BATCH_STATEMENTS: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock:
 /// needs first, in one order (see `artifacts::lock_sessions`), applies each announcement, then runs the statement,
 /// which writes their delivery rows with the others' (`stored` for one that changed something) and sees what they
 /// wrote (a session and its artifact in one batch start out flagged), and commits once.
+///
+/// A delivery or session is rarely recorded already (a retry RealtimeKit sends after a timeout, a race between
+/// replicas), so the first try expects none and checks each unique key once; when one is, the database refuses the
+/// whole statement (nothing of it is kept) and the batch is recorded again by the statement that skips what is
+/// recorded (see [`Conflicts`]).
 pub async fn record_batch(
     pool: &PgPool,
     deliveries: &[VerifiedDelivery],
     jobs: &JobSpecs,
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    match record_batch_as(pool, deliveries, jobs, Conflicts::Unexpected).await {
+        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+            record_batch_as(pool, deliveries, jobs, Conflicts::Expected).await
+        }
+        result => result,
+    }
+}
+
+/// Postgres's SQLSTATE for a unique key already taken.
+const UNIQUE_VIOLATION: &str = "23505";
+
+async fn record_batch_as(
+    pool: &PgPool,
+    deliveries: &[VerifiedDelivery],
+    jobs: &JobSpecs,
+    conflicts: Conflicts,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let all: Vec<&VerifiedDelivery> = deliveries.iter().collect();
     let announced_sessions: Vec<&str> = (deliveries.iter())
         .filter_map(|d| d.batched_announcement().map(|a| a.session_id.as_str()))
         .collect();
     if announced_sessions.is_empty() {
-        return record_in_statement(pool, &all, &[], jobs).await;
+        return record_in_statement(pool, &all, &[], jobs, conflicts).await;
     }
     let mut transaction = pool.begin().await?;
     let recorded_sessions: Vec<&str> = (deliveries.iter())
@@ -235,7 +276,7 @@ pub async fn record_batch(
             None => None,
         });
     }
-    let outcomes = record_in_statement(&mut *transaction, &all, &applied, jobs).await?;
+    let outcomes = record_in_statement(&mut *transaction, &all, &applied, jobs, conflicts).await?;
     transaction.commit().await?;
     Ok(outcomes)
 }
@@ -247,6 +288,7 @@ async fn record_in_statement<'d>(
     deliveries: &[&'d VerifiedDelivery],
     applied: &[Option<bool>],
     jobs: &JobSpecs,
+    conflicts: Conflicts,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let column = |f: &dyn Fn(&VerifiedDelivery) -> Option<&str>| deliveries.iter().copied().map(f).collect::<Vec<_>>();
     let meeting_text = |f: &dyn Fn(&MeetingColumns<'d>) -> Option<&'d str>| {
@@ -306,7 +348,8 @@ async fn record_in_statement<'d>(
     let attendance = deliveries.iter().any(|d| d.participant().is_some());
     let own_rows =
         (deliveries.iter()).any(|d| matches!(d.classified, Classified::Started(_) | Classified::Livestream(_)));
-    let statement = &BATCH_STATEMENTS[usize::from(attendance) * 2 + usize::from(own_rows)];
+    let expected = usize::from(conflicts == Conflicts::Expected);
+    let statement = &BATCH_STATEMENTS[expected * 4 + usize::from(attendance) * 2 + usize::from(own_rows)];
     let query = sqlx::query_as(statement)
         .bind(column(&|d| Some(d.delivery_id.as_str())))
         .bind(column(&|d| d.webhook_id.as_ref().map(WebhookId::as_str)))
