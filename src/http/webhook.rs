@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
@@ -55,13 +55,12 @@ pub struct Acknowledgement {
         (status = 503, description = "Not stored this time (no key yet, database unavailable, timeout, overload); retry",
             body = ErrorBody),
     ))]
-pub async fn receive(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<Acknowledgement>, ApiError> {
-    refuse_declared_oversize(&headers, state.body_limit_bytes)?;
-    let signature = signature_from(&headers)?;
+pub async fn receive(State(state): State<AppState>, request: Request) -> Result<Json<Acknowledgement>, ApiError> {
+    // The headers are read where they are (the `HeaderMap` extractor would copy them all).
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    refuse_declared_oversize(headers, state.body_limit_bytes)?;
+    let signature = signature_from(headers)?;
     let body = read_body(body, state.body_limit_bytes, state.body_read_timeout).await?;
     verify(&state, &body, &signature).await?;
     // Capacity is taken only for a verified delivery: a stranger's slow upload never holds it.
@@ -69,7 +68,7 @@ pub async fn receive(
         observability::rejected("overloaded");
         return Err(super::error::overloaded());
     };
-    let result = record(&state, &headers, body).await;
+    let result = record(&state, headers, body).await;
     if result.is_err() {
         observability::rejected("storage_unavailable");
     }
