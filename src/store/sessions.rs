@@ -175,8 +175,17 @@ fn list_query<'a>(
             None => &mut query,
         };
     }
-    for word in &filter.title_words {
-        query.push(" AND meeting_title ILIKE ").push_bind(contains(word));
+    if !filter.title_words.is_empty() {
+        // The meetings whose title has every word, by the titles' trigram index (see the `meeting_titles`
+        // migration); then each session's own title, as a meeting may have had others.
+        query.push(" AND meeting_id IN (SELECT meeting_id FROM meeting_titles WHERE TRUE");
+        for word in &filter.title_words {
+            query.push(" AND title ILIKE ").push_bind(contains(word));
+        }
+        query.push(")");
+        for word in &filter.title_words {
+            query.push(" AND meeting_title ILIKE ").push_bind(contains(word));
+        }
     }
     if let Some(after) = filter.ended_after {
         query.push(" AND ended_at >= ").push_bind(after);

@@ -277,6 +277,60 @@ impl Drop for TestApp {
     }
 }
 
+/// A new database (its name, and a pool of four) with the migrations of a release that ends before the first
+/// migration whose description contains `first_new`, as a database created by that release is.
+pub async fn database_migrated_before(first_new: &str) -> (String, PgPool) {
+    let name = format!("rtk_test_{}", uuid::Uuid::new_v4().simple());
+    let mut server = PgConnection::connect(server_url().as_str()).await.expect("server");
+    server
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create");
+    let mut url = server_url();
+    url.set_path(&format!("/{name}"));
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(url.as_str())
+        .await
+        .expect("pool");
+    let first_new = rtk_sessions::MIGRATOR
+        .iter()
+        .position(|m| m.description.contains(first_new))
+        .expect("the first migration after that release");
+    let previous = sqlx::migrate::Migrator {
+        migrations: rtk_sessions::MIGRATOR.migrations[..first_new].to_vec().into(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    previous.run(&db).await.expect("the previous release's migrations");
+    (name, db)
+}
+
+/// Runs every migration on `db` while the previous release keeps writing: `write(db, n)` for n = 0, 1, … until
+/// the migrations are done and at least `at_least` writes ran. Returns how many ran and what each failure said.
+pub async fn migrate_while_writing<W, F>(db: &PgPool, at_least: i64, write: W) -> (i64, Vec<String>)
+where
+    W: Fn(PgPool, i64) -> F + Send + 'static,
+    F: std::future::Future<Output = Result<(), sqlx::Error>> + Send,
+{
+    let migrating = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (db, migrating) = (db.clone(), migrating.clone());
+        tokio::spawn(async move {
+            let (mut written, mut failures) = (0, Vec::new());
+            while migrating.load(std::sync::atomic::Ordering::Relaxed) || written < at_least {
+                if let Err(error) = write(db.clone(), written).await {
+                    failures.push(error.to_string());
+                }
+                written += 1;
+            }
+            (written, failures)
+        })
+    };
+    rtk_sessions::MIGRATOR.run(db).await.expect("the new migrations");
+    migrating.store(false, std::sync::atomic::Ordering::Relaxed);
+    writer.await.expect("writer")
+}
+
 /// Drops a test database. Called from inside a test's runtime, so it runs on a thread with a runtime of its own.
 pub fn drop_database(name: &str) {
     let statement = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");

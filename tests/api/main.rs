@@ -20,6 +20,7 @@ mod group_commit;
 mod helpers;
 mod hostile_input;
 mod live;
+mod meeting_titles;
 mod openapi;
 mod outgoing;
 mod pagination;

@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{Duration, Utc};
 use rtk_sessions::delivery_partitions;
-use sqlx::{Connection, Executor, PgConnection};
 
-use crate::helpers::{drop_database, server_url, spawn_app, status_and_json};
+use crate::helpers::{database_migrated_before, drop_database, migrate_while_writing, spawn_app, status_and_json};
 
 #[tokio::test]
 async fn a_retry_or_a_copy_of_a_delivery_in_the_partition_before_is_a_duplicate() {
@@ -180,28 +179,7 @@ const PREVIOUS_RELEASE_INSERT: &str =
 
 #[tokio::test]
 async fn a_database_of_the_previous_layout_moves_to_month_partitions_while_the_previous_release_keeps_writing() {
-    let name = format!("rtk_test_{}", uuid::Uuid::new_v4().simple());
-    let mut server = PgConnection::connect(server_url().as_str()).await.expect("server");
-    server
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .expect("create");
-    let mut url = server_url();
-    url.set_path(&format!("/{name}"));
-    let db = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(4)
-        .connect(url.as_str())
-        .await
-        .expect("pool");
-    let layout_before = rtk_sessions::MIGRATOR
-        .iter()
-        .position(|m| m.description.contains("session flags per statement"))
-        .expect("the first migration after the landed release");
-    let previous = sqlx::migrate::Migrator {
-        migrations: rtk_sessions::MIGRATOR.migrations[..layout_before].to_vec().into(),
-        ..sqlx::migrate::Migrator::DEFAULT
-    };
-    previous.run(&db).await.expect("the previous release's migrations");
+    let (name, db) = database_migrated_before("session flags per statement").await;
     sqlx::query("INSERT INTO deliveries (delivery_id, status, raw_body, body_sha256, received_at)
                  SELECT 'history-' || i, 'stored', '\\x7b7d', sha256(('history-' || i)::bytea), now() - i * interval '1 minute'
                  FROM generate_series(1, 20000) AS i")
@@ -209,27 +187,14 @@ async fn a_database_of_the_previous_layout_moves_to_month_partitions_while_the_p
         .await
         .expect("history");
 
-    let migrating = Arc::new(AtomicBool::new(true));
-    let writer = {
-        let (db, migrating) = (db.clone(), migrating.clone());
-        tokio::spawn(async move {
-            let mut written = 0;
-            let mut failures = Vec::new();
-            while migrating.load(Ordering::Relaxed) || written < 200 {
-                // A new delivery, and a retry of the one before it: recorded once.
-                for id in [format!("during-{written}"), format!("during-{}", written.max(1) - 1)] {
-                    if let Err(error) = sqlx::query(PREVIOUS_RELEASE_INSERT).bind(&id).execute(&db).await {
-                        failures.push(error.to_string());
-                    }
-                }
-                written += 1;
-            }
-            (written, failures)
-        })
-    };
-    rtk_sessions::MIGRATOR.run(&db).await.expect("the new migrations");
-    migrating.store(false, Ordering::Relaxed);
-    let (written, failures) = writer.await.expect("writer");
+    let (written, failures) = migrate_while_writing(&db, 200, |db, written| async move {
+        // A new delivery, and a retry of the one before it: recorded once.
+        for id in [format!("during-{written}"), format!("during-{}", written.max(1) - 1)] {
+            sqlx::query(PREVIOUS_RELEASE_INSERT).bind(&id).execute(&db).await?;
+        }
+        Ok(())
+    })
+    .await;
 
     assert!(failures.is_empty(), "{failures:?}");
     let during: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE delivery_id LIKE 'during-%'")

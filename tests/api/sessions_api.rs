@@ -140,17 +140,20 @@ async fn sessions_are_found_by_the_words_of_their_title_whatever_their_case() {
     let t0 = DateTime::parse_from_rfc3339("2026-06-03T10:00:00Z")
         .expect("time")
         .with_timezone(&Utc);
+    // s5 and s6 are later sessions of s1's meeting: s5 under the same title, s6 after the meeting was renamed.
     let titles = [
-        ("s1", "Q3 Board Review"),
-        ("s2", "board games night"),
-        ("s3", "Weekly sync: 100% done_list"),
-        ("s4", "Review of the Q3 plan"),
+        ("s1", "m-s1", "Q3 Board Review"),
+        ("s2", "m-s2", "board games night"),
+        ("s3", "m-s3", "Weekly sync: 100% done_list in C:\\temp"),
+        ("s4", "m-s4", "Review of the Q3 plan"),
+        ("s5", "m-s1", "Q3 Board Review"),
+        ("s6", "m-s1", "Q4 planning"),
     ];
-    for (hours, (session, title)) in (1..).zip(titles) {
+    for (hours, (session, meeting, title)) in (1..).zip(titles) {
         let body = json!({
             "event": "meeting.ended",
             "meeting": {
-                "id": format!("m-{session}"), "sessionId": session, "title": title, "status": "LIVE",
+                "id": meeting, "sessionId": session, "title": title, "status": "LIVE",
                 "startedAt": (t0 + Duration::hours(hours) - Duration::minutes(5)).to_rfc3339(),
                 "endedAt": (t0 + Duration::hours(hours)).to_rfc3339(),
                 "organizedBy": {"id": "o1", "name": "Org"}
@@ -161,18 +164,23 @@ async fn sessions_are_found_by_the_words_of_their_title_whatever_their_case() {
         assert_eq!(response.status(), 200);
     }
     let cases = [
-        ("?title=board", vec!["s2", "s1"]),
-        ("?title=BOARD%20review", vec!["s1"]),
-        ("?title=review%20q3", vec!["s4", "s1"]),
-        ("?title=%20%20q3%20%20", vec!["s4", "s1"]),
+        ("?title=board", vec!["s5", "s2", "s1"]),
+        ("?title=BOARD%20review", vec!["s5", "s1"]),
+        ("?title=review%20q3", vec!["s5", "s4", "s1"]),
+        ("?title=%20%20q3%20%20", vec!["s5", "s4", "s1"]),
+        ("?title=q4", vec!["s6"]),
+        ("?title=q4%20board", vec![]),
         // The search's own % and _ are characters to find, not wildcards.
         ("?title=100%25", vec!["s3"]),
         ("?title=%25", vec!["s3"]),
         ("?title=e_l", vec!["s3"]),
         ("?title=d_l", vec![]),
+        ("?title=c:%5Ctemp", vec!["s3"]),
+        ("?title=%5Cx", vec![]),
         ("?title=retro", vec![]),
-        ("?title=", vec!["s4", "s3", "s2", "s1"]),
+        ("?title=", vec!["s6", "s5", "s4", "s3", "s2", "s1"]),
         ("?title=board&meeting_id=m-s2", vec!["s2"]),
+        ("?title=board&meeting_id=m-s1", vec!["s5", "s1"]),
     ];
     for (query, expected) in cases {
         let (status, page) = status_and_json(app.get_sessions(query).await).await;
