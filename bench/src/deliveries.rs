@@ -14,10 +14,21 @@ use sqlx::PgPool;
 
 use crate::service::rss_mib;
 
-/// A `meeting.ended` of about 1 KB with fresh ids, like the reference payload.
-pub(crate) fn body(i: usize) -> Vec<u8> {
+/// How many meetings the sessions of a run belong to unless `--meetings` says otherwise: as in the seeded history,
+/// a meeting (a room) hosts session after session under one id and title.
+pub(crate) const MEETINGS: usize = 20_000;
+
+/// A `meeting.ended` of about 1 KB with fresh session ids, like the reference payload: session `i` of meeting
+/// `i % meetings`, or of a meeting of its own when `meetings` is 0.
+pub(crate) fn body(i: usize, meetings: usize) -> Vec<u8> {
     let mut value: Value = serde_json::from_slice(&rtk_sessions::sample_body("meeting.ended")).expect("json");
-    value["meeting"]["title"] = json!(format!("Weekly engineering sync - platform and infrastructure #{i}"));
+    let meeting = if meetings == 0 { i } else { i % meetings };
+    if meetings > 0 {
+        value["meeting"]["id"] = json!(format!("bench-meeting-{meeting}"));
+    }
+    value["meeting"]["title"] = json!(format!(
+        "Weekly engineering sync - platform and infrastructure #{meeting}"
+    ));
     value["client"] = json!({"sdk": "web-core", "sdkVersion": "2.4.1", "os": "macOS 15.1", "browser": "Chrome 131.0"});
     value["meta"] = json!({"note": "x".repeat(560)});
     serde_json::to_vec(&value).expect("json")
@@ -32,7 +43,7 @@ pub(crate) enum Mix {
 
 /// Delivery `i` of a mix. In the realistic one, of every ten: eight participant events (each session 500 peers,
 /// each joining then leaving), one `meeting.ended`, and one of the other events in turn.
-pub(crate) fn mixed_body(i: usize, mix: Mix) -> Vec<u8> {
+pub(crate) fn mixed_body(i: usize, mix: Mix, meetings: usize) -> Vec<u8> {
     const OTHERS: [&str; 6] = [
         "recording.statusUpdate",
         "meeting.transcript",
@@ -43,7 +54,7 @@ pub(crate) fn mixed_body(i: usize, mix: Mix) -> Vec<u8> {
     ];
     let slot = i % 10;
     if mix == Mix::Ended || slot == 0 {
-        return body(i);
+        return body(i, meetings);
     }
     if slot == 1 {
         let event = OTHERS[(i / 10) % OTHERS.len()];
@@ -112,7 +123,7 @@ pub(crate) struct Signed {
     pub(crate) delivery_id: String,
 }
 
-pub(crate) fn presign(signer: &WebhookSigner, count: usize, mix: Mix) -> Vec<Signed> {
+pub(crate) fn presign(signer: &WebhookSigner, count: usize, mix: Mix, meetings: usize) -> Vec<Signed> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per_thread = count.div_ceil(threads);
     std::thread::scope(|scope| {
@@ -121,7 +132,7 @@ pub(crate) fn presign(signer: &WebhookSigner, count: usize, mix: Mix) -> Vec<Sig
                 scope.spawn(move || {
                     (t * per_thread..((t + 1) * per_thread).min(count))
                         .map(|i| {
-                            let body = mixed_body(i, mix);
+                            let body = mixed_body(i, mix, meetings);
                             Signed {
                                 signature: signer.sign(&body),
                                 body: Bytes::from(body),

@@ -57,6 +57,7 @@ pub(crate) async fn direct_sql(
     concurrency: usize,
     duration: Duration,
     batch: usize,
+    meetings: usize,
 ) -> anyhow::Result<f64> {
     let webhook = JobSpec {
         name: "webhook".into(),
@@ -76,7 +77,7 @@ pub(crate) async fn direct_sql(
                 while Instant::now() < deadline {
                     let deliveries: Vec<VerifiedDelivery> = (0..batch)
                         .map(|i| {
-                            let bytes = Bytes::from(body(i));
+                            let bytes = Bytes::from(body(i, meetings));
                             let json: Value = serde_json::from_slice(&bytes).expect("json");
                             VerifiedDelivery {
                                 delivery_id: DeliveryId::from_header_or_body(
@@ -109,11 +110,20 @@ pub(crate) async fn direct_sql(
 }
 
 /// The service's tables a measurement writes, emptied between measurements.
-pub(crate) const TABLES: &str = "deliveries, sessions, followup_jobs, followup_attempts, attendance, artifacts, \
-     livestream_updates, unattributed_recordings, live_sessions";
+pub(crate) const TABLES: &str = "deliveries, sessions, meeting_titles, followup_jobs, followup_attempts, attendance, \
+     artifacts, livestream_updates, unattributed_recordings, live_sessions";
 
+/// Empties those of `tables` that exist: a build from before a table was added is measured too.
 pub(crate) async fn truncate(pool: &PgPool, tables: &str) -> anyhow::Result<()> {
-    sqlx::query(&format!("TRUNCATE {tables}")).execute(pool).await?;
+    let names: Vec<&str> = tables.split(',').map(str::trim).collect();
+    let existing: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NOT NULL")
+            .bind(&names)
+            .fetch_all(pool)
+            .await?;
+    sqlx::query(&format!("TRUNCATE {}", existing.join(", ")))
+        .execute(pool)
+        .await?;
     sqlx::query("CHECKPOINT").execute(pool).await?;
     Ok(())
 }
@@ -129,6 +139,8 @@ pub(crate) struct IngestRun<'a> {
     pub(crate) mix: Mix,
     /// Deliveries of history seeded before measuring (see [`seed::history`]).
     pub(crate) seed_rows: i64,
+    /// How many meetings the ended sessions belong to (0: each its own).
+    pub(crate) meetings: usize,
 }
 
 pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> {
@@ -140,6 +152,7 @@ pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> 
         service_env,
         mix,
         seed_rows,
+        meetings,
     } = run;
     let seeded = seed_rows > 0;
     let schema = reference_dir.join("reference-schema.sql");
@@ -159,10 +172,10 @@ pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> 
     let signer = signer(cli)?;
     println!(
         "pre-signing {count} deliveries of the {mix:?} mix (meeting.ended ~{} bytes)...",
-        body(0).len()
+        body(0, meetings).len()
     );
     let signing = Instant::now();
-    let signed = Arc::new(presign(&signer, count, mix));
+    let signed = Arc::new(presign(&signer, count, mix, meetings));
     println!("signed in {:.1}s", signing.elapsed().as_secs_f64());
     let verify_us = verify_cost(&signer);
 
@@ -223,9 +236,9 @@ pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> 
         }
 
         seed::reset(&db, seeded).await?;
-        let sql_single = direct_sql(&db, c.min(16), duration, 1).await?;
+        let sql_single = direct_sql(&db, c.min(16), duration, 1, meetings).await?;
         seed::reset(&db, seeded).await?;
-        let sql_batched = direct_sql(&db, c.min(2), duration, 32.min(c.max(1))).await?;
+        let sql_batched = direct_sql(&db, c.min(2), duration, 32.min(c.max(1)), meetings).await?;
 
         let h = &load.latency;
         max_rate = max_rate.max(load.rate());
@@ -326,7 +339,7 @@ first pages with {rows} deliveries present ({seed_rows} seeded), 300 requests ea
 
 pub(crate) fn verify_cost(signer: &WebhookSigner) -> f64 {
     let key = PublicKey::from_pem(&signer.public_key_pem().expect("pem")).expect("key");
-    let body = body(0);
+    let body = body(0, 0);
     let signature = decode_signature_header(signer.sign(&body).as_bytes()).expect("base64");
     let started = Instant::now();
     for _ in 0..5000 {

@@ -27,7 +27,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::archive::archive;
-use crate::deliveries::Mix;
+use crate::deliveries::{MEETINGS, Mix};
 use crate::ingest::{IngestRun, ingest};
 use crate::queries::queries;
 use crate::soak::soak;
@@ -77,6 +77,10 @@ enum BenchCommand {
         /// per session) and kept between measurements: 0, 10000000, 50000000
         #[arg(long, default_value_t = 0)]
         seed_rows: i64,
+        /// How many meetings the ended sessions belong to, their sessions sharing the meeting's id and title; 0
+        /// gives every session a meeting (and title) of its own
+        #[arg(long, default_value_t = MEETINGS)]
+        meetings: usize,
     },
     /// /sessions latency at a million rows, with each query's plan
     Queries {
@@ -120,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
             service_env,
             mix,
             seed_rows,
+            meetings,
         } => {
             let mut env = service_env.clone();
             env.push(format!("RTK_SESSIONS__INGEST__BATCH_MAX={batch_max}"));
@@ -131,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
                 service_env: &env,
                 mix: *mix,
                 seed_rows: *seed_rows,
+                meetings: *meetings,
             };
             ingest(&cli, run).await
         }

@@ -34,7 +34,19 @@ pub(crate) async fn sessions(db: &PgPool, rows: i64) -> anyhow::Result<()> {
     .await?;
     seed.commit().await?;
     sqlx::query("VACUUM ANALYZE sessions").execute(db).await?;
+    // Their meetings' titles, added by the sessions' trigger, with the statistics autovacuum would have gathered
+    // by then: title search plans by how many meetings a word matches.
+    if has_meeting_titles(db).await? {
+        sqlx::query("VACUUM ANALYZE meeting_titles").execute(db).await?;
+    }
     Ok(())
+}
+
+/// Whether the build being measured has `meeting_titles` (a build from before it has none).
+async fn has_meeting_titles(db: &PgPool) -> anyhow::Result<bool> {
+    Ok(sqlx::query_scalar("SELECT to_regclass('meeting_titles') IS NOT NULL")
+        .fetch_one(db)
+        .await?)
 }
 
 /// `rows` deliveries of the realistic mix (8 in 10 participant events, 1 `meeting.ended`, 1 of the others; each
@@ -105,7 +117,7 @@ pub(crate) async fn reset(db: &PgPool, seeded: bool) -> anyhow::Result<()> {
     }
     let others: Vec<&str> = (TABLES.split(','))
         .map(str::trim)
-        .filter(|t| !["deliveries", "sessions", "followup_jobs"].contains(t))
+        .filter(|t| !["deliveries", "sessions", "meeting_titles", "followup_jobs"].contains(t))
         .collect();
     truncate(db, &others.join(", ")).await?;
     // Only the partition being written holds measured rows: the seed's other months are not read.
@@ -118,10 +130,18 @@ pub(crate) async fn reset(db: &PgPool, seeded: bool) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM sessions WHERE webhook_id IS DISTINCT FROM 'bench-seed'")
         .execute(db)
         .await?;
+    // The seed's meetings are `meeting-n`; the measured ones are not.
+    let mut tables = vec!["deliveries", "sessions", "followup_jobs"];
+    if has_meeting_titles(db).await? {
+        sqlx::query("DELETE FROM meeting_titles WHERE meeting_id NOT LIKE 'meeting-%'")
+            .execute(db)
+            .await?;
+        tables.push("meeting_titles");
+    }
     sqlx::query("DELETE FROM followup_jobs WHERE followup <> 'seed'")
         .execute(db)
         .await?;
-    for table in ["deliveries", "sessions", "followup_jobs"] {
+    for table in tables {
         sqlx::query(&format!("VACUUM {table}")).execute(db).await?;
     }
     settle(db).await

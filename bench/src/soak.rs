@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 
 use crate::Cli;
-use crate::deliveries::{Mix, Signed, ms, presign};
+use crate::deliveries::{MEETINGS, Mix, Signed, ms, presign};
 use crate::ingest::paced;
 use crate::service::{rss_mib, signer, start_service};
 
@@ -15,7 +15,7 @@ pub(crate) async fn soak(cli: &Cli, rate: u64, duration: Duration, interval: Dur
     let per_interval = (rate * interval.as_secs()) as usize;
     let rounds = duration.as_secs().div_ceil(interval.as_secs().max(1));
     println!("pre-signing {per_interval} deliveries (re-sent with fresh ids each interval)...");
-    let base = presign(&signer, per_interval, Mix::Ended);
+    let base = presign(&signer, per_interval, Mix::Ended, MEETINGS);
     let service = start_service(cli, "rtk_bench_soak", &[]).await?;
     let db = PgPool::connect(&service.database_url).await?;
     println!(
