@@ -22,10 +22,13 @@ pub(crate) const MEETINGS: usize = 20_000;
 /// `i % meetings`, or of a meeting of its own when `meetings` is 0.
 pub(crate) fn body(i: usize, meetings: usize) -> Vec<u8> {
     let mut value: Value = serde_json::from_slice(&rtk_sessions::sample_body("meeting.ended")).expect("json");
-    let meeting = if meetings == 0 { i } else { i % meetings };
-    if meetings > 0 {
-        value["meeting"]["id"] = json!(format!("bench-meeting-{meeting}"));
-    }
+    let meeting = match meetings {
+        0 => i,
+        n => {
+            value["meeting"]["id"] = json!(format!("bench-meeting-{}", i % n));
+            i % n
+        }
+    };
     value["meeting"]["title"] = json!(format!(
         "Weekly engineering sync - platform and infrastructure #{meeting}"
     ));

@@ -113,15 +113,20 @@ pub(crate) async fn direct_sql(
 pub(crate) const TABLES: &str = "deliveries, sessions, meeting_titles, followup_jobs, followup_attempts, attendance, \
      artifacts, livestream_updates, unattributed_recordings, live_sessions";
 
-/// Empties those of `tables` that exist: a build from before a table was added is measured too.
+/// Those of `tables` that exist: a build from before a table was added is measured too.
+pub(crate) async fn existing(pool: &PgPool, tables: &[&str]) -> anyhow::Result<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NOT NULL")
+            .bind(tables)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Empties those of `tables` that exist.
 pub(crate) async fn truncate(pool: &PgPool, tables: &str) -> anyhow::Result<()> {
     let names: Vec<&str> = tables.split(',').map(str::trim).collect();
-    let existing: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NOT NULL")
-            .bind(&names)
-            .fetch_all(pool)
-            .await?;
-    sqlx::query(&format!("TRUNCATE {}", existing.join(", ")))
+    sqlx::query(&format!("TRUNCATE {}", existing(pool, &names).await?.join(", ")))
         .execute(pool)
         .await?;
     sqlx::query("CHECKPOINT").execute(pool).await?;

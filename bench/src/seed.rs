@@ -7,11 +7,14 @@ use std::time::Instant;
 
 use sqlx::PgPool;
 
-use crate::ingest::{TABLES, truncate};
+use crate::ingest::{TABLES, existing, truncate};
 
 /// Seeded deliveries' ids start with it; seeded sessions are from the webhook `bench-seed`, seeded jobs are of
 /// the follow-up `seed`.
 const SEEDED_DELIVERY: &str = "seed-";
+
+/// The tables that hold seeded rows, which a measurement's undoing keeps.
+const SEEDED_TABLES: [&str; 4] = ["deliveries", "sessions", "meeting_titles", "followup_jobs"];
 
 /// `rows` ended sessions, `md5(i)` for i in 1..=rows, one every 30 seconds from 2026-01-01: 1 in 10 with a
 /// recording, 1 in 100 with a transcript, 1 in 1,000 with a summary.
@@ -36,17 +39,10 @@ pub(crate) async fn sessions(db: &PgPool, rows: i64) -> anyhow::Result<()> {
     sqlx::query("VACUUM ANALYZE sessions").execute(db).await?;
     // Their meetings' titles, added by the sessions' trigger, with the statistics autovacuum would have gathered
     // by then: title search plans by how many meetings a word matches.
-    if has_meeting_titles(db).await? {
-        sqlx::query("VACUUM ANALYZE meeting_titles").execute(db).await?;
+    for table in existing(db, &["meeting_titles"]).await? {
+        sqlx::query(&format!("VACUUM ANALYZE {table}")).execute(db).await?;
     }
     Ok(())
-}
-
-/// Whether the build being measured has `meeting_titles` (a build from before it has none).
-async fn has_meeting_titles(db: &PgPool) -> anyhow::Result<bool> {
-    Ok(sqlx::query_scalar("SELECT to_regclass('meeting_titles') IS NOT NULL")
-        .fetch_one(db)
-        .await?)
 }
 
 /// `rows` deliveries of the realistic mix (8 in 10 participant events, 1 `meeting.ended`, 1 of the others; each
@@ -117,7 +113,7 @@ pub(crate) async fn reset(db: &PgPool, seeded: bool) -> anyhow::Result<()> {
     }
     let others: Vec<&str> = (TABLES.split(','))
         .map(str::trim)
-        .filter(|t| !["deliveries", "sessions", "meeting_titles", "followup_jobs"].contains(t))
+        .filter(|t| !SEEDED_TABLES.contains(t))
         .collect();
     truncate(db, &others.join(", ")).await?;
     // Only the partition being written holds measured rows: the seed's other months are not read.
@@ -130,18 +126,17 @@ pub(crate) async fn reset(db: &PgPool, seeded: bool) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM sessions WHERE webhook_id IS DISTINCT FROM 'bench-seed'")
         .execute(db)
         .await?;
-    // The seed's meetings are `meeting-n`; the measured ones are not.
-    let mut tables = vec!["deliveries", "sessions", "followup_jobs"];
-    if has_meeting_titles(db).await? {
+    let seeded_tables = existing(db, &SEEDED_TABLES).await?;
+    if seeded_tables.iter().any(|t| t == "meeting_titles") {
+        // The seed's meetings are `meeting-n`; the measured ones are not.
         sqlx::query("DELETE FROM meeting_titles WHERE meeting_id NOT LIKE 'meeting-%'")
             .execute(db)
             .await?;
-        tables.push("meeting_titles");
     }
     sqlx::query("DELETE FROM followup_jobs WHERE followup <> 'seed'")
         .execute(db)
         .await?;
-    for table in tables {
+    for table in seeded_tables {
         sqlx::query(&format!("VACUUM {table}")).execute(db).await?;
     }
     settle(db).await
