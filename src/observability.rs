@@ -40,6 +40,8 @@ pub const ARTIFACTS_SOONEST_EXPIRY: &str = "rtk_artifacts_unarchived_soonest_exp
 pub const CLOUDFLARE_REQUESTS: &str = "rtk_cloudflare_requests_total";
 pub const CLOUDFLARE_BUDGET_WAIT: &str = "rtk_cloudflare_budget_wait_seconds";
 pub const ARCHIVE_WRITABLE: &str = "rtk_archive_writable";
+pub const POSTGRES_SHARED_BUFFERS: &str = "rtk_postgres_shared_buffers_bytes";
+pub const POSTGRES_RANDOM_INDEXES: &str = "rtk_postgres_random_insert_index_bytes";
 
 /// The process-wide recorder (installed once; every application in the process shares it).
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -112,6 +114,17 @@ fn describe() {
         FOLLOWUP_OLDEST_DUE_AGE,
         Unit::Seconds,
         "How long the oldest due follow-up job has waited."
+    );
+    describe_gauge!(
+        POSTGRES_SHARED_BUFFERS,
+        Unit::Bytes,
+        "Postgres's shared_buffers setting."
+    );
+    describe_gauge!(
+        POSTGRES_RANDOM_INDEXES,
+        Unit::Bytes,
+        "The indexes that take each new session, job and delivery at a random place; ingest slows as history grows \
+         once they outgrow half of shared_buffers."
     );
     describe_gauge!(
         REGISTRATION_STATE,
@@ -389,6 +402,12 @@ pub fn followup_jobs(status: String, count: i64) {
 
 pub fn followup_oldest_due_age(seconds: f64) {
     gauge!(FOLLOWUP_OLDEST_DUE_AGE).set(seconds);
+}
+
+/// Sampled from the database; not set until the first sample, as a guess would mislead.
+pub fn postgres_buffer_fit(shared_buffers_bytes: i64, random_index_bytes: i64) {
+    gauge!(POSTGRES_SHARED_BUFFERS).set(shared_buffers_bytes as f64);
+    gauge!(POSTGRES_RANDOM_INDEXES).set(random_index_bytes as f64);
 }
 
 pub fn artifacts(state: ArtifactState, count: i64) {

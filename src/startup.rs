@@ -6,6 +6,7 @@
 //! same token; serving never waits for it, and `/readyz` says when it is done.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -178,9 +179,15 @@ impl Application {
                     .is_some_and(|url| url.scheme() == "https"),
             ),
         });
-        tasks.spawn(sample_gauges(
+        tasks.spawn(sample_process_gauges(
             state.db.clone(),
             Duration::from_secs(15),
+            shutdown.clone(),
+        ));
+        tasks.spawn(sample_database_gauges(
+            state.db.clone(),
+            Duration::from_secs(15),
+            state.database_readiness.clone(),
             shutdown.clone(),
         ));
         tasks.spawn(last_deliveries_from_database(
@@ -342,9 +349,6 @@ async fn check_archive_store(store: ArchiveStore, shutdown: CancellationToken) {
     }
 }
 
-/// Samples the gauges that live in the database and the pool, every `interval`, until `shutdown`. It also drains
-/// the histograms' recorded samples into their buckets: without that, samples pile up in memory until someone
-/// scrapes `/metrics` (the soak benchmark found this as RSS growing by about 40 bytes per request).
 /// Sets `rtk_last_delivery_received_timestamp_seconds` of each configured app (or of all deliveries, while none is
 /// configured) from the database, once it answers: a restarted replica then reports the truth, not silence. Looks
 /// back a week at most; an app silent longer reports 0.
@@ -370,12 +374,34 @@ async fn last_deliveries_from_database(
     }
 }
 
-async fn sample_gauges(pool: sqlx::PgPool, interval: Duration, shutdown: CancellationToken) {
+/// Every `interval` until `shutdown`, whether the database answers or not: drains the histograms' recorded samples
+/// into their buckets (without that, samples pile up in memory until someone scrapes `/metrics`: the soak benchmark
+/// found this as RSS growing by about 40 bytes per request), and samples the pool.
+async fn sample_process_gauges(pool: sqlx::PgPool, interval: Duration, shutdown: CancellationToken) {
     let pool = &pool;
     background::every(&shutdown, interval, || async move {
         observability::prometheus().run_upkeep();
         let max = pool.options().get_max_connections();
         observability::pool_connections(u32::try_from(pool.num_idle()).unwrap_or(u32::MAX), pool.size(), max);
+    })
+    .await;
+}
+
+/// Samples the gauges that live in the database every `interval` until `shutdown`, from the moment it is migrated
+/// (so that every sample reads the tables as they are meant to be). Says once per process, in the log, when
+/// Postgres's shared buffers are too small for the indexes that take rows at random (see [`database::BufferFit`]);
+/// the gauges say it all along, for the alert.
+async fn sample_database_gauges(
+    pool: sqlx::PgPool,
+    interval: Duration,
+    database: DatabaseReadiness,
+    shutdown: CancellationToken,
+) {
+    if !background::wait_for(&shutdown, database.wait_until_prepared()).await {
+        return;
+    }
+    let (pool, outgrown_said) = (&pool, &AtomicBool::new(false));
+    background::every(&shutdown, interval, || async move {
         if let Ok(rows) = followup_jobs::counts_by_state(pool).await {
             // A state no job is in reads 0, not "no data".
             for status in ["due", "waiting", "running", "dead"] {
@@ -398,6 +424,18 @@ async fn sample_gauges(pool: sqlx::PgPool, interval: Duration, shutdown: Cancell
         }
         if let Ok(seconds) = artifacts::soonest_unarchived_expiry_secs(pool).await {
             observability::artifacts_soonest_expiry(seconds);
+        }
+        if let Ok(fit) = database::buffer_fit(pool).await {
+            observability::postgres_buffer_fit(fit.shared_buffers_bytes, fit.random_index_bytes);
+            if fit.outgrown() && !outgrown_said.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    shared_buffers_mib = fit.shared_buffers_bytes >> 20,
+                    random_index_mib = fit.random_index_bytes >> 20,
+                    "Postgres's shared_buffers are less than twice the indexes that take each new session, job and \
+                     delivery at a random place: ingest slows as the history grows; raise shared_buffers (see \
+                     docs/OPERATIONS.md, \"Give Postgres the memory\")"
+                );
+            }
         }
     })
     .await;

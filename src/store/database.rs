@@ -182,3 +182,54 @@ impl DatabaseReadiness {
         let _ = receiver.wait_for(|prepared| *prepared).await;
     }
 }
+
+/// How Postgres's shared buffers compare with the indexes that take each new row at a random place: the session id
+/// and meeting id of `sessions`, the follow-up jobs' occurrence key, and the unique keys of the month of deliveries
+/// being written. While these stay in the buffers, ingest keeps its rate whatever the history; once they outgrow
+/// them, every insert reads pages back and writes them whole into the WAL after each checkpoint
+/// (docs/PERFORMANCE.md, "History on a sized Postgres").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferFit {
+    pub shared_buffers_bytes: i64,
+    pub random_index_bytes: i64,
+}
+
+impl BufferFit {
+    /// More than half the buffers: the rows, the other indexes and this month's deliveries need the rest.
+    pub fn outgrown(&self) -> bool {
+        self.random_index_bytes > self.shared_buffers_bytes / 2
+    }
+}
+
+/// Reads [`BufferFit`]: the setting and the indexes' sizes (a stat of their files; no row is read).
+pub async fn buffer_fit(pool: &PgPool) -> Result<BufferFit, sqlx::Error> {
+    let (shared_buffers_bytes, random_index_bytes) = sqlx::query_as(
+        "SELECT pg_size_bytes(current_setting('shared_buffers')),
+                coalesce(sum(pg_relation_size(to_regclass(name))), 0)::int8
+         FROM (SELECT 'deliveries_' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM') AS month) AS this,
+              unnest(ARRAY['sessions_pkey', 'sessions_meeting_id_idx', 'followup_jobs_occurrence_key',
+                           month || '_delivery_id_key', month || '_body_sha256_key']) AS name",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(BufferFit {
+        shared_buffers_bytes,
+        random_index_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BufferFit;
+
+    #[test]
+    fn the_buffers_are_outgrown_once_the_random_indexes_hold_more_than_half_of_them() {
+        let fit = |random_index_bytes| BufferFit {
+            shared_buffers_bytes: 128 << 20,
+            random_index_bytes,
+        };
+        assert!(!fit(0).outgrown());
+        assert!(!fit(64 << 20).outgrown());
+        assert!(fit((64 << 20) + 1).outgrown());
+    }
+}

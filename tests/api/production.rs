@@ -41,6 +41,46 @@ async fn metrics_count_deliveries_by_outcome_and_rejections_by_reason_behind_the
     assert!(!text.contains(API_TOKEN));
 }
 
+/// The value of an unlabelled gauge in a Prometheus text page.
+fn gauge_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_compare_postgres_shared_buffers_with_the_indexes_that_take_rows_at_random() {
+    let app = spawn_app().await;
+    assert_eq!(app.deliver(&app.meeting_ended()).await.status(), 200);
+    let shared_buffers: i64 = sqlx::query_scalar("SELECT pg_size_bytes(current_setting('shared_buffers'))")
+        .fetch_one(&app.db)
+        .await
+        .expect("the setting");
+
+    // Sampled once the database is migrated: wait for the first sample.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = app.get_authorized("/metrics").await.text().await.expect("body");
+        if text.contains("rtk_postgres_random_insert_index_bytes ") {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no sample of the buffers' fit:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        gauge_value(&text, "rtk_postgres_shared_buffers_bytes"),
+        Some(shared_buffers as f64)
+    );
+    // Five indexes (the sessions' id and meeting id, the jobs' occurrence key, this month's two delivery keys), each
+    // at least its metapage; every test's database has them, whichever sampled last.
+    let indexes = gauge_value(&text, "rtk_postgres_random_insert_index_bytes").expect("a value");
+    assert!(indexes >= 5.0 * 8192.0, "{indexes}");
+    assert!(indexes < shared_buffers as f64 / 2.0, "{indexes} of {shared_buffers}");
+}
+
 #[tokio::test]
 async fn a_separate_metrics_address_serves_metrics_without_a_token() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
