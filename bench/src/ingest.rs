@@ -191,11 +191,17 @@ pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> 
     }
     let idle = rss_mib(service.pid()).0;
     println!(
-        "service: pid {}, {}, idle RSS {idle:.1} MiB; {}s per measurement\n",
+        "service: pid {}, {}, idle RSS {idle:.1} MiB; {}s per measurement",
         service.pid(),
         service_env.join(" "),
         duration.as_secs()
     );
+    // How the server is sized decides how history weighs on ingest, so every result says it.
+    let (shared_buffers, max_wal_size): (String, String) =
+        sqlx::query_as("SELECT current_setting('shared_buffers'), current_setting('max_wal_size')")
+            .fetch_one(&db)
+            .await?;
+    println!("postgres: shared_buffers {shared_buffers}, max_wal_size {max_wal_size}\n");
     println!(
         "{:>5} | {:>9} {:>9} {:>6} | {:>8} {:>8} {:>8} {:>8} | {:>6} | {:>9} {:>9} | {:>8} | verified",
         "conns",
@@ -219,9 +225,11 @@ pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> 
 
         seed::reset(&db, seeded).await?;
         let cpu = CpuMark::now(service.pid());
+        let wal = wal_written(&db).await?;
         let measured_from = chrono::Utc::now() - chrono::Duration::seconds(1);
         let load = drive(&service.url, &signed, c, duration, service.pid()).await;
         let split = cpu.per_delivery(service.pid(), load.acked.len());
+        let wal = wal_written(&db).await?.since(wal, load.acked.len());
         let acked_ids: Vec<&str> = load.acked.iter().map(|&i| signed[i].delivery_id.as_str()).collect();
         // Bounded by the time of the measurement: only this month's partition is read (a year of them, each given
         // the whole array, made a plan too big to hand to parallel workers).
@@ -273,8 +281,9 @@ pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> 
             }
         );
         cpu_lines.push(format!(
-            "{c:>5} | service {:>6.1} us | postgres {:>6.1} us | load generator {:>6.1} us",
-            split.service, split.postgres, split.load
+            "{c:>5} | service {:>6.1} us | postgres {:>6.1} us | load generator {:>6.1} us | WAL {:>6.0} bytes, \
+             {:.3} full-page images",
+            split.service, split.postgres, split.load, wal.bytes, wal.full_page_images
         ));
         if !verified {
             bail!("a benchmark that loses data has no result");
@@ -308,6 +317,36 @@ pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> 
         );
     }
     first_pages(&service.url, &db, seed_rows).await
+}
+
+/// The WAL Postgres has written (the whole server's, as `pg_stat_wal` counts it: during a measurement, the load's).
+#[derive(Debug, Clone, Copy)]
+struct WalWritten {
+    bytes: f64,
+    full_page_images: f64,
+}
+
+impl WalWritten {
+    /// Per acknowledged delivery since `before`. A full-page image is a whole page copied into the WAL at its first
+    /// change after a checkpoint: what a page taken at a random place costs beyond its row.
+    fn since(self, before: Self, deliveries: usize) -> Self {
+        let per = deliveries.max(1) as f64;
+        Self {
+            bytes: (self.bytes - before.bytes) / per,
+            full_page_images: (self.full_page_images - before.full_page_images) / per,
+        }
+    }
+}
+
+async fn wal_written(db: &PgPool) -> anyhow::Result<WalWritten> {
+    let (bytes, full_page_images): (f64, f64) =
+        sqlx::query_as("SELECT wal_bytes::float8, wal_fpi::float8 FROM pg_stat_wal")
+            .fetch_one(db)
+            .await?;
+    Ok(WalWritten {
+        bytes,
+        full_page_images,
+    })
 }
 
 /// The first page of `/deliveries` and of `/sessions` (newest first, 50 rows), 300 times each over HTTP, with the
