@@ -185,9 +185,8 @@ impl DatabaseReadiness {
 
 /// How Postgres's shared buffers compare with the indexes that take each new row at a random place: the session id
 /// and meeting id of `sessions`, the follow-up jobs' occurrence key, and the unique keys of the month of deliveries
-/// being written. While these stay in the buffers, ingest keeps its rate whatever the history; once they outgrow
-/// them, every insert reads pages back and writes them whole into the WAL after each checkpoint
-/// (docs/PERFORMANCE.md, "History on a sized Postgres").
+/// being written. While these stay in the buffers, no insert waits for a page read back from the operating system;
+/// once they outgrow them, ingest slows as the history grows (docs/PERFORMANCE.md, "History on a sized Postgres").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferFit {
     pub shared_buffers_bytes: i64,
