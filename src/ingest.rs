@@ -9,6 +9,9 @@
 //! Most of a batch's cost in the database is per statement (plan start-up, commit, flush), so a batch of 32 costs
 //! far less per delivery than two of 16.
 //!
+//! The jobs a delivery queues wake the workers after its commit, at most every [`WAKE_INTERVAL`] from one service
+//! (see [`WorkerWakeups`]).
+//!
 //! One delivery never fails the others: when a batch fails for anything but an outage, its deliveries are recorded
 //! one by one. A delivery the database refuses on its own (a value a constraint refuses, say) is recorded as
 //! `unprocessable` with its exact bytes and the database's reason, and answered 200: a signed body is never refused
@@ -25,7 +28,11 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use crate::config::IngestSettings;
 use crate::store;
 use crate::store::deliveries::{self, Outcome, VerifiedDelivery};
+use crate::store::followup_jobs;
 use crate::store::job_specs::JobSpecs;
+
+/// The shortest time between two wake-ups of the workers sent by one service's ingest (see [`WorkerWakeups`]).
+pub const WAKE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Why a delivery was not recorded; always worth a retry by the sender.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -43,50 +50,84 @@ struct Pending {
 
 #[derive(Clone)]
 pub struct Ingest {
+    recorder: Arc<Recorder>,
+    queue: Option<mpsc::Sender<Pending>>,
+}
+
+/// What recording a delivery needs, whichever way it goes (a batch or on its own).
+struct Recorder {
     pool: PgPool,
     jobs: Arc<JobSpecs>,
-    queue: Option<mpsc::Sender<Pending>>,
     /// `ingest.foreign_deliveries_kept`.
     foreign_kept: u32,
+    wakeups: WorkerWakeups,
+}
+
+/// Wakes the follow-up workers (of every replica, through `followup_jobs::wake_workers`) once deliveries that may
+/// have queued jobs are committed: the first time at once, then at most once every [`WAKE_INTERVAL`], however many
+/// commits ask in between. Each wake-up is a transaction whose commit Postgres serializes with every other
+/// notifying commit; one per batch would be hundreds a second under load, for workers that claim every due job
+/// when woken once.
+#[derive(Clone)]
+struct WorkerWakeups {
+    wanted: mpsc::Sender<()>,
+}
+
+impl WorkerWakeups {
+    /// The sending task stops once every handle is dropped.
+    fn start(pool: PgPool) -> Self {
+        // One slot: a wake-up asked for while one is waiting to be sent is the same wake-up.
+        let (wanted, mut asked) = mpsc::channel(1);
+        tokio::spawn(async move {
+            while asked.recv().await.is_some() {
+                followup_jobs::wake_workers(&pool).await;
+                tokio::time::sleep(WAKE_INTERVAL).await;
+            }
+        });
+        Self { wanted }
+    }
+
+    /// After the commit of `outcomes`: asks for a wake-up when one of them recorded something new.
+    fn after(&self, outcomes: impl IntoIterator<Item = Outcome>) {
+        if outcomes.into_iter().any(|outcome| outcome == Outcome::Stored) {
+            let _ = self.wanted.try_send(());
+        }
+    }
 }
 
 impl Ingest {
     /// Starts the writers when group commit is on (`batch_max > 1`); they stop once every `Ingest` is dropped.
     pub fn start(pool: PgPool, jobs: Arc<JobSpecs>, settings: &IngestSettings) -> Self {
-        let foreign_kept = settings.foreign_deliveries_kept;
+        let recorder = Arc::new(Recorder {
+            wakeups: WorkerWakeups::start(pool.clone()),
+            pool,
+            jobs,
+            foreign_kept: settings.foreign_deliveries_kept,
+        });
         if settings.batch_max.get() == 1 {
-            return Self {
-                pool,
-                jobs,
-                queue: None,
-                foreign_kept,
-            };
+            return Self { recorder, queue: None };
         }
         let (sender, receiver) = mpsc::channel(settings.queue_capacity.get());
         let receiver = Arc::new(Mutex::new(receiver));
         let in_flight = Arc::new(BatchesInFlight::default());
         for _ in 0..settings.writers.get() {
             tokio::spawn(write_batches(
-                pool.clone(),
-                jobs.clone(),
+                recorder.clone(),
                 receiver.clone(),
                 in_flight.clone(),
                 settings.batch_max.get(),
                 Duration::from_micros(settings.batch_window_micros),
-                foreign_kept,
             ));
         }
         Self {
-            pool,
-            jobs,
+            recorder,
             queue: Some(sender),
-            foreign_kept,
         }
     }
 
     /// The follow-up jobs every newly recorded session gets.
     pub fn jobs(&self) -> &JobSpecs {
-        &self.jobs
+        &self.recorder.jobs
     }
 
     pub async fn record(&self, delivery: VerifiedDelivery) -> Result<Outcome, IngestError> {
@@ -94,7 +135,7 @@ impl Ingest {
         // against its bound: each has its own transaction.
         let alone = delivery.is_recorded_alone();
         let Some(queue) = self.queue.as_ref().filter(|_| !alone) else {
-            return record_one(&self.pool, delivery, &self.jobs, self.foreign_kept).await;
+            return self.recorder.one(delivery).await;
         };
         let (reply, answer) = oneshot::channel();
         queue
@@ -154,13 +195,11 @@ async fn gather_while_busy(
 }
 
 async fn write_batches(
-    pool: PgPool,
-    jobs: Arc<JobSpecs>,
+    recorder: Arc<Recorder>,
     receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
     in_flight: Arc<BatchesInFlight>,
     batch_max: usize,
     window: Duration,
-    foreign_kept: u32,
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(batch_max);
     loop {
@@ -189,8 +228,9 @@ async fn write_batches(
             batch.drain(..).map(|pending| (pending.delivery, pending.reply)).unzip();
         crate::observability::ingest_batch(deliveries.len());
         if deliveries.len() > 1 {
-            match deliveries::record_batch(&pool, &deliveries, &jobs).await {
+            match deliveries::record_batch(&recorder.pool, &deliveries, &recorder.jobs).await {
                 Ok(outcomes) => {
+                    recorder.wakeups.after(outcomes.iter().copied());
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
                         let _ = reply.send(Ok(outcome));
                     }
@@ -211,30 +251,34 @@ async fn write_batches(
         }
         // A lone delivery, or each of a batch that one of them failed.
         for (delivery, reply) in deliveries.into_iter().zip(replies) {
-            let _ = reply.send(record_one(&pool, delivery, &jobs, foreign_kept).await);
+            let _ = reply.send(recorder.one(delivery).await);
         }
     }
 }
 
-/// Records one delivery in its own transaction; one the database refuses is kept as `unprocessable`.
-async fn record_one(
-    pool: &PgPool,
-    delivery: VerifiedDelivery,
-    jobs: &JobSpecs,
-    foreign_kept: u32,
-) -> Result<Outcome, IngestError> {
-    let error = match deliveries::record(pool, &delivery, jobs, foreign_kept).await {
-        Ok(outcome) => return Ok(outcome),
-        Err(error) if store::is_transient(&error) => return Err(IngestError::Database(Arc::new(error))),
-        Err(error) => error,
-    };
-    let reason = match &error {
-        sqlx::Error::Database(db) => format!("the database refused it: {}", db.message()),
-        other => format!("the database refused it: {other}"),
-    };
-    tracing::warn!(delivery_id = delivery.delivery_id.as_str(), %reason, "keeping a verified delivery as unprocessable");
-    let unprocessable = delivery.refused_by_database(reason);
-    deliveries::record(pool, &unprocessable, jobs, foreign_kept)
-        .await
-        .map_err(|e| IngestError::Database(Arc::new(e)))
+impl Recorder {
+    /// Records one delivery in its own transaction; one the database refuses is kept as `unprocessable`.
+    async fn one(&self, delivery: VerifiedDelivery) -> Result<Outcome, IngestError> {
+        let outcome = self.one_or_refused(delivery).await?;
+        self.wakeups.after([outcome]);
+        Ok(outcome)
+    }
+
+    async fn one_or_refused(&self, delivery: VerifiedDelivery) -> Result<Outcome, IngestError> {
+        let (pool, jobs, foreign_kept) = (&self.pool, &self.jobs, self.foreign_kept);
+        let error = match deliveries::record(pool, &delivery, jobs, foreign_kept).await {
+            Ok(outcome) => return Ok(outcome),
+            Err(error) if store::is_transient(&error) => return Err(IngestError::Database(Arc::new(error))),
+            Err(error) => error,
+        };
+        let reason = match &error {
+            sqlx::Error::Database(db) => format!("the database refused it: {}", db.message()),
+            other => format!("the database refused it: {other}"),
+        };
+        tracing::warn!(delivery_id = delivery.delivery_id.as_str(), %reason, "keeping a verified delivery as unprocessable");
+        let unprocessable = delivery.refused_by_database(reason);
+        deliveries::record(pool, &unprocessable, jobs, foreign_kept)
+            .await
+            .map_err(|e| IngestError::Database(Arc::new(e)))
+    }
 }

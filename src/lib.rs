@@ -32,6 +32,7 @@ pub use domain::{
 pub use followups::Registry;
 pub use http::auth::PUBLIC_PATHS;
 pub use http::openapi::document as openapi_document;
+pub use ingest::WAKE_INTERVAL as WORKER_WAKE_INTERVAL;
 pub use realtimekit::client::{ApiError, AppClients, CallBudget, RealtimeKitClient, RetryPolicy, WebhookSpec};
 pub use realtimekit::signature::{PublicKey, WebhookSigner, decode_signature_header};
 pub use reconcile::{LiveCheckReport, SweepReport, check_live_sessions, sweep as reconcile_sweep};
@@ -41,7 +42,7 @@ pub use store::artifacts::mark_expired_lost as mark_expired_artifacts_lost;
 pub use store::database::MIGRATOR;
 pub use store::deliveries::{Outcome, VerifiedDelivery, record as record_delivery, record_batch as record_deliveries};
 pub use store::delivery_partitions;
-pub use store::followup_jobs::{FollowupKind, JobSlots, claim as claim_jobs, fail as fail_job};
+pub use store::followup_jobs::{FollowupKind, JobSlots, WAKE_CHANNEL, claim as claim_jobs, fail as fail_job};
 pub use store::job_specs::{JobSpec, JobSpecs};
 pub use store::live_sessions::forget_ended as forget_ended_live_sessions;
 pub use store::sessions::{Cursor, ListFilter, explain_list as explain_session_list};

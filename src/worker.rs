@@ -26,8 +26,6 @@ use crate::store::artifacts;
 use crate::store::followup_jobs::{self, ClaimedJob, FollowupKind, JobSlots};
 use crate::store::job_specs::JobSpecs;
 
-pub const NOTIFY_CHANNEL: &str = "rtk_followup_jobs";
-
 /// How long before its files expire an archive job stops retrying past `worker.max_attempts` (the files are then
 /// listed as at risk, with a Retry).
 const ARCHIVE_GIVE_UP_BEFORE_EXPIRY: Duration = Duration::from_secs(3600);
@@ -357,7 +355,7 @@ impl Worker {
 
     async fn listen(&self) -> Option<PgListener> {
         let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
-        listener.listen(NOTIFY_CHANNEL).await.ok()?;
+        listener.listen(followup_jobs::WAKE_CHANNEL).await.ok()?;
         Some(listener)
     }
 }

@@ -1,5 +1,5 @@
 //! The follow-up job queue in Postgres. Jobs are inserted with their session (see `deliveries` and `sessions`);
-//! this file claims, completes, fails, releases and lists them.
+//! this file claims, completes, fails, releases and lists them, and wakes the workers once jobs are committed.
 //!
 //! A claim sets `status = 'running'`, a lease (`locked_until`) and a fresh `lease_token`. Every later write is
 //! guarded by that token, so a worker whose lease expired and whose job was taken over cannot overwrite the new
@@ -12,6 +12,26 @@ use uuid::Uuid;
 
 use crate::domain::Trigger;
 pub use crate::domain::job::{AttemptOutcome, FollowupKind, JobListStatus, JobStatus};
+
+/// The channel the workers `LISTEN` on.
+pub const WAKE_CHANNEL: &str = "rtk_followup_jobs";
+
+/// Wakes the workers of every replica: one `NOTIFY`, in a transaction of its own, sent after the jobs' commit.
+///
+/// Never inside the transaction that queues them: Postgres serializes the commits of every transaction that
+/// notifies, holding one database-wide lock from its commit record until the record is flushed, so a `NOTIFY` in
+/// every ingest transaction made the writers of all replicas flush one after the other. The jobs are committed
+/// already and the workers also poll (`worker.poll_interval_secs`), so a wake-up that fails only delays them: it is
+/// logged, never returned as the failure of what queued them.
+pub async fn wake_workers(pool: &PgPool) {
+    let notified = sqlx::query("SELECT pg_notify($1, '')")
+        .bind(WAKE_CHANNEL)
+        .execute(pool)
+        .await;
+    if let Err(error) = notified {
+        tracing::warn!(%error, "could not wake the follow-up workers; they find the jobs at their next poll");
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Job {
@@ -139,13 +159,16 @@ pub async fn run_again(pool: &PgPool, session_id: &str, kind: FollowupKind) -> R
     let statement = format!(
         "WITH again AS (
              UPDATE followup_jobs SET {RUN_AGAIN} WHERE session_id = $1 AND kind = $2 RETURNING id)
-         SELECT count(*) FROM again, pg_notify('rtk_followup_jobs', '')"
+         SELECT count(*) FROM again"
     );
     let count: i64 = sqlx::query_scalar(&statement)
         .bind(session_id)
         .bind(kind.as_str())
         .fetch_one(pool)
         .await?;
+    if count > 0 {
+        wake_workers(pool).await;
+    }
     Ok(count > 0)
 }
 
@@ -310,9 +333,7 @@ pub async fn retry(pool: &PgPool, id: i64) -> Result<Job, RetryError> {
     .fetch_optional(pool)
     .await?;
     if let Some(job) = retried {
-        sqlx::query("SELECT pg_notify('rtk_followup_jobs', '')")
-            .execute(pool)
-            .await?;
+        wake_workers(pool).await;
         return Ok(job);
     }
     match get(pool, id).await? {

@@ -3,7 +3,7 @@
 
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
-use super::followup_jobs::{COLUMNS, Job, JobListStatus};
+use super::followup_jobs::{self, COLUMNS, Job, JobListStatus};
 
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
@@ -111,9 +111,7 @@ pub async fn retry_matching(pool: &PgPool, filter: &JobFilter, max: i64) -> Resu
     );
     let retried = query.build().execute(pool).await?.rows_affected();
     if retried > 0 {
-        sqlx::query("SELECT pg_notify('rtk_followup_jobs', '')")
-            .execute(pool)
-            .await?;
+        followup_jobs::wake_workers(pool).await;
     }
     Ok(retried)
 }

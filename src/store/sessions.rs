@@ -9,6 +9,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 pub use super::cursor::Cursor;
 use crate::domain::{EndedSession, SessionSource};
+use crate::store::followup_jobs;
 use crate::store::job_specs::{self, JobSpecs};
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -126,12 +127,16 @@ pub(crate) fn bind_session_with_jobs<'q, O>(
         .bind(jobs.max_attempts)
 }
 
-/// Records a session that no delivery brought; false when it is already recorded.
+/// Records a session that no delivery brought, with its jobs, and wakes the workers; false when it is already
+/// recorded.
 pub async fn record_reconciled(pool: &PgPool, session: &EndedSession, jobs: &JobSpecs) -> Result<bool, sqlx::Error> {
     let statement = format!("WITH {} SELECT session_id FROM new_session", *NEW_SESSION_WITH_JOBS);
     let inserted: Option<String> = bind_session_with_jobs(sqlx::query_scalar(&statement), session, None, jobs)
         .fetch_optional(pool)
         .await?;
+    if inserted.is_some() {
+        followup_jobs::wake_workers(pool).await;
+    }
     Ok(inserted.is_some())
 }
 

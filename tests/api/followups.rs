@@ -1,12 +1,12 @@
 //! The follow-up queue and the built-in follow-ups, against real Postgres, a local receiving server and the
 //! Cloudflare fake. Tests drive the queue with `run_pending_jobs()` rather than by sleeping.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use rtk_sessions::{FollowupKind, FollowupSettings, Settings};
+use rtk_sessions::{FollowupKind, FollowupSettings, Settings, WAKE_CHANNEL, WORKER_WAKE_INTERVAL};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use wiremock::matchers::{method, path};
@@ -388,6 +388,49 @@ async fn the_worker_in_serve_wakes_on_notify_and_shutdown_leaves_no_job_running(
         (slow.2.as_str(), slow.3),
         ("queued", 0),
         "handed back, the interrupted attempt not counted"
+    );
+}
+
+/// The jobs' wake-up is sent after their commit, and at most once every `WORKER_WAKE_INTERVAL` from one service:
+/// two hundred deliveries committed one by one (`batch_max = 1`) wake the workers a few times, not two hundred. A
+/// `NOTIFY` inside each ingest transaction would make Postgres serialize the commits of every writer and replica.
+#[tokio::test]
+async fn a_burst_of_deliveries_wakes_the_workers_a_few_times_after_their_commits_not_once_a_commit() {
+    let app = app_with(|s| {
+        s.followups = vec![followup(
+            FollowupKind::Webhook,
+            None,
+            json!({"url": "http://127.0.0.1:9/hook", "secret": SECRET}),
+        )];
+        s.ingest.batch_max = std::num::NonZero::new(1).expect("above 0");
+    })
+    .await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&app.db)
+        .await
+        .expect("listener");
+    listener.listen(WAKE_CHANNEL).await.expect("listen");
+    let started = Instant::now();
+
+    let deliveries: Vec<_> = (0..200).map(|_| app.meeting_ended()).collect();
+    for chunk in deliveries.chunks(20) {
+        for response in futures_util::future::join_all(chunk.iter().map(|d| app.deliver(d))).await {
+            assert_eq!(response.status(), 200);
+        }
+    }
+    let mut wakeups = 0;
+    while tokio::time::timeout(WORKER_WAKE_INTERVAL * 3, listener.recv())
+        .await
+        .is_ok()
+    {
+        wakeups += 1;
+    }
+    let elapsed = started.elapsed();
+
+    assert_eq!(app.count("followup_jobs").await, 200, "a job per session");
+    let most = (elapsed.as_millis() / WORKER_WAKE_INTERVAL.as_millis()) as usize + 1;
+    assert!(
+        (1..=most).contains(&wakeups),
+        "{wakeups} wake-ups for 200 commits in {elapsed:?}: at least one, at most {most}"
     );
 }
 

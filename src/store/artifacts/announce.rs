@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use crate::domain::artifact::{Announcement, ArtifactKind, ArtifactState, RECORDING_ERRORED, RECORDING_UPLOADED};
 use crate::domain::job::FollowupKind;
 use crate::domain::recording::{ArtifactFile, RecordingType};
-use crate::store::followup_jobs::RUN_AGAIN;
+use crate::store::followup_jobs::{self, RUN_AGAIN};
 use crate::store::job_specs::JobSpecs;
 
 /// The session's advisory lock, taken exclusively by whoever writes one of its artifacts (see the module doc).
@@ -162,7 +162,7 @@ pub async fn apply(
              INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
              SELECT session_id, $22, 'archive', $23 FROM flagged WHERE $22::text IS NOT NULL AND $24
              ON CONFLICT (session_id, followup, trigger, subject) DO UPDATE SET {RUN_AGAIN}
-             RETURNING pg_notify('rtk_followup_jobs', '')
+             RETURNING id
          )
          SELECT changed, (SELECT count(*) FROM archive) AS queued FROM changed"
     );
@@ -206,7 +206,8 @@ pub async fn apply(
 }
 
 /// Records an announcement in a transaction of its own, and then `and_then` in the same transaction (the delivery
-/// row that brought it, say); returns whether the announcement changed anything, and what `and_then` returned.
+/// row that brought it, say), and wakes the workers after the commit when it changed something (its archive job
+/// may be due); returns what `and_then` returned.
 pub async fn announce<T>(
     pool: &PgPool,
     announcement: &Announcement,
@@ -218,5 +219,8 @@ pub async fn announce<T>(
     let changed = apply(&mut transaction, announcement, jobs).await?;
     let result = and_then(&mut transaction, changed).await?;
     transaction.commit().await?;
+    if changed {
+        followup_jobs::wake_workers(pool).await;
+    }
     Ok(result)
 }

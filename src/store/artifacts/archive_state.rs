@@ -6,6 +6,7 @@ use sqlx::PgPool;
 
 use crate::domain::artifact::{ArtifactKind, download_path};
 use crate::domain::recording::ArtifactFile;
+use crate::store::followup_jobs;
 use crate::store::job_specs::{self, JobSpecs};
 
 /// Identifies one artifact file.
@@ -89,7 +90,7 @@ impl ArtifactKey {
 }
 
 /// Records the file's archived copy and, in the same statement, queues the `artifact.archived` jobs of the
-/// follow-ups listening for it (once per file: archiving it again queues nothing more).
+/// follow-ups listening for it (once per file: archiving it again queues nothing more), then wakes the workers.
 pub async fn mark_archived(
     pool: &PgPool,
     key: &ArtifactKey,
@@ -110,7 +111,7 @@ pub async fn mark_archived(
         listeners = job_specs::listeners("$9"),
         listening = job_specs::listening("'artifact.archived'", "s.organization_id", "s.duration_seconds"),
     );
-    sqlx::query(&statement)
+    let queued = sqlx::query(&statement)
         .bind(&key.session_id)
         .bind(key.kind.as_str())
         .bind(&key.artifact_id)
@@ -123,8 +124,11 @@ pub async fn mark_archived(
         .bind(key.download_path())
         .bind(jobs.max_attempts)
         .execute(pool)
-        .await
-        .map(drop)
+        .await?;
+    if queued.rows_affected() > 0 {
+        followup_jobs::wake_workers(pool).await;
+    }
+    Ok(())
 }
 
 pub async fn mark_failed(pool: &PgPool, key: &ArtifactKey, error: &str) -> Result<(), sqlx::Error> {

@@ -235,6 +235,9 @@ static BATCH_STATEMENTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock:
 /// replicas), so the first try expects none and checks each unique key once; when one is, the database refuses the
 /// whole statement (nothing of it is kept) and the batch is recorded again by the statement that skips what is
 /// recorded (see [`Conflicts`]).
+///
+/// It wakes no worker for the jobs it queues: its caller does, after the commit, so that the many commits of a busy
+/// minute share few wake-ups (see `ingest` and `followup_jobs::wake_workers`).
 pub async fn record_batch(
     pool: &PgPool,
     deliveries: &[VerifiedDelivery],

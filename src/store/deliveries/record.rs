@@ -76,7 +76,8 @@ static OTHER: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Records one delivery in its own transaction. At most `foreign_kept` foreign deliveries are kept.
+/// Records one delivery in its own transaction. At most `foreign_kept` foreign deliveries are kept. As
+/// [`record_batch`], it leaves waking the workers to its caller.
 pub async fn record(
     pool: &PgPool,
     delivery: &VerifiedDelivery,

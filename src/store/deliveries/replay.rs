@@ -10,6 +10,7 @@ use crate::domain::artifact::Announcement;
 use crate::domain::live_session::MEETING_STARTED;
 use crate::domain::livestream::LIVESTREAMING_STATUS_UPDATE;
 use crate::domain::{Apps, Classified, Reading, read_delivery};
+use crate::store::followup_jobs;
 use crate::store::job_specs::{self, JobSpecs};
 use crate::store::sessions::{NEW_SESSION_WITH_JOBS, bind_session_with_jobs};
 use crate::store::{artifact_checks, artifacts};
@@ -237,6 +238,9 @@ pub async fn replay(
         Err(error) => return Err(error),
     };
     let outcome = Outcome::from_column(&status)?;
+    if outcome == Outcome::Stored {
+        followup_jobs::wake_workers(pool).await;
+    }
     let session_id = match &classified {
         Classified::EndedSession(_) | Classified::Artifact(_) if outcome != Outcome::Unprocessable => {
             classified.session_id().map(str::to_owned)
