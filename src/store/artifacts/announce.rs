@@ -162,9 +162,8 @@ pub async fn apply(
              INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
              SELECT session_id, $22, 'archive', $23 FROM flagged WHERE $22::text IS NOT NULL AND $24
              ON CONFLICT (session_id, followup, trigger, subject) DO UPDATE SET {RUN_AGAIN}
-             RETURNING id
          )
-         SELECT changed, (SELECT count(*) FROM archive) AS queued FROM changed"
+         SELECT changed FROM changed"
     );
     let named_main = files.keys.contains(&ArtifactFile::Main.key());
     let is_recording = announcement.kind == ArtifactKind::Recording;
@@ -172,7 +171,7 @@ pub async fn apply(
     let archivable = !errored
         && !announcement.files.is_empty()
         && (!is_recording || announcement.status.as_deref() == Some(RECORDING_UPLOADED));
-    let (changed, _queued): (bool, i64) = sqlx::query_as(&statement)
+    let changed: bool = sqlx::query_scalar(&statement)
         .bind(&announcement.session_id)
         .bind(announcement.kind.as_str())
         .bind(&announcement.artifact_id)
