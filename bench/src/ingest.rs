@@ -144,6 +144,8 @@ pub(crate) struct IngestRun<'a> {
     pub(crate) mix: Mix,
     /// Deliveries of history seeded before measuring (see [`seed::history`]).
     pub(crate) seed_rows: i64,
+    /// Whether the seeded database is kept for, and taken from, other runs (see [`seed::kept`]).
+    pub(crate) keep_seed: bool,
     /// How many meetings the ended sessions belong to (0: each its own).
     pub(crate) meetings: usize,
 }
@@ -157,6 +159,7 @@ pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> 
         service_env,
         mix,
         seed_rows,
+        keep_seed,
         meetings,
     } = run;
     let seeded = seed_rows > 0;
@@ -184,11 +187,16 @@ pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> 
     println!("signed in {:.1}s", signing.elapsed().as_secs_f64());
     let verify_us = verify_cost(&signer);
 
-    let service = start_service(cli, "rtk_bench", service_env).await?;
-    let db = PgPool::connect(&service.database_url).await?;
-    if seeded {
-        seed::history(&db, seed_rows).await?;
-    }
+    let (service, db) = if seeded && keep_seed {
+        seed::kept(cli, seed_rows, service_env).await?
+    } else {
+        let service = start_service(cli, "rtk_bench", service_env).await?;
+        let db = PgPool::connect(&service.database_url).await?;
+        if seeded {
+            seed::history(&db, seed_rows).await?;
+        }
+        (service, db)
+    };
     let idle = rss_mib(service.pid()).0;
     println!(
         "service: pid {}, {}, idle RSS {idle:.1} MiB; {}s per measurement",

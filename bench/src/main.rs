@@ -77,6 +77,11 @@ enum BenchCommand {
         /// per session) and kept between measurements: 0, 10000000, 50000000
         #[arg(long, default_value_t = 0)]
         seed_rows: i64,
+        /// Keep the seeded history in a database of its own (`rtk_bench_seed_N`) and measure on it again in a later
+        /// run with the same --seed-rows on the same day, instead of seeding anew (50 million rows take 15 to 20
+        /// minutes): runs with and without history can then be taken in turn, under the same machine conditions
+        #[arg(long)]
+        keep_seed: bool,
         /// How many meetings the ended sessions belong to, their sessions sharing the meeting's id and title; 0
         /// gives every session a meeting (and title) of its own
         #[arg(long, default_value_t = MEETINGS)]
@@ -124,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
             service_env,
             mix,
             seed_rows,
+            keep_seed,
             meetings,
         } => {
             let mut env = service_env.clone();
@@ -136,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
                 service_env: &env,
                 mix: *mix,
                 seed_rows: *seed_rows,
+                keep_seed: *keep_seed,
                 meetings: *meetings,
             };
             ingest(&cli, run).await

@@ -51,10 +51,15 @@ pub(crate) fn signer(cli: &Cli) -> anyhow::Result<WebhookSigner> {
     WebhookSigner::from_pem(&std::fs::read_to_string(private)?)
 }
 
-/// Starts the release service on a fresh database; one follow-up is configured (its jobs are queued, not run) so
-/// each delivery writes a job as the reference workload does.
+/// Starts the release service on a fresh database (see [`launch_service`]).
 pub(crate) async fn start_service(cli: &Cli, database: &str, env: &[String]) -> anyhow::Result<Service> {
     recreate_database(cli, database).await?;
+    launch_service(cli, database, env).await
+}
+
+/// Starts the release service on `database` as it is (it migrates it at start-up); one follow-up is configured (its
+/// jobs are queued, not run) so each delivery writes a job as the reference workload does.
+pub(crate) async fn launch_service(cli: &Cli, database: &str, env: &[String]) -> anyhow::Result<Service> {
     let binary = std::env::current_exe()?.with_file_name("rtk-sessions");
     let config = cli.work_dir.join("bench-config.toml");
     std::fs::write(
@@ -81,6 +86,8 @@ pub(crate) async fn start_service(cli: &Cli, database: &str, env: &[String]) -> 
         .env("RTK_SESSIONS__RECONCILE__ENABLED", "false")
         .env("RTK_SESSIONS__REGISTRATION__ENABLED", "false")
         .env("RTK_SESSIONS__LOG__LEVEL", "warn")
+        // A seeded history spans a year: retention's 90 days would drop three quarters of it at the next start.
+        .env("RTK_SESSIONS__RETENTION__DELIVERIES_DAYS", "0")
         .env("RTK_SESSIONS__ARCHIVE__URL", archive_url(cli)?)
         // The archive benchmark serves its recording from a local server.
         .env("RTK_SESSIONS__ARCHIVE__ALLOW_PRIVATE_SOURCES", "true")
