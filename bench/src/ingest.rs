@@ -18,7 +18,7 @@ use sqlx::PgPool;
 
 use crate::deliveries::{LoadResult, Mix, Signed, body, drive, expected_attendance, ms, presign, recorded_attendance};
 use crate::seed;
-use crate::service::{CpuMark, database_url, recreate_database, rss_mib, signer, start_service};
+use crate::service::{CpuMark, database_url, launch_service, recreate_database, rss_mib, signer};
 use crate::{Cli, TOKEN};
 
 pub(crate) async fn pgbench(
@@ -144,7 +144,7 @@ pub(crate) struct IngestRun<'a> {
     pub(crate) mix: Mix,
     /// Deliveries of history seeded before measuring (see [`seed::history`]).
     pub(crate) seed_rows: i64,
-    /// Whether the seeded database is kept for, and taken from, other runs (see [`seed::kept`]).
+    /// Whether the seeded database is kept for, and taken from, other runs (see [`seed::kept_today`]).
     pub(crate) keep_seed: bool,
     /// How many meetings the ended sessions belong to (0: each its own).
     pub(crate) meetings: usize,
@@ -187,16 +187,27 @@ pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> 
     println!("signed in {:.1}s", signing.elapsed().as_secs_f64());
     let verify_us = verify_cost(&signer);
 
-    let (service, db) = if seeded && keep_seed {
-        seed::kept(cli, seed_rows, service_env).await?
+    // A kept history lives in a database of its own, which a later run of the same day measures on again.
+    let keep = seeded && keep_seed;
+    let database = if keep {
+        format!("rtk_bench_seed_{seed_rows}")
     } else {
-        let service = start_service(cli, "rtk_bench", service_env).await?;
-        let db = PgPool::connect(&service.database_url).await?;
-        if seeded {
-            seed::history(&db, seed_rows).await?;
-        }
-        (service, db)
+        "rtk_bench".to_owned()
     };
+    let reused = keep && seed::kept_today(cli, &database, seed_rows).await;
+    if reused {
+        println!("the history of {seed_rows} deliveries kept in {database} (seeded earlier today)");
+    } else {
+        recreate_database(cli, &database).await?;
+    }
+    let service = launch_service(cli, &database, service_env).await?;
+    let db = PgPool::connect(&service.database_url).await?;
+    if seeded && !reused {
+        seed::history(&db, seed_rows).await?;
+        if keep {
+            seed::mark_kept(&db, seed_rows).await?;
+        }
+    }
     let idle = rss_mib(service.pid()).0;
     println!(
         "service: pid {}, {}, idle RSS {idle:.1} MiB; {}s per measurement",

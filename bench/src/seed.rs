@@ -9,7 +9,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::Cli;
 use crate::ingest::{TABLES, existing, truncate};
-use crate::service::{Service, database_url, launch_service, recreate_database};
+use crate::service::database_url;
 
 /// Seeded deliveries' ids start with it; seeded sessions are from the webhook `bench-seed`, seeded jobs are of
 /// the follow-up `seed`.
@@ -107,38 +107,25 @@ pub(crate) async fn history(db: &PgPool, rows: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The service on a history of `rows` deliveries kept in `rtk_bench_seed_<rows>`: the one seeded by an earlier run
-/// today, taken as it is (the rows measured since are undone before each measurement, as always), or seeded now
-/// and kept. A seed of another day is made again: its year ends on its own day, and so do the partitions it fills.
-pub(crate) async fn kept(cli: &Cli, rows: i64, env: &[String]) -> anyhow::Result<(Service, PgPool)> {
-    let database = format!("rtk_bench_seed_{rows}");
-    let reusable = seeded_today(cli, &database, rows).await;
-    if reusable {
-        println!("the history of {rows} deliveries kept in {database} (seeded earlier today)");
-    } else {
-        recreate_database(cli, &database).await?;
-    }
-    let service = launch_service(cli, &database, env).await?;
-    let db = PgPool::connect(&service.database_url).await?;
-    if !reusable {
-        history(&db, rows).await?;
-        sqlx::query(
-            "CREATE TABLE rtk_bench_seed (rows int8 NOT NULL, oldest timestamptz NOT NULL,
-                                          seeded_on date NOT NULL DEFAULT current_date)",
-        )
-        .execute(&db)
+/// Marks the history just seeded in `db` as kept for later runs (see [`kept_today`]): how many rows, and its oldest.
+pub(crate) async fn mark_kept(db: &PgPool, rows: i64) -> anyhow::Result<()> {
+    sqlx::query(
+        "CREATE TABLE rtk_bench_seed (rows int8 NOT NULL, oldest timestamptz NOT NULL,
+                                      seeded_on date NOT NULL DEFAULT current_date)",
+    )
+    .execute(db)
+    .await?;
+    sqlx::query("INSERT INTO rtk_bench_seed (rows, oldest) SELECT $1, min(received_at) FROM deliveries")
+        .bind(rows)
+        .execute(db)
         .await?;
-        sqlx::query("INSERT INTO rtk_bench_seed (rows, oldest) SELECT $1, min(received_at) FROM deliveries")
-            .bind(rows)
-            .execute(&db)
-            .await?;
-    }
-    Ok((service, db))
+    Ok(())
 }
 
 /// Whether `database` holds a complete seed of `rows` made today (the mark is written once the seed is done) and
-/// still whole (its oldest delivery still there: no retention dropped its first months since).
-async fn seeded_today(cli: &Cli, database: &str, rows: i64) -> bool {
+/// still whole (its oldest delivery still there: no retention dropped its first months since). A seed of another
+/// day is made again: its year ends on its own day, and so do the partitions it fills.
+pub(crate) async fn kept_today(cli: &Cli, database: &str, rows: i64) -> bool {
     let Ok(mut db) = PgConnection::connect(&database_url(cli, database)).await else {
         return false;
     };
