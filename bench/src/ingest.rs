@@ -77,17 +77,17 @@ pub(crate) async fn direct_sql(
                 while Instant::now() < deadline {
                     let deliveries: Vec<VerifiedDelivery> = (0..batch)
                         .map(|i| {
-                            let bytes = Bytes::from(body(i, meetings));
-                            let json: Value = serde_json::from_slice(&bytes).expect("json");
+                            let raw = DeliveryBody::new(Bytes::from(body(i, meetings)));
+                            let json: Value = serde_json::from_slice(raw.bytes()).expect("json");
                             VerifiedDelivery {
                                 delivery_id: DeliveryId::from_header_or_body(
                                     Some(&uuid::Uuid::new_v4().to_string()),
-                                    &bytes,
+                                    &raw,
                                 ),
                                 webhook_id: None,
                                 app_id: None,
                                 classified: classify(Some(&json)),
-                                body: DeliveryBody::new(bytes),
+                                body: raw,
                             }
                         })
                         .collect();
@@ -402,11 +402,12 @@ first pages with {rows} deliveries present ({seed_rows} seeded), 300 requests ea
 
 pub(crate) fn verify_cost(signer: &WebhookSigner) -> f64 {
     let key = PublicKey::from_pem(&signer.public_key_pem().expect("pem")).expect("key");
-    let body = body(0, 0);
+    let body = Bytes::from(body(0, 0));
     let signature = decode_signature_header(signer.sign(&body).as_bytes()).expect("base64");
     let started = Instant::now();
+    // The body's digest counted in: the service hashes each body once, for its key and its signature.
     for _ in 0..5000 {
-        assert!(key.verifies(&body, &signature));
+        assert!(key.verifies(&DeliveryBody::new(body.clone()), &signature));
     }
     started.elapsed().as_secs_f64() * 1e6 / 5000.0
 }

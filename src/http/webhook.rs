@@ -61,7 +61,7 @@ pub async fn receive(State(state): State<AppState>, request: Request) -> Result<
     let headers = &parts.headers;
     refuse_declared_oversize(headers, state.body_limit_bytes)?;
     let signature = signature_from(headers)?;
-    let body = read_body(body, state.body_limit_bytes, state.body_read_timeout).await?;
+    let body = DeliveryBody::new(read_body(body, state.body_limit_bytes, state.body_read_timeout).await?);
     verify(&state, &body, &signature).await?;
     // Capacity is taken only for a verified delivery: a stranger's slow upload never holds it.
     let Ok(_permit) = state.capacity.deliveries.clone().try_acquire_owned() else {
@@ -75,14 +75,13 @@ pub async fn receive(State(state): State<AppState>, request: Request) -> Result<
     result
 }
 
-async fn record(state: &AppState, headers: &HeaderMap, body: Bytes) -> Result<Json<Acknowledgement>, ApiError> {
+async fn record(state: &AppState, headers: &HeaderMap, body: DeliveryBody) -> Result<Json<Acknowledgement>, ApiError> {
     let delivery_id = DeliveryId::from_header_or_body(first_header(headers, &DELIVERY_ID_HEADERS), &body);
     let webhook_id = WebhookId::from_header(first_header(headers, &WEBHOOK_ID_HEADERS));
     Span::current().record("delivery_id", delivery_id.as_str());
 
-    let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    let json: Option<serde_json::Value> = serde_json::from_slice(body.bytes()).ok();
     let Reading { app_id, classified } = read_delivery(json.as_ref(), state.realtimekit.apps());
-    let body = DeliveryBody::new(body);
     let body_sha256 = *body.sha256();
     drop(json);
     if let Some(webhook_id) = &webhook_id {
@@ -254,7 +253,7 @@ fn signature_from(headers: &HeaderMap) -> Result<Vec<u8>, ApiError> {
     })
 }
 
-async fn verify(state: &AppState, body: &[u8], signature: &[u8]) -> Result<(), ApiError> {
+async fn verify(state: &AppState, body: &DeliveryBody, signature: &[u8]) -> Result<(), ApiError> {
     state.keys.verify(body, signature).await.map_err(|error| {
         let reason = match error {
             VerifyError::Invalid => "invalid_signature",

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::signature::PublicKey;
 use crate::background::{self, Attempt, Backoff};
 use crate::config::RealtimeKitSettings;
+use crate::domain::DeliveryBody;
 
 /// Why a signature was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +134,7 @@ impl VerificationKeys {
     }
 
     /// Verifies `signature` over `body`, refetching a rotated key when that is allowed.
-    pub async fn verify(&self, body: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+    pub async fn verify(&self, body: &DeliveryBody, signature: &[u8]) -> Result<(), VerifyError> {
         let (key, seen_generation) = self.current();
         let Some(key) = key else {
             return Err(VerifyError::NoKeyYet);

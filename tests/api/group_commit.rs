@@ -14,13 +14,13 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, realtimekit_signer, spawn_app_with, status_and_json};
 
 fn verified(delivery_id: &str, body: Value) -> VerifiedDelivery {
-    let bytes = Bytes::from(serde_json::to_vec(&body).expect("json"));
+    let raw = DeliveryBody::new(Bytes::from(serde_json::to_vec(&body).expect("json")));
     VerifiedDelivery {
-        delivery_id: DeliveryId::from_header_or_body(Some(delivery_id), &bytes),
+        delivery_id: DeliveryId::from_header_or_body(Some(delivery_id), &raw),
         webhook_id: None,
         app_id: None,
         classified: classify(Some(&body)),
-        body: DeliveryBody::new(bytes),
+        body: raw,
     }
 }
 
