@@ -39,7 +39,7 @@ pub use reconcile::{LiveCheckReport, SweepReport, check_live_sessions, sweep as 
 pub use retention::{Swept, sweep_deliveries};
 pub use startup::Application;
 pub use store::artifacts::mark_expired_lost as mark_expired_artifacts_lost;
-pub use store::database::MIGRATOR;
+pub use store::database::{MIGRATOR, random_insert_indexes};
 pub use store::deliveries::{Outcome, VerifiedDelivery, record as record_delivery, record_batch as record_deliveries};
 pub use store::delivery_partitions;
 pub use store::followup_jobs::{FollowupKind, JobSlots, WAKE_CHANNEL, claim as claim_jobs, fail as fail_job};

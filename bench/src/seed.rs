@@ -178,8 +178,20 @@ pub(crate) async fn reset(db: &PgPool, seeded: bool) -> anyhow::Result<()> {
 }
 
 /// Writes out what the seed or the undoing left dirty, so that the measurement that follows pays for its own writes
-/// only, as on a database whose history grew over months, not for the flush of a bulk load.
+/// only, as on a database whose history grew over months, not for the flush of a bulk load. Then reads the indexes
+/// that take rows at random places into shared buffers, where they are on a server that has been recording for a
+/// while: without it, the first minute on a history just seeded, or on a server just restarted, reads them from
+/// disk as it goes (16% fewer deliveries a second at 50 million rows than the minute after it).
 async fn settle(db: &PgPool) -> anyhow::Result<()> {
     sqlx::query("CHECKPOINT").execute(db).await?;
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        .execute(db)
+        .await?;
+    for index in rtk_sessions::random_insert_indexes(db).await? {
+        sqlx::query("SELECT pg_prewarm($1::regclass)")
+            .bind(&index)
+            .execute(db)
+            .await?;
+    }
     Ok(())
 }

@@ -200,15 +200,32 @@ impl BufferFit {
     }
 }
 
+/// The indexes that take each new row at a random place, as a query of their `index` (a regclass, NULL for one that
+/// does not exist): the sessions' id and meeting id, the jobs' occurrence key, this month's two delivery keys.
+/// Every delivery writes into them wherever its keys fall, so ingest keeps its speed only while they stay in shared
+/// buffers.
+const RANDOM_INSERT_INDEXES: &str = "
+    SELECT to_regclass(name) AS index
+    FROM (SELECT 'deliveries_' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM') AS month) AS this,
+         unnest(ARRAY['sessions_pkey', 'sessions_meeting_id_idx', 'followup_jobs_occurrence_key',
+                      month || '_delivery_id_key', month || '_body_sha256_key']) AS name";
+
+/// The names of the [`RANDOM_INSERT_INDEXES`] that exist.
+pub async fn random_insert_indexes(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT index::text FROM ({RANDOM_INSERT_INDEXES}) AS random WHERE index IS NOT NULL"
+    ))
+    .fetch_all(pool)
+    .await
+}
+
 /// Reads [`BufferFit`]: the setting and the indexes' sizes (a stat of their files; no row is read).
 pub async fn buffer_fit(pool: &PgPool) -> Result<BufferFit, sqlx::Error> {
-    let (shared_buffers_bytes, random_index_bytes) = sqlx::query_as(
+    let (shared_buffers_bytes, random_index_bytes) = sqlx::query_as(&format!(
         "SELECT pg_size_bytes(current_setting('shared_buffers')),
-                coalesce(sum(pg_relation_size(to_regclass(name))), 0)::int8
-         FROM (SELECT 'deliveries_' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM') AS month) AS this,
-              unnest(ARRAY['sessions_pkey', 'sessions_meeting_id_idx', 'followup_jobs_occurrence_key',
-                           month || '_delivery_id_key', month || '_body_sha256_key']) AS name",
-    )
+                coalesce(sum(pg_relation_size(index)), 0)::int8
+         FROM ({RANDOM_INSERT_INDEXES}) AS random"
+    ))
     .fetch_one(pool)
     .await?;
     Ok(BufferFit {
