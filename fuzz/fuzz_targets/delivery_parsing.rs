@@ -10,13 +10,13 @@ use rtk_sessions::decode_signature_header;
 
 fuzz_target!(|data: &[u8]| {
     let _ = decode_signature_header(data);
-    let _ = DeliveryId::from_header_or_body(std::str::from_utf8(data).ok(), data);
+    let body = DeliveryBody::new(bytes::Bytes::copy_from_slice(data));
+    assert_eq!(body.bytes(), data, "a body is kept exactly");
+    let _ = DeliveryId::from_header_or_body(std::str::from_utf8(data).ok(), &body);
 
     let json: Option<serde_json::Value> = serde_json::from_slice(data).ok();
     if let Classified::EndedSession(session) = classify(json.as_ref()) {
         assert!(!session.session_id.is_empty() && !session.session_id.contains('\0'));
         assert!(!session.meeting_id.is_empty() && !session.meeting_id.contains('\0'));
     }
-    let body = DeliveryBody::new(bytes::Bytes::copy_from_slice(data));
-    assert_eq!(body.bytes(), data, "a body is kept exactly");
 });
