@@ -22,8 +22,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgPool, Postgres};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::config::IngestSettings;
 use crate::store;
@@ -202,6 +204,7 @@ async fn write_batches(
     window: Duration,
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(batch_max);
+    let mut connection = KeptConnection::new(recorder.pool.clone());
     loop {
         let _in_flight = {
             // One writer gathers at a time; the others are writing their batch meanwhile.
@@ -228,7 +231,14 @@ async fn write_batches(
             batch.drain(..).map(|pending| (pending.delivery, pending.reply)).unzip();
         crate::observability::ingest_batch(deliveries.len());
         if deliveries.len() > 1 {
-            match deliveries::record_batch(&recorder.pool, &deliveries, &recorder.jobs).await {
+            let recorded = match connection.get().await {
+                Ok(kept) => deliveries::record_batch(kept, &deliveries, &recorder.jobs).await,
+                Err(error) => Err(error),
+            };
+            if recorded.is_err() {
+                connection.give_back();
+            }
+            match recorded {
                 Ok(outcomes) => {
                     recorder.wakeups.after(outcomes.iter().copied());
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -253,6 +263,58 @@ async fn write_batches(
         for (delivery, reply) in deliveries.into_iter().zip(replies) {
             let _ = reply.send(recorder.one(delivery).await);
         }
+    }
+}
+
+/// A writer's connection, kept from one batch to the next. The pool checks a connection with a round trip when it
+/// is taken and another when it is given back; at thousands of batches a second that is a good part of what the
+/// service and Postgres spend besides the batches themselves. So a writer keeps its connection, checks it itself
+/// only after a quiet spell (a restart of Postgres meanwhile is found before a batch fails on it), gives it back
+/// after an error (the pool closes it if it is broken), and every minute, so that the pool's lifetime limits apply.
+struct KeptConnection {
+    pool: PgPool,
+    kept: Option<(PoolConnection<Postgres>, Instant)>,
+    taken_at: Instant,
+}
+
+impl KeptConnection {
+    /// Longer unused than this, the connection is checked before its next batch.
+    const QUIET: Duration = Duration::from_secs(1);
+    /// Kept at most this long, then given back to the pool and taken again.
+    const KEPT_AT_MOST: Duration = Duration::from_secs(60);
+
+    fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            kept: None,
+            taken_at: Instant::now(),
+        }
+    }
+
+    async fn get(&mut self) -> Result<&mut PoolConnection<Postgres>, sqlx::Error> {
+        let now = Instant::now();
+        if now.duration_since(self.taken_at) > Self::KEPT_AT_MOST {
+            self.give_back();
+        }
+        let checked = match self.kept.take() {
+            Some((mut connection, last_used)) if now.duration_since(last_used) > Self::QUIET => {
+                // A broken one is dropped (the pool closes it), and the pool gives a working one.
+                connection.ping().await.ok().map(|()| connection)
+            }
+            kept => kept.map(|(connection, _)| connection),
+        };
+        let connection = match checked {
+            Some(connection) => connection,
+            None => {
+                self.taken_at = now;
+                self.pool.acquire().await?
+            }
+        };
+        Ok(&mut self.kept.insert((connection, now)).0)
+    }
+
+    fn give_back(&mut self) {
+        self.kept = None;
     }
 }
 

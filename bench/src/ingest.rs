@@ -74,6 +74,11 @@ pub(crate) async fn direct_sql(
         .map(|_| {
             let (pool, jobs, done) = (pool.clone(), jobs.clone(), done.clone());
             tokio::spawn(async move {
+                // A batching task keeps its connection, as the service's writers do.
+                let mut connection = match batch {
+                    1 => None,
+                    _ => Some(pool.acquire().await.expect("a connection")),
+                };
                 while Instant::now() < deadline {
                     let deliveries: Vec<VerifiedDelivery> = (0..batch)
                         .map(|i| {
@@ -91,10 +96,9 @@ pub(crate) async fn direct_sql(
                             }
                         })
                         .collect();
-                    let result = if batch == 1 {
-                        record_delivery(&pool, &deliveries[0], &jobs, 1000).await.map(drop)
-                    } else {
-                        record_deliveries(&pool, &deliveries, &jobs).await.map(drop)
+                    let result = match connection.as_mut() {
+                        None => record_delivery(&pool, &deliveries[0], &jobs, 1000).await.map(drop),
+                        Some(connection) => record_deliveries(connection, &deliveries, &jobs).await.map(drop),
                     };
                     if result.is_ok() {
                         done.fetch_add(batch, Ordering::Relaxed);

@@ -115,7 +115,10 @@ async fn one_batch_gives_each_delivery_the_outcome_it_would_get_on_its_own() {
     record_beforehand(&single, &jobs).await;
     let (deliveries, expected): (Vec<VerifiedDelivery>, Vec<Outcome>) = mixed_batch().into_iter().unzip();
 
-    let in_one_batch = record_deliveries(&batched.db, &deliveries, &jobs).await.expect("batch");
+    let mut connection = batched.db.acquire().await.expect("a connection");
+    let in_one_batch = record_deliveries(&mut connection, &deliveries, &jobs)
+        .await
+        .expect("batch");
     let mut one_by_one = Vec::new();
     for delivery in &deliveries {
         one_by_one.push(
@@ -411,4 +414,48 @@ async fn while_one_batch_waits_in_the_database_the_next_one_gathers_what_arrives
         transactions, 1,
         "the ten are written in one batch, once the first is done"
     );
+}
+
+#[tokio::test]
+async fn a_writer_whose_kept_connection_was_closed_while_quiet_replaces_it_before_its_next_batch() {
+    let app = spawn_app_with(|s| {
+        s.ingest.batch_max = std::num::NonZero::new(16).expect("above 0");
+        s.ingest.batch_window_micros = 2000;
+    })
+    .await;
+    let burst = |app: &TestApp| (0..20).map(|_| app.meeting_ended()).collect::<Vec<_>>();
+    let deliver_all = |deliveries: Vec<SignedDelivery>| {
+        let app = &app;
+        async move {
+            join_all(
+                deliveries
+                    .iter()
+                    .map(|d| async { app.deliver(d).await.status().as_u16() }),
+            )
+            .await
+        }
+    };
+    assert!(
+        deliver_all(burst(&app)).await.iter().all(|s| *s == 200),
+        "the writers now keep their connections"
+    );
+
+    // Postgres closes every connection of the service (a restart, a failover, an administrator), while no
+    // delivery arrives.
+    let closed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'rtk-sessions' AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&app.db)
+    .await
+    .expect("terminate");
+    assert!(!closed.is_empty(), "the service had connections open");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let answers = deliver_all(burst(&app)).await;
+    assert!(
+        answers.iter().all(|s| *s == 200),
+        "no batch is written on a closed connection: {answers:?}"
+    );
+    assert_eq!(app.count("sessions").await, 40);
 }

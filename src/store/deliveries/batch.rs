@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{Connection, PgConnection, PgExecutor};
 
 use super::outcome::{MeetingColumns, Outcome, VerifiedDelivery};
 use crate::domain::livestream::LivestreamUpdate;
@@ -238,14 +238,17 @@ static BATCH_STATEMENTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock:
 ///
 /// It wakes no worker for the jobs it queues: its caller does, after the commit, so that the many commits of a busy
 /// minute share few wake-ups (see `ingest` and `followup_jobs::wake_workers`).
+///
+/// It takes a connection rather than the pool: the writers of `ingest` keep theirs from batch to batch, as a
+/// connection taken from the pool and given back costs two round trips to Postgres each time (the pool checks it).
 pub async fn record_batch(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     deliveries: &[VerifiedDelivery],
     jobs: &JobSpecs,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
-    match record_batch_as(pool, deliveries, jobs, Conflicts::Unexpected).await {
+    match record_batch_as(connection, deliveries, jobs, Conflicts::Unexpected).await {
         Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some(UNIQUE_VIOLATION) => {
-            record_batch_as(pool, deliveries, jobs, Conflicts::Expected).await
+            record_batch_as(connection, deliveries, jobs, Conflicts::Expected).await
         }
         result => result,
     }
@@ -255,7 +258,7 @@ pub async fn record_batch(
 const UNIQUE_VIOLATION: &str = "23505";
 
 async fn record_batch_as(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     deliveries: &[VerifiedDelivery],
     jobs: &JobSpecs,
     conflicts: Conflicts,
@@ -265,9 +268,9 @@ async fn record_batch_as(
         .filter_map(|d| d.batched_announcement().map(|a| a.session_id.as_str()))
         .collect();
     if announced_sessions.is_empty() {
-        return record_in_statement(pool, &all, &[], jobs, conflicts).await;
+        return record_in_statement(connection, &all, &[], jobs, conflicts).await;
     }
-    let mut transaction = pool.begin().await?;
+    let mut transaction = Connection::begin(connection).await?;
     let recorded_sessions: Vec<&str> = (deliveries.iter())
         .filter_map(|d| d.session().map(|s| s.session_id.as_str()))
         .collect();

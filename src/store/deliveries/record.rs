@@ -90,7 +90,7 @@ pub async fn record(
         // The batch statement is the one way participant events, starts and livestream updates are recorded, one
         // or many at a time.
         Classified::Participant { .. } | Classified::Started(_) | Classified::Livestream(_) => {
-            let outcomes = record_batch(pool, std::slice::from_ref(delivery), jobs).await?;
+            let outcomes = record_batch(&mut *pool.acquire().await?, std::slice::from_ref(delivery), jobs).await?;
             Ok(outcomes.first().copied().unwrap_or(Outcome::Duplicate))
         }
         Classified::Ignored { .. } | Classified::Unprocessable { .. } => record_other(pool, delivery).await,
