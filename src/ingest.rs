@@ -231,14 +231,7 @@ async fn write_batches(
             batch.drain(..).map(|pending| (pending.delivery, pending.reply)).unzip();
         crate::observability::ingest_batch(deliveries.len());
         if deliveries.len() > 1 {
-            let recorded = match connection.get().await {
-                Ok(kept) => deliveries::record_batch(kept, &deliveries, &recorder.jobs).await,
-                Err(error) => Err(error),
-            };
-            if recorded.is_err() {
-                connection.give_back();
-            }
-            match recorded {
+            match connection.record_batch(&deliveries, &recorder.jobs).await {
                 Ok(outcomes) => {
                     recorder.wakeups.after(outcomes.iter().copied());
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -273,8 +266,13 @@ async fn write_batches(
 /// after an error (the pool closes it if it is broken), and every minute, so that the pool's lifetime limits apply.
 struct KeptConnection {
     pool: PgPool,
-    kept: Option<(PoolConnection<Postgres>, Instant)>,
+    kept: Option<Kept>,
+}
+
+struct Kept {
+    connection: PoolConnection<Postgres>,
     taken_at: Instant,
+    last_used: Instant,
 }
 
 impl KeptConnection {
@@ -284,37 +282,44 @@ impl KeptConnection {
     const KEPT_AT_MOST: Duration = Duration::from_secs(60);
 
     fn new(pool: PgPool) -> Self {
-        Self {
-            pool,
-            kept: None,
-            taken_at: Instant::now(),
+        Self { pool, kept: None }
+    }
+
+    /// Records a batch on the kept connection; after an error the connection goes back to the pool.
+    async fn record_batch(
+        &mut self,
+        deliveries: &[VerifiedDelivery],
+        jobs: &JobSpecs,
+    ) -> Result<Vec<Outcome>, sqlx::Error> {
+        let recorded = match self.get().await {
+            Ok(connection) => deliveries::record_batch(connection, deliveries, jobs).await,
+            Err(error) => Err(error),
+        };
+        if recorded.is_err() {
+            self.kept = None;
         }
+        recorded
     }
 
     async fn get(&mut self) -> Result<&mut PoolConnection<Postgres>, sqlx::Error> {
         let now = Instant::now();
-        if now.duration_since(self.taken_at) > Self::KEPT_AT_MOST {
-            self.give_back();
-        }
-        let checked = match self.kept.take() {
-            Some((mut connection, last_used)) if now.duration_since(last_used) > Self::QUIET => {
-                // A broken one is dropped (the pool closes it), and the pool gives a working one.
-                connection.ping().await.ok().map(|()| connection)
+        let usable = match self.kept.take() {
+            Some(kept) if now.duration_since(kept.taken_at) > Self::KEPT_AT_MOST => None,
+            // A broken one is dropped (the pool closes it), and the pool gives a working one.
+            Some(mut kept) if now.duration_since(kept.last_used) > Self::QUIET => {
+                kept.connection.ping().await.ok().map(|()| kept)
             }
-            kept => kept.map(|(connection, _)| connection),
+            kept => kept,
         };
-        let connection = match checked {
-            Some(connection) => connection,
-            None => {
-                self.taken_at = now;
-                self.pool.acquire().await?
-            }
+        let kept = match usable {
+            Some(kept) => Kept { last_used: now, ..kept },
+            None => Kept {
+                connection: self.pool.acquire().await?,
+                taken_at: now,
+                last_used: now,
+            },
         };
-        Ok(&mut self.kept.insert((connection, now)).0)
-    }
-
-    fn give_back(&mut self) {
-        self.kept = None;
+        Ok(&mut self.kept.insert(kept).connection)
     }
 }
 
