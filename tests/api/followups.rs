@@ -747,3 +747,25 @@ async fn the_webhook_id_is_a_uuid_of_the_job_so_two_installations_never_share_on
     assert_eq!(ids.len(), 2);
     assert_ne!(ids[0], ids[1]);
 }
+
+#[tokio::test]
+async fn every_job_of_many_queued_at_once_gets_a_message_id_of_its_own() {
+    let app = app_with(|_| {}).await;
+    // Many rows of one statement, as a batch of sessions queues them: each draws its own id.
+    sqlx::query(
+        "INSERT INTO followup_jobs (session_id, followup, kind, max_attempts)
+         SELECT 'session-' || n, 'webhook', 'webhook', 3 FROM generate_series(1, 20000) AS n",
+    )
+    .execute(&app.db)
+    .await
+    .expect("jobs");
+    let (jobs, distinct, nil): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT message_id),
+                count(*) FILTER (WHERE message_id = '00000000-0000-0000-0000-000000000000')
+         FROM followup_jobs",
+    )
+    .fetch_one(&app.db)
+    .await
+    .expect("counts");
+    assert_eq!((jobs, distinct, nil), (20000, 20000, 0));
+}
