@@ -10,10 +10,13 @@
 //! `archive`: archives one recording of `--size-mib` (1 GiB by default) streamed by a local server, and prints the
 //! time and the service's peak RSS: memory stays flat whatever the size.
 //! `soak`: a steady moderate rate for a long time, printing RSS and latency every interval.
+//! `compare`: this build against another build's binary, in short slices taken in turn, CPU per delivery of each
+//! and their ratio round by round: a change smaller than the machine's own drift between runs still shows.
 //!
 //! Each starts the release `rtk-sessions` binary beside it on a database of its own.
 
 mod archive;
+mod compare;
 mod deliveries;
 mod ingest;
 mod queries;
@@ -27,6 +30,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::archive::archive;
+use crate::compare::{CompareRun, compare};
 use crate::deliveries::{MEETINGS, Mix};
 use crate::ingest::{IngestRun, ingest};
 use crate::queries::queries;
@@ -99,6 +103,30 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1024)]
         size_mib: u64,
     },
+    /// This build against another build's `rtk-sessions`, in short slices taken in turn: CPU per delivery of each
+    Compare {
+        /// The other build's `rtk-sessions` binary (a release build, for example of the main branch)
+        #[arg(long)]
+        baseline: PathBuf,
+        /// Rounds; each drives both builds once, in alternating order
+        #[arg(long, default_value_t = 6)]
+        rounds: usize,
+        /// Seconds per slice
+        #[arg(long, default_value_t = 8)]
+        duration: u64,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Pre-signed deliveries (each slice starts from the first; the tables are emptied in between)
+        #[arg(long, default_value_t = 120_000)]
+        deliveries: usize,
+        #[arg(long, value_enum, default_value_t = Mix::Ended)]
+        mix: Mix,
+        #[arg(long, default_value_t = MEETINGS)]
+        meetings: usize,
+        /// Any other setting of both services, as RTK_SESSIONS__… variables (KEY=VALUE, repeatable)
+        #[arg(long = "service-env", value_name = "KEY=VALUE")]
+        service_env: Vec<String>,
+    },
     /// A steady rate for a long time: RSS and latency over time
     Soak {
         /// Deliveries per second
@@ -146,6 +174,28 @@ async fn main() -> anyhow::Result<()> {
                 meetings: *meetings,
             };
             ingest(&cli, run).await
+        }
+        BenchCommand::Compare {
+            baseline,
+            rounds,
+            duration,
+            concurrency,
+            deliveries,
+            mix,
+            meetings,
+            service_env,
+        } => {
+            let run = CompareRun {
+                baseline,
+                rounds: *rounds,
+                duration: Duration::from_secs(*duration),
+                concurrency: *concurrency,
+                count: *deliveries,
+                mix: *mix,
+                meetings: *meetings,
+                service_env,
+            };
+            compare(&cli, run).await
         }
         BenchCommand::Queries { rows, iterations } => queries(&cli, *rows, *iterations).await,
         BenchCommand::Archive { size_mib } => archive(&cli, *size_mib).await,

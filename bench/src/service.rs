@@ -1,5 +1,6 @@
 //! The service under test: the release binary on a database of its own, and what it costs (RSS, CPU).
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -60,7 +61,18 @@ pub(crate) async fn start_service(cli: &Cli, database: &str, env: &[String]) -> 
 /// Starts the release service on `database` as it is (it migrates it at start-up); one follow-up is configured (its
 /// jobs are queued, not run) so each delivery writes a job as the reference workload does.
 pub(crate) async fn launch_service(cli: &Cli, database: &str, env: &[String]) -> anyhow::Result<Service> {
-    let binary = std::env::current_exe()?.with_file_name("rtk-sessions");
+    launch_binary(
+        cli,
+        &std::env::current_exe()?.with_file_name("rtk-sessions"),
+        database,
+        env,
+    )
+    .await
+}
+
+/// Starts `binary`, a release build of the service (this one's, or another's to compare with), as
+/// [`launch_service`] does.
+pub(crate) async fn launch_binary(cli: &Cli, binary: &Path, database: &str, env: &[String]) -> anyhow::Result<Service> {
     let config = cli.work_dir.join("bench-config.toml");
     std::fs::write(
         &config,
@@ -70,7 +82,7 @@ pub(crate) async fn launch_service(cli: &Cli, database: &str, env: &[String]) ->
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let url = format!("http://127.0.0.1:{port}");
     let database_url = database_url(cli, database);
-    let mut command = Command::new(&binary);
+    let mut command = Command::new(binary);
     command
         .arg("--config")
         .arg(&config)
