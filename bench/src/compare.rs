@@ -13,8 +13,9 @@ use sqlx::PgPool;
 
 use crate::Cli;
 use crate::deliveries::{Mix, Signed, drive, presign};
+use crate::ingest::stored_since;
 use crate::seed;
-use crate::service::{CpuMark, Service, launch_binary, launch_service, recreate_database, signer};
+use crate::service::{CpuMark, CpuSplit, Service, launch_binary, launch_service, recreate_database, signer};
 
 /// The slice of each build before the rounds, not counted.
 const WARM_UP: Duration = Duration::from_secs(3);
@@ -39,9 +40,8 @@ struct Build {
     name: &'static str,
     service: Service,
     db: PgPool,
-    /// Per round: service plus Postgres CPU a delivery, divided by the load generator's.
-    relative: Vec<f64>,
-    together: Vec<f64>,
+    /// Per round, the CPU a delivery.
+    splits: Vec<CpuSplit>,
 }
 
 pub(crate) async fn compare(cli: &Cli, run: CompareRun<'_>) -> anyhow::Result<()> {
@@ -66,6 +66,7 @@ pub(crate) async fn compare(cli: &Cli, run: CompareRun<'_>) -> anyhow::Result<()
         "round", "build", "deliv/s", "service", "postgres", "together", "load gen", "together/load"
     );
     // A first slice of each, not counted: a service's first seconds fill its caches and prepare its statements.
+    // Each database is emptied before the first slice and after every one, so both are empty at every start.
     for build in &builds {
         seed::reset(&build.db, false).await?;
         drive(
@@ -76,24 +77,22 @@ pub(crate) async fn compare(cli: &Cli, run: CompareRun<'_>) -> anyhow::Result<()
             build.service.pid(),
         )
         .await;
+        seed::reset(&build.db, false).await?;
     }
     for round in 0..run.rounds {
         // The order alternates, so that neither build always follows the other.
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for index in order {
-            for other in &builds {
-                seed::reset(&other.db, false).await?;
-            }
-            slice(&mut builds[index], &signed, &run, round).await?;
+            let build = &mut builds[index];
+            slice(build, &signed, &run, round).await?;
+            seed::reset(&build.db, false).await?;
         }
-    }
-    for build in &builds {
-        seed::reset(&build.db, false).await?;
     }
 
     let [this, baseline] = &builds;
-    let ratios: Vec<f64> = (this.relative.iter().zip(&baseline.relative))
-        .map(|(this, baseline)| this / baseline)
+    let per_round = |build: &Build, of: fn(&CpuSplit) -> f64| build.splits.iter().map(of).collect::<Vec<f64>>();
+    let ratios: Vec<f64> = (this.splits.iter().zip(&baseline.splits))
+        .map(|(this, baseline)| this.relative() / baseline.relative())
         .collect();
     let (low, high) = ratios
         .iter()
@@ -101,14 +100,14 @@ pub(crate) async fn compare(cli: &Cli, run: CompareRun<'_>) -> anyhow::Result<()
     println!(
         "\nservice + Postgres CPU a delivery, divided by the load generator's: this build {:.2}, baseline {:.2} \
          (means of {} rounds)",
-        mean(&this.relative),
-        mean(&baseline.relative),
+        mean(&per_round(this, CpuSplit::relative)),
+        mean(&per_round(baseline, CpuSplit::relative)),
         run.rounds
     );
     println!(
         "in us: this build {:.1}, baseline {:.1} (means; the machine's speed moves these)",
-        mean(&this.together),
-        mean(&baseline.together)
+        mean(&per_round(this, CpuSplit::together)),
+        mean(&per_round(baseline, CpuSplit::together))
     );
     println!(
         "this build / baseline, round by round: mean {:.3} ({:+.1}%), median {:.3}, from {low:.3} to {high:.3}",
@@ -125,8 +124,7 @@ async fn under_test(name: &'static str, service: Service) -> anyhow::Result<Buil
         name,
         service,
         db,
-        relative: Vec::new(),
-        together: Vec::new(),
+        splits: Vec::new(),
     })
 }
 
@@ -137,12 +135,7 @@ async fn slice(build: &mut Build, signed: &Arc<Vec<Signed>>, run: &CompareRun<'_
     let load = drive(&build.service.url, signed, run.concurrency, run.duration, pid).await;
     let split = cpu.per_delivery(pid, load.acked.len());
     let acked: Vec<&str> = load.acked.iter().map(|&i| signed[i].delivery_id.as_str()).collect();
-    let stored: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE delivery_id = ANY($1) AND received_at >= $2")
-            .bind(&acked)
-            .bind(measured_from)
-            .fetch_one(&build.db)
-            .await?;
+    let stored = stored_since(&build.db, &acked, measured_from).await?;
     if stored as usize != acked.len() || load.non_2xx + load.errors > 0 {
         bail!(
             "{}: {} acked, {stored} stored, {} not 2xx: a comparison that loses data has no result",
@@ -151,9 +144,6 @@ async fn slice(build: &mut Build, signed: &Arc<Vec<Signed>>, run: &CompareRun<'_
             load.non_2xx + load.errors
         );
     }
-    let together = split.service + split.postgres;
-    build.relative.push(together / split.load);
-    build.together.push(together);
     println!(
         "{:>5} {:>8} | {:>10.0} | {:>6.1} us {:>6.1} us {:>6.1} us {:>6.1} us | {:>10.2}",
         round + 1,
@@ -161,10 +151,11 @@ async fn slice(build: &mut Build, signed: &Arc<Vec<Signed>>, run: &CompareRun<'_
         load.rate(),
         split.service,
         split.postgres,
-        together,
+        split.together(),
         split.load,
-        together / split.load
+        split.relative()
     );
+    build.splits.push(split);
     Ok(())
 }
 

@@ -254,14 +254,7 @@ pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> 
         let split = cpu.per_delivery(service.pid(), load.acked.len());
         let wal = wal_written(&db).await?.since(wal, load.acked.len());
         let acked_ids: Vec<&str> = load.acked.iter().map(|&i| signed[i].delivery_id.as_str()).collect();
-        // Bounded by the time of the measurement: only this month's partition is read (a year of them, each given
-        // the whole array, made a plan too big to hand to parallel workers).
-        let stored: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE delivery_id = ANY($1) AND received_at >= $2")
-                .bind(&acked_ids)
-                .bind(measured_from)
-                .fetch_one(&db)
-                .await?;
+        let stored = stored_since(&db, &acked_ids, measured_from).await?;
         let mut verified = stored as usize == acked_ids.len();
         if mix == Mix::Realistic {
             let (expected, recorded) = (expected_attendance(&load.acked), recorded_attendance(&db).await?);
@@ -340,6 +333,23 @@ pub(crate) async fn ingest(cli: &Cli, run: IngestRun<'_>) -> anyhow::Result<()> 
         );
     }
     first_pages(&service.url, &db, seed_rows).await
+}
+
+/// How many of `delivery_ids` are stored, received since `since`. Bounded by the time of the measurement: only this
+/// month's partition is read (a year of them, each given the whole array, made a plan too big to hand to parallel
+/// workers).
+pub(crate) async fn stored_since(
+    db: &PgPool,
+    delivery_ids: &[&str],
+    since: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE delivery_id = ANY($1) AND received_at >= $2")
+            .bind(delivery_ids)
+            .bind(since)
+            .fetch_one(db)
+            .await?,
+    )
 }
 
 /// The WAL Postgres has written (the whole server's, as `pg_stat_wal` counts it: during a measurement, the load's).

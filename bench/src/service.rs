@@ -180,6 +180,19 @@ pub(crate) struct CpuSplit {
     pub(crate) load: f64,
 }
 
+impl CpuSplit {
+    /// The service's and Postgres's.
+    pub(crate) fn together(&self) -> f64 {
+        self.service + self.postgres
+    }
+
+    /// The service's and Postgres's divided by the load generator's, whose work a request is the same in every
+    /// build: what compares across the machine's changes of speed.
+    pub(crate) fn relative(&self) -> f64 {
+        self.together() / self.load
+    }
+}
+
 pub(crate) struct CpuMark {
     pub(crate) service: f64,
     pub(crate) postgres: f64,
