@@ -54,7 +54,18 @@ fn mixed_batch() -> Vec<(VerifiedDelivery, Outcome)> {
         (verified("l", transcript("w")), Outcome::Stored),
         (verified("l", transcript("w")), Outcome::Duplicate),
         (verified("m", transcript("y")), Outcome::Stored),
+        // Two statuses of one recording, the later first: the earlier one, applied after it, says nothing new.
+        (verified("n", recording("w", "UPLOADED")), Outcome::Stored),
+        (verified("o", recording("w", "RECORDING")), Outcome::Duplicate),
     ]
+}
+
+/// A status of session `session`'s one composite recording.
+fn recording(session: &str, status: &str) -> Value {
+    json!({"event": "recording.statusUpdate", "meeting": {"id": "m", "sessionId": session},
+           "recording": {"id": "rec-1", "recordingId": "rec-1", "status": status, "roomUUID": session,
+                         "downloadUrl": (status == "UPLOADED").then_some("https://files.example.com/rec-1.mp4"),
+                         "downloadUrlExpiry": "2099-01-01T00:00:00Z", "outputFileName": "rec-1.mp4"}})
 }
 
 /// An artifact announcement of `session`, `event` naming its file's URL in `url_field`.
@@ -151,6 +162,8 @@ async fn one_batch_gives_each_delivery_the_outcome_it_would_get_on_its_own() {
                 ("j", "stored"),
                 ("l", "stored"),
                 ("m", "stored"),
+                ("n", "stored"),
+                ("o", "duplicate"),
                 ("old", "stored")
             ],
             "b and e repeat bytes already recorded (under a and earlier): answered, not kept twice"
@@ -185,7 +198,21 @@ async fn one_batch_gives_each_delivery_the_outcome_it_would_get_on_its_own() {
             ["w", "y"],
             "each announced session is flagged, whichever came first"
         );
-        assert_eq!(app.count("artifacts").await, 2, "one transcript each");
+        assert_eq!(
+            app.count("artifacts").await,
+            3,
+            "one transcript each, and the recording's file"
+        );
+        let recording: (String, String) =
+            sqlx::query_as("SELECT status, state FROM artifacts WHERE kind = 'recording' AND session_id = 'w'")
+                .fetch_one(&app.db)
+                .await
+                .expect("the recording");
+        assert_eq!(
+            recording,
+            ("UPLOADED".into(), "announced".into()),
+            "the later status kept"
+        );
     }
 }
 

@@ -19,7 +19,7 @@ use crate::domain::recording::{ArtifactFile, RecordingType};
 mod announce;
 mod archive_state;
 
-pub use announce::{announce, apply, lock_sessions};
+pub use announce::{AnnouncementColumns, announce, count_if_lost};
 pub use archive_state::{
     ArchivedCopy, ArtifactKey, PendingArtifact, archived_copy, archived_recording, mark_archived, mark_archiving,
     mark_failed, mark_lost, pending_for_session, refresh_source,

@@ -3,28 +3,30 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor};
 
 use super::outcome::{MeetingColumns, Outcome, VerifiedDelivery};
+use crate::domain::artifact::Announcement;
 use crate::domain::livestream::LivestreamUpdate;
 use crate::domain::participant::ParticipantUpdate;
 use crate::domain::{Classified, EndedSession, WebhookId};
-use crate::store::artifacts;
+use crate::store::artifacts::{self, AnnouncementColumns};
 use crate::store::job_specs::{self, JobSpecs};
 
-/// The group-commit statement (see [`record_batch`]), in parts: the attendance part and the part of the other
-/// events with rows of their own (starts, livestream updates) are in the statement of a batch that has such
-/// deliveries, and left out of one without (most of them), which then neither binds nor plans what it does not use.
+/// The group-commit statement (see [`record_batch`]), in parts: the announcements applied first, the attendance
+/// part and the part of the other events with rows of their own (starts, livestream updates) are in the statement of
+/// a batch that has such deliveries, and left out of one without (most of them), which then neither binds nor plans
+/// what it does not use.
 const BATCH_HEAD: &str = r#"
-        WITH {LISTENERS}, input AS (
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
+        WITH {LISTENERS}, {APPLIED}input AS (
+            SELECT {INPUT} FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
                                  $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
                                  $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::int8[],
                                  $20::bytea[], $21::text[]{ARRAYS})
-                WITH ORDINALITY AS i(delivery_id, webhook_id, event, kind, error, raw_body,
+                WITH ORDINALITY AS i(delivery_id, webhook_id, event, {KIND}, error, raw_body,
                                      session_id, meeting_id, meeting_title, room_name, organization_id,
                                      organization_name, reason, meeting_created_at, started_at, ended_at,
-                                     duration_seconds, body_sha256, app_id{COLUMNS}, ord)
+                                     duration_seconds, body_sha256, app_id{COLUMNS}, ord){APPLIED_JOIN}
         ), seen AS MATERIALIZED (
             -- Deliveries received in the last 24 hours, the partition before this one's included (its unique keys
             -- see only their own month).
@@ -65,6 +67,15 @@ const BATCH_HEAD: &str = r#"
             FROM new_sessions s JOIN listeners l ON {SESSION_ENDED}
             WHERE l.kind <> 'archive' OR s.has_artifacts
 "#;
+
+/// A batch's artifact announcements, applied before anything else of the statement reads its deliveries (`input`
+/// reads what they became, so Postgres runs the call first): each one's delivery row is written with the status it
+/// earned, `stored` for one that changed something, in place of its kind. The call takes the announced sessions'
+/// locks, and those of the sessions the statement records, before it reads or writes anything (see
+/// `artifacts::AnnouncementColumns`); `session_artifact_flags` then finds them held, and sees what the call wrote.
+const APPLIED: &str = "applied AS MATERIALIZED (
+            SELECT announcement_ord AS ord, announcement_changed AS changed FROM {CALL}
+        ), ";
 
 /// The delivery rows: `stored` for a new session, a participant event, a start or a livestream update; the
 /// duplicate's or the classification's status otherwise.
@@ -153,9 +164,9 @@ enum Conflicts {
     Expected,
 }
 
-/// The statement for a batch with (or without) participant events, and with (or without) starts or livestream
-/// updates; the optional arrays are numbered from $22 in that order.
-fn batch_statement(attendance: bool, own_rows: bool, conflicts: Conflicts) -> String {
+/// The statement for a batch with (or without) artifact announcements, participant events, and starts or livestream
+/// updates; the optional arrays are numbered from $22 in the order participants, starts, announcements.
+fn batch_statement(announced: bool, attendance: bool, own_rows: bool, conflicts: Conflicts) -> String {
     let (mut arrays, mut columns, mut next) = (String::new(), String::new(), 22);
     if attendance {
         arrays.push_str(", $22::text[], $23::text[], $24::text[], $25::timestamptz[], $26::timestamptz[]");
@@ -169,12 +180,31 @@ fn batch_statement(attendance: bool, own_rows: bool, conflicts: Conflicts) -> St
             next + 2
         ));
         columns.push_str(", stream_id, stream_status, playback_url");
+        next += 3;
     }
+    let (applied, input, kind, applied_join) = if announced {
+        (
+            APPLIED.replace("{CALL}", &AnnouncementColumns::call(next)),
+            format!(
+                "i.*, CASE a.changed WHEN true THEN '{}' WHEN false THEN '{}' ELSE i.given_kind END AS kind",
+                Outcome::Stored.as_str(),
+                Outcome::Duplicate.as_str()
+            ),
+            "given_kind",
+            "\n                LEFT JOIN applied a ON a.ord = i.ord",
+        )
+    } else {
+        (String::new(), "*".to_owned(), "kind", "")
+    };
     let (session_conflict, delivery_conflict) = match conflicts {
         Conflicts::Unexpected => ("", ""),
         Conflicts::Expected => ("ON CONFLICT (session_id) DO NOTHING", "ON CONFLICT DO NOTHING"),
     };
     let mut statement = BATCH_HEAD
+        .replace("{APPLIED}", &applied)
+        .replace("{INPUT}", &input)
+        .replace("{KIND}", kind)
+        .replace("{APPLIED_JOIN}", applied_join)
         .replace("{SESSION_CONFLICT}", session_conflict)
         .replace("{LISTENERS}", &job_specs::listeners("$18"))
         .replace("{ARRAYS}", &arrays)
@@ -206,13 +236,16 @@ fn batch_statement(attendance: bool, own_rows: bool, conflicts: Conflicts) -> St
     statement
 }
 
-/// The eight statements, by `conflicts_expected as usize * 4 + attendance as usize * 2 + own_rows as usize`.
+/// The sixteen statements, by `conflicts_expected as usize * 8 + announced as usize * 4 + attendance as usize * 2 +
+/// own_rows as usize`.
 static BATCH_STATEMENTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
-    let mut statements = Vec::with_capacity(8);
+    let mut statements = Vec::with_capacity(16);
     for conflicts in [Conflicts::Unexpected, Conflicts::Expected] {
-        for attendance in [false, true] {
-            for own_rows in [false, true] {
-                statements.push(batch_statement(attendance, own_rows, conflicts));
+        for announced in [false, true] {
+            for attendance in [false, true] {
+                for own_rows in [false, true] {
+                    statements.push(batch_statement(announced, attendance, own_rows, conflicts));
+                }
             }
         }
     }
@@ -226,10 +259,10 @@ static BATCH_STATEMENTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock:
 /// among themselves. Rows are written in key order, so concurrent batches of several replicas take their locks in
 /// the same order and do not deadlock.
 ///
-/// Artifact announcements take their session's lock exclusively, so a batch with some takes every session's lock it
-/// needs first, in one order (see `artifacts::lock_sessions`), applies each announcement, then runs the statement,
-/// which writes their delivery rows with the others' (`stored` for one that changed something) and sees what they
-/// wrote (a session and its artifact in one batch start out flagged), and commits once.
+/// Artifact announcements are applied by the same statement, before it reads anything else (see [`APPLIED`]), with
+/// their sessions' locks taken exclusively and those of the sessions it records shared, all in one order; it writes
+/// their delivery rows with the others' (`stored` for one that changed something) and sees what they wrote (a session
+/// and its artifact in one batch start out flagged).
 ///
 /// A delivery or session is rarely recorded already (a retry RealtimeKit sends after a timeout, a race between
 /// replicas), so the first try expects none and checks each unique key once; when one is, the database refuses the
@@ -264,36 +297,14 @@ async fn record_batch_as(
     conflicts: Conflicts,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let all: Vec<&VerifiedDelivery> = deliveries.iter().collect();
-    let announced_sessions: Vec<&str> = (deliveries.iter())
-        .filter_map(|d| d.batched_announcement().map(|a| a.session_id.as_str()))
-        .collect();
-    if announced_sessions.is_empty() {
-        return record_in_statement(connection, &all, &[], jobs, conflicts).await;
-    }
-    let mut transaction = Connection::begin(connection).await?;
-    let recorded_sessions: Vec<&str> = (deliveries.iter())
-        .filter_map(|d| d.session().map(|s| s.session_id.as_str()))
-        .collect();
-    artifacts::lock_sessions(&mut transaction, &announced_sessions, &recorded_sessions).await?;
-    let mut applied = Vec::with_capacity(deliveries.len());
-    for delivery in deliveries {
-        applied.push(match delivery.batched_announcement() {
-            Some(announcement) => Some(artifacts::apply(&mut transaction, announcement, jobs).await?),
-            None => None,
-        });
-    }
-    let outcomes = record_in_statement(&mut *transaction, &all, &applied, jobs, conflicts).await?;
-    transaction.commit().await?;
-    Ok(outcomes)
+    record_in_statement(connection, &all, jobs, conflicts).await
 }
 
-/// The one statement that records `deliveries`. `applied` says, for each announcement applied before it, whether
-/// it changed anything (the other deliveries' entries are `None`; an empty `applied` means none was).
+/// The one statement that records `deliveries`.
 async fn record_in_statement<'d>(
     executor: impl PgExecutor<'_>,
     deliveries: &[&'d VerifiedDelivery],
-    applied: &[Option<bool>],
-    jobs: &JobSpecs,
+    jobs: &'d JobSpecs,
     conflicts: Conflicts,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let column = |f: &dyn Fn(&VerifiedDelivery) -> Option<&str>| deliveries.iter().copied().map(f).collect::<Vec<_>>();
@@ -343,19 +354,18 @@ async fn record_in_statement<'d>(
         .map(|d| d.session().and_then(|s| s.duration_seconds))
         .collect();
 
-    // An applied announcement's row is written with the status it earned, in place of its kind.
-    let kinds: Vec<&str> = (deliveries.iter().enumerate())
-        .map(|(i, d)| match applied.get(i).copied().flatten() {
-            Some(true) => Outcome::Stored.as_str(),
-            Some(false) => Outcome::Duplicate.as_str(),
-            None => d.kind(),
-        })
+    let kinds: Vec<&str> = deliveries.iter().map(|d| d.kind()).collect();
+    // Each announcement with its place in the batch, as the statement numbers its deliveries (from 1).
+    let announcements: Vec<(i32, &Announcement)> = (deliveries.iter().enumerate())
+        .filter_map(|(i, d)| d.batched_announcement().map(|a| (i as i32 + 1, a)))
         .collect();
+    let announced = !announcements.is_empty();
     let attendance = deliveries.iter().any(|d| d.participant().is_some());
     let own_rows =
         (deliveries.iter()).any(|d| matches!(d.classified, Classified::Started(_) | Classified::Livestream(_)));
     let expected = usize::from(conflicts == Conflicts::Expected);
-    let statement = &BATCH_STATEMENTS[expected * 4 + usize::from(attendance) * 2 + usize::from(own_rows)];
+    let statement = &BATCH_STATEMENTS
+        [expected * 8 + usize::from(announced) * 4 + usize::from(attendance) * 2 + usize::from(own_rows)];
     let query = sqlx::query_as(statement)
         .bind(column(&|d| Some(d.delivery_id.as_str())))
         .bind(column(&|d| d.webhook_id.as_ref().map(WebhookId::as_str)))
@@ -398,6 +408,14 @@ async fn record_in_statement<'d>(
     } else {
         query
     };
+    let query = if announced {
+        let recorded = (deliveries.iter())
+            .filter_map(|d| d.session().map(|s| s.session_id.as_str()))
+            .collect();
+        AnnouncementColumns::of(&announcements, recorded, jobs).bind(query)
+    } else {
+        query
+    };
     let rows: Vec<(String, String)> = query.fetch_all(executor).await?;
 
     // Each recorded delivery id answers its first request; every other request is a duplicate.
@@ -405,8 +423,12 @@ async fn record_in_statement<'d>(
         .iter()
         .map(|(id, status)| Ok((id.as_str(), Outcome::from_column(status)?)))
         .collect::<Result<_, sqlx::Error>>()?;
-    Ok(deliveries
-        .iter()
+    let outcomes: Vec<Outcome> = (deliveries.iter())
         .map(|d| recorded.remove(d.delivery_id.as_str()).unwrap_or(Outcome::Duplicate))
-        .collect())
+        .collect();
+    // An announcement whose delivery row is `stored` changed something (a retry in the batch is `duplicate`).
+    for &(ord, announcement) in &announcements {
+        artifacts::count_if_lost(announcement, outcomes[ord as usize - 1] == Outcome::Stored);
+    }
+    Ok(outcomes)
 }
