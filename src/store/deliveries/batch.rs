@@ -279,9 +279,9 @@ pub async fn record_batch(
     deliveries: &[VerifiedDelivery],
     jobs: &JobSpecs,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
-    match record_batch_as(connection, deliveries, jobs, Conflicts::Unexpected).await {
+    match record_in_statement(&mut *connection, deliveries, jobs, Conflicts::Unexpected).await {
         Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some(UNIQUE_VIOLATION) => {
-            record_batch_as(connection, deliveries, jobs, Conflicts::Expected).await
+            record_in_statement(connection, deliveries, jobs, Conflicts::Expected).await
         }
         result => result,
     }
@@ -290,35 +290,23 @@ pub async fn record_batch(
 /// Postgres's SQLSTATE for a unique key already taken.
 const UNIQUE_VIOLATION: &str = "23505";
 
-async fn record_batch_as(
-    connection: &mut PgConnection,
-    deliveries: &[VerifiedDelivery],
-    jobs: &JobSpecs,
-    conflicts: Conflicts,
-) -> Result<Vec<Outcome>, sqlx::Error> {
-    let all: Vec<&VerifiedDelivery> = deliveries.iter().collect();
-    record_in_statement(connection, &all, jobs, conflicts).await
-}
-
 /// The one statement that records `deliveries`.
 async fn record_in_statement<'d>(
     executor: impl PgExecutor<'_>,
-    deliveries: &[&'d VerifiedDelivery],
+    deliveries: &'d [VerifiedDelivery],
     jobs: &'d JobSpecs,
     conflicts: Conflicts,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
-    let column = |f: &dyn Fn(&VerifiedDelivery) -> Option<&str>| deliveries.iter().copied().map(f).collect::<Vec<_>>();
+    let column = |f: &dyn Fn(&VerifiedDelivery) -> Option<&str>| deliveries.iter().map(f).collect::<Vec<_>>();
     let meeting_text = |f: &dyn Fn(&MeetingColumns<'d>) -> Option<&'d str>| {
         deliveries
             .iter()
-            .copied()
             .map(|d| d.meeting().as_ref().and_then(f))
             .collect::<Vec<_>>()
     };
     let meeting_time = |f: &dyn Fn(&MeetingColumns<'d>) -> Option<DateTime<Utc>>| {
         deliveries
             .iter()
-            .copied()
             .map(|d| d.meeting().as_ref().and_then(f))
             .collect::<Vec<_>>()
     };
@@ -330,21 +318,18 @@ async fn record_in_statement<'d>(
     let participant_text = |f: &dyn Fn(&ParticipantUpdate) -> Option<&str>| {
         deliveries
             .iter()
-            .copied()
             .map(|d| d.participant().and_then(f))
             .collect::<Vec<_>>()
     };
     let participant_time = |f: &dyn Fn(&ParticipantUpdate) -> Option<DateTime<Utc>>| {
         deliveries
             .iter()
-            .copied()
             .map(|d| d.participant().and_then(f))
             .collect::<Vec<_>>()
     };
     let livestream_text = |f: &dyn Fn(&LivestreamUpdate) -> Option<&str>| {
         deliveries
             .iter()
-            .copied()
             .map(|d| d.livestream().and_then(f))
             .collect::<Vec<_>>()
     };
