@@ -22,6 +22,7 @@ use crate::store::job_specs::JobSpecs;
 /// changes nothing. When it changed something and the session is recorded, the session's flags are set and its
 /// archive follow-up (in `jobs`, when configured) is queued to run (again). The call returns, for each announcement,
 /// its `ord` and whether it changed anything.
+#[derive(Default)]
 pub struct AnnouncementColumns<'a> {
     ords: Vec<i32>,
     session_ids: Vec<&'a str>,
@@ -63,36 +64,11 @@ impl<'a> AnnouncementColumns<'a> {
     /// `announcements` with each one's `ord` (what the call returns it with), and `recorded`: the sessions whose rows
     /// the caller's statement inserts after the call (their locks taken shared, in the same order).
     pub fn of(announcements: &[(i32, &'a Announcement)], recorded: Vec<&'a str>, jobs: &'a JobSpecs) -> Self {
-        let count = announcements.len();
         let mut columns = Self {
-            ords: Vec::with_capacity(count),
-            session_ids: Vec::with_capacity(count),
-            kinds: Vec::with_capacity(count),
-            artifact_ids: Vec::with_capacity(count),
-            recording_types: Vec::with_capacity(count),
-            meeting_ids: Vec::with_capacity(count),
-            organization_ids: Vec::with_capacity(count),
-            states: Vec::with_capacity(count),
-            statuses: Vec::with_capacity(count),
-            status_ranks: Vec::with_capacity(count),
-            expires_at: Vec::with_capacity(count),
-            file_names: Vec::with_capacity(count),
-            durations: Vec::with_capacity(count),
-            started_at: Vec::with_capacity(count),
-            stopped_at: Vec::with_capacity(count),
-            errors: Vec::with_capacity(count),
-            is_recording: Vec::with_capacity(count),
-            remove_placeholder: Vec::with_capacity(count),
-            archivable: Vec::with_capacity(count),
-            first_file: Vec::with_capacity(count),
-            last_file: Vec::with_capacity(count),
-            files: Vec::new(),
-            layers: Vec::new(),
-            urls: Vec::new(),
-            sizes: Vec::new(),
             recorded,
             archive_followup: jobs.name_of(FollowupKind::Archive),
             max_attempts: jobs.max_attempts,
+            ..Self::default()
         };
         for &(ord, announcement) in announcements {
             columns.push(ord, announcement);
